@@ -1,0 +1,5 @@
+"""Allow ``python -m fleetproof``."""
+
+from fleetproof.cli import main
+
+raise SystemExit(main())
