@@ -1,0 +1,1 @@
+"""``fleetproof demo``: a whole fleet on one machine (server, landmarks, agents, emulated geography)."""

@@ -1,0 +1,128 @@
+"""The demo's scenario file: where the landmarks are, which zones exist, and where each host really is.
+
+A scenario is JSON::
+
+    {
+      "landmarks": [{"id": "fra", "lat": 50.12, "lon": 8.68, "country": "DE"}],
+      "zones": [{"id": "eu-central", "allowed_countries": ["DE", "NL"], "lat": 50.1, "lon": 8.7}],
+      "hosts": [{"id": "gpu-fra-01", "zone": "eu-central", "accelerators": 8, "vendor": "nvidia",
+                 "actual": {"lat": 50.11, "lon": 8.68}, "faults": ["xid:79@0"]}]
+    }
+
+``actual`` is where the delay emulator places the host; the server never sees it, so a host whose
+``actual`` lies outside its zone is what the verdicts must catch. ``faults`` are handed to the simulated
+accelerator backend unchanged (see the agent's documentation for their syntax).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fleetproof.errors import InputError
+
+__all__ = ["DEFAULT_SCENARIO", "Host", "Landmark", "Position", "Scenario", "Zone", "load_scenario"]
+
+DEFAULT_SCENARIO = "default-scenario.json"
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Position(_Model):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class Landmark(_Model):
+    id: str = Field(pattern=_ID)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+
+
+class Zone(_Model):
+    id: str = Field(pattern=_ID)
+    allowed_countries: list[str] = Field(min_length=1)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _check(self) -> Zone:
+        for code in self.allowed_countries:
+            if len(code) != 2 or not code.isascii() or not code.isupper():
+                raise ValueError(f"allowed_countries: {code!r} is not an ISO 3166 alpha-2 code")
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give both lat and lon for the zone's site, or neither")
+        return self
+
+
+class Host(_Model):
+    id: str = Field(pattern=_ID)
+    zone: str
+    accelerators: int = Field(default=8, ge=0, le=64)
+    vendor: str = Field(default="nvidia", pattern=r"^[a-z0-9_-]{1,32}$")
+    actual: Position
+    faults: list[str] = Field(default_factory=list)
+
+
+class Scenario(_Model):
+    landmarks: list[Landmark] = Field(min_length=3)
+    zones: list[Zone] = Field(min_length=1)
+    hosts: list[Host] = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Scenario:
+        for kind, items in (("landmark", self.landmarks), ("zone", self.zones), ("host", self.hosts)):
+            seen: set[str] = set()
+            for item in items:
+                if item.id in seen:
+                    raise ValueError(f"duplicate {kind} id {item.id!r}")
+                seen.add(item.id)
+        zones = {zone.id for zone in self.zones}
+        for host in self.hosts:
+            if host.zone not in zones:
+                raise ValueError(f"host {host.id!r} names unknown zone {host.zone!r}")
+        return self
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def parse_scenario(text: str, path: str) -> Scenario:
+    """Parse and validate a scenario; errors name the file, and the line for JSON syntax errors."""
+    try:
+        raw: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, exc.lineno, f"not valid JSON: {exc.msg}") from None
+    if not isinstance(raw, dict):
+        raise InputError(path, 1, "a scenario is a JSON object with landmarks, zones and hosts")
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise InputError(path, None, _describe(exc)) from None
+
+
+def load_scenario(path: str | Path | None = None) -> Scenario:
+    """Load a scenario file, or the bundled default when ``path`` is None."""
+    if path is None:
+        text = resources.files("fleetproof.demo").joinpath("data", DEFAULT_SCENARIO).read_text("utf-8")
+        return parse_scenario(text, f"<bundled {DEFAULT_SCENARIO}>")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(str(path), None, "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), None, f"cannot read: {exc}") from None
+    return parse_scenario(text, str(path))
