@@ -113,6 +113,7 @@ class Verifier:
         self.grid = countries.grid if countries is not None else Grid(0.5)
         self.speed = speed or SpeedModel()
         self.model = model or DelayModel.default()
+        self.offsets = self.model.offsets_for(self.landmarks.ids)
         self.tolerance = tolerance
         self.min_landmarks = max(min_landmarks, tolerance + 1)
         self._areas: dict[object, CellArea] = {}
@@ -147,7 +148,7 @@ class Verifier:
     # ----- many targets
     def estimate_matrix(self, rtt: FloatArray) -> EstimateBatch:
         """Vectorised estimates for an RTT matrix (T, L) in landmark order (NaN = no measurement)."""
-        return estimate_batch(rtt, self.landmarks.vectors, self.model, self.speed, self.countries)
+        return estimate_batch(rtt, self.landmarks.vectors, self.offsets, self.model, self.speed, self.countries)
 
     def verify_matrix(
         self,
