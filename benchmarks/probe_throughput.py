@@ -43,9 +43,12 @@ def landmark_process(conn: Connection, mode: str) -> None:
         server.start()
         conn.send(server.port)
         conn.recv()  # start of the window
-        before = server.counters.responses_ok
+        before, cpu_before = server.counters.responses_ok, time.process_time()
         conn.recv()  # end of the window
-        conn.send((server.counters.responses_ok - before, server.counters.as_dict()))
+        cpu_s = time.process_time() - cpu_before
+        conn.send(
+            (server.counters.responses_ok - before, {**server.counters.as_dict(), "cpu_us": int(cpu_s * 1e6)})
+        )
         server.stop()
         return
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -56,13 +59,14 @@ def landmark_process(conn: Connection, mode: str) -> None:
     poller.register(sock.fileno(), select.POLLIN)
     echoed = 0
     counting = False
+    cpu_before = 0.0
     while True:
         if conn.poll():
             conn.recv()
             if counting:
-                conn.send((echoed, {}))
+                conn.send((echoed, {"cpu_us": int((time.process_time() - cpu_before) * 1e6)}))
                 return
-            counting, echoed = True, 0
+            counting, echoed, cpu_before = True, 0, time.process_time()
         poller.poll(5)
         while True:
             try:
@@ -103,10 +107,8 @@ class Slot:
             self.start()
 
 
-def drive(
-    target: tuple[str, int], mode: str, seconds: float, samples: int, n_sockets: int, conn: Connection
-) -> None:
-    """Keep every socket busy; tell the landmark process when the window opens and closes."""
+def drive(target: tuple[str, int], mode: str, seconds: float, samples: int, n_sockets: int) -> None:
+    """Keep every socket busy for ``seconds``."""
     poller = select.poll()
     slots: dict[int, Slot] = {}
     socks: dict[int, socket.socket] = {}
@@ -118,21 +120,13 @@ def drive(
         poller.register(sock.fileno(), select.POLLIN)
         if mode == "protocol":
             slots[sock.fileno()] = Slot(sock, target, samples)
-            slots[sock.fileno()].start()
-        else:
-            sock.sendto(b"x" * wire.NONCE_LEN, target)
-    warm_until = time.monotonic() + 0.5
-    end = warm_until + seconds
-    started = False
-    last_activity = time.monotonic()
+    end = time.monotonic() + seconds
+    last_activity = 0.0
     while (now := time.monotonic()) < end:
-        if not started and now >= warm_until:
-            conn.send("start")
-            started = True
         events = poller.poll(50)
         if events:
             last_activity = now
-        elif now - last_activity > 1.5:  # a lost packet stalled every slot: restart them
+        elif now - last_activity > 1.5:  # start, or a lost packet stalled every slot: (re)start them
             for fd, sock in socks.items():
                 if mode == "protocol":
                     slots[fd].start()
@@ -150,16 +144,29 @@ def drive(
                     slots[fd].on_packet(packet)
                 else:
                     sock.sendto(packet, target)
-    conn.send("stop")
 
 
-def measure(mode: str, seconds: float, samples: int, n_sockets: int) -> tuple[float, dict[str, int]]:
+def measure(
+    mode: str, seconds: float, samples: int, n_sockets: int, n_load: int
+) -> tuple[float, dict[str, int]]:
     parent, child = mp.Pipe()
     proc = mp.Process(target=landmark_process, args=(child, mode), daemon=True)
     proc.start()
-    port = parent.recv()
-    drive(("127.0.0.1", port), mode, seconds, samples, n_sockets, parent)
+    target = ("127.0.0.1", parent.recv())
+    warm_s = 0.5
+    loads = [
+        mp.Process(target=drive, args=(target, mode, warm_s + seconds + 0.2, samples, n_sockets // n_load))
+        for _ in range(n_load)
+    ]
+    for load in loads:
+        load.start()
+    time.sleep(warm_s)
+    parent.send("start")
+    time.sleep(seconds)
+    parent.send("stop")
     count, counters = parent.recv()
+    for load in loads:
+        load.join(timeout=10)
     proc.join(timeout=5)
     return count / seconds, counters
 
@@ -171,13 +178,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--sockets", type=int, default=64)
+    parser.add_argument("--load-processes", type=int, default=2)
     args = parser.parse_args()
-    echo_rate, _ = measure("echo", args.seconds, args.samples, args.sockets)
-    rate, counters = measure("protocol", args.seconds, args.samples, args.sockets)
-    print(f"bare UDP echo loop (baseline): {echo_rate:,.0f} replies/s")
+    echo_rate, echo_counters = measure("echo", args.seconds, args.samples, args.sockets, args.load_processes)
+    rate, counters = measure("protocol", args.seconds, args.samples, args.sockets, args.load_processes)
+    busy = counters["cpu_us"] / 1e6 / args.seconds
+    echo_busy = echo_counters["cpu_us"] / 1e6 / args.seconds
+    print(f"bare UDP echo loop (baseline): {echo_rate:,.0f} replies/s, process busy {echo_busy:.0%}")
     print(
         f"landmark, k={args.samples}, all checks on: {rate:,.0f} challenge-responses/s "
-        f"({rate / echo_rate:.2f} of the echo baseline)"
+        f"({rate / echo_rate:.2f} of the echo baseline), process busy {busy:.0%}; "
+        f"{rate / busy:,.0f} per CPU-second of the landmark process"
     )
     sessions = counters["sessions_completed"]
     print(

@@ -70,6 +70,7 @@ class LandmarkConfig:
     max_sources: int = 65536
     record_cache_size: int = 8192
     flush_every: int = 256
+    ephemeral_lifetime_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.landmark_id or len(self.landmark_id.encode()) > wire.MAX_ID_BYTES:
@@ -172,6 +173,9 @@ class LandmarkCore:
         self._nonce_timeout_ns = int(self.config.nonce_timeout_s * 1e9)
         self._handshake_timeout_ns = int(self.config.handshake_timeout_s * 1e9)
         self._public_b64 = public_key_b64(self.key)
+        self._eph: tuple[X25519PrivateKey, bytes] | None = None
+        self._eph_born_ns = 0
+        self._eph_lifetime_ns = int(self.config.ephemeral_lifetime_s * 1e9)
 
     # -- the hot path ------------------------------------------------------
     def handle(self, data: bytes, addr: Address, now_ns: int) -> None:
@@ -278,8 +282,7 @@ class LandmarkCore:
         sid = self.random_bytes(wire.SESSION_ID_BYTES)
         while sid in self._sessions:
             sid = self.random_bytes(wire.SESSION_ID_BYTES)
-        eph = X25519PrivateKey.generate()
-        eph_pub = eph.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        eph, eph_pub = self._ephemeral(now_ns)
         draft = wire.Accept(sid, eph_pub, self.random_bytes(16), self.config.landmark_id, b"")
         signature = self.key.sign(wire.accept_message(data, draft.unsigned()))
         accept_pkt = draft.unsigned() + signature
@@ -296,6 +299,19 @@ class LandmarkCore:
         self._by_hello[data] = sid
         self.counters.sessions_started += 1
         self.send(accept_pkt, addr)
+
+    def _ephemeral(self, now_ns: int) -> tuple[X25519PrivateKey, bytes]:
+        """The landmark's X25519 half, renewed every ``ephemeral_lifetime_s``.
+
+        Every session key still differs (the device's half and both randoms are
+        fresh per session); sharing the landmark's half for a second saves a key
+        generation per session.
+        """
+        if self._eph is None or now_ns - self._eph_born_ns >= self._eph_lifetime_ns:
+            eph = X25519PrivateKey.generate()
+            self._eph = (eph, eph.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+            self._eph_born_ns = now_ns
+        return self._eph
 
     def _confirm(self, data: bytes, addr: Address, now_ns: int) -> None:
         if len(data) != wire.CONFIRM_LEN:
