@@ -107,7 +107,7 @@ def run_daemon(
             "agent running: backends %s, every %.1f s, outbox %s",
             names,
             settings.interval_s,
-            agent.outbox.path,
+            agent.outbox.path if agent.outbox else "none",
         )
         agent.run(stop, settings.interval_s, max_rounds=rounds)
     finally:

@@ -136,7 +136,7 @@ class AmdCollector:
         for key, field in (("corrected", "correctable_count"), ("uncorrected", "uncorrectable_count")):
             value = _number(ecc.get(field))
             if value is not None:
-                m[f"ecc_aggregate_{key}_total"] = value
+                m[f"ecc_volatile_{key}_total"] = value  # RAS counters restart at driver load
         replay = _number(g(reading, "amdsmi_get_gpu_pci_replay_counter", h))
         if replay is not None:
             m["pcie_replay_total"] = replay
