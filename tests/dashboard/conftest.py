@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
-import time
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -35,7 +35,9 @@ def load_double() -> ModuleType:
 def check_admin(authorization: str | None = Header(default=None)) -> None:
     """The same contract as the server's admin check: ``Authorization: Bearer <token>`` or 401."""
     if authorization != f"Bearer {ADMIN_TOKEN}":
-        raise HTTPException(status_code=401, detail="admin token required", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status_code=401, detail="admin token required", headers={"WWW-Authenticate": "Bearer"}
+        )
 
 
 def build_app(source: Any, clock: Callable[[], float] | None = None) -> FastAPI:

@@ -59,7 +59,9 @@ LANDMARKS: list[tuple[str, float, float, str]] = [
     ("nrt1", 35.77, 140.39, "JP"),
     ("syd1", -33.87, 151.21, "AU"),
 ]
-QUARANTINED = {"jnb1": "claimed position inconsistent with 7 of 11 mesh peers: replies faster than distance allows"}
+QUARANTINED = {
+    "jnb1": "claimed position inconsistent with 7 of 11 mesh peers: replies faster than distance allows"
+}
 
 MODELS = {"nvidia": "NVIDIA H100 80GB HBM3", "amd": "AMD Instinct MI300X", "gaudi": "Intel Gaudi 2"}
 MEMORY = {"nvidia": 85_520_809_984, "amd": 205_822_885_888, "gaudi": 103_079_215_104}
@@ -168,7 +170,9 @@ class InMemoryDashboardSource:
         alerts: list[Alert] = []
         for k, item in enumerate(self.items):
             if item["verdict"] == "violation":
-                text = f"{item['id']} is outside zone {item['zone']}: estimated in {self.truth[item['id']][2]}"
+                text = (
+                    f"{item['id']} is outside zone {item['zone']}: estimated in {self.truth[item['id']][2]}"
+                )
                 alerts.append(self._alert(k, item["id"], "location_violation", "critical", text))
             for component, device in self.faults[item["id"]]:
                 state, reason, _ = FINDINGS[component]
@@ -314,7 +318,11 @@ class InMemoryDashboardSource:
                     "time": self.now - 60.0,
                 }
             )
-        zone: ZoneInfo = {"id": zone_id, "allowed_countries": allowed, "site": {"lat": site_lat, "lon": site_lon}}
+        zone: ZoneInfo = {
+            "id": zone_id,
+            "allowed_countries": allowed,
+            "site": {"lat": site_lat, "lon": site_lon},
+        }
         estimate = item["estimate"]
         return {
             "id": host_id,
@@ -388,7 +396,9 @@ class InMemoryDashboardSource:
                 for p in points:
                     total += p[1]
                     p[1] = total
-            series.append({"uuid": f"{self.vendor[host_id][:3].upper()}-{host_id}-{i}", "index": i, "points": points})
+            series.append(
+                {"uuid": f"{self.vendor[host_id][:3].upper()}-{host_id}-{i}", "index": i, "points": points}
+            )
         return series
 
     def alerts(self, open_only: bool, offset: int, limit: int) -> tuple[int, list[Alert]]:

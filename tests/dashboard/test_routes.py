@@ -107,7 +107,14 @@ def test_map_points_are_columns_and_skip_unlocated_hosts(client: TestClient, aut
 
 def test_columnar_points_codes_round_trip() -> None:
     points: list[Any] = [
-        {"id": "a", "lat": 50.123456, "lon": 8.1, "verdict": "violation", "suspicious": True, "health": "degraded"},
+        {
+            "id": "a",
+            "lat": 50.123456,
+            "lon": 8.1,
+            "verdict": "violation",
+            "suspicious": True,
+            "health": "degraded",
+        },
         {"id": "b", "lat": None, "lon": None, "verdict": "unknown", "suspicious": False, "health": "unknown"},
     ]
     cols = columnar_points(points)
@@ -164,7 +171,9 @@ def test_landmarks_include_the_quarantined_one(client: TestClient, auth: dict[st
 def test_countries_topojson_carries_alpha2_codes(client: TestClient, auth: dict[str, str]) -> None:
     response = client.get(f"{API_PREFIX}/countries", headers=auth)
     topo = response.json()
-    names = {g["properties"]["name"]: g["properties"]["a2"] for g in topo["objects"]["countries"]["geometries"]}
+    names = {
+        g["properties"]["name"]: g["properties"]["a2"] for g in topo["objects"]["countries"]["geometries"]
+    }
     assert names["Germany"] == "DE" and names["Brazil"] == "BR" and names["Kosovo"] == "XK"
     assert len(names) > 200 and topo["type"] == "Topology"
     raw = client.get(f"{API_PREFIX}/countries", headers={**auth, "Accept-Encoding": "identity"})

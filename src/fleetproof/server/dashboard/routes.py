@@ -25,7 +25,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 
 from fleetproof.server.dashboard.source import (
@@ -219,7 +220,9 @@ def make_router(
         health: HealthState | None = None,
         q: Annotated[str | None, Query(max_length=255)] = None,
     ) -> Any:
-        total, items = source.hosts(offset, limit, verdict=verdict, zone=zone or None, health=health, q=q or None)
+        total, items = source.hosts(
+            offset, limit, verdict=verdict, zone=zone or None, health=health, q=q or None
+        )
         return {"total": total, "offset": offset, "limit": limit, "items": items}
 
     @api.get("/map-points")

@@ -152,7 +152,6 @@ export class WorldMap {
 
   _drawGlobe(s) {
     const { ctx } = this;
-    const b = WORLD_BOUNDS;
     // The sphere's outline: the projection of the ±180° meridians.
     const outline = new Path2D();
     for (let lat = -90; lat <= 90; lat += 2) {
@@ -172,7 +171,6 @@ export class WorldMap {
     ctx.lineWidth = 0.8 / s;
     ctx.strokeStyle = "#9fb6c8";
     ctx.stroke(outline);
-    return b;
   }
 
   _drawPoints() {
@@ -181,6 +179,10 @@ export class WorldMap {
     const { ctx } = this;
     const r = this.zoom > 4 ? 3 : 2;
     const codes = p.verdicts;
+    // toScreen, inlined: this loop runs once per host per frame.
+    const s = this.scale * this.zoom;
+    const ox = this.width / 2 + this.pan[0];
+    const oy = this.height / 2 + this.pan[1];
     for (const name of DRAW_ORDER) {
       if (this.hidden.has(name)) continue;
       const code = codes.indexOf(name);
@@ -189,7 +191,8 @@ export class WorldMap {
       ctx.beginPath();
       for (let i = 0; i < p.count; i++) {
         if (p.verdict[i] !== code) continue;
-        const [x, y] = this.toScreen(p.xy[2 * i], p.xy[2 * i + 1]);
+        const x = ox + p.xy[2 * i] * s;
+        const y = oy - p.xy[2 * i + 1] * s;
         if (x < -5 || y < -5 || x > this.width + 5 || y > this.height + 5) continue;
         ctx.rect(x - r - big, y - r - big, 2 * (r + big), 2 * (r + big));
       }
