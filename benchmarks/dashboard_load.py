@@ -1,0 +1,126 @@
+"""First load of the dashboard's map page with 10,000 hosts, in Debian's chromium.
+
+Measures, in a fresh browser context each time (nothing cached), the time from
+navigation start until the map page has drawn every located host, for a fleet
+of 10,000 hosts and, as the baseline in the same run, a fleet of 100 hosts.
+Also reports the longest main-thread task (a freeze shows up there), one full
+map redraw (what every pan/zoom frame costs) and the bytes transferred.
+
+    PYTHONPATH=src /work/venv/bin/python benchmarks/dashboard_load.py [--hosts 10000] [--runs 5]
+
+The server is the dashboard router over the tests' in-memory fleet
+(``tests/dashboard/fleet_double.py``) in uvicorn on 127.0.0.1, so the figure is
+the dashboard's own cost, not a store's query time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+LONGTASKS = """
+window.__longtasks = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) window.__longtasks.push(e.duration);
+}).observe({ type: "longtask", buffered: true });
+"""
+
+MEASURE = """() => {
+  const m = window.fleetproofMap;
+  const t = performance.now();
+  m.draw();
+  m.ctx.getImageData(0, 0, 1, 1); // forces the drawing to be rasterized now
+  const redraw = performance.now() - t;
+  const bytes = performance.getEntriesByType("resource").reduce((n, e) => n + (e.transferSize || 0), 0);
+  const nav = performance.getEntriesByType("navigation")[0];
+  return { redraw_ms: redraw, bytes: bytes + (nav ? nav.transferSize : 0),
+           longest_task_ms: Math.max(0, ...window.__longtasks) };
+}"""
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def first_load(browser: Any, url: str, expected: int) -> dict[str, float]:
+    context = browser.new_context(viewport={"width": 1400, "height": 860})
+    page = context.new_page()
+    page.add_init_script(LONGTASKS)
+    page.goto(url)
+    page.wait_for_function(
+        f"document.querySelector('canvas.worldmap') && "
+        f"Number(document.querySelector('canvas.worldmap').dataset.drawn) === {expected}",
+        timeout=30_000,
+        polling="raf",
+    )
+    load_ms = float(page.evaluate("performance.now()"))
+    figures: dict[str, float] = page.evaluate(MEASURE)
+    context.close()
+    return {"load_ms": load_ms, **figures}
+
+
+def run(n_hosts: int, runs: int, browser: Any, kit: ModuleType, double: ModuleType) -> dict[str, float]:
+    source = double.InMemoryDashboardSource(n_hosts, now=time.time())
+    located = sum(1 for item in source.items if item["estimate"])
+    server = kit.LiveServer(kit.build_app(source))
+    try:
+        url = f"{server.url}/#token={kit.ADMIN_TOKEN}"
+        first_load(browser, url, located)  # warm the server's one-time countries parse
+        samples = [first_load(browser, url, located) for _ in range(runs)]
+    finally:
+        server.close()
+    return {
+        "hosts": n_hosts,
+        "located": located,
+        "load_ms": statistics.median(s["load_ms"] for s in samples),
+        "load_ms_max": max(s["load_ms"] for s in samples),
+        "redraw_ms": statistics.median(s["redraw_ms"] for s in samples),
+        "longest_task_ms": max(s["longest_task_ms"] for s in samples),
+        "kib": statistics.median(s["bytes"] for s in samples) / 1024,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=10_000)
+    parser.add_argument("--baseline-hosts", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    kit = _load("dashboard_bench_kit", ROOT / "tests" / "dashboard" / "conftest.py")
+    double = kit.load_double()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = kit.launch_chromium(p)
+        try:
+            rows = [run(n, args.runs, browser, kit, double) for n in (args.baseline_hosts, args.hosts)]
+        finally:
+            browser.close()
+    print(f"first load of the map page, median of {args.runs} cold loads (chromium, headless, 1400x860)")
+    header = ("hosts", 7), ("located", 8), ("load_ms", 8), ("max_ms", 7), ("redraw_ms", 9)
+    print(" ".join(f"{name:>{width}}" for name, width in header), f"{'longest_task_ms':>15} {'KiB':>6}")
+    for r in rows:
+        print(
+            f"{r['hosts']:>7} {r['located']:>8} {r['load_ms']:>8.0f} {r['load_ms_max']:>7.0f} "
+            f"{r['redraw_ms']:>9.1f} {r['longest_task_ms']:>15.0f} {r['kib']:>6.0f}"
+        )
+    base, big = rows
+    print(f"ratio {big['hosts']} / {base['hosts']} hosts: load x{big['load_ms'] / base['load_ms']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

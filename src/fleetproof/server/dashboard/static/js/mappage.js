@@ -1,0 +1,155 @@
+// The map page: every host's estimate coloured by verdict, landmarks, and the selected host's evidence.
+
+import { getJSON } from "./api.js";
+import { decodeCountries } from "./topo.js";
+import { WorldMap } from "./worldmap.js";
+import { h, fill, badge, fmtEstimate, fmtTime, objectTable, VERDICT_COLORS } from "./dom.js";
+
+let countriesPromise = null;
+
+// The decoded world, fetched and projected once per page load.
+export function loadCountries() {
+  if (!countriesPromise) {
+    countriesPromise = getJSON("/countries").then(decodeCountries);
+    countriesPromise.catch(() => (countriesPromise = null));
+  }
+  return countriesPromise;
+}
+
+export async function mapPage(root, params, nav) {
+  const mapBox = h("div", { class: "map-wrap", id: "map" });
+  const legend = h("div", { class: "legend", id: "legend" }, "loading…");
+  const panel = h("div", { class: "selection", id: "selection" }, h("p", { class: "muted" }, "Click a host or a landmark on the map."));
+  const tip = h("div", { class: "tooltip", hidden: true });
+  root.append(h("section", { class: "map-page" }, h("div", { class: "map-col" }, mapBox, tip), h("aside", { class: "side" }, legend, panel)));
+
+  const [countries, points, landmarks] = await Promise.all([
+    loadCountries(),
+    getJSON("/map-points"),
+    getJSON("/landmarks"),
+  ]);
+  if (!root.isConnected) return; // navigated away while loading
+  const map = new WorldMap(mapBox, countries, {
+    onSelect: (hit) => select(hit),
+    onHover: (hit, ev) => {
+      if (!hit) {
+        tip.hidden = true;
+        return;
+      }
+      tip.hidden = false;
+      tip.textContent = hit.kind === "host" ? `${hit.id} · ${hit.verdict}` : `landmark ${hit.landmark.id}${hit.landmark.quarantine_reason ? " · quarantined" : ""}`;
+      const rect = mapBox.getBoundingClientRect();
+      tip.style.left = `${ev.clientX - rect.left + 12}px`;
+      tip.style.top = `${ev.clientY - rect.top + 12}px`;
+    },
+  });
+  nav.onLeave(() => map.destroy());
+  map.setLandmarks(landmarks.items);
+  map.setPoints(points);
+  window.fleetproofMap = map; // for tests and the benchmark
+  renderLegend(legend, points, landmarks.items, map);
+
+  async function select(hit) {
+    panel.replaceChildren();
+    if (!hit) {
+      map.select(null);
+      panel.append(h("p", { class: "muted" }, "Click a host or a landmark on the map."));
+      return;
+    }
+    if (hit.kind === "landmark") {
+      map.select(null);
+      panel.append(landmarkPanel(hit.landmark));
+      return;
+    }
+    panel.append(h("p", { class: "muted" }, `loading ${hit.id}…`));
+    const detail = await getJSON(`/hosts/${encodeURIComponent(hit.id)}`);
+    map.select(detail);
+    fill(panel, hostPanel(detail));
+  }
+
+  const wanted = params.get("host");
+  if (wanted) {
+    const detail = await getJSON(`/hosts/${encodeURIComponent(wanted)}`);
+    map.select(detail);
+    if (detail.estimate) map.focus(detail.estimate.lon, detail.estimate.lat, 3);
+    fill(panel, hostPanel(detail));
+  }
+}
+
+function renderLegend(legend, points, landmarks, map) {
+  const counts = Object.fromEntries(points.verdicts.map((v) => [v, 0]));
+  for (const code of points.verdict) counts[points.verdicts[code]] += 1;
+  const hidden = new Set();
+  const quarantined = landmarks.filter((lm) => lm.quarantine_reason).length;
+  fill(legend,
+    h("h3", {}, `${points.count.toLocaleString("en")} hosts located`),
+    points.unlocated ? h("p", { class: "muted" }, `${points.unlocated.toLocaleString("en")} not located yet`) : null,
+    points.verdicts.map((v) =>
+      h(
+        "label",
+        { class: "legend-row", "data-verdict": v },
+        h("input", {
+          type: "checkbox",
+          checked: true,
+          onchange: (ev) => {
+            if (ev.target.checked) hidden.delete(v);
+            else hidden.add(v);
+            map.setHidden(hidden);
+          },
+        }),
+        h("i", { class: "swatch", style: `background:${VERDICT_COLORS[v]}` }),
+        v,
+        h("span", { class: "count" }, counts[v].toLocaleString("en"))
+      )
+    ),
+    h("div", { class: "legend-row" }, h("i", { class: "tri" }), `landmarks: ${landmarks.length}`, quarantined ? ` (${quarantined} quarantined)` : "")
+  );
+}
+
+function hostPanel(d) {
+  const latest = d.verdicts[0];
+  return h(
+    "div",
+    { class: "host-panel", "data-host": d.id },
+    h("h3", {}, h("a", { href: `#/host/${encodeURIComponent(d.id)}` }, d.id)),
+    h("p", {}, badge("verdict", d.verdict), " ", badge("health", d.health), d.suspicious ? h("span", { class: "flag" }, " suspicious measurements") : null),
+    h(
+      "dl",
+      {},
+      h("dt", {}, "zone"),
+      h("dd", {}, d.zone ? `${d.zone.id} — allowed: ${d.zone.allowed_countries.join(", ") || "none"}` : "no zone"),
+      h("dt", {}, "estimate"),
+      h("dd", {}, fmtEstimate(d.estimate)),
+      h("dt", {}, "feasible region"),
+      h("dd", {}, d.region ? "outlined on the map" : "none yet")
+    ),
+    latest
+      ? h(
+          "div",
+          { class: "evidence" },
+          h("h4", {}, `Evidence · ${fmtTime(latest.time)}`),
+          h("p", {}, latest.summary),
+          latest.evidence.length ? objectTable(latest.evidence, "grid compact") : h("p", { class: "muted" }, "no evidence recorded")
+        )
+      : h("p", { class: "muted" }, "no verdict yet")
+  );
+}
+
+function landmarkPanel(lm) {
+  return h(
+    "div",
+    { class: "landmark-panel" },
+    h("h3", {}, `Landmark ${lm.id}`),
+    lm.quarantine_reason ? h("p", { class: "quarantine" }, `Quarantined: ${lm.quarantine_reason}`) : null,
+    h(
+      "dl",
+      {},
+      h("dt", {}, "position"),
+      h("dd", {}, `${lm.lat.toFixed(2)}, ${lm.lon.toFixed(2)} (${lm.country || "?"})`),
+      h("dt", {}, "trusted"),
+      h("dd", {}, lm.trusted ? "yes" : "no"),
+      h("dt", {}, "mesh"),
+      h("dd", {}, `${lm.mesh.measured_pairs}/${lm.mesh.peers} peers measured, median ${lm.mesh.median_rtt_ms ?? "—"} ms, ${lm.mesh.violations} violations`)
+    )
+  );
+}

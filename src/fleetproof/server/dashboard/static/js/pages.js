@@ -1,0 +1,166 @@
+// Fleet overview, hosts table, alerts and landmarks pages.
+
+import { getJSON, download } from "./api.js";
+import { bars } from "./charts.js";
+import { h, badge, fmtAgo, fmtEstimate, fmtTime, HEALTH_COLORS, VERDICT_COLORS } from "./dom.js";
+
+const PAGE = 50;
+const REPORT_URL = "/api/v1/reports/compliance";
+
+export async function overviewPage(root, params, nav) {
+  const [summary, alerts] = await Promise.all([getJSON("/summary"), getJSON("/alerts", { open_only: true, limit: 8 })]);
+  const status = h("span", { class: "muted", id: "report-status" });
+  const report = (format) => async () => {
+    status.textContent = `downloading ${format}…`;
+    try {
+      await download(`${REPORT_URL}?format=${format}`, `fleetproof-compliance.${format}`);
+      status.textContent = `compliance report saved (${format})`;
+    } catch (err) {
+      status.textContent = `report failed: ${err.message}`;
+    }
+  };
+  const toHosts = (key) => (value) => nav.go(`#/hosts?${key}=${encodeURIComponent(value)}`);
+  root.append(
+    h(
+      "section",
+      { class: "overview" },
+      h(
+        "div",
+        { class: "cards" },
+        card("hosts", summary.hosts_total),
+        card("accelerators", summary.accelerators_total),
+        card("violations", summary.hosts_by_verdict.violation || 0, "violation"),
+        card("open alerts", summary.open_alerts, summary.open_alerts ? "alert" : null)
+      ),
+      h(
+        "div",
+        { class: "panels" },
+        panel("Hosts by verdict", bars(summary.hosts_by_verdict, VERDICT_COLORS, toHosts("verdict"))),
+        panel("Hosts by health", bars(summary.hosts_by_health, HEALTH_COLORS, toHosts("health"))),
+        panel("Hosts by zone", bars(summary.hosts_by_zone, null, toHosts("zone"))),
+        panel("Accelerators by health", bars(summary.accelerators_by_health, HEALTH_COLORS)),
+        panel("Accelerators by vendor", bars(summary.accelerators_by_vendor, null)),
+        panel(
+          "Compliance report",
+          h("p", {}, "Every host's zone, verdict and evidence, for auditors."),
+          h("button", { onclick: report("csv"), id: "report-csv" }, "Download CSV"),
+          " ",
+          h("button", { onclick: report("json"), id: "report-json" }, "Download JSON"),
+          h("p", {}, status)
+        )
+      ),
+      panel(`Open alerts (${summary.open_alerts})`, alertTable(alerts.items), h("a", { href: "#/alerts?open_only=1" }, "all alerts →"))
+    )
+  );
+}
+
+const card = (label, value, cls) =>
+  h("div", { class: `card ${cls || ""}`, "data-card": label }, h("div", { class: "card-value" }, value.toLocaleString("en")), h("div", { class: "card-label" }, label));
+const panel = (title, ...body) => h("div", { class: "panel" }, h("h3", {}, title), ...body);
+
+export async function hostsPage(root, params, nav) {
+  const filters = { verdict: params.get("verdict") || "", health: params.get("health") || "", zone: params.get("zone") || "", q: params.get("q") || "" };
+  const page = Math.max(0, Number(params.get("page") || 0));
+  const summary = await getJSON("/summary");
+  const data = await getJSON("/hosts", { ...filters, offset: page * PAGE, limit: PAGE });
+  const apply = (changes) => {
+    const next = new URLSearchParams({ ...filters, ...changes });
+    for (const [k, v] of [...next.entries()]) if (!v || (k === "page" && v === "0")) next.delete(k);
+    nav.go(`#/hosts?${next.toString()}`);
+  };
+  const select = (name, options) =>
+    h("select", { name, onchange: (ev) => apply({ [name]: ev.target.value, page: 0 }) },
+      h("option", { value: "" }, `any ${name}`),
+      options.map((o) => h("option", { value: o, selected: filters[name] === o }, o || "(none)")));
+  let timer = null;
+  const search = h("input", {
+    type: "search", placeholder: "host id or name", value: filters.q, name: "q",
+    oninput: (ev) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => apply({ q: ev.target.value, page: 0 }), 350);
+    },
+  });
+  const pages = Math.max(1, Math.ceil(data.total / PAGE));
+  root.append(
+    h("section", { class: "hosts" },
+      h("div", { class: "filters" },
+        select("verdict", Object.keys(summary.hosts_by_verdict)),
+        select("health", Object.keys(summary.hosts_by_health)),
+        select("zone", Object.keys(summary.hosts_by_zone).sort()),
+        search,
+        h("span", { class: "muted", id: "hosts-total" }, `${data.total.toLocaleString("en")} hosts`)),
+      h("table", { class: "grid", id: "hosts-table" },
+        h("thead", {}, h("tr", {}, ["host", "zone", "verdict", "estimate", "health", "last seen"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, data.items.map((x) =>
+          h("tr", {},
+            h("td", {}, h("a", { href: `#/host/${encodeURIComponent(x.id)}` }, x.id), x.hostname && x.hostname !== x.id ? h("div", { class: "muted small" }, x.hostname) : null),
+            h("td", {}, x.zone || "—"),
+            h("td", {}, badge("verdict", x.verdict), x.suspicious ? h("span", { class: "flag", title: "suspicious measurements" }, " ⚑") : null),
+            h("td", {}, fmtEstimate(x.estimate)),
+            h("td", {}, badge("health", x.health)),
+            h("td", { title: fmtTime(x.last_seen) }, fmtAgo(x.last_seen)))))),
+      pager(page, pages, (p) => apply({ page: p }))));
+}
+
+function pager(page, pages, go) {
+  return h("div", { class: "pager" },
+    h("button", { disabled: page <= 0, onclick: () => go(page - 1) }, "← previous"),
+    h("span", {}, ` page ${page + 1} of ${pages} `),
+    h("button", { disabled: page >= pages - 1, onclick: () => go(page + 1) }, "next →"));
+}
+
+function alertTable(items) {
+  if (!items.length) return h("p", { class: "muted" }, "no alerts");
+  return h("table", { class: "grid alerts-table" },
+    h("thead", {}, h("tr", {}, ["time", "severity", "kind", "host", "message", "state"].map((c) => h("th", {}, c)))),
+    h("tbody", {}, items.map((a) =>
+      h("tr", { class: a.open ? "open" : "resolved" },
+        h("td", {}, fmtTime(a.time)),
+        h("td", {}, badge("severity", a.severity)),
+        h("td", {}, a.kind),
+        h("td", {}, a.host_id ? h("a", { href: `#/host/${encodeURIComponent(a.host_id)}` }, a.host_id) : "fleet"),
+        h("td", {}, a.message),
+        h("td", {}, a.open ? "open" : `resolved ${fmtAgo(a.resolved_at)}`)))));
+}
+
+export async function alertsPage(root, params, nav) {
+  const openOnly = params.get("open_only") === "1";
+  const page = Math.max(0, Number(params.get("page") || 0));
+  const data = await getJSON("/alerts", { open_only: openOnly, offset: page * PAGE, limit: PAGE });
+  const go = (open, p) => nav.go(`#/alerts?${open ? "open_only=1&" : ""}page=${p}`);
+  root.append(h("section", { class: "alerts" },
+    h("div", { class: "filters" },
+      h("label", {}, h("input", { type: "checkbox", checked: openOnly, onchange: (ev) => go(ev.target.checked, 0) }), " open only"),
+      h("span", { class: "muted" }, ` ${data.total.toLocaleString("en")} alerts`)),
+    alertTable(data.items),
+    pager(page, Math.max(1, Math.ceil(data.total / PAGE)), (p) => go(openOnly, p))));
+}
+
+export async function landmarksPage(root) {
+  const { items } = await getJSON("/landmarks");
+  const quarantined = items.filter((lm) => lm.quarantine_reason);
+  const measured = items.reduce((n, lm) => n + lm.mesh.measured_pairs, 0);
+  const possible = items.reduce((n, lm) => n + lm.mesh.peers, 0);
+  root.append(h("section", { class: "landmarks" },
+    h("div", { class: "cards" },
+      card("landmarks", items.length),
+      card("trusted", items.filter((lm) => lm.trusted).length),
+      card("quarantined", quarantined.length, quarantined.length ? "alert" : null),
+      h("div", { class: "card" }, h("div", { class: "card-value" }, possible ? `${Math.round((100 * measured) / possible)}%` : "—"), h("div", { class: "card-label" }, "mesh pairs measured"))),
+    quarantined.length
+      ? panel("Quarantined landmarks", h("ul", { class: "quarantine-list" }, quarantined.map((lm) => h("li", {}, h("b", {}, lm.id), `: ${lm.quarantine_reason}`))))
+      : null,
+    h("table", { class: "grid", id: "landmarks-table" },
+      h("thead", {}, h("tr", {}, ["landmark", "country", "position", "trust", "status", "peers measured", "median rtt_ms", "violations", "last round"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, items.map((lm) =>
+        h("tr", { class: lm.quarantine_reason ? "quarantined" : "" },
+          h("td", {}, lm.id),
+          h("td", {}, lm.country || "—"),
+          h("td", {}, `${lm.lat.toFixed(2)}, ${lm.lon.toFixed(2)}`),
+          h("td", {}, lm.trusted ? "trusted" : "untrusted"),
+          h("td", {}, lm.quarantine_reason ? h("span", { class: "quarantine" }, `quarantined: ${lm.quarantine_reason}`) : "active"),
+          h("td", {}, `${lm.mesh.measured_pairs} / ${lm.mesh.peers}`),
+          h("td", {}, lm.mesh.median_rtt_ms ?? "—"),
+          h("td", {}, lm.mesh.violations),
+          h("td", {}, fmtAgo(lm.mesh.last_round))))))));
+}
