@@ -28,8 +28,8 @@ from fleetproof.geo.countries import CountryTable
 from fleetproof.geo.estimate import MIN_RTT_MS, estimate_batch, log_likelihood
 from fleetproof.geo.landmarks import Landmark, LandmarkSet, MeshLink
 from fleetproof.geo.model import DelayModel
-from fleetproof.geo.sphere import EARTH_RADIUS_KM
 from fleetproof.geo.speed import SpeedModel
+from fleetproof.geo.sphere import EARTH_RADIUS_KM
 from fleetproof.geo.vetting import mesh_matrix
 
 __all__ = ["access_delays", "calibrate", "honest_statistics"]

@@ -19,15 +19,15 @@ import numpy.typing as npt
 
 from fleetproof.geo.countries import CountryTable
 from fleetproof.geo.model import DelayModel
-from fleetproof.geo.sphere import EARTH_RADIUS_KM
 from fleetproof.geo.speed import SpeedModel
+from fleetproof.geo.sphere import EARTH_RADIUS_KM
 
 __all__ = ["EstimateBatch", "TargetTerms", "estimate_batch", "log_likelihood"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-#: Log-likelihood charged per speed-bound disk a position is outside of (soft, so one bad landmark cannot veto).
+#: Log-likelihood charged per speed-bound disk a position is outside of (soft: one bad landmark cannot veto).
 BOUND_PENALTY = 50.0
 COARSE = 21
 FINE = 9
@@ -51,8 +51,12 @@ class TargetTerms:
     def rows(self, rows: IntArray | slice) -> TargetTerms:
         """The terms of some targets only."""
         return TargetTerms(
-            self.vecs[rows], self.index[rows], self.rtt_bin[rows], self.scale_km[rows],
-            self.bound_rad[rows], self.valid[rows],
+            self.vecs[rows],
+            self.index[rows],
+            self.rtt_bin[rows],
+            self.scale_km[rows],
+            self.bound_rad[rows],
+            self.valid[rows],
         )
 
 
@@ -151,7 +155,7 @@ def estimate_batch(
     fbest = np.argmax(ll_f + prior_f, axis=1)
     est = fine[np.arange(n_t), fbest]
     lat, lon = _to_latlon(est)
-    # Posterior over both grids, each point weighted by its cell area; coarse points the fine grid covers drop.
+    # Posterior over both grids, points weighted by their cell area; coarse points the fine grid covers drop.
     cover = np.arccos(np.clip(np.einsum("tpk,tk->tp", coarse, center), -1, 1)) <= 1.5 * step[:, None]
     logw_c = (ll_c / model.temperature + prior_c + 2 * np.log(step)[:, None]) - np.where(cover, np.inf, 0.0)
     logw_f = ll_f / model.temperature + prior_f + 2 * np.log(fstep)[:, None]
@@ -181,7 +185,9 @@ def _log_prior(points: FloatArray, countries: CountryTable | None) -> FloatArray
     return np.asarray(np.log(OCEAN_PRIOR + (1 - OCEAN_PRIOR) * land), dtype=np.float64)
 
 
-def _country(points: FloatArray, w: FloatArray, countries: CountryTable | None) -> tuple[IntArray, FloatArray]:
+def _country(
+    points: FloatArray, w: FloatArray, countries: CountryTable | None
+) -> tuple[IntArray, FloatArray]:
     """Most probable country per target (posterior mass of points by their cell's main country)."""
     n_t = points.shape[0]
     if countries is None:
