@@ -263,3 +263,25 @@ def test_mesh_build_rejects_records_from_outsiders(world: Any) -> None:
     assert mesh == {("a", "b"): 6.0, ("a", "c"): 6.0}
     assert len(problems) == 1 and "not c's directory key" in problems[0]
     assert public_key_b64(world.keys["a"]) == records[0].device_public_key
+
+
+def test_netem_command_writes_a_relayed_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    entries = [LandmarkEntry("x", 10, 10, "127.0.0.1:7", generate_key().public_key())]
+    write_landmark_directory(tmp_path / "DIR.csv", entries)
+    args = [
+        "netem",
+        "--landmarks",
+        str(tmp_path / "DIR.csv"),
+        "--lat",
+        "0",
+        "--lon",
+        "0",
+        "--out",
+        str(tmp_path / "relayed.csv"),
+        "--duration-s",
+        "0.05",
+    ]
+    assert main(args) == 0
+    relayed = (tmp_path / "relayed.csv").read_text().splitlines()[1].split(",")
+    assert relayed[0] == "x" and relayed[3] != "127.0.0.1:7" and relayed[3].startswith("127.0.0.1:")
+    assert "1 relays up" in capsys.readouterr().out

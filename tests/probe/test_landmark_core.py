@@ -146,3 +146,23 @@ def test_garbage_is_counted_as_malformed(packet: bytes) -> None:
 
 def test_counters_cover_every_field() -> None:
     assert set(Counters().as_dict()) >= {"rejected", "replayed", "late", "forged", "rate_limited"}
+
+
+def test_prober_waits_a_random_jitter_before_each_landmark(world: Any) -> None:
+    import random
+
+    world.add("a")
+    world.add("b")
+    waits: list[float] = []
+    p = Prober(
+        generate_key(),
+        "h",
+        world.net,
+        samples=1,
+        concurrency=1,
+        jitter_s=0.5,
+        rng=random.Random(7),
+        sleep=waits.append,
+    )
+    assert len(p.probe(world.entries.values()).records) == 2
+    assert len(waits) == 2 and all(0 <= w <= 0.5 for w in waits) and waits[0] != waits[1]

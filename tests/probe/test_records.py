@@ -3,6 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fleetproof.errors import InputError
 from fleetproof.probe.keys import generate_key, public_key_b64
@@ -135,3 +137,24 @@ def test_directory_errors_are_located(tmp_path: Path, text: str, message: str) -
         load_landmark_directory(path)
     assert message in str(exc.value)
     assert str(path) in str(exc.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    samples=st.lists(st.floats(min_value=0, max_value=1e5, allow_nan=False), min_size=1, max_size=64),
+    device_id=st.text(min_size=1, max_size=40),
+    bump=st.integers(min_value=0, max_value=63),
+)
+def test_any_record_survives_json_and_any_sample_edit_breaks_it(
+    samples: list[float], device_id: str, bump: int
+) -> None:
+    record = make(samples=samples, device_id=device_id) if samples else make()
+    again = MeasurementRecord.model_validate_json(record.model_dump_json())
+    verify_record(again, LANDMARK.public_key())
+    edited = list(again.samples_ms)
+    i = bump % len(edited)
+    edited[i] = edited[i] + 0.001
+    with pytest.raises(RecordError):
+        verify_record(
+            again.model_copy(update={"samples_ms": edited, "rtt_ms": min(edited)}), LANDMARK.public_key()
+        )

@@ -28,6 +28,7 @@ timed out), ``forged`` (bad MAC or bad CONFIRM signature) and ``rate_limited``.
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import select
 import socket
@@ -54,6 +55,7 @@ Address = tuple[str, int]
 SendFn = Callable[[bytes, Address], None]
 
 _AWAIT_CONFIRM, _TIMING = 1, 2
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class Counters:
     nonces_lost: int = 0
     records_signed: int = 0
     records_resent: int = 0
+    internal_errors: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -503,7 +506,11 @@ class LandmarkServer:
                     break
                 except OSError:
                     continue
-                core.handle(data, addr, clock())
+                try:
+                    core.handle(data, addr, clock())
+                except Exception:  # one bad datagram must not stop the landmark
+                    core.counters.internal_errors += 1
+                    _log.exception("landmark %s: error handling a datagram", core.config.landmark_id)
                 handled += 1
             if core.pending_records:
                 core.flush()

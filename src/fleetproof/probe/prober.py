@@ -164,7 +164,8 @@ class InMemoryNetwork:
     ``add_landmark`` builds a :class:`LandmarkCore` whose clock is this network's
     clock; a packet's trip in either direction advances the clock by that
     landmark's one-way delay, so the RTT a core measures is exactly twice it
-    plus whatever delay a test inserts (e.g. a relay) — with no sleeping.
+    plus whatever delay a test inserts (e.g. a relay) — with no sleeping. It is
+    single-threaded: use it with ``Prober(concurrency=1)``.
     """
 
     def __init__(self, clock: FakeClock | None = None) -> None:
