@@ -285,3 +285,17 @@ def test_netem_command_writes_a_relayed_directory(tmp_path: Path, capsys: pytest
     relayed = (tmp_path / "relayed.csv").read_text().splitlines()[1].split(",")
     assert relayed[0] == "x" and relayed[3] != "127.0.0.1:7" and relayed[3].startswith("127.0.0.1:")
     assert "1 relays up" in capsys.readouterr().out
+
+
+def test_keys_attest_software(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fleetproof.probe.attest import binding_nonce
+    from fleetproof.probe.keys import load_private_key, public_key_bytes
+
+    save_private_key(generate_key(), tmp_path / "d.key")
+    assert main(["keys", "attest", str(tmp_path / "d.key"), "--challenge", "00ff"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    key = public_key_bytes(load_private_key(tmp_path / "d.key"))
+    assert doc["attestor"] == "software" and doc["hardware_bound"] is False
+    assert doc["nonce_hex"] == binding_nonce(key, b"\x00\xff").hex()
+    assert main(["keys", "attest", str(tmp_path / "d.key"), "--challenge", "zz"]) == 2
+    assert main(["keys", "attest", str(tmp_path / "d.key"), "--challenge", "00", "--attestor", "tpm"]) == 2

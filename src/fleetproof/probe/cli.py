@@ -47,6 +47,12 @@ def _register_keys(subparsers: Any) -> None:
     show = sub.add_parser("public", help="print the public key (base64) of a private key file")
     show.add_argument("key")
     show.set_defaults(handler=_keys_public)
+    attest = sub.add_parser("attest", help="bind a key to hardware evidence (JSON on stdout or --out)")
+    attest.add_argument("key", help="the device's private key file")
+    attest.add_argument("--attestor", default="software", help="software, nvidia, or a registered plugin")
+    attest.add_argument("--challenge", required=True, help="hex challenge from the server")
+    attest.add_argument("--out", help="write the evidence here instead of stdout")
+    attest.set_defaults(handler=_keys_attest)
 
 
 def _register_landmark(subparsers: Any) -> None:
@@ -150,6 +156,41 @@ def _keys_public(args: argparse.Namespace) -> int:
     from fleetproof.probe.keys import load_private_key, public_key_b64
 
     print(public_key_b64(load_private_key(args.key)))
+    return 0
+
+
+def _keys_attest(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from fleetproof.errors import ConfigError, UnavailableError
+    from fleetproof.probe.attest import AttestationError, get_attestor
+    from fleetproof.probe.keys import load_private_key, public_key_b64, public_key_bytes, write_atomic
+
+    try:
+        challenge = bytes.fromhex(args.challenge)
+        attestor = get_attestor(args.attestor)()
+    except ValueError:
+        raise ConfigError("--challenge must be hexadecimal") from None
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
+    key = load_private_key(args.key)
+    if not attestor.available():
+        raise UnavailableError(f"attestor {args.attestor!r} cannot run on this host")
+    try:
+        evidence = attestor.attest(public_key_bytes(key), challenge)
+    except AttestationError as exc:
+        raise UnavailableError(f"attestation failed: {exc}") from None
+    document = {
+        "public_key": public_key_b64(key),
+        "challenge": args.challenge,
+        **dataclasses.asdict(evidence),
+    }
+    text = json.dumps(document, indent=2) + "\n"
+    if args.out:
+        write_atomic(args.out, text.encode("utf-8"))
+    else:
+        sys.stdout.write(text)
     return 0
 
 
