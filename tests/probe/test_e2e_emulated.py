@@ -63,11 +63,22 @@ def destination(lat: float, lon: float, bearing_deg: float, distance_km: float) 
     return math.degrees(p2), (math.degrees(l2) + 540) % 360 - 180
 
 
-@pytest.fixture
-def landmark_processes(tmp_path: Path) -> Iterator[Path]:
+ENV = {"PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"), "PYTHONUNBUFFERED": "1"}
+
+
+def fleetproof(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the ``fleetproof`` command line in a fresh process."""
+    return subprocess.run(
+        [sys.executable, "-c", BOOT, *args], capture_output=True, text=True, env=ENV, timeout=60, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def landmark_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Start one ``fleetproof landmark serve`` process per city; yield the directory; stop them."""
+    tmp_path = tmp_path_factory.mktemp("landmarks")
     procs: list[subprocess.Popen[str]] = []
-    env = {"PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"), "PYTHONUNBUFFERED": "1"}
+    env = ENV
     try:
         for name, (lat, lon) in CITIES.items():
             save_private_key(generate_key(), tmp_path / f"{name}.key")
@@ -167,3 +178,39 @@ def test_honest_host_is_consistent_and_liar_is_violation(
     liar = verifier.verify(rtts["liar-paris"], [geo.Claim.point("c2", "liar-paris", *claim_point)])[0]
     assert honest.verdict == "consistent", honest.evidence
     assert liar.verdict == "violation", liar.evidence
+
+
+def test_cli_probe_of_three_landmarks_verifies_and_tampering_fails(
+    landmark_processes: Path, tmp_path: Path
+) -> None:
+    """The issue's acceptance path, all through the command line in separate processes."""
+    lines = landmark_processes.read_text().splitlines()
+    three = tmp_path / "DIR3.csv"
+    three.write_text("\n".join(lines[:4]) + "\n")
+    assert fleetproof("keys", "generate", "--out", str(tmp_path / "dev.key")).returncode == 0
+    probe = fleetproof(
+        "probe",
+        "--landmarks",
+        str(three),
+        "--key",
+        str(tmp_path / "dev.key"),
+        "--device-id",
+        "host-1",
+        "--samples",
+        "5",
+        "--out",
+        str(tmp_path / "records.jsonl"),
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert "wrote 3 records" in probe.stdout
+    ok = fleetproof("records", "verify", str(tmp_path / "records.jsonl"), "--landmarks", str(three))
+    assert ok.returncode == 0 and "3 records verified, 0 failed" in ok.stdout
+
+    text = (tmp_path / "records.jsonl").read_text()
+    first = text.splitlines()[0]
+    rtt = first.split('"rtt_ms":')[1].split(",")[0]
+    (tmp_path / "tampered.jsonl").write_text(text.replace(f'"rtt_ms":{rtt}', '"rtt_ms":0.0001', 1))
+    bad = fleetproof("records", "verify", str(tmp_path / "tampered.jsonl"), "--landmarks", str(three))
+    assert bad.returncode == 1
+    assert "record 1" in bad.stdout and "not the minimum" in bad.stdout
+    assert "Traceback" not in bad.stderr
