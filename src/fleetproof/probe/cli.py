@@ -80,7 +80,9 @@ def _register_probe(subparsers: Any) -> None:
     probe.add_argument("--samples", type=int, default=10, help="nonces per landmark (1-64)")
     probe.add_argument("--timeout-ms", type=_positive, default=1000.0)
     probe.add_argument("--retries", type=int, default=3)
-    probe.add_argument("--jitter-ms", type=float, default=0.0, help="random wait before each landmark")
+    probe.add_argument(
+        "--jitter-ms", type=float, default=20.0, help="random wait (0..this) before each landmark"
+    )
     probe.add_argument("--concurrency", type=int, default=4)
     probe.add_argument("--out", required=True, help="records.jsonl")
     probe.set_defaults(handler=_probe)
