@@ -123,6 +123,9 @@ def _register_mesh(subparsers: Any) -> None:
     build.add_argument("records", nargs="+")
     build.add_argument("--landmarks", required=True)
     build.add_argument("--out", required=True)
+    build.add_argument(
+        "--time-scale", type=_positive, default=1.0, help="divide RTTs by this (only for emulated delays)"
+    )
     build.set_defaults(handler=_mesh_build)
 
 
@@ -382,7 +385,7 @@ def _mesh_build(args: argparse.Namespace) -> int:
         print(f"FAIL {problem}", file=sys.stderr)
     if problems:
         raise VerificationFailed(f"{len(problems)} mesh records failed; nothing written")
-    write_mesh_csv(args.out, mesh)
+    write_mesh_csv(args.out, {pair: rtt / args.time_scale for pair, rtt in mesh.items()})
     print(f"wrote {len(mesh)} landmark pairs to {args.out}")
     return 0
 
