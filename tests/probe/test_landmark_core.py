@@ -166,3 +166,14 @@ def test_prober_waits_a_random_jitter_before_each_landmark(world: Any) -> None:
     )
     assert len(p.probe(world.entries.values()).records) == 2
     assert len(waits) == 2 and all(0 <= w <= 0.5 for w in waits) and waits[0] != waits[1]
+
+
+def test_deadline_heap_stays_bounded(world: Any) -> None:
+    core = world.add("lon", one_way_ms=0.5)
+    p = prober(world, samples=64)
+    for _ in range(40):
+        assert len(p.probe(world.entries.values()).records) == 1
+    assert len(core._deadlines) >= 40 * 64  # one entry per nonce until a tick compacts them
+    core.tick(world.net.clock())
+    assert len(core._deadlines) <= 1024
+    assert core.open_sessions == 0

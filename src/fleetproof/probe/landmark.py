@@ -27,6 +27,7 @@ timed out), ``forged`` (bad MAC or bad CONFIRM signature) and ``rate_limited``.
 
 from __future__ import annotations
 
+import heapq
 import hmac
 import logging
 import os
@@ -173,6 +174,7 @@ class LandmarkCore:
         self._sources: OrderedDict[str, _Bucket] = OrderedDict()
         self._to_sign: list[_Session] = []
         self._records: OrderedDict[bytes, bytes] = OrderedDict()
+        self._deadlines: list[tuple[int, bytes]] = []  # (deadline_ns, session id), a heap
         self._nonce_timeout_ns = int(self.config.nonce_timeout_s * 1e9)
         self._handshake_timeout_ns = int(self.config.handshake_timeout_s * 1e9)
         self._public_b64 = public_key_b64(self.key)
@@ -212,6 +214,7 @@ class LandmarkCore:
         session.sent_ns = self.clock_ns()
         self.send(nonce_pkt, session.addr)
         session.next_deadline = session.sent_ns + self._nonce_timeout_ns
+        heapq.heappush(self._deadlines, (session.next_deadline, session.sid))
 
     def _sample(self, session: _Session, rtt_ns: int, now_ns: int) -> None:
         self.counters.responses_ok += 1
@@ -298,6 +301,7 @@ class LandmarkCore:
             self._sources[addr[0]].open_sessions -= 1
             return
         session.next_deadline = now_ns + self._handshake_timeout_ns
+        heapq.heappush(self._deadlines, (session.next_deadline, sid))
         self._sessions[sid] = session
         self._by_hello[data] = sid
         self.counters.sessions_started += 1
@@ -339,7 +343,17 @@ class LandmarkCore:
     # -- timers, completion, records -------------------------------------------
     def tick(self, now_ns: int) -> None:
         """Expire handshakes and nonces whose time is up (call at least every few ms)."""
-        for session in [s for s in self._sessions.values() if s.next_deadline <= now_ns]:
+        due: list[_Session] = []
+        heap = self._deadlines
+        while heap and heap[0][0] <= now_ns:
+            deadline, sid = heapq.heappop(heap)
+            session = self._sessions.get(sid)
+            if session is not None and session.next_deadline == deadline:
+                due.append(session)
+        if len(heap) > 4 * len(self._sessions) + 1024:  # answered nonces leave stale entries: compact
+            self._deadlines = [(s.next_deadline, s.sid) for s in self._sessions.values()]
+            heapq.heapify(self._deadlines)
+        for session in due:
             if session.state == _AWAIT_CONFIRM:
                 self.counters.sessions_expired += 1
                 self._close(session)
@@ -358,9 +372,6 @@ class LandmarkCore:
                     self._close(session)
             else:
                 self._send_nonce(session, now_ns)
-
-    def next_deadline_ns(self) -> int | None:
-        return min((s.next_deadline for s in self._sessions.values()), default=None)
 
     def _close(self, session: _Session) -> None:
         self._sessions.pop(session.sid, None)
