@@ -213,6 +213,7 @@ def _landmark_serve(args: argparse.Namespace) -> int:
     config = LandmarkConfig(args.id, nonce_timeout_s=args.nonce_timeout_ms / 1000)
     server = LandmarkServer(key, config, host=args.listen[0], port=args.listen[1])
     host, port = server.address
+    host = f"[{host}]" if ":" in host else host
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -375,7 +375,8 @@ class LandmarkCore:
 
     def _close(self, session: _Session) -> None:
         self._sessions.pop(session.sid, None)
-        self._by_hello.pop(session.hello_pkt, None)
+        if self._by_hello.get(session.hello_pkt) == session.sid:
+            del self._by_hello[session.hello_pkt]
         bucket = self._sources.get(session.addr[0])
         if bucket is not None and bucket.open_sessions > 0:
             bucket.open_sessions -= 1
