@@ -299,3 +299,19 @@ def test_keys_attest_software(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert doc["nonce_hex"] == binding_nonce(key, b"\x00\xff").hex()
     assert main(["keys", "attest", str(tmp_path / "d.key"), "--challenge", "zz"]) == 2
     assert main(["keys", "attest", str(tmp_path / "d.key"), "--challenge", "00", "--attestor", "tpm"]) == 2
+
+
+def test_mesh_rounds_runs_on_a_schedule_until_stopped(world: Any) -> None:
+    import itertools
+
+    from fleetproof.probe.mesh import mesh_rounds
+
+    for name in ("a", "b"):
+        world.add(name, one_way_ms=1.0)
+    waits: list[float] = []
+    rounds = mesh_rounds(
+        "a", world.keys["a"], world.entries, world.net, rounds=None, every_s=30, samples=1, sleep=waits.append
+    )
+    results = list(itertools.islice(rounds, 3))
+    assert [len(r.records) for r in results] == [1, 1, 1]
+    assert waits == [30, 30]

@@ -113,7 +113,8 @@ def _register_mesh(subparsers: Any) -> None:
     run.add_argument("--id", required=True)
     run.add_argument("--key", required=True, help="this landmark's private key")
     run.add_argument("--landmarks", required=True)
-    run.add_argument("--rounds", type=int, default=1)
+    run.add_argument("--rounds", type=int, default=1, help="0 = keep going until interrupted")
+    run.add_argument("--keep-rounds", type=int, default=24, help="the output holds the last N rounds")
     run.add_argument("--every-s", type=_positive, default=60.0)
     run.add_argument("--samples", type=int, default=10)
     run.add_argument("--timeout-ms", type=_positive, default=1000.0)
@@ -340,37 +341,40 @@ def _records_to_rtts(args: argparse.Namespace) -> int:
 
 
 def _mesh_probe(args: argparse.Namespace) -> int:
+    from collections import deque
+
     from fleetproof.errors import ConfigError, UnavailableError
     from fleetproof.probe.keys import load_private_key
-    from fleetproof.probe.mesh import run_mesh
-    from fleetproof.probe.prober import ProbeResult, UdpTransport
-    from fleetproof.probe.records import load_landmark_directory, write_records
+    from fleetproof.probe.mesh import mesh_rounds
+    from fleetproof.probe.prober import UdpTransport
+    from fleetproof.probe.records import MeasurementRecord, load_landmark_directory, write_records
 
     directory = load_landmark_directory(args.landmarks)
     key = load_private_key(args.key)
-
-    def report(number: int, result: ProbeResult) -> None:
-        missing = ", ".join(u.landmark_id for u in result.unreachable) or "none"
-        print(f"round {number + 1}: {len(result.records)} measured, unreachable: {missing}", file=sys.stderr)
-
+    kept: deque[list[MeasurementRecord]] = deque(maxlen=max(args.keep_rounds, 1))
     try:
-        records = run_mesh(
+        rounds = mesh_rounds(
             args.id,
             key,
             directory,
             UdpTransport(),
-            rounds=max(args.rounds, 1),
+            rounds=args.rounds if args.rounds > 0 else None,
             every_s=args.every_s,
             samples=args.samples,
             timeout_s=args.timeout_ms / 1000,
-            on_round=report,
         )
+        for number, result in enumerate(rounds, start=1):
+            missing = ", ".join(u.landmark_id for u in result.unreachable) or "none"
+            print(f"round {number}: {len(result.records)} measured, unreachable: {missing}", file=sys.stderr)
+            kept.append(result.records)
+            if any(kept):  # rewrite after every round, so a running schedule always leaves a current file
+                write_records(args.out, [r for records in kept for r in records])
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    if not records:
+    total = sum(len(records) for records in kept)
+    if not total:
         raise UnavailableError("no other landmark could be measured")
-    write_records(args.out, records)
-    print(f"wrote {len(records)} mesh records to {args.out}")
+    print(f"wrote {total} mesh records to {args.out}")
     return 0
 
 
