@@ -158,3 +158,20 @@ def test_any_record_survives_json_and_any_sample_edit_breaks_it(
         verify_record(
             again.model_copy(update={"samples_ms": edited, "rtt_ms": min(edited)}), LANDMARK.public_key()
         )
+
+
+def test_fast_record_json_is_exactly_the_signed_model() -> None:
+    from fleetproof.probe.records import signed_record_json
+
+    fields: dict[str, object] = dict(
+        device_id="hôst-1",
+        device_public_key=public_key_b64(DEVICE),
+        landmark_id="lon",
+        session_id="00112233aabbccdd",
+        samples_ms=[5.1234567, 0.0123454, 6.0],
+        lost=2,
+        time=1_800_000_000,
+    )
+    fast = MeasurementRecord.model_validate_json(signed_record_json(key=LANDMARK, **fields))  # type: ignore[arg-type]
+    assert fast == sign_record(key=LANDMARK, **fields)  # type: ignore[arg-type]
+    verify_record(fast, LANDMARK.public_key())

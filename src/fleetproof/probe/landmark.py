@@ -27,6 +27,7 @@ timed out), ``forged`` (bad MAC or bad CONFIRM signature) and ``rate_limited``.
 
 from __future__ import annotations
 
+import base64
 import heapq
 import hmac
 import logging
@@ -48,7 +49,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fleetproof.errors import ConfigError
 from fleetproof.probe import wire
 from fleetproof.probe.keys import public_key_b64
-from fleetproof.probe.records import sign_record
+from fleetproof.probe.records import signed_record_json
 
 __all__ = ["Address", "Counters", "LandmarkConfig", "LandmarkCore", "LandmarkServer"]
 
@@ -393,23 +394,18 @@ class LandmarkCore:
     def flush(self) -> int:
         """Sign every finished session's record and send it; return how many."""
         batch, self._to_sign = self._to_sign, []
-        device_keys: dict[bytes, str] = {}
         for session in batch:
-            if session.device_public not in device_keys:
-                device_keys[session.device_public] = public_key_b64(
-                    Ed25519PublicKey.from_public_bytes(session.device_public)
-                )
-            record = sign_record(
+            record_json = signed_record_json(
                 key=self.key,
                 device_id=session.device_id,
-                device_public_key=device_keys[session.device_public],
+                device_public_key=base64.b64encode(session.device_public).decode("ascii"),
                 landmark_id=self.config.landmark_id,
                 session_id=session.sid.hex(),
                 samples_ms=[ns / 1e6 for ns in session.samples_ns],
                 lost=session.lost,
                 time=self.wall_clock(),
             )
-            packet = wire.H_RECORD + session.sid + record.model_dump_json().encode("utf-8")
+            packet = wire.H_RECORD + session.sid + record_json
             self._records[session.sid] = packet
             if len(self._records) > self.config.record_cache_size:
                 self._records.popitem(last=False)

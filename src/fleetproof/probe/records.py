@@ -57,6 +57,7 @@ __all__ = [
     "min_rtts",
     "read_records",
     "sign_record",
+    "signed_record_json",
     "verify_record",
     "write_landmark_directory",
     "write_records",
@@ -136,6 +137,41 @@ def sign_record(
     )
     signature = base64.b64encode(key.sign(canonical_bytes(unsigned))).decode("ascii")
     return unsigned.model_copy(update={"signature": signature})
+
+
+def signed_record_json(
+    *,
+    key: Ed25519PrivateKey,
+    device_id: str,
+    device_public_key: str,
+    landmark_id: str,
+    session_id: str,
+    samples_ms: Sequence[float],
+    lost: int,
+    time: float,
+) -> bytes:
+    """The JSON of the record :func:`sign_record` would make, without building a model.
+
+    The landmark signs a record per session; skipping pydantic here saves a
+    third of that cost. Its inputs come from the landmark's own state, which
+    already satisfies the model's constraints; a test pins that the bytes
+    parse to exactly the record :func:`sign_record` returns.
+    """
+    samples = [_round_ms(s) for s in samples_ms]
+    body: dict[str, Any] = {
+        "version": RECORD_VERSION,
+        "device_id": device_id,
+        "device_public_key": device_public_key,
+        "landmark_id": landmark_id,
+        "session_id": session_id,
+        "samples_ms": samples,
+        "rtt_ms": min(samples),
+        "lost": int(lost),
+        "time": float(time),
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    body["signature"] = base64.b64encode(key.sign(SIGNING_DOMAIN + text.encode("ascii"))).decode("ascii")
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
 def verify_record(record: MeasurementRecord, landmark_public_key: Ed25519PublicKey | str) -> None:
