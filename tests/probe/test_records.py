@@ -175,3 +175,10 @@ def test_fast_record_json_is_exactly_the_signed_model() -> None:
     fast = MeasurementRecord.model_validate_json(signed_record_json(key=LANDMARK, **fields))  # type: ignore[arg-type]
     assert fast == sign_record(key=LANDMARK, **fields)  # type: ignore[arg-type]
     verify_record(fast, LANDMARK.public_key())
+
+
+def test_enrolled_device_key_check() -> None:
+    record = make()
+    verify_record(record, LANDMARK.public_key(), device_public_key=public_key_b64(DEVICE))
+    with pytest.raises(RecordError, match="another device key"):
+        verify_record(record, LANDMARK.public_key(), device_public_key=public_key_b64(generate_key()))

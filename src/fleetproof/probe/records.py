@@ -16,7 +16,7 @@ Stable interface (the server verifies every ingested record with it)::
 
     MeasurementRecord                    # pydantic, frozen, version 1
     RecordError(VerificationFailed)      # says why a record fails
-    verify_record(record, landmark_public_key) -> None   # or raise RecordError
+    verify_record(record, landmark_public_key, *, device_public_key=None) -> None  # or RecordError
     sign_record(fields..., key) -> MeasurementRecord     # used by the landmark
     read_records(path) / write_records(path, records)    # JSON lines, atomic write
     LandmarkEntry, load_landmark_directory(path), write_landmark_directory(path, entries)
@@ -174,8 +174,17 @@ def signed_record_json(
     return json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
-def verify_record(record: MeasurementRecord, landmark_public_key: Ed25519PublicKey | str) -> None:
-    """Check every field and the landmark's signature; raise :class:`RecordError` saying why."""
+def verify_record(
+    record: MeasurementRecord,
+    landmark_public_key: Ed25519PublicKey | str,
+    *,
+    device_public_key: str | None = None,
+) -> None:
+    """Check every field and the landmark's signature; raise :class:`RecordError` saying why.
+
+    Pass ``device_public_key`` (base64, as enrolled) to also require that the
+    record was measured for that key — what the fleet server does on ingest.
+    """
     if isinstance(landmark_public_key, str):
         try:
             landmark_public_key = public_key_from_b64(landmark_public_key)
@@ -204,6 +213,10 @@ def verify_record(record: MeasurementRecord, landmark_public_key: Ed25519PublicK
             f"signature does not verify under landmark {record.landmark_id!r}'s key "
             "(record altered, or signed by another key)"
         ) from None
+    if device_public_key is not None and record.device_public_key != device_public_key.strip():
+        raise RecordError(
+            f"record was measured for another device key, not the one enrolled for {record.device_id!r}"
+        )
 
 
 def _record_problem(exc: ValidationError) -> str:
