@@ -177,3 +177,19 @@ def test_deadline_heap_stays_bounded(world: Any) -> None:
     core.tick(world.net.clock())
     assert len(core._deadlines) <= 1024
     assert core.open_sessions == 0
+
+
+def test_short_device_timeout_still_waits_for_the_landmarks_replacement_nonce(world: Any) -> None:
+    world.add("lon", one_way_ms=1.0, nonce_timeout_s=1.0)
+    dropped = {"n": 0}
+
+    def drop_first_response(address: str, packet: bytes) -> bool:
+        if packet[:4] == wire.H_RESPONSE and not dropped["n"]:
+            dropped["n"] = 1
+            return True
+        return False
+
+    world.net.dropped = drop_first_response
+    result = prober(world, samples=2, timeout_s=0.1).probe(world.entries.values())
+    assert result.unreachable == []
+    assert result.records[0].lost == 1
