@@ -87,18 +87,20 @@ class Slot:
         self.device_public = public_key_bytes(self.device)
         self.key = b""
         self.hello = b""
-        self.eph: X25519PrivateKey | None = None
+        # one X25519 half per load socket (the landmark still sees a fresh HELLO and derives a fresh key)
+        self.eph = X25519PrivateKey.generate()
+        self.eph_pub = self.eph.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
     def start(self) -> None:
-        self.eph = X25519PrivateKey.generate()
-        eph_pub = self.eph.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        self.hello = wire.Hello(os.urandom(16), eph_pub, self.device_public, self.samples, "load").encode()
+        self.hello = wire.Hello(
+            os.urandom(16), self.eph_pub, self.device_public, self.samples, "load"
+        ).encode()
         self.sock.sendto(self.hello, self.target)
 
     def on_packet(self, packet: bytes) -> None:
         if packet[:4] == wire.H_NONCE:
             self.sock.sendto(wire.response_packet(self.key, packet), self.target)
-        elif packet[:4] == wire.H_ACCEPT and self.eph is not None:
+        elif packet[:4] == wire.H_ACCEPT:
             accept = wire.Accept.decode(packet)
             self.key = wire.derive_session_key(self.eph, accept.ephemeral_public, self.hello, packet)
             signature = self.device.sign(wire.confirm_message(self.hello, packet))

@@ -71,7 +71,10 @@ def test_binding_nonce_depends_on_key_and_challenge() -> None:
 
 
 def test_nvattest_success_builds_command_with_binding_nonce() -> None:
-    runner = FakeRunner(json.dumps(SUCCESS))
+    nonce_hex = binding_nonce(KEY, CHALLENGE).hex()
+    runner = FakeRunner(
+        json.dumps({**SUCCESS, "claims": [{**SUCCESS["claims"][0], "eat_nonce": nonce_hex.upper()}]})
+    )
     evidence = NvattestAttestor(runner=runner).attest(KEY, CHALLENGE)
     nonce = binding_nonce(KEY, CHALLENGE).hex()
     assert runner.commands == [

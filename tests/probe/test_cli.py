@@ -263,3 +263,55 @@ def test_mesh_build_rejects_records_from_outsiders(world: Any) -> None:
     assert mesh == {("a", "b"): 6.0, ("a", "c"): 6.0}
     assert len(problems) == 1 and "not c's directory key" in problems[0]
     assert public_key_b64(world.keys["a"]) == records[0].device_public_key
+
+
+def test_netem_command_writes_a_relayed_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    entries = [LandmarkEntry("x", 10, 10, "127.0.0.1:7", generate_key().public_key())]
+    write_landmark_directory(tmp_path / "DIR.csv", entries)
+    args = [
+        "netem",
+        "--landmarks",
+        str(tmp_path / "DIR.csv"),
+        "--lat",
+        "0",
+        "--lon",
+        "0",
+        "--out",
+        str(tmp_path / "relayed.csv"),
+        "--duration-s",
+        "0.05",
+    ]
+    assert main(args) == 0
+    relayed = (tmp_path / "relayed.csv").read_text().splitlines()[1].split(",")
+    assert relayed[0] == "x" and relayed[3] != "127.0.0.1:7" and relayed[3].startswith("127.0.0.1:")
+    assert "1 relays up" in capsys.readouterr().out
+
+
+def test_keys_attest_software(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fleetproof.probe.attest import binding_nonce
+    from fleetproof.probe.keys import load_private_key, public_key_bytes
+
+    save_private_key(generate_key(), tmp_path / "d.key")
+    assert main(["keys", "attest", str(tmp_path / "d.key"), "--challenge", "00ff"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    key = public_key_bytes(load_private_key(tmp_path / "d.key"))
+    assert doc["attestor"] == "software" and doc["hardware_bound"] is False
+    assert doc["nonce_hex"] == binding_nonce(key, b"\x00\xff").hex()
+    assert main(["keys", "attest", str(tmp_path / "d.key"), "--challenge", "zz"]) == 2
+    assert main(["keys", "attest", str(tmp_path / "d.key"), "--challenge", "00", "--attestor", "tpm"]) == 2
+
+
+def test_mesh_rounds_runs_on_a_schedule_until_stopped(world: Any) -> None:
+    import itertools
+
+    from fleetproof.probe.mesh import mesh_rounds
+
+    for name in ("a", "b"):
+        world.add(name, one_way_ms=1.0)
+    waits: list[float] = []
+    rounds = mesh_rounds(
+        "a", world.keys["a"], world.entries, world.net, rounds=None, every_s=30, samples=1, sleep=waits.append
+    )
+    results = list(itertools.islice(rounds, 3))
+    assert [len(r.records) for r in results] == [1, 1, 1]
+    assert waits == [30, 30]

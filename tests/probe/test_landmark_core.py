@@ -146,3 +146,50 @@ def test_garbage_is_counted_as_malformed(packet: bytes) -> None:
 
 def test_counters_cover_every_field() -> None:
     assert set(Counters().as_dict()) >= {"rejected", "replayed", "late", "forged", "rate_limited"}
+
+
+def test_prober_waits_a_random_jitter_before_each_landmark(world: Any) -> None:
+    import random
+
+    world.add("a")
+    world.add("b")
+    waits: list[float] = []
+    p = Prober(
+        generate_key(),
+        "h",
+        world.net,
+        samples=1,
+        concurrency=1,
+        jitter_s=0.5,
+        rng=random.Random(7),
+        sleep=waits.append,
+    )
+    assert len(p.probe(world.entries.values()).records) == 2
+    assert len(waits) == 2 and all(0 <= w <= 0.5 for w in waits) and waits[0] != waits[1]
+
+
+def test_deadline_heap_stays_bounded(world: Any) -> None:
+    core = world.add("lon", one_way_ms=0.5)
+    p = prober(world, samples=64)
+    for _ in range(40):
+        assert len(p.probe(world.entries.values()).records) == 1
+    assert len(core._deadlines) >= 40 * 64  # one entry per nonce until a tick compacts them
+    core.tick(world.net.clock())
+    assert len(core._deadlines) <= 1024
+    assert core.open_sessions == 0
+
+
+def test_short_device_timeout_still_waits_for_the_landmarks_replacement_nonce(world: Any) -> None:
+    world.add("lon", one_way_ms=1.0, nonce_timeout_s=1.0)
+    dropped = {"n": 0}
+
+    def drop_first_response(address: str, packet: bytes) -> bool:
+        if packet[:4] == wire.H_RESPONSE and not dropped["n"]:
+            dropped["n"] = 1
+            return True
+        return False
+
+    world.net.dropped = drop_first_response
+    result = prober(world, samples=2, timeout_s=0.1).probe(world.entries.values())
+    assert result.unreachable == []
+    assert result.records[0].lost == 1

@@ -3,6 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fleetproof.errors import InputError
 from fleetproof.probe.keys import generate_key, public_key_b64
@@ -135,3 +137,48 @@ def test_directory_errors_are_located(tmp_path: Path, text: str, message: str) -
         load_landmark_directory(path)
     assert message in str(exc.value)
     assert str(path) in str(exc.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    samples=st.lists(st.floats(min_value=0, max_value=1e5, allow_nan=False), min_size=1, max_size=64),
+    device_id=st.text(min_size=1, max_size=40),
+    bump=st.integers(min_value=0, max_value=63),
+)
+def test_any_record_survives_json_and_any_sample_edit_breaks_it(
+    samples: list[float], device_id: str, bump: int
+) -> None:
+    record = make(samples=samples, device_id=device_id) if samples else make()
+    again = MeasurementRecord.model_validate_json(record.model_dump_json())
+    verify_record(again, LANDMARK.public_key())
+    edited = list(again.samples_ms)
+    i = bump % len(edited)
+    edited[i] = edited[i] + 0.001
+    with pytest.raises(RecordError):
+        verify_record(
+            again.model_copy(update={"samples_ms": edited, "rtt_ms": min(edited)}), LANDMARK.public_key()
+        )
+
+
+def test_fast_record_json_is_exactly_the_signed_model() -> None:
+    from fleetproof.probe.records import signed_record_json
+
+    fields: dict[str, object] = dict(
+        device_id="hôst-1",
+        device_public_key=public_key_b64(DEVICE),
+        landmark_id="lon",
+        session_id="00112233aabbccdd",
+        samples_ms=[5.1234567, 0.0123454, 6.0],
+        lost=2,
+        time=1_800_000_000,
+    )
+    fast = MeasurementRecord.model_validate_json(signed_record_json(key=LANDMARK, **fields))  # type: ignore[arg-type]
+    assert fast == sign_record(key=LANDMARK, **fields)  # type: ignore[arg-type]
+    verify_record(fast, LANDMARK.public_key())
+
+
+def test_enrolled_device_key_check() -> None:
+    record = make()
+    verify_record(record, LANDMARK.public_key(), device_public_key=public_key_b64(DEVICE))
+    with pytest.raises(RecordError, match="another device key"):
+        verify_record(record, LANDMARK.public_key(), device_public_key=public_key_b64(generate_key()))

@@ -47,6 +47,12 @@ def _register_keys(subparsers: Any) -> None:
     show = sub.add_parser("public", help="print the public key (base64) of a private key file")
     show.add_argument("key")
     show.set_defaults(handler=_keys_public)
+    attest = sub.add_parser("attest", help="bind a key to hardware evidence (JSON on stdout or --out)")
+    attest.add_argument("key", help="the device's private key file")
+    attest.add_argument("--attestor", default="software", help="software, nvidia, or a registered plugin")
+    attest.add_argument("--challenge", required=True, help="hex challenge from the server")
+    attest.add_argument("--out", help="write the evidence here instead of stdout")
+    attest.set_defaults(handler=_keys_attest)
 
 
 def _register_landmark(subparsers: Any) -> None:
@@ -74,7 +80,9 @@ def _register_probe(subparsers: Any) -> None:
     probe.add_argument("--samples", type=int, default=10, help="nonces per landmark (1-64)")
     probe.add_argument("--timeout-ms", type=_positive, default=1000.0)
     probe.add_argument("--retries", type=int, default=3)
-    probe.add_argument("--jitter-ms", type=float, default=0.0, help="random wait before each landmark")
+    probe.add_argument(
+        "--jitter-ms", type=float, default=20.0, help="random wait (0..this) before each landmark"
+    )
     probe.add_argument("--concurrency", type=int, default=4)
     probe.add_argument("--out", required=True, help="records.jsonl")
     probe.set_defaults(handler=_probe)
@@ -105,7 +113,8 @@ def _register_mesh(subparsers: Any) -> None:
     run.add_argument("--id", required=True)
     run.add_argument("--key", required=True, help="this landmark's private key")
     run.add_argument("--landmarks", required=True)
-    run.add_argument("--rounds", type=int, default=1)
+    run.add_argument("--rounds", type=int, default=1, help="0 = keep going until interrupted")
+    run.add_argument("--keep-rounds", type=int, default=24, help="the output holds the last N rounds")
     run.add_argument("--every-s", type=_positive, default=60.0)
     run.add_argument("--samples", type=int, default=10)
     run.add_argument("--timeout-ms", type=_positive, default=1000.0)
@@ -115,6 +124,9 @@ def _register_mesh(subparsers: Any) -> None:
     build.add_argument("records", nargs="+")
     build.add_argument("--landmarks", required=True)
     build.add_argument("--out", required=True)
+    build.add_argument(
+        "--time-scale", type=_positive, default=1.0, help="divide RTTs by this (only for emulated delays)"
+    )
     build.set_defaults(handler=_mesh_build)
 
 
@@ -153,6 +165,41 @@ def _keys_public(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys_attest(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from fleetproof.errors import ConfigError, UnavailableError
+    from fleetproof.probe.attest import AttestationError, get_attestor
+    from fleetproof.probe.keys import load_private_key, public_key_b64, public_key_bytes, write_atomic
+
+    try:
+        challenge = bytes.fromhex(args.challenge)
+        attestor = get_attestor(args.attestor)()
+    except ValueError:
+        raise ConfigError("--challenge must be hexadecimal") from None
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
+    key = load_private_key(args.key)
+    if not attestor.available():
+        raise UnavailableError(f"attestor {args.attestor!r} cannot run on this host")
+    try:
+        evidence = attestor.attest(public_key_bytes(key), challenge)
+    except AttestationError as exc:
+        raise UnavailableError(f"attestation failed: {exc}") from None
+    document = {
+        "public_key": public_key_b64(key),
+        "challenge": args.challenge,
+        **dataclasses.asdict(evidence),
+    }
+    text = json.dumps(document, indent=2) + "\n"
+    if args.out:
+        write_atomic(args.out, text.encode("utf-8"))
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _landmark_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -167,6 +214,7 @@ def _landmark_serve(args: argparse.Namespace) -> int:
     config = LandmarkConfig(args.id, nonce_timeout_s=args.nonce_timeout_ms / 1000)
     server = LandmarkServer(key, config, host=args.listen[0], port=args.listen[1])
     host, port = server.address
+    host = f"[{host}]" if ":" in host else host
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -293,37 +341,40 @@ def _records_to_rtts(args: argparse.Namespace) -> int:
 
 
 def _mesh_probe(args: argparse.Namespace) -> int:
+    from collections import deque
+
     from fleetproof.errors import ConfigError, UnavailableError
     from fleetproof.probe.keys import load_private_key
-    from fleetproof.probe.mesh import run_mesh
-    from fleetproof.probe.prober import ProbeResult, UdpTransport
-    from fleetproof.probe.records import load_landmark_directory, write_records
+    from fleetproof.probe.mesh import mesh_rounds
+    from fleetproof.probe.prober import UdpTransport
+    from fleetproof.probe.records import MeasurementRecord, load_landmark_directory, write_records
 
     directory = load_landmark_directory(args.landmarks)
     key = load_private_key(args.key)
-
-    def report(number: int, result: ProbeResult) -> None:
-        missing = ", ".join(u.landmark_id for u in result.unreachable) or "none"
-        print(f"round {number + 1}: {len(result.records)} measured, unreachable: {missing}", file=sys.stderr)
-
+    kept: deque[list[MeasurementRecord]] = deque(maxlen=max(args.keep_rounds, 1))
     try:
-        records = run_mesh(
+        rounds = mesh_rounds(
             args.id,
             key,
             directory,
             UdpTransport(),
-            rounds=max(args.rounds, 1),
+            rounds=args.rounds if args.rounds > 0 else None,
             every_s=args.every_s,
             samples=args.samples,
             timeout_s=args.timeout_ms / 1000,
-            on_round=report,
         )
+        for number, result in enumerate(rounds, start=1):
+            missing = ", ".join(u.landmark_id for u in result.unreachable) or "none"
+            print(f"round {number}: {len(result.records)} measured, unreachable: {missing}", file=sys.stderr)
+            kept.append(result.records)
+            if any(kept):  # rewrite after every round, so a running schedule always leaves a current file
+                write_records(args.out, [r for records in kept for r in records])
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    if not records:
+    total = sum(len(records) for records in kept)
+    if not total:
         raise UnavailableError("no other landmark could be measured")
-    write_records(args.out, records)
-    print(f"wrote {len(records)} mesh records to {args.out}")
+    print(f"wrote {total} mesh records to {args.out}")
     return 0
 
 
@@ -339,7 +390,7 @@ def _mesh_build(args: argparse.Namespace) -> int:
         print(f"FAIL {problem}", file=sys.stderr)
     if problems:
         raise VerificationFailed(f"{len(problems)} mesh records failed; nothing written")
-    write_mesh_csv(args.out, mesh)
+    write_mesh_csv(args.out, {pair: rtt / args.time_scale for pair, rtt in mesh.items()})
     print(f"wrote {len(mesh)} landmark pairs to {args.out}")
     return 0
 

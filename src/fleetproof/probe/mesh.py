@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Mapping
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,7 +25,34 @@ from fleetproof.probe.keys import public_key_b64, write_atomic
 from fleetproof.probe.prober import Prober, ProbeResult, ProbeTransport
 from fleetproof.probe.records import LandmarkEntry, MeasurementRecord, RecordError, verify_record
 
-__all__ = ["build_mesh", "run_mesh", "write_mesh_csv"]
+__all__ = ["build_mesh", "mesh_rounds", "run_mesh", "write_mesh_csv"]
+
+
+def mesh_rounds(
+    self_id: str,
+    key: Ed25519PrivateKey,
+    directory: Mapping[str, LandmarkEntry],
+    transport: ProbeTransport,
+    *,
+    rounds: int | None = 1,
+    every_s: float = 60.0,
+    samples: int = 10,
+    timeout_s: float = 1.0,
+    sleep: Callable[[float], None] | None = None,
+) -> Iterator[ProbeResult]:
+    """Probe every other landmark once per round, ``every_s`` apart; ``rounds=None`` runs forever."""
+    if self_id not in directory:
+        raise ValueError(f"landmark {self_id!r} is not in the directory")
+    if public_key_b64(key) != directory[self_id].public_key_b64:
+        raise ValueError(f"the key given is not landmark {self_id!r}'s directory key")
+    prober = Prober(key, self_id, transport, samples=samples, timeout_s=timeout_s, concurrency=1)
+    if sleep is not None:
+        prober.sleep = sleep
+    others = [lm for lid, lm in directory.items() if lid != self_id]
+    for number in itertools.count() if rounds is None else range(rounds):
+        if number:
+            prober.sleep(every_s)
+        yield prober.probe(others)
 
 
 def run_mesh(
@@ -38,26 +66,20 @@ def run_mesh(
     samples: int = 10,
     timeout_s: float = 1.0,
     sleep: Callable[[float], None] | None = None,
-    on_round: Callable[[int, ProbeResult], None] | None = None,
 ) -> list[MeasurementRecord]:
-    """Probe every other landmark ``rounds`` times, ``every_s`` apart; return all records."""
-    if self_id not in directory:
-        raise ValueError(f"landmark {self_id!r} is not in the directory")
-    if public_key_b64(key) != directory[self_id].public_key_b64:
-        raise ValueError(f"the key given is not landmark {self_id!r}'s directory key")
-    prober = Prober(key, self_id, transport, samples=samples, timeout_s=timeout_s, concurrency=1)
-    if sleep is not None:
-        prober.sleep = sleep
-    others = [lm for lid, lm in directory.items() if lid != self_id]
-    records: list[MeasurementRecord] = []
-    for number in range(rounds):
-        if number:
-            prober.sleep(every_s)
-        result = prober.probe(others)
-        records.extend(result.records)
-        if on_round is not None:
-            on_round(number, result)
-    return records
+    """All records of ``rounds`` rounds of :func:`mesh_rounds`."""
+    results = mesh_rounds(
+        self_id,
+        key,
+        directory,
+        transport,
+        rounds=rounds,
+        every_s=every_s,
+        samples=samples,
+        timeout_s=timeout_s,
+        sleep=sleep,
+    )
+    return [record for result in results for record in result.records]
 
 
 def build_mesh(

@@ -66,7 +66,7 @@ class NvattestAttestor:
         except subprocess.TimeoutExpired:
             raise AttestationError(f"{self._binary} did not finish in time") from None
         document = parse_attest_output(done.stdout, done.returncode, done.stderr)
-        claims = check_claims(document)
+        claims = check_claims(document, nonce_hex)
         return Evidence(
             attestor=self.name,
             hardware_bound=True,
@@ -92,8 +92,12 @@ def parse_attest_output(stdout: str, returncode: int, stderr: str = "") -> dict[
     return document
 
 
-def check_claims(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every device's claims; AttestationError unless each measured as a success."""
+def check_claims(document: dict[str, Any], nonce_hex: str) -> list[dict[str, Any]]:
+    """Every device's claims; AttestationError unless each measured as a success over our nonce.
+
+    ``measres`` is ``Success`` in version 1 of the claims schema and ``success``
+    in version 2; a device claim that carries ``eat_nonce`` must carry ours.
+    """
     claims = document.get("claims")
     if isinstance(claims, dict):
         claims = [claims]
