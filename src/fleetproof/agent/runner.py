@@ -127,7 +127,8 @@ class Agent:
 
     def _inventory_changes(self, devices: list[DeviceInfo]) -> list[InventoryChange]:
         reference = self._last_inventory if self._last_inventory is not None else self.baseline
-        changes = diff_inventory(reference, devices)
+        # The very first discovery on a host (no saved inventory) is not a change.
+        changes = diff_inventory(reference, devices) if reference or self._last_inventory is not None else []
         new_baseline = {d.uuid: d for d in self.baseline}
         for change in changes:
             if change.kind == "swapped" and change.old_uuid:
