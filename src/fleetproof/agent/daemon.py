@@ -85,6 +85,7 @@ def run_daemon(
     agent = build_agent(settings, transport, probe_round)
     stop = stop or threading.Event()
     exporters: list[Any] = []
+    previous: dict[int, Any] = {}
     try:
         if settings.listen:
             from fleetproof.agent.export.http import ExporterServer, parse_listen
@@ -101,7 +102,7 @@ def run_daemon(
             exporters.append(otlp)
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: stop.set())
+                previous[sig] = signal.signal(sig, lambda *_: stop.set())
         names = ", ".join(c.name for c in agent.collectors)
         log.info(
             "agent running: backends %s, every %.1f s, outbox %s",
@@ -111,6 +112,8 @@ def run_daemon(
         )
         agent.run(stop, settings.interval_s, max_rounds=rounds)
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         for exporter in exporters:
             (exporter.stop if hasattr(exporter, "stop") else exporter.shutdown)()
         agent.close()
