@@ -85,7 +85,7 @@ def run_daemon(
     agent = build_agent(settings, transport, probe_round)
     stop = stop or threading.Event()
     exporters: list[Any] = []
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     try:
         if settings.listen:
             from fleetproof.agent.export.http import ExporterServer, parse_listen
