@@ -154,3 +154,31 @@ def test_agent_parser_is_extensible() -> None:
     assert parser.parse_args(["agent", "scan", "--json"]).json
     args = parser.parse_args(["agent", "run", "--listen", "127.0.0.1:9410", "--interval", "10"])
     assert args.interval == 10.0 and args.listen == "127.0.0.1:9410"
+
+
+def test_wired_into_the_fleetproof_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import fleetproof.cli as top
+
+    monkeypatch.setattr(top, "COMMAND_MODULES", ("fleetproof.agent.cli",))
+    assert top.main(["agent", "scan", "--backend", "simulated", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "healthy"
+    assert top.main(["agent"]) == 2  # no action: usage
+
+
+def test_registering_is_cheap() -> None:
+    code = (
+        "import sys, fleetproof.agent.cli as c, argparse\n"
+        "c.register(argparse.ArgumentParser().add_subparsers())\n"
+        "heavy = ('pydantic', 'sqlite3', 'psutil', 'pynvml', 'http.server')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(SRC)),
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
