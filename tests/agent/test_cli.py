@@ -182,3 +182,47 @@ def test_registering_is_cheap() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def _fake_module(monkeypatch: pytest.MonkeyPatch, name: str, **attrs: Any) -> None:
+    import importlib.machinery
+    import types
+
+    module = types.ModuleType(name)
+    module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+    for key, value in attrs.items():
+        setattr(module, key, value)
+    monkeypatch.setitem(sys.modules, name, module)
+
+
+def test_enroll_command_is_picked_up_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    def add_enroll_command(sub: Any) -> None:
+        sub.add_parser("enroll").add_argument("--server", required=True)
+
+    _fake_module(monkeypatch, "fleetproof.agent.enroll_cli", add_enroll_command=add_enroll_command)
+    parser = argparse.ArgumentParser()
+    agent_cli.register(parser.add_subparsers(dest="command"))
+    assert parser.parse_args(["agent", "enroll", "--server", "https://fleet.example"]).server
+
+
+def test_enrolled_agent_gets_the_client_transport(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from fleetproof.agent.daemon import make_server_transport
+
+    seen: list[Any] = []
+
+    def make_transport(settings: Any) -> Recorder:
+        seen.append(settings)
+        return Recorder()
+
+    _fake_module(monkeypatch, "fleetproof.agent.client", make_transport=make_transport)
+    settings = load_settings(env={}, overrides={"state_dir": str(tmp_path)})
+    assert make_server_transport(settings) is None  # neither enrolled nor a server_url: the outbox just fills
+    (tmp_path / "server.json").write_text("{}")
+    assert isinstance(make_server_transport(settings), Recorder)
+    assert seen[-1].state_dir == str(tmp_path)
+    monkeypatch.delitem(sys.modules, "fleetproof.agent.client")
+    monkeypatch.setitem(sys.modules, "fleetproof.agent.client", None)  # import fails
+    from fleetproof.errors import UnavailableError
+
+    with pytest.raises(UnavailableError, match="server client"):
+        make_server_transport(settings)

@@ -26,15 +26,25 @@ __all__ = ["build_agent", "make_server_transport", "run_daemon"]
 log = logging.getLogger("fleetproof.agent")
 
 
+ENROLLMENT_FILE = "server.json"  # written by `fleetproof agent enroll` in the state directory
+
+
 def make_server_transport(settings: Any) -> Transport | None:
-    """The server client's transport when ``server_url`` is set, else None (the outbox just fills)."""
-    if not settings.server_url:
+    """The server client's transport when ``server_url`` is set or the agent is enrolled, else None.
+
+    Without a transport the outbox just fills, within its bounds. The client gets the
+    settings with ``state_dir`` resolved, since its key and enrollment record live there.
+    """
+    state_dir = settings.resolved_state_dir()
+    if not settings.server_url and not (state_dir / ENROLLMENT_FILE).exists():
         return None
     try:
-        from fleetproof.agent.client import make_transport  # arrives with the fleet server part
+        from fleetproof.agent.client import make_transport  # the fleet server part's HTTP client
     except ImportError as exc:
-        raise UnavailableError(f"server_url is set but the server client is not installed: {exc}") from None
-    transport: Transport = make_transport(settings)
+        raise UnavailableError(
+            f"a server is configured but the server client is not installed: {exc}"
+        ) from None
+    transport: Transport = make_transport(settings.replace(state_dir=str(state_dir)))
     return transport
 
 
