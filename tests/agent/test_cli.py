@@ -141,15 +141,15 @@ def test_agent_parser_is_extensible() -> None:
     parser = argparse.ArgumentParser(prog="fleetproof")
     top = parser.add_subparsers(dest="command")
 
-    def enroll(sub: Any) -> None:
-        p = sub.add_parser("enroll")
+    def doctor(sub: Any) -> None:
+        p = sub.add_parser("doctor")
         p.add_argument("--token")
         p.set_defaults(handler=lambda args: 0)
 
-    agent_cli.register(top, extra=[enroll])
+    agent_cli.register(top, extra=[doctor])
     late = agent_cli.agent_subparsers(top)  # a module registering later gets the same sub-parsers
     late.add_parser("hello").set_defaults(handler=lambda args: 7)
-    assert parser.parse_args(["agent", "enroll", "--token", "t"]).token == "t"
+    assert parser.parse_args(["agent", "doctor", "--token", "t"]).token == "t"
     assert parser.parse_args(["agent", "hello"]).handler(None) == 7
     assert parser.parse_args(["agent", "scan", "--json"]).json
     args = parser.parse_args(["agent", "run", "--listen", "127.0.0.1:9410", "--interval", "10"])
