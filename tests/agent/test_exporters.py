@@ -182,3 +182,22 @@ def test_otlp_export_through_the_sdk() -> None:
         assert any(p.attributes.get("mountpoint") == "/" for p in points["fleetproof_host_disk_used_ratio"])
     finally:
         exporter.shutdown()
+
+
+def test_health_turns_unhealthy_when_rounds_stop() -> None:
+    now = [1000.0]
+    agent = _agent([SimulatedCollector(devices=1)])
+    agent.clock = lambda: now[0]
+    agent.round()
+    server = ExporterServer(agent.state, "h", "127.0.0.1", 0, interval_s=10, clock=lambda: now[0])
+    server.start()
+    try:
+        host, port = server.address
+        url = f"http://{host}:{port}/v1/health"
+        assert json.loads(_get(url)[2])["state"] == "healthy"
+        now[0] += 61  # more than three intervals and a grace period without a round
+        doc = json.loads(_get(url)[2])
+        assert doc["state"] == "unhealthy"
+        assert any(c["component"] == "agent" and "may hang" in c["reason"] for c in doc["components"])
+    finally:
+        server.stop()

@@ -101,7 +101,7 @@ def run_daemon(
             from fleetproof.agent.export.http import ExporterServer, parse_listen
 
             host, port = parse_listen(settings.listen)
-            server = ExporterServer(agent.state, agent.hostname, host, port)
+            server = ExporterServer(agent.state, agent.hostname, host, port, interval_s=settings.interval_s)
             server.start()
             exporters.append(server)
             log.info("serving /metrics and /v1/* on http://%s:%d", *server.address)
