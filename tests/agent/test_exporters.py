@@ -201,3 +201,49 @@ def test_health_turns_unhealthy_when_rounds_stop() -> None:
         assert any(c["component"] == "agent" and "may hang" in c["reason"] for c in doc["components"])
     finally:
         server.stop()
+
+
+def test_otlp_http_export_reaches_a_collector(tmp_path: Path) -> None:
+    """`agent run` with otlp_endpoint set posts OTLP/HTTP protobuf to it (here a loopback stand-in)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from fleetproof.agent.config import load_settings
+    from fleetproof.agent.daemon import run_daemon
+
+    received: list[tuple[str, str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"], body))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}/v1/metrics"
+        settings = load_settings(
+            env={},
+            overrides={
+                "backend": "simulated",
+                "state_dir": str(tmp_path),
+                "listen": "",
+                "interval_s": 0.01,
+                "otlp_endpoint": endpoint,
+            },
+        )
+        assert run_daemon(settings, rounds=2) == 0  # shutting down flushes one export
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert received, "no OTLP export arrived"
+    path, ctype, body = received[-1]
+    assert path == "/v1/metrics" and ctype == "application/x-protobuf"
+    assert b"fleetproof_accelerator_power_watts" in body and b"fleetproof-agent" in body
