@@ -46,7 +46,9 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=300.0, help="measured seconds")
     ap.add_argument("--devices", type=int, default=8)
     ap.add_argument("--interval", type=float, default=10.0)
-    ap.add_argument("--warmup", type=float, default=3.0, help="seconds ignored after start (imports, first round)")
+    ap.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds ignored after start (imports, first round)"
+    )
     args = ap.parse_args()
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), FLEETPROOF_AGENT_SIMULATED_DEVICES=str(args.devices))

@@ -205,3 +205,13 @@ def test_host_pressure_thresholds_come_from_settings() -> None:
         thresholds={"disk_degraded_percent": 75},
     )
     assert HostPressure().check(ctx)[0].state == "degraded"
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import fleetproof.agent.checks.xid_catalog as catalog
+    import fleetproof.agent.collectors.nvidia as nvidia
+
+    for module in (catalog, nvidia):
+        assert doctest.testmod(module).failed == 0

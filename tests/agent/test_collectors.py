@@ -325,3 +325,25 @@ def test_system_collector_reads_the_host(tmp_path: Path) -> None:
     assert host["memory_total_bytes"] > 0
     assert f"disk_used_percent[{tmp_path}]" in host
     assert not any("nonexistent" in k for k in host)
+
+
+def test_nvidia_nvlink_counters_a_board_does_not_keep_are_left_out(fake_nvml: Any) -> None:
+    import pynvml
+
+    real = fake_nvml.nvmlDeviceGetNvLinkErrorCounter
+
+    def counter(h: int, link: int, which: int) -> int:
+        if which == pynvml.NVML_NVLINK_ERROR_DL_CRC_FLIT:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return 2 if which == pynvml.NVML_NVLINK_ERROR_DL_REPLAY else int(real(h, link, which))
+
+    fake_nvml.nvmlDeviceGetNvLinkErrorCounter = counter
+    m = NvidiaCollector(nvml=fake_nvml).collect().devices[0].metrics
+    assert m["nvlink_links_active"] == 18 and m["nvlink_replay_errors_total"] == 36
+    assert "nvlink_crc_errors_total" not in m
+
+
+def test_nvidia_pcie_board_without_nvlink(fake_nvml: Any) -> None:
+    fake_nvml.data["devices"][0]["nvlink"] = None
+    m = NvidiaCollector(nvml=fake_nvml).collect().devices[0].metrics
+    assert not any(k.startswith("nvlink") for k in m)

@@ -19,20 +19,21 @@ __all__ = ["EXIT_CODES", "agent_subparsers", "build_collectors", "register"]
 
 EXIT_CODES = {"healthy": 0, "initializing": 0, "degraded": 4, "unhealthy": 5}
 Registrar = Callable[[Any], None]
-_AGENT_SUBPARSERS: dict[int, Any] = {}
+_ATTR = "_fleetproof_agent_subparsers"
 
 
 def agent_subparsers(subparsers: Any) -> Any:
     """The ``agent`` command's sub-parsers, created on first use for this top-level parser."""
-    key = id(subparsers)
-    if key not in _AGENT_SUBPARSERS:
+    existing = getattr(subparsers, _ATTR, None)
+    if existing is None:
         agent = subparsers.add_parser(
             "agent", help="host agent: accelerator telemetry, health, local exporters", description=__doc__
         )
         sub = agent.add_subparsers(dest="agent_command", metavar="ACTION")
         agent.set_defaults(handler=lambda _args: _usage(agent))
-        _AGENT_SUBPARSERS[key] = sub
-    return _AGENT_SUBPARSERS[key]
+        setattr(subparsers, _ATTR, sub)  # kept on the top-level object itself: no global registry to go stale
+        existing = sub
+    return existing
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -64,9 +65,25 @@ def register(subparsers: Any, extra: Iterable[Registrar] = ()) -> Any:
     run.add_argument("--state-dir", help="directory for the outbox and inventory")
     run.add_argument("--rounds", type=int, help="stop after this many rounds (default: run until stopped)")
     run.set_defaults(handler=_run)
-    for registrar in extra:
+    for registrar in (*_optional_registrars(), *extra):
         registrar(sub)
     return sub
+
+
+def _optional_registrars() -> list[Registrar]:
+    """``agent enroll`` from the fleet server part, when that module is present (it is cheap to import)."""
+    import importlib
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("fleetproof.agent.enroll_cli") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        return []
+    module = importlib.import_module("fleetproof.agent.enroll_cli")
+    add = getattr(module, "add_enroll_command", None)
+    return [add] if callable(add) else []
 
 
 def build_collectors(settings: Any, clock: Callable[[], float] | None = None) -> list[Any]:

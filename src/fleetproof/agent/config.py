@@ -50,11 +50,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "state_dir",
         "",
-        "Directory for the outbox and the last inventory; empty means "
-        "/var/lib/fleetproof-agent as root, else ~/.local/state/fleetproof-agent.",
+        "Directory for the outbox, the last inventory and the enrollment record; empty "
+        "means /var/lib/fleetproof/agent as root, else ~/.local/state/fleetproof/agent.",
     ),
     Setting("hostname", "", "Host name to report; empty means the system's."),
-    Setting("server_url", "", "Fleet server URL; empty means no delivery (the outbox fills, bounded)."),
+    Setting(
+        "server_url",
+        "",
+        "Fleet server URL; empty means the one remembered by `fleetproof agent enroll`, and no "
+        "delivery (the outbox fills, bounded) when the agent was never enrolled.",
+    ),
     Setting(
         "outbox_max_items", 20000, "Most items the outbox keeps; when full, oldest telemetry goes first."
     ),
@@ -134,10 +139,10 @@ class Settings:
     def resolved_state_dir(self) -> Path:
         if self._values["state_dir"]:
             return Path(self._values["state_dir"]).expanduser()
+        # The same defaults as `fleetproof agent enroll`, which writes the identity read here.
         if hasattr(os, "geteuid") and os.geteuid() == 0:
-            return Path("/var/lib/fleetproof-agent")
-        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-        return Path(base) / "fleetproof-agent"
+            return Path("/var/lib/fleetproof/agent")
+        return Path.home() / ".local" / "state" / "fleetproof" / "agent"
 
     def resolved_hostname(self) -> str:
         import socket

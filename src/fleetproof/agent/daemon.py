@@ -26,15 +26,25 @@ __all__ = ["build_agent", "make_server_transport", "run_daemon"]
 log = logging.getLogger("fleetproof.agent")
 
 
+ENROLLMENT_FILE = "server.json"  # written by `fleetproof agent enroll` in the state directory
+
+
 def make_server_transport(settings: Any) -> Transport | None:
-    """The server client's transport when ``server_url`` is set, else None (the outbox just fills)."""
-    if not settings.server_url:
+    """The server client's transport when ``server_url`` is set or the agent is enrolled, else None.
+
+    Without a transport the outbox just fills, within its bounds. The client gets the
+    settings with ``state_dir`` resolved, since its key and enrollment record live there.
+    """
+    state_dir = settings.resolved_state_dir()
+    if not settings.server_url and not (state_dir / ENROLLMENT_FILE).exists():
         return None
     try:
-        from fleetproof.agent.client import make_transport  # arrives with the fleet server part
+        from fleetproof.agent.client import make_transport  # the fleet server part's HTTP client
     except ImportError as exc:
-        raise UnavailableError(f"server_url is set but the server client is not installed: {exc}") from None
-    transport: Transport = make_transport(settings)
+        raise UnavailableError(
+            f"a server is configured but the server client is not installed: {exc}"
+        ) from None
+    transport: Transport = make_transport(settings.replace(state_dir=str(state_dir)))
     return transport
 
 
@@ -85,12 +95,13 @@ def run_daemon(
     agent = build_agent(settings, transport, probe_round)
     stop = stop or threading.Event()
     exporters: list[Any] = []
+    previous: dict[signal.Signals, Any] = {}
     try:
         if settings.listen:
             from fleetproof.agent.export.http import ExporterServer, parse_listen
 
             host, port = parse_listen(settings.listen)
-            server = ExporterServer(agent.state, agent.hostname, host, port)
+            server = ExporterServer(agent.state, agent.hostname, host, port, interval_s=settings.interval_s)
             server.start()
             exporters.append(server)
             log.info("serving /metrics and /v1/* on http://%s:%d", *server.address)
@@ -101,7 +112,7 @@ def run_daemon(
             exporters.append(otlp)
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: stop.set())
+                previous[sig] = signal.signal(sig, lambda *_: stop.set())
         names = ", ".join(c.name for c in agent.collectors)
         log.info(
             "agent running: backends %s, every %.1f s, outbox %s",
@@ -111,6 +122,8 @@ def run_daemon(
         )
         agent.run(stop, settings.interval_s, max_rounds=rounds)
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         for exporter in exporters:
             (exporter.stop if hasattr(exporter, "stop") else exporter.shutdown)()
         agent.close()

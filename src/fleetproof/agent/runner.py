@@ -18,8 +18,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from pydantic import BaseModel
 
 from fleetproof.agent.checks.base import CheckContext, Component, HealthResult, worst
 from fleetproof.agent.collectors.base import Collector, DeviceInfo, Snapshot, collect_safely
@@ -127,7 +129,8 @@ class Agent:
 
     def _inventory_changes(self, devices: list[DeviceInfo]) -> list[InventoryChange]:
         reference = self._last_inventory if self._last_inventory is not None else self.baseline
-        changes = diff_inventory(reference, devices)
+        # The very first discovery on a host (no saved inventory) is not a change.
+        changes = diff_inventory(reference, devices) if reference or self._last_inventory is not None else []
         new_baseline = {d.uuid: d for d in self.baseline}
         for change in changes:
             if change.kind == "swapped" and change.old_uuid:
@@ -145,30 +148,23 @@ class Agent:
         return changes
 
     def _inventory_report(self, now: float, devices: list[DeviceInfo]) -> InventoryReport:
-        accs = [
-            AcceleratorInventory(
-                index=d.index,
-                vendor=d.vendor,
-                model=d.model,
-                uuid=d.uuid,
-                serial=d.serial,
-                bus_id=d.bus_id,
-                driver_version=d.driver_version,
-                firmware_version=d.firmware_version,
-                memory_total_bytes=d.memory_total_bytes,
-            )
-            for d in devices
-        ]
-        return InventoryReport(time=now, host=HostInventory(**self.host_info), accelerators=accs)
+        accs = [AcceleratorInventory(**_fit(AcceleratorInventory, asdict(d))) for d in devices[:256]]
+        host = HostInventory(**_fit(HostInventory, self.host_info))
+        return InventoryReport(time=now, host=host, accelerators=accs)
 
     def _telemetry_report(self, now: float, snapshots: list[Snapshot]) -> TelemetryReport:
         samples = [
             AcceleratorSample(
-                uuid=d.info.uuid,
-                index=d.info.index,
-                vendor=d.info.vendor,
-                model=d.info.model,
-                metrics=d.metrics,
+                **_fit(
+                    AcceleratorSample,
+                    {
+                        "uuid": d.info.uuid,
+                        "index": d.info.index,
+                        "vendor": d.info.vendor,
+                        "model": d.info.model,
+                        "metrics": dict(list(d.metrics.items())[:256]),
+                    },
+                )
             )
             for s in snapshots
             for d in s.devices
@@ -284,6 +280,21 @@ class Agent:
                 log.exception("closing collector %s failed", c.name)
         if self.outbox is not None:
             self.outbox.close()
+
+
+def _fit(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """Clip strings to the wire model's ``max_length`` so one odd vendor string cannot fail a whole round."""
+    out = {}
+    for name, value in data.items():
+        if name not in model.model_fields:
+            continue
+        if isinstance(value, str):
+            for meta in model.model_fields[name].metadata:
+                limit = getattr(meta, "max_length", None)
+                if limit is not None:
+                    value = value[:limit]
+        out[name] = value
+    return out
 
 
 def _event(now: float, r: HealthResult) -> HealthEvent:

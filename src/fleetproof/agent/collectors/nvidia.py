@@ -237,26 +237,35 @@ class NvidiaCollector:
         reading.persistence_mode = None if mode is None else bool(mode)
 
     def _read_nvlink(self, reading: DeviceReading, h: Any) -> None:
+        """Sum error counters over the active links; a counter a board does not keep is left out."""
         nv = self._nv
-        crc = replay = recovery = 0
+        counters = {
+            "nvlink_crc_errors_total": nv.NVML_NVLINK_ERROR_DL_CRC_FLIT,
+            "nvlink_replay_errors_total": nv.NVML_NVLINK_ERROR_DL_REPLAY,
+            "nvlink_recovery_errors_total": nv.NVML_NVLINK_ERROR_DL_RECOVERY,
+        }
+        sums: dict[str, float] = {}
         links = 0
         for link in range(int(getattr(nv, "NVML_NVLINK_MAX_LINKS", 18))):
             try:
                 if not nv.nvmlDeviceGetNvLinkState(h, link):
                     continue
-                links += 1
-                crc += int(nv.nvmlDeviceGetNvLinkErrorCounter(h, link, nv.NVML_NVLINK_ERROR_DL_CRC_FLIT))
-                replay += int(nv.nvmlDeviceGetNvLinkErrorCounter(h, link, nv.NVML_NVLINK_ERROR_DL_REPLAY))
-                recovery += int(nv.nvmlDeviceGetNvLinkErrorCounter(h, link, nv.NVML_NVLINK_ERROR_DL_RECOVERY))
             except nv.NVMLError as exc:
                 if getattr(exc, "value", None) == nv.NVML_ERROR_GPU_IS_LOST:
                     raise _Lost(str(exc)) from exc
-                break  # no NVLink on this board, or past the last link
+                break  # no NVLink on this board, or past its last link
+            links += 1
+            for key, counter in counters.items():
+                try:
+                    value = nv.nvmlDeviceGetNvLinkErrorCounter(h, link, counter)
+                except nv.NVMLError as exc:
+                    if getattr(exc, "value", None) == nv.NVML_ERROR_GPU_IS_LOST:
+                        raise _Lost(str(exc)) from exc
+                    continue
+                sums[key] = sums.get(key, 0.0) + float(value)
         if links:
             reading.metrics["nvlink_links_active"] = float(links)
-            reading.metrics["nvlink_crc_errors_total"] = float(crc)
-            reading.metrics["nvlink_replay_errors_total"] = float(replay)
-            reading.metrics["nvlink_recovery_errors_total"] = float(recovery)
+            reading.metrics.update(sums)
 
     def _poll_events(self, now: float) -> dict[int, list[XidEvent]]:
         """Drain pending Xid events without waiting (timeout 0 ms)."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -34,9 +36,13 @@ def parse_listen(value: str) -> tuple[str, int]:
 class _Views:
     """Builds responses from the agent state, caching the Prometheus text per round."""
 
-    def __init__(self, state: AgentState, hostname: str) -> None:
+    def __init__(
+        self, state: AgentState, hostname: str, interval_s: float | None, clock: Callable[[], float]
+    ) -> None:
         self.state = state
         self.hostname = hostname
+        self.interval_s = interval_s
+        self.clock = clock
         self._cache: tuple[int, bytes] | None = None
         self._cache_lock = threading.Lock()
 
@@ -57,12 +63,34 @@ class _Views:
                     {"component": c, "state": "initializing", "reason": "no collection round yet"}
                     for c in self.state.components
                 ]
+            overall = self.state.overall()
+            stale = self._stale()
+            if stale is not None:
+                results.append(stale)
+                overall = "unhealthy"
             return {
-                "state": self.state.overall(),
+                "state": overall,
                 "time": self.state.last_round_time,
                 "hostname": self.hostname,
                 "components": results,
             }
+
+    def _stale(self) -> dict[str, Any] | None:
+        """A hung collector stops the rounds; say so rather than serve old health as current."""
+        last = self.state.last_round_time
+        if self.interval_s is None or last is None:
+            return None
+        age_s = self.clock() - last
+        if age_s <= 3 * self.interval_s + 30:
+            return None
+        return {
+            "component": "agent",
+            "state": "unhealthy",
+            "reason": f"no collection round for {age_s:.0f} s (every {self.interval_s:g} s); a read may hang",
+            "suggested_action": "Check the agent's log and the vendor driver; restart the agent.",
+            "device_uuid": None,
+            "device_index": None,
+        }
 
     def inventory(self) -> dict[str, Any] | None:
         with self.state.lock:
@@ -131,12 +159,20 @@ class _Server(ThreadingHTTPServer):
 class ExporterServer:
     """Serves the endpoints on a background thread; ``port=0`` picks a free port."""
 
-    def __init__(self, state: AgentState, hostname: str, host: str = "127.0.0.1", port: int = 9410) -> None:
+    def __init__(
+        self,
+        state: AgentState,
+        hostname: str,
+        host: str = "127.0.0.1",
+        port: int = 9410,
+        interval_s: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         try:
             self._server = _Server((host, port), _Handler)
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        self._server.views = _Views(state, hostname)
+        self._server.views = _Views(state, hostname, interval_s, clock)
         self._thread: threading.Thread | None = None
 
     @property
