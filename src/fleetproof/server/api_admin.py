@@ -106,6 +106,15 @@ def make_admin_router(ctx: ServerContext) -> APIRouter:
             raise HTTPException(status_code=404, detail=f"no device {device_id!r}")
         return {"revoked": device_id}
 
+    @router.post("/devices/{device_id}/rebaseline")
+    def rebaseline(device_id: str) -> dict[str, Any]:
+        """Accept a host's current RTT fingerprint as its baseline (after an approved move)."""
+        from fleetproof.server.pipeline import rebaseline as do_rebaseline
+
+        if not do_rebaseline(ctx, device_id, actor=actor, now=ctx.clock()):
+            raise HTTPException(status_code=404, detail=f"no device {device_id!r}")
+        return {"rebaselined": device_id}
+
     @router.get("/zones")
     def zones() -> list[dict[str, Any]]:
         return admin.list_zones(ctx.db)
