@@ -95,7 +95,7 @@ def test_transport_maps_answers_to_retry_policy(enrolled) -> None:
 
 
 def test_items_refused_for_good_are_reported_not_retried(client, enrolled, clock) -> None:
-    identity, state = enrolled
+    _identity, state = enrolled
     transport = make_transport(type("S", (), {"state_dir": state})())
     transport.client, transport.clock = client, clock
     bad = telemetry_item(clock.now)
