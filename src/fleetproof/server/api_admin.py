@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
@@ -106,6 +106,15 @@ def make_admin_router(ctx: ServerContext) -> APIRouter:
             raise HTTPException(status_code=404, detail=f"no device {device_id!r}")
         return {"revoked": device_id}
 
+    @router.post("/devices/{device_id}/rebaseline")
+    def rebaseline(device_id: str) -> dict[str, Any]:
+        """Accept a host's current RTT fingerprint as its baseline (after an approved move)."""
+        from fleetproof.server.pipeline import rebaseline as do_rebaseline
+
+        if not do_rebaseline(ctx, device_id, actor=actor, now=ctx.clock()):
+            raise HTTPException(status_code=404, detail=f"no device {device_id!r}")
+        return {"rebaselined": device_id}
+
     @router.get("/zones")
     def zones() -> list[dict[str, Any]]:
         return admin.list_zones(ctx.db)
@@ -149,7 +158,7 @@ def make_admin_router(ctx: ServerContext) -> APIRouter:
         return items
 
     @router.post("/alerts/{alert_id}/resolve")
-    def resolve(alert_id: int) -> dict[str, Any]:
+    def resolve(alert_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:
         """Close an alert by hand (it opens again if its condition is seen again)."""
         now = ctx.clock()
         with ctx.db.write() as session:

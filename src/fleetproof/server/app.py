@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -184,6 +185,19 @@ def _mount_dashboard(app: FastAPI, ctx: ServerContext) -> None:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Echo where and what, not the offending input: it may not even be JSON-encodable (inf, bytes).
+        errors = [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in exc.errors()[:20]
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
     @app.exception_handler(FleetproofError)
     async def user_error(_request: Request, exc: FleetproofError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)

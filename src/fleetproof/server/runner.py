@@ -26,7 +26,11 @@ def build_context(settings: ServerSettings) -> ServerContext:
     except OperationalError as exc:
         raise UnavailableError(f"cannot reach the store: {str(exc.orig).strip().splitlines()[0]}") from None
     log.info("store %s at revision %s", db.engine.url.render_as_string(hide_password=True), head)
-    return ServerContext(settings=settings, db=db, check_record=check_probe_record)
+    from fleetproof.server.engine import GeoVerifier, GeoVetter
+
+    return ServerContext(
+        settings=settings, db=db, check_record=check_probe_record, verifier=GeoVerifier(), vetter=GeoVetter()
+    )
 
 
 def serve(settings: ServerSettings, *, log_level: str = "info") -> int:
