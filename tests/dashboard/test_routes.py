@@ -234,3 +234,29 @@ def test_vendored_licences_are_shipped() -> None:
     vendor = Path(STATIC_DIR / "vendor")
     assert (vendor / "LICENSE-world-atlas.txt").read_text().startswith("Copyright")
     assert "MIT" in (vendor / "LICENSE-i18n-iso-countries.txt").read_text()
+
+
+def test_source_factory_may_be_a_generator_that_closes_its_session(source: Any, auth: dict[str, str]) -> None:
+    """The server can open a store session per request and close it after the answer."""
+    from fastapi import FastAPI
+
+    from fleetproof.server.dashboard import make_router
+
+    events: list[str] = []
+
+    def per_request() -> Any:
+        events.append("open")
+        try:
+            yield source
+        finally:
+            events.append("close")
+
+    def no_check() -> None:
+        return None
+
+    app = FastAPI()
+    app.include_router(make_router(per_request, no_check))
+    with TestClient(app) as client:
+        assert client.get(f"{API_PREFIX}/summary").json()["hosts_total"] == 300
+        assert client.get(f"{API_PREFIX}/countries").status_code == 200
+    assert events == ["open", "close"]

@@ -52,7 +52,10 @@ export const HEALTH_COLORS = {
   unknown: "#8c8c8c",
 };
 
-export const badge = (kind, value) => h("span", { class: `badge ${kind}-${value}` }, value);
+export const badge = (kind, value) => {
+  const v = value || "unknown";
+  return h("span", { class: `badge ${kind}-${v}` }, v);
+};
 
 export function fmtTime(t) {
   if (t === null || t === undefined) return "—";
