@@ -1,0 +1,247 @@
+"""Routes agents call: enrollment (one-time token), signed ingest, and the landmark list.
+
+Agent bodies are read raw, because the signature covers the exact bytes, and parsed
+with the pydantic models afterwards; their schemas are still published in the
+OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from fleetproof.server import audit
+from fleetproof.server.admin import hash_token, landmark_dict
+from fleetproof.server.context import ServerContext
+from fleetproof.server.ingest import IngestBatch, ingest_items
+from fleetproof.server.reqsign import SignatureProblem, check_request, parse_headers, public_key_from_b64
+from fleetproof.server.store.db import rowcount
+from fleetproof.server.store.models import Device, EnrollmentToken, Landmark, RequestNonce
+from fleetproof.wire import InventoryReport
+
+__all__ = ["EnrollRequest", "make_agent_router"]
+
+
+class EnrollRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    public_key: str = Field(max_length=128, description="raw Ed25519 public key, base64")
+    inventory: InventoryReport
+
+
+class EnrollResponse(BaseModel):
+    device_id: str
+    zone: str
+    server_time: float
+
+
+class IngestResponse(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: list[dict[str, str]]
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = schema.pop("$defs", {})
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "x-fleetproof-defs": defs,
+    }
+
+
+def _finite(value: Any) -> bool:
+    """JSON from Python may carry NaN or Infinity, which PostgreSQL's json type refuses."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    if isinstance(value, str):
+        return "\x00" not in value
+    return True
+
+
+def _parse(model: type[BaseModel], raw: bytes) -> Any:
+    try:
+        parsed = model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False)[:20]
+        ]
+        raise HTTPException(status_code=422, detail=errors) from None
+    return parsed
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(status_code=413, detail=f"body larger than {limit} bytes")
+    return bytes(body)
+
+
+def make_agent_router(ctx: ServerContext) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["agent"])
+
+    def authenticate(request: Request, body: bytes) -> str:
+        """Return the device id of a correctly signed, fresh, never-seen request; 401 otherwise."""
+        now = ctx.clock()
+        try:
+            device_id, ts, nonce, signature = parse_headers(request.headers)
+            with ctx.db.read() as session:
+                key_text = session.scalar(select(Device.public_key).where(Device.id == device_id))
+            if key_text is None or key_text.startswith("revoked:"):
+                raise SignatureProblem("unknown or revoked device")
+            sent = check_request(
+                public_key_from_b64(key_text),
+                request.method,
+                request.url.path,
+                ts,
+                nonce,
+                signature,
+                body,
+                now=now,
+                window_s=ctx.settings.replay_window_s,
+            )
+        except SignatureProblem as exc:
+            raise HTTPException(status_code=401, detail=str(exc)) from None
+        try:
+            with ctx.db.write() as session:
+                session.add(RequestNonce(device_id=device_id, nonce=nonce, time=sent))
+        except IntegrityError:
+            raise HTTPException(status_code=401, detail="replayed request (nonce seen before)") from None
+        return device_id
+
+    @router.post("/enroll", response_model=EnrollResponse, openapi_extra=_body_schema(EnrollRequest))
+    async def enroll(request: Request) -> EnrollResponse:
+        """Register a device key with a one-time enrollment token (``Authorization: Bearer <token>``)."""
+        auth = request.headers.get("authorization", "")
+        if auth[:7].lower() != "bearer " or not auth[7:].strip():
+            raise HTTPException(status_code=401, detail="enrollment token required")
+        body = await _read_body(request, ctx.settings.max_body_bytes)
+        token_hash = hash_token(auth[7:].strip())
+        with ctx.db.read() as session:
+            token = session.get(EnrollmentToken, token_hash)
+        now = ctx.clock()
+        if token is None or token.used_at is not None or token.expires_at < now:
+            raise HTTPException(status_code=403, detail="enrollment token unknown, used or expired")
+        req = _parse(EnrollRequest, body)
+        try:
+            public_key_from_b64(req.public_key)
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=f"public_key: {exc}") from None
+        if not _finite(req.inventory.model_dump()):
+            raise HTTPException(
+                status_code=422, detail="inventory holds a non-finite number or a NUL character"
+            )
+        device_id = "dev-" + secrets.token_hex(8)
+        with ctx.db.write() as session:
+            claimed = rowcount(
+                session.execute(
+                    update(EnrollmentToken)
+                    .where(EnrollmentToken.token_hash == token_hash, EnrollmentToken.used_at.is_(None))
+                    .values(used_at=now, device_id=device_id)
+                )
+            )
+            if not claimed:
+                raise HTTPException(status_code=403, detail="enrollment token already used")
+            if session.scalar(select(Device.id).where(Device.public_key == req.public_key)) is not None:
+                raise HTTPException(status_code=409, detail="this public key is already enrolled")
+            session.add(
+                Device(
+                    id=device_id,
+                    zone_id=token.zone_id,
+                    public_key=req.public_key,
+                    hostname=req.inventory.host.hostname,
+                    enrolled_at=now,
+                    last_seen=now,
+                    inventory=req.inventory.model_dump(mode="json"),
+                    health="initializing",
+                    suspicious=False,
+                    relocated=False,
+                    peer_inconsistent=False,
+                )
+            )
+            audit.append(
+                ctx.db,
+                session,
+                actor=f"token:{token_hash[:12]}",
+                action="device.enrolled",
+                subject=device_id,
+                details={
+                    "zone": token.zone_id,
+                    "public_key": req.public_key,
+                    "hostname": req.inventory.host.hostname,
+                },
+                now=now,
+            )
+        return EnrollResponse(device_id=device_id, zone=token.zone_id, server_time=now)
+
+    @router.post("/ingest", response_model=IngestResponse, openapi_extra=_body_schema(IngestBatch))
+    async def ingest(request: Request) -> IngestResponse:
+        """Store a batch of outbox items; duplicates (by item id) are counted and ignored."""
+        body = await _read_body(request, ctx.settings.max_body_bytes)
+        device_id = authenticate(request, body)
+        batch = _parse(IngestBatch, body)
+        if len(batch.items) > ctx.settings.max_items_per_request:
+            raise HTTPException(
+                status_code=413, detail=f"more than {ctx.settings.max_items_per_request} items"
+            )
+        bad = [i.id for i in batch.items if not _finite(i.payload)]
+        if bad:
+            raise HTTPException(
+                status_code=422, detail=f"items hold non-finite numbers or NUL characters: {bad[:5]}"
+            )
+        now = ctx.clock()
+        with ctx.db.write() as session:
+            device = session.get(Device, device_id)
+            if device is None:
+                raise HTTPException(status_code=401, detail="unknown device")
+            result = ingest_items(
+                ctx.db,
+                session,
+                device,
+                batch.items,
+                now=now,
+                check_record=ctx.check_record,
+                webhooks=ctx.settings.webhooks,
+            )
+        for kind, n in result.by_kind.items():
+            ctx.metrics.inc("fleetproof_server_ingest_items_total", n, kind=kind, outcome="accepted")
+        if result.duplicates:
+            ctx.metrics.inc(
+                "fleetproof_server_ingest_items_total", result.duplicates, kind="any", outcome="duplicate"
+            )
+        if result.rejected:
+            ctx.metrics.inc(
+                "fleetproof_server_ingest_items_total", len(result.rejected), kind="any", outcome="rejected"
+            )
+        return IngestResponse(
+            accepted=result.accepted, duplicates=result.duplicates, rejected=result.rejected
+        )
+
+    @router.get("/agent/landmarks")
+    async def agent_landmarks(request: Request) -> list[dict[str, Any]]:
+        """The landmarks a device should probe (trusted ones), with addresses and public keys."""
+        authenticate(request, await _read_body(request, 1024))
+        with ctx.db.read() as session:
+            rows = session.scalars(select(Landmark).where(Landmark.trusted.is_(True)).order_by(Landmark.id))
+            return [{k: v for k, v in landmark_dict(lm).items() if k != "mesh"} for lm in rows]
+
+    return router
+
+
+def purge_nonces(ctx: ServerContext) -> int:
+    """Forget nonces older than twice the replay window (they can no longer pass the time check)."""
+    cutoff = ctx.clock() - 2 * ctx.settings.replay_window_s
+    with ctx.db.write() as session:
+        return rowcount(session.execute(delete(RequestNonce).where(RequestNonce.time < cutoff)))

@@ -1,0 +1,217 @@
+"""The FastAPI application factory.
+
+Authentication happens before a body is parsed: an ASGI gate in front of the routes
+answers 401 to any ``/api/`` request without credentials (the admin bearer token, or
+for agent routes their own credential headers), so a malformed body from an
+anonymous client is never even read. Agent routes then check their signature over
+the raw body; admin routes check the token again as a dependency. Validation errors
+are 422 with a message, user errors 400, store conflicts 409, and values a store
+cannot keep (a NUL byte in a string for PostgreSQL, say) 422 — never a 5xx.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy.exc import DataError, IntegrityError
+
+from fleetproof import __version__
+from fleetproof.errors import FleetproofError
+from fleetproof.server.context import ServerContext
+
+__all__ = ["ADMIN_COOKIE", "AGENT_PATHS", "create_app"]
+
+log = logging.getLogger("fleetproof.server")
+
+ADMIN_COOKIE = "fleetproof_admin"
+# Agent routes and the headers that carry their credential.
+AGENT_PATHS: dict[str, str] = {
+    "/api/v1/enroll": "authorization",
+    "/api/v1/ingest": "x-fleetproof-signature",
+    "/api/v1/agent/landmarks": "x-fleetproof-signature",
+}
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+class AuthGate:
+    """Refuse anonymous ``/api/`` requests and oversized bodies before any route runs."""
+
+    def __init__(self, app: ASGIApp, ctx: ServerContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.ctx.settings.max_body_bytes:
+            await _reply(send, 413, {"detail": f"body larger than {self.ctx.settings.max_body_bytes} bytes"})
+            return
+        needed = AGENT_PATHS.get(scope["path"])
+        if needed is not None:
+            ok = bool(headers.get(needed))
+        else:
+            ok = self.ctx.is_admin(
+                headers.get("authorization"), _cookie(headers.get("cookie", ""), ADMIN_COOKIE)
+            )
+        if not ok:
+            await _reply(send, 401, {"detail": "credentials required"}, {"www-authenticate": "Bearer"})
+            return
+        await self.app(scope, receive, send)
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+async def _reply(send: Any, status: int, body: dict[str, Any], extra: dict[str, str] | None = None) -> None:
+    raw = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+    headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": raw})
+
+
+def create_app(ctx: ServerContext, *, background: Any = None) -> FastAPI:
+    """Build the app around ``ctx``; ``background`` (start()/stop()) runs beside it when given."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> Any:
+        if background is not None:
+            background.start()
+        try:
+            yield
+        finally:
+            if background is not None:
+                background.stop()
+
+    app = FastAPI(
+        title="fleetproof server",
+        version=__version__,
+        description="Fleet telemetry, inventory, health and location verdicts. Admin routes take "
+        "`Authorization: Bearer <admin token>`; agent routes are signed with the device key.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    _install_error_handlers(app)
+
+    from fleetproof.server.api_admin import make_admin_router
+    from fleetproof.server.api_agent import make_agent_router
+
+    app.include_router(make_agent_router(ctx))
+    app.include_router(make_admin_router(ctx))
+    _mount_dashboard(app, ctx)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        return {"ok": True, "version": __version__}
+
+    @app.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
+    def metrics() -> str:
+        from fleetproof.server.fleet_gauges import fleet_gauges
+
+        return ctx.metrics.render(fleet_gauges(ctx.db, ctx.clock()))
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        ctx.metrics.inc(
+            "fleetproof_server_requests_total",
+            method=request.method,
+            route=path,
+            status=f"{response.status_code // 100}xx",
+        )
+        ctx.metrics.inc("fleetproof_server_request_seconds_sum", time.perf_counter() - started)
+        return response
+
+    app.add_middleware(AuthGate, ctx=ctx)
+    _publish_raw_body_schemas(app)
+    return app
+
+
+def _publish_raw_body_schemas(app: FastAPI) -> None:
+    """Move the component schemas of raw-body routes (``x-fleetproof-defs``) where OpenAPI expects them."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = original()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                if isinstance(operation, dict):
+                    components.update(operation.pop("x-fleetproof-defs", {}))
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _mount_dashboard(app: FastAPI, ctx: ServerContext) -> None:
+    """Mount the dashboard's router when that package is present (it ships separately)."""
+    try:
+        from fleetproof.server.dashboard.routes import make_router  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return
+    from fastapi import HTTPException
+
+    from fleetproof.server.dashboard_data import StoreDashboardSource
+
+    def check_admin(request: Request) -> None:
+        if not ctx.is_admin(request.headers.get("authorization"), request.cookies.get(ADMIN_COOKIE)):
+            raise HTTPException(status_code=401, detail="admin credentials required")
+
+    app.include_router(make_router(lambda: StoreDashboardSource(ctx.db), check_admin))
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Echo where and what, not the offending input: it may not even be JSON-encodable (inf, bytes).
+        errors = [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in exc.errors()[:20]
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(FleetproofError)
+    async def user_error(_request: Request, exc: FleetproofError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(IntegrityError)
+    async def conflict(_request: Request, exc: IntegrityError) -> JSONResponse:
+        log.info("store conflict: %s", exc.orig)
+        return JSONResponse(
+            {"detail": "conflicts with what is stored (duplicate or unknown reference)"}, status_code=409
+        )
+
+    @app.exception_handler(DataError)
+    async def unstorable(_request: Request, exc: DataError) -> JSONResponse:
+        log.info("value not storable: %s", exc.orig)
+        return JSONResponse(
+            {"detail": "a value cannot be stored (out of range or forbidden character)"}, status_code=422
+        )

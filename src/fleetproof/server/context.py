@@ -1,0 +1,41 @@
+"""What every request handler and background task shares: store, settings, clock, record check."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleetproof.server.config import ServerSettings
+from fleetproof.server.ingest import RecordCheck
+from fleetproof.server.metrics import Metrics
+from fleetproof.server.store.db import Database
+
+__all__ = ["ServerContext"]
+
+
+@dataclass
+class ServerContext:
+    settings: ServerSettings
+    db: Database
+    check_record: RecordCheck
+    clock: Callable[[], float] = time.time
+    metrics: Metrics = field(default_factory=Metrics)
+    # The location engine behind :class:`fleetproof.server.pipeline.Verifier`; None leaves the queue waiting.
+    verifier: Any = None
+    # Landmark vetting behind :class:`fleetproof.server.vetting.Vetter`; None keeps every landmark trusted.
+    vetter: Any = None
+
+    def is_admin(self, authorization: str | None, cookie: str | None = None) -> bool:
+        """Constant-time check of the admin bearer token (header) or the dashboard cookie."""
+        expected = self.settings.admin_token.encode()
+        if not expected:
+            return False
+        presented: list[str] = []
+        if authorization and authorization[:7].lower() == "bearer ":
+            presented.append(authorization[7:].strip())
+        if cookie:
+            presented.append(cookie)
+        return any(secrets.compare_digest(p.encode(), expected) for p in presented)

@@ -1,0 +1,397 @@
+"""Ingest of outbox items from an authenticated agent.
+
+A request carries a batch of :class:`~fleetproof.agent.transport.OutboxItem` s. The
+envelope is validated as a whole (a malformed envelope is a 422); each item's payload
+is then validated against its kind's wire model, and an item that fails is reported
+back as rejected while the good items are stored. Items whose ``(device, id)`` was
+stored before are counted as duplicates and ignored, which makes re-delivery after a
+crash or a timeout harmless. Everything one request stores commits in one
+transaction, and the agent is answered only after the commit: what was acknowledged
+is durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from fleetproof.server import audit
+from fleetproof.server.alerts import raise_alert, resolve_alert
+from fleetproof.server.store.db import Database
+from fleetproof.server.store.models import (
+    Accelerator,
+    Device,
+    HealthCurrent,
+    HealthRecord,
+    InventoryRecord,
+    LatestMetrics,
+    Measurement,
+    TelemetryRecord,
+    VerdictQueue,
+)
+from fleetproof.wire import HealthEvent, InventoryReport, TelemetryReport
+
+__all__ = ["IngestBatch", "IngestItem", "IngestResult", "RecordCheck", "ingest_items", "upsert"]
+
+HEALTH_ORDER = {"healthy": 0, "initializing": 1, "degraded": 2, "unhealthy": 3}
+
+
+class IngestItem(BaseModel):
+    """The JSON form of one outbox item."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=128)
+    kind: Literal["telemetry", "inventory", "health", "probe_record"]
+    created_at: float
+    payload: dict[str, Any]
+
+
+class IngestBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[IngestItem] = Field(max_length=100_000)
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, str]] = field(default_factory=list)
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckedRecord:
+    landmark_id: str
+    time: float
+    rtt_ms: float
+    record: dict[str, Any]
+
+
+# Checks a probe record's landmark signature against the registered landmarks and
+# that it names this device; returns the stored form or raises ValueError with the reason.
+RecordCheck = Callable[[Session, str, dict[str, Any]], CheckedRecord]
+
+
+def upsert(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+    """Insert rows, replacing non-key columns of rows whose key exists (SQLite and PostgreSQL)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    ins = (postgresql if dialect == "postgresql" else sqlite).insert(model)
+    cols = [c for c in rows[0] if c not in keys]
+    stmt = ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in cols})
+    session.execute(stmt, list(rows))
+
+
+_KIND_MODEL: dict[str, type[BaseModel]] = {
+    "telemetry": TelemetryReport,
+    "inventory": InventoryReport,
+    "health": HealthEvent,
+}
+_KIND_TABLE: dict[str, Any] = {
+    "telemetry": TelemetryRecord,
+    "inventory": InventoryRecord,
+    "health": HealthRecord,
+    "probe_record": Measurement,
+}
+
+
+@dataclass
+class _Parsed:
+    telemetry: list[tuple[str, TelemetryReport, dict[str, Any]]] = field(default_factory=list)
+    inventory: list[tuple[str, InventoryReport]] = field(default_factory=list)
+    health: list[tuple[str, HealthEvent]] = field(default_factory=list)
+    records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+def _existing_ids(session: Session, device_id: str, items: Sequence[IngestItem]) -> set[tuple[str, str]]:
+    seen: set[tuple[str, str]] = set()
+    for kind, table in _KIND_TABLE.items():
+        ids = [i.id for i in items if i.kind == kind]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = session.scalars(
+                select(table.item_id).where(table.device_id == device_id, table.item_id.in_(chunk))
+            )
+            seen.update((kind, r) for r in rows)
+    return seen
+
+
+def _parse(items: Sequence[IngestItem], result: IngestResult) -> _Parsed:
+    parsed = _Parsed()
+    for item in items:
+        if item.kind == "probe_record":
+            parsed.records.append((item.id, item.payload))
+            continue
+        try:
+            model = _KIND_MODEL[item.kind].model_validate(item.payload)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "payload"
+            result.rejected.append({"id": item.id, "error": f"{item.kind} payload: {where}: {first['msg']}"})
+            continue
+        if isinstance(model, TelemetryReport):
+            parsed.telemetry.append((item.id, model, item.payload))
+        elif isinstance(model, InventoryReport):
+            parsed.inventory.append((item.id, model))
+        elif isinstance(model, HealthEvent):
+            parsed.health.append((item.id, model))
+    return parsed
+
+
+def ingest_items(
+    db: Database,
+    session: Session,
+    device: Device,
+    items: Sequence[IngestItem],
+    *,
+    now: float,
+    check_record: RecordCheck,
+    webhooks: Sequence[str] = (),
+) -> IngestResult:
+    """Store a batch for ``device`` inside the caller's write transaction."""
+    result = IngestResult()
+    seen = _existing_ids(session, device.id, items)
+    fresh: list[IngestItem] = []
+    in_batch: set[tuple[str, str]] = set()
+    for item in items:
+        key = (item.kind, item.id)
+        if key in seen or key in in_batch:
+            result.duplicates += 1
+        else:
+            in_batch.add(key)
+            fresh.append(item)
+    parsed = _parse(fresh, result)
+    _store_telemetry(session, device, parsed.telemetry)
+    _store_inventory(session, device, parsed.inventory, now)
+    _store_health(session, device, parsed.health, now, webhooks)
+    _store_records(db, session, device, parsed.records, result, now, check_record)
+    for kind, n in (
+        ("telemetry", len(parsed.telemetry)),
+        ("inventory", len(parsed.inventory)),
+        ("health", len(parsed.health)),
+    ):
+        if n:
+            result.by_kind[kind] = n
+    result.accepted = len(fresh) - len(result.rejected)
+    device.last_seen = now
+    resolve_alert(session, kind="host_silent", subject=device.id, now=now, webhooks=webhooks)
+    return result
+
+
+def _store_telemetry(
+    session: Session, device: Device, reports: list[tuple[str, TelemetryReport, Any]]
+) -> None:
+    if not reports:
+        return
+    rows = []
+    latest: dict[str, dict[str, Any]] = {}
+    for item_id, report, payload in reports:
+        data = {
+            "accelerators": payload.get("accelerators", []),
+            "host_metrics": payload.get("host_metrics", {}),
+        }
+        rows.append({"device_id": device.id, "item_id": item_id, "time": report.time, "data": data})
+        for acc in report.accelerators:
+            prev = latest.get(acc.uuid)
+            if prev is None or prev["time"] <= report.time:
+                latest[acc.uuid] = {
+                    "device_id": device.id,
+                    "uuid": acc.uuid,
+                    "index": acc.index,
+                    "time": report.time,
+                    "metrics": dict(acc.metrics),
+                }
+        if report.host_metrics and ("host" not in latest or latest["host"]["time"] <= report.time):
+            latest["host"] = {
+                "device_id": device.id,
+                "uuid": "host",
+                "index": -1,
+                "time": report.time,
+                "metrics": dict(report.host_metrics),
+            }
+    session.execute(insert(TelemetryRecord), rows)
+    # Keep the newest values: only replace a stored row that is older.
+    stored = {
+        r.uuid: r.time
+        for r in session.execute(
+            select(LatestMetrics.uuid, LatestMetrics.time).where(LatestMetrics.device_id == device.id)
+        )
+    }
+    newer = [row for uuid, row in latest.items() if stored.get(uuid, float("-inf")) <= row["time"]]
+    upsert(session, LatestMetrics, newer, ["device_id", "uuid"])
+
+
+def _store_inventory(
+    session: Session, device: Device, reports: list[tuple[str, InventoryReport]], now: float
+) -> None:
+    if not reports:
+        return
+    session.execute(
+        insert(InventoryRecord),
+        [
+            {"device_id": device.id, "item_id": i, "time": r.time, "data": r.model_dump(mode="json")}
+            for i, r in reports
+        ],
+    )
+    newest = max(reports, key=lambda pair: pair[1].time)[1]
+    if device.inventory and device.inventory.get("time", float("-inf")) > newest.time:
+        return
+    device.inventory = newest.model_dump(mode="json")
+    device.hostname = newest.host.hostname
+    upsert(
+        session,
+        Accelerator,
+        [
+            {
+                "device_id": device.id,
+                "uuid": a.uuid,
+                "index": a.index,
+                "vendor": a.vendor,
+                "model": a.model,
+                "serial": a.serial,
+                "bus_id": a.bus_id,
+                "driver_version": a.driver_version,
+                "firmware_version": a.firmware_version,
+                "memory_total_bytes": a.memory_total_bytes,
+                "updated_at": now,
+            }
+            for a in newest.accelerators
+        ],
+        ["device_id", "uuid"],
+    )
+    current = {a.uuid for a in newest.accelerators}
+    for acc in session.scalars(select(Accelerator).where(Accelerator.device_id == device.id)):
+        if acc.uuid not in current:
+            session.delete(acc)
+
+
+def _store_health(
+    session: Session,
+    device: Device,
+    events: list[tuple[str, HealthEvent]],
+    now: float,
+    webhooks: Sequence[str],
+) -> None:
+    if not events:
+        return
+    session.execute(
+        insert(HealthRecord),
+        [
+            {
+                "device_id": device.id,
+                "item_id": i,
+                "time": e.time,
+                "component": e.component,
+                "state": e.state,
+                "reason": e.reason,
+                "suggested_action": e.suggested_action,
+                "device_uuid": e.device_uuid,
+            }
+            for i, e in events
+        ],
+    )
+    current = {
+        (h.component, h.subject): h
+        for h in session.scalars(select(HealthCurrent).where(HealthCurrent.device_id == device.id))
+    }
+    for _, e in sorted(events, key=lambda pair: pair[1].time):
+        key = (e.component, e.device_uuid or "")
+        row = current.get(key)
+        if row is not None and row.time > e.time:
+            continue
+        if row is None:
+            row = HealthCurrent(device_id=device.id, component=e.component, subject=key[1])
+            session.add(row)
+            current[key] = row
+        row.time, row.state, row.reason, row.suggested_action = e.time, e.state, e.reason, e.suggested_action
+    _refresh_health(session, device, list(current.values()), now, webhooks)
+
+
+def _refresh_health(
+    session: Session, device: Device, rows: list[HealthCurrent], now: float, webhooks: Sequence[str]
+) -> None:
+    """Roll component states up to accelerators and the host, and open or close alerts."""
+    worst_by_uuid: dict[str, HealthCurrent] = {}
+    for row in rows:
+        prev = worst_by_uuid.get(row.subject)
+        if prev is None or HEALTH_ORDER.get(row.state, 0) > HEALTH_ORDER.get(prev.state, 0):
+            worst_by_uuid[row.subject] = row
+    device.health = max((r.state for r in rows), key=lambda s: HEALTH_ORDER.get(s, 0), default="initializing")
+    for acc in session.scalars(select(Accelerator).where(Accelerator.device_id == device.id)):
+        worst = worst_by_uuid.get(acc.uuid)
+        acc.health = worst.state if worst else "healthy"
+    for subject, worst in worst_by_uuid.items():
+        if not subject:
+            continue
+        alert_subject = f"{device.id}/{subject}"
+        if worst.state == "unhealthy":
+            raise_alert(
+                session,
+                kind="accelerator_unhealthy",
+                subject=alert_subject,
+                device_id=device.id,
+                severity="critical",
+                message=f"{device.hostname}: accelerator {subject} unhealthy "
+                f"({worst.component}): {worst.reason}",
+                details={"component": worst.component, "suggested_action": worst.suggested_action},
+                now=now,
+                webhooks=webhooks,
+            )
+        else:
+            resolve_alert(
+                session, kind="accelerator_unhealthy", subject=alert_subject, now=now, webhooks=webhooks
+            )
+
+
+def _store_records(
+    db: Database,
+    session: Session,
+    device: Device,
+    records: list[tuple[str, dict[str, Any]]],
+    result: IngestResult,
+    now: float,
+    check_record: RecordCheck,
+) -> None:
+    rows = []
+    for item_id, payload in records:
+        try:
+            checked = check_record(session, device.id, payload)
+        except ValueError as exc:
+            result.rejected.append({"id": item_id, "error": f"probe_record: {exc}"})
+            continue
+        rows.append(
+            {
+                "device_id": device.id,
+                "item_id": item_id,
+                "landmark_id": checked.landmark_id,
+                "time": checked.time,
+                "rtt_ms": checked.rtt_ms,
+                "record": checked.record,
+            }
+        )
+        audit.append(
+            db,
+            session,
+            actor=f"device:{device.id}",
+            action="measurement.accepted",
+            subject=f"{device.id}/{item_id}"[:200],
+            details={
+                "landmark_id": checked.landmark_id,
+                "rtt_ms": checked.rtt_ms,
+                "time": checked.time,
+                "signature": checked.record.get("signature"),
+            },
+            now=now,
+        )
+    if not rows:
+        return
+    session.execute(insert(Measurement), rows)
+    result.by_kind["probe_record"] = len(rows)
+    upsert(session, VerdictQueue, [{"device_id": device.id, "due_at": now}], ["device_id"])

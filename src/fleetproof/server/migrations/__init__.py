@@ -1,0 +1,1 @@
+"""Alembic revisions of the server's schema, shipped as package data and applied on start."""

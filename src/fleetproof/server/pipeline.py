@@ -1,0 +1,312 @@
+"""The verdict pipeline: a host's latest measurement round → engine → verdict, alerts, audit.
+
+Ingest puts a host in the verdict queue whenever it stores a measurement record for
+it. Any server process may take a queued host (the claim is a conditional UPDATE, so
+exactly one does), once the host has been quiet for ``verdict_debounce_s`` so that a
+round arriving in several batches is judged once. The round is the minimum RTT per
+*trusted* landmark over the last ``verdict_window_s``. The engine sits behind the
+small :class:`Verifier` protocol; the pipeline adds what needs history — relocation
+against the host's own baseline and inconsistency with its zone's peers — stores the
+result with its evidence, opens or closes alerts, and writes the verdict to the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import and_, delete, func, or_, select, update
+
+from fleetproof.server import audit
+from fleetproof.server.alerts import raise_alert, resolve_alert
+from fleetproof.server.context import ServerContext
+from fleetproof.server.fingerprint import compare, peer_median, update_baseline
+from fleetproof.server.store.db import rowcount
+from fleetproof.server.store.models import Device, Landmark, Measurement, Verdict, VerdictQueue, Zone
+
+__all__ = ["LandmarkInput", "Outcome", "Round", "Verifier", "ZonePolicy", "judge_device", "process_queue"]
+
+log = logging.getLogger("fleetproof.server.pipeline")
+CLAIM_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class LandmarkInput:
+    id: str
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class ZonePolicy:
+    id: str
+    allowed_countries: tuple[str, ...]
+    allowed_region: dict[str, Any] | None = None
+    site_lat: float | None = None
+    site_lon: float | None = None
+
+
+@dataclass(frozen=True)
+class Round:
+    """What the engine is asked: these RTTs to these trusted landmarks, against this zone's policy."""
+
+    device_id: str
+    rtts_ms: dict[str, float]
+    landmarks: Sequence[LandmarkInput]
+    zone: ZonePolicy
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: str
+    suspicious: bool
+    estimate: dict[str, Any] | None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    region: dict[str, Any] | None = None
+
+
+class Verifier(Protocol):
+    def verify(self, round_: Round) -> Outcome: ...
+
+
+def _claim(ctx: ServerContext, now: float, limit: int) -> list[tuple[str, float]]:
+    debounce = ctx.settings.verdict_debounce_s
+    with ctx.db.read() as session:
+        due = list(
+            session.execute(
+                select(VerdictQueue.device_id, VerdictQueue.due_at)
+                .where(VerdictQueue.due_at <= now - debounce)
+                .where(
+                    or_(VerdictQueue.claimed_at.is_(None), VerdictQueue.claimed_at < now - CLAIM_TIMEOUT_S)
+                )
+                .order_by(VerdictQueue.due_at)
+                .limit(limit)
+            )
+        )
+    claimed: list[tuple[str, float]] = []
+    with ctx.db.write() as session:
+        for device_id, due_at in due:
+            n = rowcount(
+                session.execute(
+                    update(VerdictQueue)
+                    .where(VerdictQueue.device_id == device_id, VerdictQueue.due_at == due_at)
+                    .where(
+                        or_(
+                            VerdictQueue.claimed_at.is_(None), VerdictQueue.claimed_at < now - CLAIM_TIMEOUT_S
+                        )
+                    )
+                    .values(claimed_at=now)
+                )
+            )
+            if n:
+                claimed.append((device_id, due_at))
+    return claimed
+
+
+def process_queue(
+    ctx: ServerContext, *, now: float, limit: int = 200, verifier: Verifier | None = None
+) -> int:
+    """Judge up to ``limit`` queued hosts; return how many verdicts were stored."""
+    verifier = verifier or ctx.verifier
+    if verifier is None:
+        return 0
+    done = 0
+    for device_id, due_at in _claim(ctx, now, limit):
+        try:
+            if judge_device(ctx, verifier, device_id, now=now):
+                done += 1
+        except Exception:
+            log.exception("verdict for %s failed; it stays queued", device_id)
+            with ctx.db.write() as session:
+                session.execute(
+                    update(VerdictQueue).where(VerdictQueue.device_id == device_id).values(claimed_at=None)
+                )
+            continue
+        with ctx.db.write() as session:  # a newer measurement keeps the host queued
+            session.execute(
+                delete(VerdictQueue).where(
+                    and_(VerdictQueue.device_id == device_id, VerdictQueue.due_at == due_at)
+                )
+            )
+            session.execute(
+                update(VerdictQueue).where(VerdictQueue.device_id == device_id).values(claimed_at=None)
+            )
+    return done
+
+
+def _load_round(
+    ctx: ServerContext, device_id: str, now: float
+) -> tuple[Round, list[dict[str, float]]] | None:
+    with ctx.db.read() as session:
+        device = session.get(Device, device_id)
+        if device is None:
+            return None
+        zone = session.get(Zone, device.zone_id)
+        trusted = {lm.id: lm for lm in session.scalars(select(Landmark).where(Landmark.trusted.is_(True)))}
+        rows = session.execute(
+            select(Measurement.landmark_id, func.min(Measurement.rtt_ms))
+            .where(
+                Measurement.device_id == device_id, Measurement.time >= now - ctx.settings.verdict_window_s
+            )
+            .group_by(Measurement.landmark_id)
+        )
+        rtts = {lm: float(rtt) for lm, rtt in rows if lm in trusted}
+        peers = [
+            fp
+            for fp in session.scalars(
+                select(Device.fingerprint)
+                .where(
+                    Device.zone_id == device.zone_id, Device.id != device_id, Device.fingerprint.is_not(None)
+                )
+                .order_by(Device.verdict_time.desc())
+                .limit(500)
+            )
+            if fp
+        ]
+    if not rtts or zone is None:
+        return None
+    policy = ZonePolicy(
+        id=zone.id,
+        allowed_countries=tuple(zone.allowed_countries or ()),
+        allowed_region=zone.allowed_region,
+        site_lat=zone.site_lat,
+        site_lon=zone.site_lon,
+    )
+    landmarks = [
+        LandmarkInput(lm.id, lm.lat, lm.lon) for lm_id, lm in sorted(trusted.items()) if lm_id in rtts
+    ]
+    return Round(device_id, rtts, landmarks, policy), peers
+
+
+def judge_device(ctx: ServerContext, verifier: Verifier, device_id: str, *, now: float) -> bool:
+    """Run the engine for one host and store everything; False when there is nothing to judge."""
+    loaded = _load_round(ctx, device_id, now)
+    if loaded is None:
+        return False
+    round_, peers = loaded
+    outcome = verifier.verify(round_)
+    with ctx.db.write() as session:
+        device = session.get(Device, device_id)
+        if device is None:
+            return False
+        relocation = compare(round_.rtts_ms, device.baseline or {})
+        peer_ref = peer_median(peers)
+        peer_cmp = compare(round_.rtts_ms, peer_ref, abs_ms=10.0, rel=0.5)
+        if not relocation.differs:
+            device.baseline = update_baseline(device.baseline, round_.rtts_ms)
+        evidence = dict(outcome.evidence)
+        evidence["relocation"] = relocation.as_dict()
+        evidence["peers"] = {**peer_cmp.as_dict(), "peer_count": len(peers)}
+        evidence["rtts_ms"] = round_.rtts_ms
+        session.add(
+            Verdict(
+                device_id=device_id,
+                time=now,
+                verdict=outcome.verdict,
+                suspicious=outcome.suspicious,
+                estimate=outcome.estimate,
+                evidence=evidence,
+                region=outcome.region,
+                relocated=relocation.differs,
+                peer_inconsistent=peer_cmp.differs,
+            )
+        )
+        device.verdict, device.suspicious, device.estimate = (
+            outcome.verdict,
+            outcome.suspicious,
+            outcome.estimate,
+        )
+        device.verdict_time, device.fingerprint = now, round_.rtts_ms
+        device.relocated, device.peer_inconsistent = relocation.differs, peer_cmp.differs
+        _alerts(ctx, session, device, outcome, relocation.differs, peer_cmp.differs, evidence, now)
+        audit.append(
+            ctx.db,
+            session,
+            actor="server:pipeline",
+            action="verdict",
+            subject=device_id,
+            details={
+                "verdict": outcome.verdict,
+                "suspicious": outcome.suspicious,
+                "estimate": outcome.estimate,
+                "relocated": relocation.differs,
+                "peer_inconsistent": peer_cmp.differs,
+                "rtts_ms": round_.rtts_ms,
+                "zone": round_.zone.id,
+            },
+            now=now,
+        )
+    ctx.metrics.inc("fleetproof_server_verdicts_total", verdict=outcome.verdict)
+    return True
+
+
+def _alerts(
+    ctx: ServerContext,
+    session: Any,
+    device: Device,
+    outcome: Outcome,
+    relocated: bool,
+    peer_inconsistent: bool,
+    evidence: dict[str, Any],
+    now: float,
+) -> None:
+    hooks = ctx.settings.webhooks
+    name = device.hostname
+    conditions = [
+        (
+            "location_violation",
+            outcome.verdict == "violation",
+            "critical",
+            f"{name} cannot be where zone {device.zone_id} allows",
+        ),
+        ("suspicious_location", outcome.suspicious, "warning", f"{name}: measurements look manipulated"),
+        ("relocation", relocated, "critical", f"{name}: RTT fingerprint moved away from its baseline"),
+        (
+            "peer_inconsistency",
+            peer_inconsistent,
+            "warning",
+            f"{name}: RTT fingerprint disagrees with the other hosts of zone {device.zone_id}",
+        ),
+    ]
+    for kind, active, severity, message in conditions:
+        if active:
+            raise_alert(
+                session,
+                kind=kind,
+                subject=device.id,
+                device_id=device.id,
+                severity=severity,
+                message=message,
+                details={
+                    "verdict": outcome.verdict,
+                    "estimate": outcome.estimate,
+                    kind: evidence.get("relocation" if kind == "relocation" else "peers"),
+                },
+                now=now,
+                webhooks=hooks,
+            )
+        else:
+            resolve_alert(session, kind=kind, subject=device.id, now=now, webhooks=hooks)
+
+
+def rebaseline(ctx: ServerContext, device_id: str, *, actor: str, now: float) -> bool:
+    """Accept a host's current fingerprint as its new baseline (after a move the operator approved)."""
+    with ctx.db.write() as session:
+        device = session.get(Device, device_id)
+        if device is None:
+            return False
+        device.baseline = dict(device.fingerprint or {})
+        device.relocated = False
+        resolve_alert(session, kind="relocation", subject=device_id, now=now, webhooks=ctx.settings.webhooks)
+        audit.append(
+            ctx.db,
+            session,
+            actor=actor,
+            action="device.rebaselined",
+            subject=device_id,
+            details={"baseline": device.baseline},
+            now=now,
+        )
+    return True

@@ -1,0 +1,49 @@
+"""Starting the server: settings → store (migrated) → app → uvicorn."""
+
+from __future__ import annotations
+
+import logging
+
+from fleetproof.errors import UnavailableError
+from fleetproof.server.config import ServerSettings
+from fleetproof.server.context import ServerContext
+from fleetproof.server.store.db import Database
+
+__all__ = ["build_context", "serve"]
+
+log = logging.getLogger("fleetproof.server")
+
+
+def build_context(settings: ServerSettings) -> ServerContext:
+    """Open and migrate the store; the record check uses the probe part's verifier."""
+    from sqlalchemy.exc import OperationalError
+
+    from fleetproof.server.records_check import check_probe_record
+
+    db = Database(settings.database_url())
+    try:
+        head = db.migrate()
+    except OperationalError as exc:
+        raise UnavailableError(f"cannot reach the store: {str(exc.orig).strip().splitlines()[0]}") from None
+    log.info("store %s at revision %s", db.engine.url.render_as_string(hide_password=True), head)
+    from fleetproof.server.engine import GeoVerifier, GeoVetter
+
+    return ServerContext(
+        settings=settings, db=db, check_record=check_probe_record, verifier=GeoVerifier(), vetter=GeoVetter()
+    )
+
+
+def serve(settings: ServerSettings, *, log_level: str = "info") -> int:
+    import uvicorn
+
+    from fleetproof.server.alerts import httpx_poster
+    from fleetproof.server.app import create_app
+    from fleetproof.server.maintenance import Background
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    host, port = settings.listen_address()
+    ctx = build_context(settings)
+    background = Background(ctx, httpx_poster()) if settings.background else None
+    app = create_app(ctx, background=background)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    return 0

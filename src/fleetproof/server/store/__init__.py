@@ -1,0 +1,1 @@
+"""Storage: the schema (:mod:`.models`), connecting and migrating (:mod:`.db`)."""

@@ -1,0 +1,141 @@
+"""The landmark mesh: landmark-to-landmark RTTs, per-landmark statistics, and vetting.
+
+Landmarks measure each other; those RTTs are what lets the engine notice a landmark
+that lies about where it is (it cannot be nearer to the others than light allows,
+and its delays disagree with everyone else's). The vetting itself is the engine's
+(behind the :class:`Vetter` seam); this module stores the mesh, keeps statistics
+per landmark for the dashboard, applies the vetting result — quarantining a
+landmark takes it out of every later verdict — and raises ``landmark_quarantined``.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import func, insert, select
+
+from fleetproof.server import audit
+from fleetproof.server.alerts import raise_alert, resolve_alert
+from fleetproof.server.context import ServerContext
+from fleetproof.server.store.models import Landmark, MeshMeasurement
+
+__all__ = ["MeshPair", "Vetter", "VettingResult", "record_mesh", "revet"]
+
+
+@dataclass(frozen=True)
+class MeshPair:
+    source_id: str
+    target_id: str
+    rtt_ms: float
+
+
+@dataclass(frozen=True)
+class VettingResult:
+    """Per landmark id: None when trusted, else the reason it is quarantined."""
+
+    quarantined: dict[str, str]
+    details: dict[str, Any]
+
+
+class Vetter(Protocol):
+    def vet(self, landmarks: Sequence[Landmark], pairs: Sequence[MeshPair]) -> VettingResult: ...
+
+
+def record_mesh(ctx: ServerContext, measurements: list[dict[str, Any]]) -> dict[str, Any]:
+    """Store mesh RTTs (unknown landmarks refused) and re-vet; return the vetting summary."""
+    now = ctx.clock()
+    with ctx.db.write() as session:
+        known = set(session.scalars(select(Landmark.id)))
+        unknown = sorted({m[k] for m in measurements for k in ("source_id", "target_id")} - known)
+        if unknown:
+            from fleetproof.errors import ConfigError
+
+            raise ConfigError(f"unknown landmarks: {', '.join(unknown[:10])}")
+        if measurements:
+            session.execute(insert(MeshMeasurement), measurements)
+    return revet(ctx, now=now)
+
+
+def _latest_pairs(ctx: ServerContext, now: float) -> list[MeshPair]:
+    """Minimum RTT per ordered pair over the last day."""
+    with ctx.db.read() as session:
+        rows = session.execute(
+            select(MeshMeasurement.source_id, MeshMeasurement.target_id, func.min(MeshMeasurement.rtt_ms))
+            .where(MeshMeasurement.time >= now - 86400)
+            .group_by(MeshMeasurement.source_id, MeshMeasurement.target_id)
+        )
+        return [MeshPair(s, t, float(r)) for s, t, r in rows]
+
+
+def revet(ctx: ServerContext, *, now: float) -> dict[str, Any]:
+    pairs = _latest_pairs(ctx, now)
+    vetter: Vetter | None = getattr(ctx, "vetter", None)
+    with ctx.db.write() as session:
+        landmarks = list(session.scalars(select(Landmark).order_by(Landmark.id)))
+        result = (
+            vetter.vet(landmarks, pairs)
+            if vetter is not None
+            else VettingResult({}, {"vetting": "unavailable"})
+        )
+        by_lm: dict[str, list[float]] = {}
+        for p in pairs:
+            by_lm.setdefault(p.source_id, []).append(p.rtt_ms)
+            by_lm.setdefault(p.target_id, []).append(p.rtt_ms)
+        for lm in landmarks:
+            rtts = by_lm.get(lm.id, [])
+            lm.mesh = {
+                "pairs": len(rtts),
+                "median_rtt_ms": round(statistics.median(rtts), 3) if rtts else None,
+                "vetted_at": now if vetter is not None else None,
+                **result.details.get(lm.id, {}),
+            }
+            reason = result.quarantined.get(lm.id)
+            if vetter is None:
+                continue
+            if reason and lm.trusted:
+                lm.trusted, lm.quarantine_reason = False, reason
+                raise_alert(
+                    session,
+                    kind="landmark_quarantined",
+                    subject=lm.id,
+                    landmark_id=lm.id,
+                    severity="critical",
+                    message=f"landmark {lm.id} quarantined: {reason}",
+                    now=now,
+                    webhooks=ctx.settings.webhooks,
+                )
+                audit.append(
+                    ctx.db,
+                    session,
+                    actor="server:vetting",
+                    action="landmark.quarantined",
+                    subject=lm.id,
+                    details={"reason": reason},
+                    now=now,
+                )
+            elif not reason and not lm.trusted:
+                lm.trusted, lm.quarantine_reason = True, None
+                resolve_alert(
+                    session,
+                    kind="landmark_quarantined",
+                    subject=lm.id,
+                    now=now,
+                    webhooks=ctx.settings.webhooks,
+                )
+                audit.append(
+                    ctx.db,
+                    session,
+                    actor="server:vetting",
+                    action="landmark.trusted",
+                    subject=lm.id,
+                    details={},
+                    now=now,
+                )
+        return {
+            "pairs": len(pairs),
+            "quarantined": sorted(lm.id for lm in landmarks if not lm.trusted),
+            "vetting": "done" if vetter is not None else "unavailable",
+        }

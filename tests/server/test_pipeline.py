@@ -1,0 +1,153 @@
+"""The verdict pipeline end to end: signed records in, engine verdicts, relocation, peers, alerts, audit."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from server_helpers import ADMIN_HEADERS, Enrolled, add_landmark, enroll, ensure_zone, record_item, signed
+
+from fleetproof.geo import distance_km
+from fleetproof.server.engine import GeoVerifier, GeoVetter
+from fleetproof.server.pipeline import process_queue
+
+LANDMARKS = {
+    "par": (48.86, 2.35, "FR"),
+    "fra": (50.11, 8.68, "DE"),
+    "mad": (40.42, -3.70, "ES"),
+    "lon": (51.51, -0.13, "GB"),
+    "waw": (52.23, 21.01, "PL"),
+    "rom": (41.90, 12.50, "IT"),
+}
+FRANKFURT_DC = (50.05, 8.57)
+LISBON = (38.72, -9.14)
+
+
+def rtt_ms(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """A realistic path: fibre at 2/3 c, routes 1.5× the great circle, 0.5 ms at the ends."""
+    return round(2 * 1.5 * distance_km(a[0], a[1], b[0], b[1]) / 199.86 + 0.5, 3)
+
+
+@pytest.fixture
+def fleet(client, ctx):
+    ctx.verifier = GeoVerifier()
+    ctx.vetter = GeoVetter()
+    keys = {lm: Ed25519PrivateKey.generate() for lm in LANDMARKS}
+    for lm, (lat, lon, cc) in LANDMARKS.items():
+        add_landmark(client, lm, lat, lon, keys[lm], cc)
+    return keys
+
+
+def send_round(client, dev: Enrolled, keys, where: tuple[float, float], now: float) -> None:
+    items = [
+        record_item(dev, lm, keys[lm], rtt_ms(where, (lat, lon)), now)
+        for lm, (lat, lon, _) in LANDMARKS.items()
+    ]
+    r = signed(client, dev, "/api/v1/ingest", {"items": items}, now=now)
+    assert r.status_code == 200 and r.json()["accepted"] == len(items), r.text
+
+
+def device(client, dev: Enrolled) -> dict:
+    return client.get(f"/api/v1/devices/{dev.device_id}", headers=ADMIN_HEADERS).json()
+
+
+def open_alerts(client) -> list[tuple[str, str]]:
+    return sorted(
+        (a["kind"], a["subject"])
+        for a in client.get("/api/v1/alerts?open_only=true", headers=ADMIN_HEADERS).json()
+    )
+
+
+def test_verdicts_follow_the_zone_policy(client, ctx, clock, fleet) -> None:
+    ensure_zone(client, "de-fr", ("DE", "FR"))
+    ensure_zone(client, "japan", ("JP",))
+    honest = enroll(client, "de-fr", "honest")
+    liar = enroll(client, "japan", "liar")
+    send_round(client, honest, fleet, FRANKFURT_DC, clock.now)
+    send_round(client, liar, fleet, FRANKFURT_DC, clock.now)
+    # Debounced: nothing is judged while the round may still be arriving.
+    assert process_queue(ctx, now=clock.now) == 0
+    clock.advance(ctx.settings.verdict_debounce_s + 1)
+    assert process_queue(ctx, now=clock.now) == 2
+    h, li = device(client, honest), device(client, liar)
+    assert h["verdict"] in ("consistent", "proven") and not h["suspicious"]
+    assert h["estimate"]["country"] == "DE"
+    assert abs(h["estimate"]["lat"] - FRANKFURT_DC[0]) < 3 and abs(h["estimate"]["lon"] - FRANKFURT_DC[1]) < 4
+    assert h["region"]["type"] == "MultiPolygon"
+    assert li["verdict"] == "violation"
+    assert li["verdicts"][0]["evidence"]["claim"]["countries"] == ["JP"]
+    assert ("location_violation", liar.device_id) in open_alerts(client)
+    assert all(s != honest.device_id for _, s in open_alerts(client))
+    actions = [e["action"] for e in client.get("/api/v1/audit", headers=ADMIN_HEADERS).json()["entries"]]
+    assert actions.count("verdict") == 2
+    # Queue drained: a second pass does nothing.
+    assert process_queue(ctx, now=clock.now) == 0
+
+
+def test_relocation_over_time_and_rebaseline(client, ctx, clock, fleet) -> None:
+    ensure_zone(client, "eu", ("DE", "FR", "PT", "ES", "GB", "IT", "PL"))
+    dev = enroll(client, "eu", "mover")
+    for _ in range(3):
+        send_round(client, dev, fleet, FRANKFURT_DC, clock.now)
+        clock.advance(600)
+        process_queue(ctx, now=clock.now)
+    assert not device(client, dev)["relocated"]
+    send_round(client, dev, fleet, LISBON, clock.now)
+    clock.advance(ctx.settings.verdict_window_s + 1)  # the old round leaves the window
+    send_round(client, dev, fleet, LISBON, clock.now)
+    clock.advance(10)
+    assert process_queue(ctx, now=clock.now) == 1
+    d = device(client, dev)
+    assert d["relocated"] and d["verdicts"][0]["evidence"]["relocation"]["differs"]
+    assert ("relocation", dev.device_id) in open_alerts(client)
+    # Still within the allowed countries: no violation, but the move is visible.
+    assert d["verdict"] in ("consistent", "proven")
+    r = client.post(f"/api/v1/devices/{dev.device_id}/rebaseline", headers=ADMIN_HEADERS)
+    assert r.status_code == 200
+    assert ("relocation", dev.device_id) not in open_alerts(client)
+
+
+def test_peer_inconsistency(client, ctx, clock, fleet) -> None:
+    ensure_zone(client, "fra-dc", ("DE", "FR", "PT", "ES"))
+    peers = [enroll(client, "fra-dc", f"peer{i}") for i in range(4)]
+    for p in peers:
+        send_round(client, p, fleet, FRANKFURT_DC, clock.now)
+    clock.advance(10)
+    process_queue(ctx, now=clock.now)
+    odd = enroll(client, "fra-dc", "odd")
+    send_round(client, odd, fleet, LISBON, clock.now)
+    clock.advance(10)
+    process_queue(ctx, now=clock.now)
+    assert device(client, odd)["peer_inconsistent"]
+    assert not device(client, peers[0])["peer_inconsistent"]
+    assert ("peer_inconsistency", odd.device_id) in open_alerts(client)
+
+
+def test_mesh_vetting_quarantines_a_lying_landmark(client, ctx, clock, fleet) -> None:
+    # "fake" claims New York but answers from Paris.
+    add_landmark(client, "fake", 40.71, -74.0, Ed25519PrivateKey.generate(), "US")
+    pos = {k: (v[0], v[1]) for k, v in LANDMARKS.items()}
+    mesh = [
+        {"source_id": a, "target_id": b, "rtt_ms": rtt_ms(pos[a], pos[b]), "time": clock.now}
+        for a in pos
+        for b in pos
+        if a < b
+    ]
+    mesh += [
+        {
+            "source_id": "fake",
+            "target_id": b,
+            "rtt_ms": rtt_ms(pos["par"], pos[b]) if b != "par" else 0.6,
+            "time": clock.now,
+        }
+        for b in pos
+    ]
+    r = client.post("/api/v1/landmarks/mesh", json={"measurements": mesh}, headers=ADMIN_HEADERS)
+    assert r.status_code == 200, r.text
+    assert r.json()["quarantined"] == ["fake"]
+    lms = {lm["id"]: lm for lm in client.get("/api/v1/landmarks", headers=ADMIN_HEADERS).json()}
+    assert not lms["fake"]["trusted"] and "km" in lms["fake"]["quarantine_reason"]
+    assert lms["par"]["trusted"] and lms["par"]["mesh"]["pairs"] >= 6
+    assert ("landmark_quarantined", "fake") in open_alerts(client)
+    # Unknown landmarks in the mesh are refused.
+    bad = {"measurements": [{"source_id": "nope", "target_id": "par", "rtt_ms": 1.0, "time": clock.now}]}
+    assert client.post("/api/v1/landmarks/mesh", json=bad, headers=ADMIN_HEADERS).status_code == 400
