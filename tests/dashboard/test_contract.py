@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from fleetproof.server.dashboard.contract import problems, source_problems
-from fleetproof.server.dashboard.source import HostDetail, HostItem, Summary
+from fleetproof.server.dashboard.source import HostDetail, HostItem, Landmark, Summary
 
 
 def test_the_in_memory_fleet_conforms(source: Any) -> None:
@@ -17,16 +17,15 @@ def test_the_in_memory_fleet_conforms(source: Any) -> None:
 def test_departures_are_named_by_path(source: Any) -> None:
     item = copy.deepcopy(source.items[0])
     assert problems(item, HostItem) == []
-    item["verdict"] = None
     item["estimate"]["radius_km"] = "far"
     del item["hostname"]
-    item["relocated"] = False
+    item["verdict"] = "lost"
+    item["rack"] = "r12"  # extra keys are fine: the dashboard ignores them
     found = problems(item, HostItem)
     assert "$.hostname: missing" in found
-    assert "$.relocated: not in HostItem" in found
-    assert any(p.startswith("$.verdict: None is not one of") for p in found)
+    assert any(p.startswith("$.verdict: 'lost' matches none of") for p in found)
     assert any(p.startswith("$.estimate: ") for p in found)
-    assert len(found) == 4
+    assert len(found) == 3
 
 
 def test_nested_lists_and_counts(source: Any) -> None:
@@ -38,4 +37,7 @@ def test_nested_lists_and_counts(source: Any) -> None:
     detail["health_components"].append({"component": "xid"})
     found = problems(detail, HostDetail)
     assert "$.health_components[3].state: missing" in found
+    landmark = source.landmarks()[0]
+    landmark["mesh"] = {}  # before the first mesh round
+    assert problems(landmark, Landmark) == []
     assert problems(True, int) and problems(1, float) == [] and problems(None, float)

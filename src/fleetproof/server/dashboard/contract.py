@@ -2,7 +2,7 @@
 
 A store backend implements the source on its own tables; this module lets its
 tests ask "does every answer match the TypedDicts of ``source.py``?" and get a
-list of readable problems (``summary.hosts_total: missing``) instead of a
+list of readable problems (``summary().hosts: missing``) instead of a
 broken page. ``problems(value, Shape)`` walks a value against a TypedDict,
 ``Literal``, ``X | None``, ``list[...]`` and ``dict[str, ...]`` annotation;
 ``source_problems(source, host_id)`` calls every method once and checks all.
@@ -11,7 +11,6 @@ broken page. ``problems(value, Shape)`` walks a value against a TypedDict,
 from __future__ import annotations
 
 import types
-import typing
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 from fleetproof.server.dashboard.source import (
@@ -60,8 +59,8 @@ def _typeddict_problems(value: Any, shape: Any, where: str) -> list[str]:
     if not isinstance(value, dict):
         return [f"{where}: expected {shape.__name__} object, got {type(value).__name__}"]
     hints = get_type_hints(shape)
-    found = [f"{where}.{key}: missing" for key in hints if key not in value]
-    found += [f"{where}.{key}: not in {shape.__name__}" for key in value if key not in hints]
+    # Extra keys are allowed: the dashboard ignores what it does not name.
+    found = [f"{where}.{key}: missing" for key in shape.__required_keys__ if key not in value]
     for key, hint in hints.items():
         if key in value:
             found += problems(value[key], hint, f"{where}.{key}")
@@ -83,7 +82,8 @@ def _scalar_problems(value: Any, shape: Any, where: str) -> list[str]:
 
 
 def _name(shape: Any) -> str:
-    return getattr(shape, "__name__", None) or typing._type_repr(shape)  # type: ignore[attr-defined]
+    name = getattr(shape, "__name__", None)
+    return name if isinstance(name, str) else repr(shape)
 
 
 def source_problems(source: DashboardSource, host_id: str, metric: str = "temperature_c") -> list[str]:
@@ -93,7 +93,9 @@ def source_problems(source: DashboardSource, host_id: str, metric: str = "temper
     found += problems(total, int, "hosts().total") + problems(items, list[HostItem], "hosts().items")
     found += problems(source.map_points(), list[MapPoint], "map_points()")
     detail = source.host(host_id)
-    found += ["host(): None for an existing host"] if detail is None else problems(detail, HostDetail, "host()")
+    found += (
+        ["host(): None for an existing host"] if detail is None else problems(detail, HostDetail, "host()")
+    )
     series = source.telemetry(host_id, metric, 0.0)
     found += problems(series, list[TelemetrySeries], "telemetry()")
     total, alerts = source.alerts(False, 0, 20)
