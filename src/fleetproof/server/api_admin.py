@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
@@ -158,7 +158,7 @@ def make_admin_router(ctx: ServerContext) -> APIRouter:
         return items
 
     @router.post("/alerts/{alert_id}/resolve")
-    def resolve(alert_id: int) -> dict[str, Any]:
+    def resolve(alert_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:
         """Close an alert by hand (it opens again if its condition is seen again)."""
         now = ctx.clock()
         with ctx.db.write() as session:

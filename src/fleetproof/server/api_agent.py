@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from fleetproof.server import audit
 from fleetproof.server.admin import hash_token, landmark_dict
 from fleetproof.server.context import ServerContext
-from fleetproof.server.ingest import IngestBatch, ingest_items
+from fleetproof.server.ingest import IngestBatch, apply_inventory, ingest_items
 from fleetproof.server.reqsign import SignatureProblem, check_request, parse_headers, public_key_from_b64
 from fleetproof.server.store.db import rowcount
 from fleetproof.server.store.models import Device, EnrollmentToken, Landmark, RequestNonce
@@ -156,21 +156,21 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
                 raise HTTPException(status_code=403, detail="enrollment token already used")
             if session.scalar(select(Device.id).where(Device.public_key == req.public_key)) is not None:
                 raise HTTPException(status_code=409, detail="this public key is already enrolled")
-            session.add(
-                Device(
-                    id=device_id,
-                    zone_id=token.zone_id,
-                    public_key=req.public_key,
-                    hostname=req.inventory.host.hostname,
-                    enrolled_at=now,
-                    last_seen=now,
-                    inventory=req.inventory.model_dump(mode="json"),
-                    health="initializing",
-                    suspicious=False,
-                    relocated=False,
-                    peer_inconsistent=False,
-                )
+            device = Device(
+                id=device_id,
+                zone_id=token.zone_id,
+                public_key=req.public_key,
+                hostname=req.inventory.host.hostname,
+                enrolled_at=now,
+                last_seen=now,
+                inventory=req.inventory.model_dump(mode="json"),
+                health="initializing",
+                suspicious=False,
+                relocated=False,
+                peer_inconsistent=False,
             )
+            session.add(device)
+            apply_inventory(session, device, req.inventory, now)
             audit.append(
                 ctx.db,
                 session,

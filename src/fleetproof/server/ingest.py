@@ -243,8 +243,14 @@ def _store_inventory(
     newest = max(reports, key=lambda pair: pair[1].time)[1]
     if device.inventory and device.inventory.get("time", float("-inf")) > newest.time:
         return
-    device.inventory = newest.model_dump(mode="json")
-    device.hostname = newest.host.hostname
+    apply_inventory(session, device, newest, now)
+
+
+def apply_inventory(session: Session, device: Device, report: InventoryReport, now: float) -> None:
+    """Make ``report`` the device's current inventory: host fields and one row per accelerator."""
+    device.inventory = report.model_dump(mode="json")
+    device.hostname = report.host.hostname
+    session.flush()
     upsert(
         session,
         Accelerator,
@@ -262,11 +268,11 @@ def _store_inventory(
                 "memory_total_bytes": a.memory_total_bytes,
                 "updated_at": now,
             }
-            for a in newest.accelerators
+            for a in report.accelerators
         ],
         ["device_id", "uuid"],
     )
-    current = {a.uuid for a in newest.accelerators}
+    current = {a.uuid for a in report.accelerators}
     for acc in session.scalars(select(Accelerator).where(Accelerator.device_id == device.id)):
         if acc.uuid not in current:
             session.delete(acc)

@@ -9,6 +9,7 @@ for long and two server processes never fold the same rows twice.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -72,7 +73,7 @@ def downsample(ctx: ServerContext, *, now: float, chunk: int = 5000) -> int:
                         TelemetryRollup(device_id=device_id, bucket_start=start, bucket_s=bucket_s, data=doc)
                     )
                 else:
-                    merged = dict(existing.data)
+                    merged = copy.deepcopy(existing.data)  # a new value, so the change is seen
                     _merge(merged, doc)
                     existing.data = merged
             session.execute(delete(TelemetryRecord).where(TelemetryRecord.id.in_([r[0] for r in rows])))

@@ -1,0 +1,123 @@
+"""``fleetproof server …`` operator commands and ``fleetproof audit …`` on a SQLite store."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+import fleetproof.cli
+from fleetproof.probe.keys import public_key_b64, save_private_key
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path):
+    monkeypatch.setattr(fleetproof.cli, "COMMAND_MODULES", ("fleetproof.server.cli",))
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+
+    def invoke(*argv: str, store: bool = True) -> tuple[int, str, str]:
+        args = list(argv)
+        if store:
+            args += ["--db", db]
+        code = fleetproof.cli.main(args)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return invoke
+
+
+def test_operator_workflow(run, tmp_path: Path) -> None:
+    assert run("server", "migrate")[1].strip() == "store is at revision 0001"
+    code, out, _ = run(
+        "server", "zone", "add", "eu-west", "--country", "de", "--country", "FR", "--site-name", "FRA1"
+    )
+    assert code == 0 and json.loads(out)["allowed_countries"] == ["DE", "FR"]
+    code, _, err = run("server", "zone", "add", "eu-west")
+    assert code == 2 and "exists" in err
+    token = json.loads(run("server", "token", "create", "--zone", "eu-west")[1])["token"]
+    assert token.startswith("fpe_")
+    code, _, err = run("server", "token", "create", "--zone", "nowhere")
+    assert code == 2 and "no zone" in err
+    key = Ed25519PrivateKey.generate()
+    save_private_key(key, tmp_path / "lm.key")
+    code, out, _ = run(
+        "server",
+        "landmark",
+        "add",
+        "--id",
+        "fra-1",
+        "--lat",
+        "50.11",
+        "--lon",
+        "8.68",
+        "--address",
+        "10.0.0.5:7400",
+        "--public-key",
+        f"@{tmp_path / 'lm.key.pub'}",
+    )
+    assert code == 0 and json.loads(out)["public_key"] == public_key_b64(key)
+    code, _, err = run(
+        "server",
+        "landmark",
+        "add",
+        "--id",
+        "x",
+        "--lat",
+        "95",
+        "--lon",
+        "0",
+        "--address",
+        "a:1",
+        "--public-key",
+        public_key_b64(key),
+    )
+    assert code == 2 and "lat" in err
+    assert [z["id"] for z in json.loads(run("server", "zone", "list")[1])] == ["eu-west"]
+    assert json.loads(run("server", "landmark", "list")[1])[0]["id"] == "fra-1"
+    assert json.loads(run("server", "devices")[1]) == []
+    assert json.loads(run("server", "alerts", "--open")[1]) == []
+    code, out, _ = run("server", "report", "compliance")
+    assert code == 0 and next(csv.reader(io.StringIO(out)))[:3] == ["zone", "device_id", "hostname"]
+    out_file = tmp_path / "inv.json"
+    assert run("server", "report", "inventory", "--format", "json", "--out", str(out_file))[0] == 0
+    assert json.loads(out_file.read_text()) == []
+    # Audit: zone, two tokens' worth of admin actions… all chained.
+    code, out, _ = run("audit", "verify")
+    assert code == 0 and "intact: 3 entries" in out
+    export = tmp_path / "audit.jsonl"
+    assert run("audit", "export", "--out", str(export))[0] == 0
+    assert run("audit", "verify", "--file", str(export), store=False)[0] == 0
+    lines = export.read_text().splitlines()
+    entry = json.loads(lines[1])
+    entry["actor"] = "someone-else"
+    lines[1] = json.dumps(entry)
+    export.write_text("\n".join(lines) + "\n")
+    code, _, err = run("audit", "verify", "--file", str(export), store=False)
+    assert code == 1 and "broken at entry 2" in err
+
+
+def test_server_refuses_to_start_without_an_admin_token(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLEETPROOF_ADMIN_TOKEN", raising=False)
+    code, _, err = run("server", "--listen", "127.0.0.1:1")
+    assert code == 2 and "admin token" in err
+
+
+def test_unreachable_postgres_is_a_clear_error(run) -> None:
+    code, _, err = run("server", "migrate", "--db", "postgresql://nobody@127.0.0.1:1/none", store=False)
+    assert code == 3 and "cannot reach the store" in err
+
+
+def test_every_setting_is_documented() -> None:
+    from dataclasses import fields
+
+    from fleetproof.server.config import SETTINGS_HELP, ServerSettings
+
+    names = {f.name for f in fields(ServerSettings)}
+    assert names == set(SETTINGS_HELP)
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
+    missing = [n for n in names if f"FLEETPROOF_{n.upper()}" not in doc]
+    assert missing == []
