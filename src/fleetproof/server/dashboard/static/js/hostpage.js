@@ -89,7 +89,7 @@ function inventory(report) {
   return h("dl", {},
     h("dt", {}, "os"), h("dd", {}, inv.os || "—"),
     h("dt", {}, "kernel"), h("dd", {}, inv.kernel || "—"),
-    h("dt", {}, "cpu"), h("dd", {}, `${inv.cpu_model || "—"}${inv.cpu_count ? ` × ${inv.cpu_count}` : ""}`),
+    h("dt", {}, "cpu"), h("dd", {}, [inv.cpu_model, inv.cpu_count ? `${inv.cpu_count} CPUs` : null].filter(Boolean).join(", ") || "—"),
     h("dt", {}, "memory"), h("dd", {}, fmtBytes(inv.memory_total_bytes)),
     h("dt", {}, "reported"), h("dd", {}, fmtTime(report.time)));
 }
