@@ -16,8 +16,6 @@ import random
 from typing import Any
 
 from fleetproof.server.dashboard.source import (
-    HEALTH_STATES,
-    VERDICTS,
     AcceleratorInfo,
     Alert,
     Estimate,
@@ -65,7 +63,14 @@ QUARANTINED = {
 
 MODELS = {"nvidia": "NVIDIA H100 80GB HBM3", "amd": "AMD Instinct MI300X", "gaudi": "Intel Gaudi 2"}
 MEMORY = {"nvidia": 85_520_809_984, "amd": 205_822_885_888, "gaudi": 103_079_215_104}
-METRICS = ["temperature_c", "power_w", "utilization_pct", "memory_used_bytes", "ecc_errors_total"]
+METRICS = [
+    "temperature_c",
+    "power_w",
+    "utilization_percent",
+    "memory_used_bytes",
+    "ecc_volatile_uncorrected_total",
+]
+METRICS += ["memory_temperature_c", "clock_sm_mhz", "pcie_replay_total"]
 # Where a relocated host is really answering from: (lat, lon, country).
 ELSEWHERE = [(55.75, 37.62, "RU"), (31.23, 121.47, "CN"), (25.20, 55.27, "AE"), (-1.29, 36.82, "KE")]
 
@@ -124,8 +129,9 @@ class InMemoryDashboardSource:
         _, site_lat, site_lon, vendor = ZONES[zone]
         host_id = f"{zone}-gpu-{i:05d}"
         roll = rng.random()
-        verdict = "proven" if roll < 0.62 else "consistent" if roll < 0.85 else "unknown"
-        verdict = "suspicious" if 0.85 <= roll < 0.90 else verdict
+        verdict: str | None = "proven" if roll < 0.62 else "consistent" if roll < 0.90 else None
+        verdict = "unknown" if roll >= 0.95 else verdict
+        suspicious = 0.85 <= roll < 0.90
         verdict = "violation" if i % 97 == 5 else verdict
         if verdict == "violation":
             lat, lon, country = ELSEWHERE[i % len(ELSEWHERE)]
@@ -138,28 +144,33 @@ class InMemoryDashboardSource:
             faults.append((rng.choice(list(FINDINGS)), rng.randrange(8)))
         states = [FINDINGS[c][0] for c, _ in faults]
         health = "unhealthy" if "unhealthy" in states else "degraded" if states else "healthy"
-        if verdict == "unknown" and rng.random() < 0.3:
+        if verdict is None and rng.random() < 0.3:
             health = "initializing"
         estimate: Estimate | None = None
-        if verdict != "unknown":
-            radius = {"proven": 180.0, "consistent": 650.0, "suspicious": 900.0}.get(verdict, 400.0)
+        if verdict is not None:
+            radius = {"proven": 180.0, "consistent": 900.0 if suspicious else 650.0, "unknown": 2500.0}
             estimate = {
                 "lat": lat,
                 "lon": lon,
-                "radius_km": round(radius * (0.6 + rng.random()), 1),
+                "radius_km": round(radius.get(verdict, 400.0) * (0.6 + rng.random()), 1),
                 "country": country,
                 "country_p": round(0.7 + 0.3 * rng.random(), 3),
             }
+        last_seen = self.now - rng.uniform(2, 90)
         self.items.append(
             {
                 "id": host_id,
                 "zone": zone,
-                "verdict": verdict,  # type: ignore[typeddict-item]
-                "suspicious": verdict == "suspicious",
-                "estimate": estimate,
-                "health": health,  # type: ignore[typeddict-item]
                 "hostname": f"{host_id}.{zone}.example.net",
-                "last_seen": self.now - rng.uniform(2, 90),
+                "verdict": verdict,  # type: ignore[typeddict-item]
+                "suspicious": suspicious,
+                "estimate": estimate,
+                "health": health,
+                "last_seen": last_seen,
+                "verdict_time": None if verdict is None else last_seen - 30.0,
+                "relocated": verdict == "violation" and i % 2 == 0,
+                "peer_inconsistent": suspicious,
+                "accelerator_count": 8,
             }
         )
         self.vendor[host_id] = vendor if i % 5 else "nvidia"
@@ -169,64 +180,84 @@ class InMemoryDashboardSource:
     def _make_alerts(self) -> list[Alert]:
         alerts: list[Alert] = []
         for k, item in enumerate(self.items):
+            host = item["id"]
             if item["verdict"] == "violation":
                 text = (
-                    f"{item['id']} is outside zone {item['zone']}: estimated in {self.truth[item['id']][2]}"
+                    f"{host} cannot be where zone {item['zone']} allows (estimated in {self.truth[host][2]})"
                 )
-                alerts.append(self._alert(k, item["id"], "location_violation", "critical", text))
-            for component, device in self.faults[item["id"]]:
+                alerts.append(self._alert(k, host, "location_violation", "critical", text))
+            for component, device in self.faults[host]:
                 state, reason, _ = FINDINGS[component]
                 severity = "critical" if state == "unhealthy" else "warning"
-                text = f"{item['id']}: " + reason.format(i=device)
-                alerts.append(self._alert(k, item["id"], f"health_{state}", severity, text))
+                uuid = self._uuid(host, device)
+                text = f"{host}: accelerator {uuid} {state} ({component}): " + reason.format(i=device)
+                alerts.append(self._alert(k, host, f"accelerator_{state}", severity, text, f"{host}/{uuid}"))
         for lm, reason in QUARANTINED.items():
-            alerts.append(self._alert(0, None, "landmark_quarantined", "warning", f"landmark {lm}: {reason}"))
+            alert = self._alert(0, None, "landmark_quarantined", "warning", f"landmark {lm}: {reason}", lm)
+            alert["landmark_id"] = lm
+            alerts.append(alert)
+        alerts.sort(key=lambda a: a["opened_at"])
         for n, alert in enumerate(alerts):
+            alert["id"] = n + 1
             if n % 4 == 3:
                 alert["open"] = False
-                alert["resolved_at"] = alert["time"] + 600.0
-        alerts.sort(key=lambda a: (-a["time"], a["id"]))
+                alert["closed_at"] = alert["opened_at"] + 600.0
+        alerts.reverse()  # newest first, as the store lists them
         return alerts
 
-    def _alert(self, k: int, host_id: str | None, kind: str, severity: str, message: str) -> Alert:
+    def _alert(
+        self, k: int, host_id: str | None, kind: str, severity: str, message: str, subject: str | None = None
+    ) -> Alert:
+        opened = self.now - 30.0 * (k % 500) - 5.0
         return {
-            "id": f"al-{len(message)}-{k}-{kind}",
-            "time": self.now - 30.0 * (k % 500) - 5.0,
-            "host_id": host_id,
+            "id": 0,
             "kind": kind,
-            "severity": severity,  # type: ignore[typeddict-item]
+            "subject": subject or host_id or "",
+            "device_id": host_id,
+            "landmark_id": None,
+            "severity": severity,
             "message": message,
+            "details": {"zone": self.items[k]["zone"]} if host_id else {},
+            "opened_at": opened,
+            "last_seen_at": opened + 60.0,
+            "closed_at": None,
             "open": True,
-            "resolved_at": None,
         }
+
+    def _uuid(self, host_id: str, index: int) -> str:
+        return f"{self.vendor[host_id][:3].upper()}-{host_id}-{index}"
 
     # -- DashboardSource -------------------------------------------------------------------------
 
     def summary(self) -> Summary:
-        by_verdict = dict.fromkeys(VERDICTS, 0)
-        by_health = dict.fromkeys(HEALTH_STATES, 0)
+        by_verdict: dict[str, int] = {}
+        by_health: dict[str, int] = {}
         by_zone: dict[str, int] = {}
-        acc_health = dict.fromkeys(HEALTH_STATES, 0)
+        acc_health: dict[str, int] = {}
         acc_vendor: dict[str, int] = {}
+
+        def bump(counts: dict[str, int], key: str | None, n: int = 1) -> None:
+            counts[key or "none"] = counts.get(key or "none", 0) + n
+
         for item in self.items:
-            by_verdict[item["verdict"]] += 1
-            by_health[item["health"]] += 1
-            by_zone[item["zone"] or ""] = by_zone.get(item["zone"] or "", 0) + 1
-            vendor = self.vendor[item["id"]]
-            acc_vendor[vendor] = acc_vendor.get(vendor, 0) + 8
+            bump(by_verdict, item["verdict"])
+            bump(by_health, item["health"])
+            bump(by_zone, item["zone"])
+            bump(acc_vendor, self.vendor[item["id"]], 8)
             if item["health"] == "initializing":
-                acc_health["initializing"] += 8
+                bump(acc_health, "initializing", 8)
                 continue
             bad = {device: FINDINGS[c][0] for c, device in self.faults[item["id"]]}
             for state in bad.values():
-                acc_health[state] += 1
-            acc_health["healthy"] += 8 - len(bad)
+                bump(acc_health, state)
+            bump(acc_health, "healthy", 8 - len(bad))
         return {
-            "hosts_total": len(self.items),
+            "hosts": len(self.items),
             "hosts_by_verdict": by_verdict,
             "hosts_by_health": by_health,
             "hosts_by_zone": by_zone,
-            "accelerators_total": 8 * len(self.items),
+            "hosts_suspicious": sum(1 for item in self.items if item["suspicious"]),
+            "accelerators": 8 * len(self.items),
             "accelerators_by_health": acc_health,
             "accelerators_by_vendor": acc_vendor,
             "open_alerts": sum(1 for a in self.alert_list if a["open"]),
@@ -245,7 +276,7 @@ class InMemoryDashboardSource:
         rows = [
             item
             for item in self.items
-            if (verdict is None or item["verdict"] == verdict)
+            if (verdict is None or (item["verdict"] or "none") == verdict)
             and (zone is None or item["zone"] == zone)
             and (health is None or item["health"] == health)
             and (not needle or needle in item["id"].lower() or needle in (item["hostname"] or "").lower())
@@ -266,22 +297,26 @@ class InMemoryDashboardSource:
         ]
 
     def _accelerators(self, item: HostItem) -> list[AcceleratorInfo]:
-        vendor = self.vendor[item["id"]]
-        bad = {device: FINDINGS[c][0] for c, device in self.faults[item["id"]]}
+        host = item["id"]
+        vendor = self.vendor[host]
+        bad = {device: FINDINGS[c][0] for c, device in self.faults[host]}
         if item["health"] == "initializing":
             bad = dict.fromkeys(range(8), "initializing")
+        latest = {m: 0.0 for m in METRICS}
         return [
             {
-                "uuid": f"{vendor[:3].upper()}-{item['id']}-{i}",
+                "uuid": self._uuid(host, i),
                 "index": i,
                 "vendor": vendor,
                 "model": MODELS[vendor],
-                "serial": f"{1650000000000 + 37 * i + len(item['id'])}",
+                "serial": f"{1650000000000 + 37 * i + len(host)}",
                 "bus_id": f"00000000:{0x18 + 0x10 * i:02X}:00.0",
                 "driver_version": {"nvidia": "550.90.07", "amd": "6.7.0", "gaudi": "1.17.0"}[vendor],
                 "firmware_version": None,
                 "memory_total_bytes": MEMORY[vendor],
-                "health": bad.get(i, "healthy"),  # type: ignore[typeddict-item]
+                "health": bad.get(i, "healthy"),
+                "metrics": {**latest, "temperature_c": 61.0 + (12.0 if i in bad else 0.0), "power_w": 512.0},
+                "metrics_time": self.now - 10.0,
             }
             for i in range(8)
         ]
@@ -300,8 +335,8 @@ class InMemoryDashboardSource:
             components.append(
                 {
                     "component": component,
-                    "device_uuid": accelerators[device]["uuid"],
-                    "state": state,  # type: ignore[typeddict-item]
+                    "accelerator_uuid": accelerators[device]["uuid"],
+                    "state": state,
                     "reason": reason.format(i=device),
                     "suggested_action": action.format(i=device),
                     "time": self.now - 120.0,
@@ -311,7 +346,7 @@ class InMemoryDashboardSource:
             components.append(
                 {
                     "component": component,
-                    "device_uuid": None,
+                    "accelerator_uuid": None,
                     "state": "healthy",
                     "reason": f"all 8 accelerators pass the {component} check",
                     "suggested_action": None,
@@ -320,62 +355,81 @@ class InMemoryDashboardSource:
             )
         zone: ZoneInfo = {
             "id": zone_id,
+            "description": f"{zone_id} data centre",
+            "site_name": f"{zone_id}-dc1",
+            "site_lat": site_lat,
+            "site_lon": site_lon,
             "allowed_countries": allowed,
-            "site": {"lat": site_lat, "lon": site_lon},
+            "allowed_region": None,
+            "created_at": self.now - 86400.0 * 30,
         }
         estimate = item["estimate"]
+        inventory_accelerators = [
+            {key: a[key] for key in ("index", "vendor", "model", "uuid", "serial", "bus_id")}
+            for a in accelerators
+        ]
         return {
-            "id": host_id,
-            "hostname": item["hostname"],
-            "verdict": item["verdict"],
-            "suspicious": item["suspicious"],
-            "health": item["health"],
-            "last_seen": item["last_seen"],
-            "estimate": estimate,
+            **item,
             "inventory": {
-                "hostname": item["hostname"],
-                "os": "Ubuntu 22.04.4 LTS",
-                "kernel": "5.15.0-113-generic",
-                "cpu_model": "Intel(R) Xeon(R) Platinum 8480+",
-                "cpu_count": 224,
-                "memory_total_bytes": 2_164_130_000_000,
-                "reported_at": self.now - 3600.0,
+                "time": self.now - 3600.0,
+                "host": {
+                    "hostname": item["hostname"] or host_id,
+                    "os": "Ubuntu 22.04.4 LTS",
+                    "kernel": "5.15.0-113-generic",
+                    "cpu_model": "Intel(R) Xeon(R) Platinum 8480+",
+                    "cpu_count": 224,
+                    "memory_total_bytes": 2_164_130_000_000,
+                },
+                "accelerators": inventory_accelerators,
             },
             "accelerators": accelerators,
+            "host_metrics": {"load_1m": 3.2, "cpu_utilization_percent": 41.0},
             "health_components": components,
-            "verdicts": self._verdicts(item),
+            "verdicts": self._verdicts(item, zone),
             "region": _circle(estimate["lat"], estimate["lon"], estimate["radius_km"]) if estimate else None,
-            "zone": zone,
-            "metrics": list(METRICS),
+            "zone_detail": zone,
         }
 
-    def _verdicts(self, item: HostItem) -> list[VerdictRecord]:
-        if item["estimate"] is None:
+    def _verdicts(self, item: HostItem, zone: ZoneInfo) -> list[VerdictRecord]:
+        if item["verdict"] is None:
             return []
         lat, lon, _ = self.truth[item["id"]]
         records: list[VerdictRecord] = []
         for n in range(5):
-            evidence: list[dict[str, Any]] = []
-            for lm, l_lat, l_lon, _ in LANDMARKS[:6]:
-                distance = _distance_km(lat, lon, l_lat, l_lon)
-                rtt = round(2 * distance / 100.0 + 0.4 + 0.1 * n, 2)
-                evidence.append(
-                    {
-                        "landmark_id": lm,
-                        "rtt_ms": rtt,
-                        "max_distance_km": round(rtt / 2 * 133.0, 1),
-                        "zone_site_distance_km": round(distance, 1),
-                        "finding": "excludes zone" if item["verdict"] == "violation" else "consistent",
-                    }
-                )
+            rows = []
+            for lm, l_lat, l_lon, _ in LANDMARKS:
+                rtt = round(2 * 1.5 * _distance_km(lat, lon, l_lat, l_lon) / 199.86 + 0.5 + 0.1 * n, 3)
+                rows.append({"landmark": lm, "rtt_ms": rtt, "bound_km": round((rtt - 0.5) / 2 * 199.86, 1)})
+            rows.sort(key=lambda r: r["bound_km"])
+            contradicting = []
+            if item["verdict"] == "violation":
+                site = (zone["site_lat"] or 0.0, zone["site_lon"] or 0.0)
+                for r in rows:
+                    l_lat, l_lon = next((a, b) for i, a, b, _ in LANDMARKS if i == r["landmark"])
+                    distance = _distance_km(site[0], site[1], l_lat, l_lon)
+                    if distance > r["bound_km"]:
+                        contradicting.append({**r, "distance_km": round(distance, 1)})
             records.append(
                 {
                     "time": self.now - 600.0 * n,
                     "verdict": item["verdict"],
                     "suspicious": item["suspicious"],
-                    "summary": _summary_text(item),
                     "estimate": item["estimate"],
-                    "evidence": evidence,
+                    "evidence": {
+                        "landmarks_used": len(rows),
+                        "tolerance": 1,
+                        "tightest": rows[:3],
+                        "claim": {
+                            "id": f"zone:{zone['id']}",
+                            "kind": "countries",
+                            "countries": zone["allowed_countries"],
+                        },
+                        "contradicting": contradicting,
+                        "contradicting_count": len(contradicting),
+                        "rtts_ms": {r["landmark"]: r["rtt_ms"] for r in rows},
+                    },
+                    "relocated": item["relocated"],
+                    "peer_inconsistent": item["peer_inconsistent"],
                 }
             )
         return records
@@ -391,14 +445,12 @@ class InMemoryDashboardSource:
         for i in range(8):
             rng = random.Random(f"{host_id}/{metric}/{i}")
             points = [[t, _metric_value(metric, t, i in bad, rng)] for t in times]
-            if metric == "ecc_errors_total":
+            if metric.endswith("_total"):
                 total = 0.0
                 for p in points:
                     total += p[1]
                     p[1] = total
-            series.append(
-                {"uuid": f"{self.vendor[host_id][:3].upper()}-{host_id}-{i}", "index": i, "points": points}
-            )
+            series.append({"uuid": self._uuid(host_id, i), "index": i, "points": points})
         return series
 
     def alerts(self, open_only: bool, offset: int, limit: int) -> tuple[int, list[Alert]]:
@@ -415,28 +467,17 @@ class InMemoryDashboardSource:
                     "lat": lat,
                     "lon": lon,
                     "country": country,
-                    "trusted": n < 6,
+                    "trusted": n < 7 or (reason is None and n % 2 == 0),
                     "quarantine_reason": reason,
                     "mesh": {
-                        "peers": len(LANDMARKS) - 1,
-                        "measured_pairs": len(LANDMARKS) - 1 - (n % 3 == 2),
+                        "pairs": len(LANDMARKS) - 1 - (n % 3 == 2),
                         "median_rtt_ms": round(60.0 + 13.0 * n, 1),
-                        "violations": 7 if reason else 0,
-                        "last_round": self.now - 40.0,
+                        "vetted_at": self.now - 40.0,
+                        "conflicts": 7 if reason else 0,
                     },
                 }
             )
         return out
-
-
-def _summary_text(item: HostItem) -> str:
-    zone = item["zone"]
-    return {
-        "proven": f"every landmark bound places the host inside zone {zone}",
-        "consistent": f"the feasible region overlaps zone {zone} but also reaches outside it",
-        "suspicious": "replies arrived faster than physics allows from two landmarks; measurements discarded",
-        "violation": f"the feasible region lies entirely outside the countries allowed in zone {zone}",
-    }.get(item["verdict"], "not enough measurements yet")
 
 
 def _metric_value(metric: str, t: float, faulty: bool, rng: random.Random) -> float:
@@ -446,7 +487,11 @@ def _metric_value(metric: str, t: float, faulty: bool, rng: random.Random) -> fl
         return round(38 + 40 * load + (12 if faulty else 0) + rng.gauss(0, 0.7), 1)
     if metric == "power_w":
         return round(90 + 560 * load + rng.gauss(0, 8), 1)
-    if metric == "utilization_pct":
+    if metric == "memory_temperature_c":
+        return round(44 + 40 * load + rng.gauss(0, 0.7), 1)
+    if metric == "clock_sm_mhz":
+        return float(1980 if load > 0.2 else 345)
+    if metric == "utilization_percent":
         return round(100 * load, 1)
     if metric == "memory_used_bytes":
         return float(int(80e9 * min(1.0, load + 0.1)))

@@ -106,7 +106,7 @@ def test_map_shows_countries_hosts_by_verdict_and_a_selection(
     page.click("canvas.worldmap", position={"x": xy[0], "y": xy[1]})
     panel = page.wait_for_selector(".host-panel")
     text = panel.inner_text()
-    assert violator["id"] in text and "violation" in text and "excludes zone" in text
+    assert violator["id"] in text and "violation" in text and "contradicting" in text
     assert "allowed: " in text
     page.wait_for_timeout(100)
     page.screenshot(path=str(tmp_path / "map.png"))
@@ -127,7 +127,8 @@ def test_overview_counts_and_report_download(
     page.click("nav a[href='#/overview']")
     page.wait_for_selector("body[data-page='overview'][data-ready='1']")
     summary = source.summary()
-    assert page.inner_text("[data-card='hosts'] .card-value") == f"{summary['hosts_total']:,}"
+    assert page.inner_text("[data-card='hosts'] .card-value") == f"{summary['hosts']:,}"
+    assert page.inner_text("[data-card='suspicious'] .card-value") == str(summary["hosts_suspicious"])
     assert page.inner_text("[data-card='open alerts'] .card-value") == f"{summary['open_alerts']:,}"
     assert "us-west" in page.inner_text(".panels")
     assert page.locator(".alerts-table tbody tr").count() == 8
@@ -165,13 +166,16 @@ def test_host_page_shows_health_telemetry_and_history(
     assert [charts.nth(i).get_attribute("data-metric") for i in range(5)] == [
         "temperature_c",
         "power_w",
-        "utilization_pct",
+        "utilization_percent",
         "memory_used_bytes",
-        "ecc_errors_total",
+        "ecc_volatile_uncorrected_total",
     ]
     assert page.locator("figure.chart[data-metric='power_w'] path.line").count() == 8
-    assert page.locator("#history details").count() == 5
-    assert "rtt_ms" in page.inner_text("#history details[open]")
+    assert page.locator("#history > details").count() == 5
+    assert "rtt_ms" in page.inner_text("#history > details[open]")
+    page.click(".more-metrics summary")
+    page.click("button.metric:text('clock_sm_mhz')")
+    page.wait_for_selector("figure.chart[data-metric='clock_sm_mhz'] path.line")
     page.screenshot(path=str(tmp_path / "host.png"), full_page=True)
 
 

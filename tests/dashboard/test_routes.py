@@ -65,10 +65,11 @@ def test_answers_have_the_documented_shapes(client: TestClient, auth: dict[str, 
 
 def test_summary_counts_add_up(client: TestClient, auth: dict[str, str], source: Any) -> None:
     summary = client.get(f"{API_PREFIX}/summary", headers=auth).json()
-    assert summary["hosts_total"] == 300
+    assert summary["hosts"] == 300
     for key in ("hosts_by_verdict", "hosts_by_health", "hosts_by_zone"):
         assert sum(summary[key].values()) == 300
-    assert sum(summary["accelerators_by_health"].values()) == summary["accelerators_total"] == 2400
+    assert sum(summary["accelerators_by_health"].values()) == summary["accelerators"] == 2400
+    assert summary["hosts_by_verdict"]["none"] > 0 and summary["hosts_suspicious"] > 0
     assert summary["hosts_by_verdict"]["violation"] >= 3
     assert summary["open_alerts"] == sum(1 for a in source.alert_list if a["open"]) > 0
 
@@ -88,7 +89,7 @@ def test_hosts_are_paged_and_filtered_by_the_source(client: TestClient, auth: di
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=501", "offset=-1", "verdict=lost", "health=fine", "q=" + "x" * 300]
+    "query", ["limit=0", "limit=501", "offset=-1", "verdict=Lost!", "health=%20", "q=" + "x" * 300]
 )
 def test_bad_paging_and_filters_are_rejected(client: TestClient, auth: dict[str, str], query: str) -> None:
     assert client.get(f"{API_PREFIX}/hosts?{query}", headers=auth).status_code == 422
@@ -101,7 +102,8 @@ def test_map_points_are_columns_and_skip_unlocated_hosts(client: TestClient, aut
     located = [h for h in points["ids"]]
     assert points["count"] == len(located) == len(points["lat"]) == len(points["verdict"])
     assert points["count"] + points["unlocated"] == 300 and points["unlocated"] > 0
-    assert points["verdicts"][max(points["verdict"])] in {"violation", "suspicious"}
+    shown = {points["verdicts"][code] for code in points["verdict"]}
+    assert shown == {"proven", "consistent", "suspicious", "violation", "unknown"}
     assert all(-90 <= lat <= 90 for lat in points["lat"])
 
 
@@ -126,8 +128,8 @@ def test_columnar_points_codes_round_trip() -> None:
 def test_host_detail_and_missing_host(client: TestClient, auth: dict[str, str], source: Any) -> None:
     violator = next(h for h in source.items if h["verdict"] == "violation")
     detail = client.get(f"{API_PREFIX}/hosts/{violator['id']}", headers=auth).json()
-    assert detail["zone"]["allowed_countries"] and detail["region"]["type"] == "Polygon"
-    assert detail["verdicts"][0]["evidence"][0]["finding"] == "excludes zone"
+    assert detail["zone_detail"]["allowed_countries"] and detail["region"]["type"] == "Polygon"
+    assert detail["verdicts"][0]["evidence"]["contradicting"]
     assert len(detail["accelerators"]) == 8
     missing = client.get(f"{API_PREFIX}/hosts/no-such-host", headers=auth)
     assert missing.status_code == 404 and "no-such-host" in missing.json()["detail"]
@@ -158,14 +160,14 @@ def test_alerts_paging_and_open_filter(client: TestClient, auth: dict[str, str],
     opened = client.get(f"{API_PREFIX}/alerts?open_only=true&limit=500", headers=auth).json()
     assert everything["total"] == len(source.alert_list) > opened["total"] > 0
     assert all(a["open"] for a in opened["items"])
-    times = [a["time"] for a in everything["items"]]
+    times = [a["opened_at"] for a in everything["items"]]
     assert times == sorted(times, reverse=True)
 
 
 def test_landmarks_include_the_quarantined_one(client: TestClient, auth: dict[str, str]) -> None:
     items = client.get(f"{API_PREFIX}/landmarks", headers=auth).json()["items"]
     quarantined = [lm for lm in items if lm["quarantine_reason"]]
-    assert [lm["id"] for lm in quarantined] == ["jnb1"] and quarantined[0]["mesh"]["violations"] > 0
+    assert [lm["id"] for lm in quarantined] == ["jnb1"] and quarantined[0]["mesh"]["conflicts"] > 0
 
 
 def test_countries_topojson_carries_alpha2_codes(client: TestClient, auth: dict[str, str]) -> None:
@@ -234,3 +236,29 @@ def test_vendored_licences_are_shipped() -> None:
     vendor = Path(STATIC_DIR / "vendor")
     assert (vendor / "LICENSE-world-atlas.txt").read_text().startswith("Copyright")
     assert "MIT" in (vendor / "LICENSE-i18n-iso-countries.txt").read_text()
+
+
+def test_source_factory_may_be_a_generator_that_closes_its_session(source: Any, auth: dict[str, str]) -> None:
+    """The server can open a store session per request and close it after the answer."""
+    from fastapi import FastAPI
+
+    from fleetproof.server.dashboard import make_router
+
+    events: list[str] = []
+
+    def per_request() -> Any:
+        events.append("open")
+        try:
+            yield source
+        finally:
+            events.append("close")
+
+    def no_check() -> None:
+        return None
+
+    app = FastAPI()
+    app.include_router(make_router(per_request, no_check))
+    with TestClient(app) as client:
+        assert client.get(f"{API_PREFIX}/summary").json()["hosts"] == 300
+        assert client.get(f"{API_PREFIX}/countries").status_code == 200
+    assert events == ["open", "close"]

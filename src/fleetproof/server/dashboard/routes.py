@@ -33,10 +33,9 @@ from fleetproof.server.dashboard.source import (
     HEALTH_STATES,
     VERDICTS,
     DashboardSource,
-    HealthState,
     MapPoint,
     TelemetrySeries,
-    Verdict,
+    display_verdict,
 )
 
 __all__ = ["API_PREFIX", "STATIC_PREFIX", "countries_path", "make_router"]
@@ -48,6 +47,7 @@ MAX_PAGE = 500
 MAX_SERIES_POINTS = 600
 DEFAULT_TELEMETRY_WINDOW_S = 6 * 3600.0
 _GZIP_MIN_BYTES = 8 * 1024
+_LABEL = r"^[a-z_]{1,32}$"  # verdict and health filter values
 
 # Natural Earth units without an ISO numeric code, drawn as part of the country that holds them.
 _UNCODED_COUNTRIES = {"Kosovo": "XK", "N. Cyprus": "CY", "Somaliland": "SO"}
@@ -122,9 +122,10 @@ def columnar_points(points: Sequence[MapPoint]) -> dict[str, Any]:
     """Map points as parallel arrays: ids, rounded coordinates and small integer codes.
 
     Hosts without an estimate are counted in ``unlocated`` and left off the map.
+    ``verdict`` codes index ``verdicts``, the colour classes of ``display_verdict``.
     """
     verdict_code = {v: i for i, v in enumerate(VERDICTS)}
-    health_code = {h: i for i, h in enumerate(HEALTH_STATES)}
+    health_code: dict[str, int] = {h: i for i, h in enumerate(HEALTH_STATES)}
     ids: list[str] = []
     lat: list[float] = []
     lon: list[float] = []
@@ -139,7 +140,7 @@ def columnar_points(points: Sequence[MapPoint]) -> dict[str, Any]:
         ids.append(point["id"])
         lat.append(round(point["lat"], 4))
         lon.append(round(point["lon"], 4))
-        verdict.append(verdict_code.get(point["verdict"], verdict_code["unknown"]))
+        verdict.append(verdict_code[display_verdict(point["verdict"], point["suspicious"])])
         health.append(health_code.get(point["health"], health_code["unknown"]))
         suspicious.append(1 if point["suspicious"] else 0)
     return {
@@ -215,14 +216,12 @@ def make_router(
         source: Source,
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-        verdict: Verdict | None = None,
+        verdict: Annotated[str | None, Query(pattern=_LABEL, description="a verdict, or none")] = None,
         zone: Annotated[str | None, Query(max_length=128)] = None,
-        health: HealthState | None = None,
+        health: Annotated[str | None, Query(pattern=_LABEL)] = None,
         q: Annotated[str | None, Query(max_length=255)] = None,
     ) -> Any:
-        total, items = source.hosts(
-            offset, limit, verdict=verdict, zone=zone or None, health=health, q=q or None
-        )
+        total, items = source.hosts(offset, limit, verdict=verdict, zone=zone, health=health, q=q or None)
         return {"total": total, "offset": offset, "limit": limit, "items": items}
 
     @api.get("/map-points")

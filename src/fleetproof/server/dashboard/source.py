@@ -4,8 +4,11 @@ The dashboard never touches the store directly: it asks a ``DashboardSource``.
 That keeps the page and its JSON API testable against an in-memory double and
 lets any store backend serve it by implementing seven read methods. Every
 method returns plain JSON-able values (dicts, lists, str, int, float, bool,
-None) shaped exactly as the ``TypedDict`` classes below say, so the router can
-hand them to the browser without translating.
+None) with at least the keys the ``TypedDict`` classes below name, so the
+router can hand them to the browser without translating. The shapes are the
+server's own read views (``fleetproof.server.queries``, ``alerts``, ``admin``),
+which its admin API serves too; ``fleetproof.server.dashboard.contract`` checks
+a source against them.
 
 Conventions shared by every shape:
 
@@ -25,42 +28,63 @@ __all__ = [
     "AcceleratorInfo",
     "Alert",
     "DashboardSource",
+    "DisplayVerdict",
     "Estimate",
     "HealthComponent",
     "HealthState",
     "HostDetail",
-    "HostInventoryInfo",
+    "HostInventory",
     "HostItem",
+    "InventoryInfo",
     "Landmark",
     "MapPoint",
     "MeshStats",
-    "Site",
     "Summary",
     "TelemetrySeries",
     "Verdict",
     "VerdictRecord",
     "ZoneInfo",
+    "display_verdict",
 ]
 
-Verdict = Literal["proven", "consistent", "suspicious", "violation", "unknown"]
-"""Location verdict of a host; ``unknown`` until the first verdict is computed."""
+Verdict = Literal["proven", "consistent", "violation", "unknown"]
+"""The engine's location verdict; ``None`` in the store until a host is first judged."""
 
 HealthState = Literal["healthy", "degraded", "unhealthy", "initializing", "unknown"]
 """Agent health states plus ``unknown`` for a host or device never reported on."""
 
-VERDICTS: tuple[Verdict, ...] = ("proven", "consistent", "suspicious", "violation", "unknown")
+DisplayVerdict = Literal["proven", "consistent", "suspicious", "violation", "unknown"]
+"""What the map colours by: the verdict, except that measurements flagged as suspicious
+turn a non-violation into ``suspicious`` and a host never judged shows as ``unknown``."""
+
+VERDICTS: tuple[DisplayVerdict, ...] = ("proven", "consistent", "suspicious", "violation", "unknown")
 HEALTH_STATES: tuple[HealthState, ...] = ("healthy", "degraded", "unhealthy", "initializing", "unknown")
 
 
-class Summary(TypedDict):
-    """Fleet-wide counts for the overview page; every dict maps a label to a count."""
+def display_verdict(verdict: str | None, suspicious: bool) -> DisplayVerdict:
+    """The colour class of a host: violation wins, then suspicious, then the verdict itself."""
+    if verdict == "violation":
+        return "violation"
+    if suspicious:
+        return "suspicious"
+    if verdict in ("proven", "consistent"):
+        return verdict  # type: ignore[return-value]
+    return "unknown"
 
-    hosts_total: int
-    hosts_by_verdict: dict[str, int]  # keys from VERDICTS
-    hosts_by_health: dict[str, int]  # keys from HEALTH_STATES (worst component of the host)
-    hosts_by_zone: dict[str, int]  # zone id -> hosts; hosts without a zone under ""
-    accelerators_total: int
-    accelerators_by_health: dict[str, int]  # keys from HEALTH_STATES
+
+class Summary(TypedDict):
+    """Fleet-wide counts for the overview page; every dict maps a label to a count.
+
+    A host without a verdict yet, or without a zone, is counted under ``"none"``.
+    """
+
+    hosts: int
+    hosts_by_verdict: dict[str, int]
+    hosts_by_health: dict[str, int]
+    hosts_by_zone: dict[str, int]
+    hosts_suspicious: int
+    accelerators: int
+    accelerators_by_health: dict[str, int]
     accelerators_by_vendor: dict[str, int]  # "nvidia", "amd", "gaudi", "ascend", "simulated", ...
     open_alerts: int
 
@@ -76,54 +100,67 @@ class Estimate(TypedDict):
 
 
 class HostItem(TypedDict):
-    """One row of the hosts table (``DashboardSource.hosts``)."""
+    """One row of the hosts table (``DashboardSource.hosts``); also the admin API's device item."""
 
     id: str
     zone: str | None
-    verdict: Verdict
-    suspicious: bool  # the engine flagged the measurements themselves (e.g. impossibly fast replies)
-    estimate: Estimate | None
-    health: HealthState  # worst current component state of the host and its accelerators
     hostname: str | None
+    verdict: Verdict | None
+    suspicious: bool  # the measurements themselves look manipulated (e.g. impossibly fast replies)
+    estimate: Estimate | None
+    health: str  # worst current component state: one of HEALTH_STATES
     last_seen: float | None
+    verdict_time: float | None
+    relocated: bool  # RTTs moved away from the host's baseline
+    peer_inconsistent: bool  # RTTs disagree with hosts claimed at the same site
+    accelerator_count: int
 
 
 class MapPoint(TypedDict):
-    """One host on the world map: its estimate's centre (None when not located yet)."""
+    """One host on the world map: its estimate's centre (None, or left out, when not located)."""
 
     id: str
     lat: float | None
     lon: float | None
-    verdict: Verdict
+    verdict: Verdict | None
     suspicious: bool
-    health: HealthState
-
-
-class Site(TypedDict):
-    lat: float
-    lon: float
+    health: str
 
 
 class ZoneInfo(TypedDict):
+    """The zone a host is claimed in: allowed countries (alpha-2) and, optionally, an allowed region."""
+
     id: str
-    allowed_countries: list[str]  # alpha-2 codes
-    site: Site | None  # the declared site of the zone, when it has one
+    description: str | None
+    site_name: str | None
+    site_lat: float | None
+    site_lon: float | None
+    allowed_countries: list[str]
+    allowed_region: dict[str, Any] | None  # GeoJSON Polygon or MultiPolygon, [lon, lat]
+    created_at: float | None
 
 
-class HostInventoryInfo(TypedDict):
-    """The host part of the latest inventory report (``fleetproof.wire.HostInventory`` plus time)."""
+class HostInventory(TypedDict, total=False):
+    """``fleetproof.wire.HostInventory`` as stored (every key may be missing in older reports)."""
 
-    hostname: str | None
+    hostname: str
     os: str | None
     kernel: str | None
     cpu_model: str | None
     cpu_count: int | None
     memory_total_bytes: int | None
-    reported_at: float | None
+
+
+class InventoryInfo(TypedDict):
+    """The latest ``fleetproof.wire.InventoryReport`` of the host, as the agent sent it."""
+
+    time: float
+    host: HostInventory
+    accelerators: list[dict[str, Any]]
 
 
 class AcceleratorInfo(TypedDict):
-    """One accelerator from the latest inventory (``fleetproof.wire.AcceleratorInventory``) plus health."""
+    """One accelerator (``fleetproof.wire.AcceleratorInventory``) with its health and latest metrics."""
 
     uuid: str
     index: int
@@ -134,15 +171,17 @@ class AcceleratorInfo(TypedDict):
     driver_version: str | None
     firmware_version: str | None
     memory_total_bytes: int | None
-    health: HealthState  # worst latest component state for this device
+    health: str  # worst latest component state for this device
+    metrics: dict[str, float]  # latest value per metric name (with unit): the charts offered
+    metrics_time: float | None
 
 
 class HealthComponent(TypedDict):
     """Latest ``fleetproof.wire.HealthEvent`` per (component, device): what, why and what to do."""
 
     component: str
-    device_uuid: str | None  # None for host-wide components
-    state: HealthState
+    accelerator_uuid: str | None  # None for host-wide components
+    state: str  # one of HEALTH_STATES
     reason: str
     suggested_action: str | None
     time: float
@@ -151,66 +190,66 @@ class HealthComponent(TypedDict):
 class VerdictRecord(TypedDict):
     """One verdict of the host's history, newest first in ``HostDetail.verdicts``.
 
-    ``evidence`` is a list of flat objects whose values are str, number, bool
-    or None, e.g. ``{"landmark_id": "fra1", "rtt_ms": 4.1, "max_distance_km":
-    410.0, "finding": "inside"}``; the page shows them as a table, one column
-    per key, so the engine may add keys without a dashboard change.
+    ``evidence`` is the engine's evidence object as stored, e.g. ``{"landmarks_used":
+    6, "tightest": [{"landmark": "fra", "rtt_ms": 0.66, "bound_km": 65.5}], "claim":
+    {"kind": "countries", "countries": ["JP"]}, "contradicting": [...], "rtts_ms":
+    {"fra": 0.66}}``. The page renders any such object (numbers and strings as a
+    list, lists of objects as tables, objects nested), and draws a line on the map
+    to every landmark named by a ``landmark`` or ``landmark_id`` key in it, red
+    under ``contradicting``.
     """
 
     time: float
     verdict: Verdict
     suspicious: bool
-    summary: str  # one sentence a person can read
     estimate: Estimate | None
-    evidence: list[dict[str, Any]]
+    evidence: dict[str, Any]
+    relocated: bool
+    peer_inconsistent: bool
 
 
-class HostDetail(TypedDict):
-    """Everything the host page shows, in one answer."""
+class HostDetail(HostItem):
+    """Everything the host page shows, in one answer (the list item plus the rest)."""
 
-    id: str
-    hostname: str | None
-    verdict: Verdict
-    suspicious: bool
-    health: HealthState
-    last_seen: float | None
-    estimate: Estimate | None
-    inventory: HostInventoryInfo | None
+    inventory: InventoryInfo | None
     accelerators: list[AcceleratorInfo]
+    host_metrics: dict[str, float]
     health_components: list[HealthComponent]
     verdicts: list[VerdictRecord]  # newest first; the router shows the first 50
     region: dict[str, Any] | None  # latest feasible region: GeoJSON Polygon or MultiPolygon, [lon, lat]
-    zone: ZoneInfo | None
-    metrics: list[str]  # accelerator metric names with stored samples, e.g. "temperature_c", "power_w"
+    zone_detail: ZoneInfo | None
 
 
 class TelemetrySeries(TypedDict):
-    """One accelerator's samples of one metric: ``points`` are ``[time, value]`` pairs, oldest first."""
+    """One accelerator's samples of one metric, oldest first; index -1 is the host itself."""
 
     uuid: str
     index: int
-    points: list[list[float]]
+    points: list[list[float]]  # [time, value] pairs
 
 
 class Alert(TypedDict):
-    id: str
-    time: float
-    host_id: str | None  # None for fleet-wide alerts (e.g. a landmark quarantined)
-    kind: str  # e.g. "location_violation", "health_unhealthy", "landmark_quarantined"
-    severity: Literal["info", "warning", "critical"]
+    id: int | str
+    kind: str  # e.g. "location_violation", "accelerator_unhealthy", "landmark_quarantined"
+    subject: str  # what the alert is about: a host id, "host/accelerator uuid", a landmark id
+    device_id: str | None
+    landmark_id: str | None
+    severity: str  # "info", "warning" or "critical"
     message: str
+    details: dict[str, Any] | None
+    opened_at: float
+    last_seen_at: float | None
+    closed_at: float | None
     open: bool
-    resolved_at: float | None
 
 
-class MeshStats(TypedDict):
-    """How a landmark fares in the landmark mesh (landmarks measuring each other)."""
+class MeshStats(TypedDict, total=False):
+    """How a landmark fares in the landmark mesh; empty until the first mesh round."""
 
-    peers: int  # other landmarks it measures
-    measured_pairs: int  # peers with a recent measurement
+    pairs: int  # peers with a recent measurement to this landmark
     median_rtt_ms: float | None
-    violations: int  # pairs whose RTT is faster than the distance allows
-    last_round: float | None  # time of the latest mesh round that included it
+    vetted_at: float | None
+    conflicts: int  # peers whose RTT is faster than the claimed distances allow
 
 
 class Landmark(TypedDict):
@@ -229,8 +268,10 @@ class DashboardSource(Protocol):
 
     Paging is done by the source so that 10,000 hosts never cross the
     process boundary for one table page. ``hosts`` filters combine with AND;
-    ``q`` is a case-insensitive substring of the host id or hostname.
-    Ordering is stable: hosts by id, alerts newest first, landmarks by id.
+    ``verdict="none"`` selects hosts not judged yet; ``q`` is a case-insensitive
+    substring of the host id or hostname. Ordering is stable: hosts by id,
+    alerts newest first, landmarks by id. Answers may carry more keys than the
+    shapes name; the dashboard ignores them.
     """
 
     def summary(self) -> Summary: ...

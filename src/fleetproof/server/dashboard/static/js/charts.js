@@ -9,7 +9,7 @@ export const SERIES_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467
 
 // The unit is the metric name's suffix: temperature_c -> °C, power_w -> W.
 export function unitOf(metric) {
-  const units = { _c: "°C", _w: "W", _pct: "%", _bytes: "bytes", _mhz: "MHz", _total: "count", _ms: "ms" };
+  const units = { _c: "°C", _w: "W", _pct: "%", _percent: "%", _bytes: "bytes", _mhz: "MHz", _total: "count", _ms: "ms", _ratio: "ratio" };
   for (const [suffix, unit] of Object.entries(units)) if (metric.endsWith(suffix)) return unit;
   return "";
 }
@@ -73,17 +73,19 @@ export function lineChart(metric, series) {
   series.forEach((sr, k) => {
     if (!sr.points.length) return;
     const d = sr.points.map(([t, v], i) => `${i ? "L" : "M"}${X(t).toFixed(1)},${Y(v).toFixed(1)}`).join("");
-    const color = SERIES_COLORS[sr.index % SERIES_COLORS.length] || SERIES_COLORS[k % 8];
-    svg.append(s("path", { d, class: "line", stroke: color, "data-uuid": sr.uuid }, s("title", {}, `accelerator ${sr.index} (${sr.uuid})`)));
+    svg.append(s("path", { d, class: "line", stroke: seriesColor(sr, k), "data-uuid": sr.uuid }, s("title", {}, seriesName(sr))));
   });
   box.append(svg);
   box.append(
     h("div", { class: "chart-legend" },
-      series.map((sr, k) => h("span", {}, h("i", { style: `background:${SERIES_COLORS[sr.index % 8] || SERIES_COLORS[k % 8]}` }), `#${sr.index}`))
+      series.map((sr, k) => h("span", {}, h("i", { style: `background:${seriesColor(sr, k)}` }), sr.index < 0 ? "host" : `#${sr.index}`))
     )
   );
   return box;
 }
+
+const seriesColor = (sr, k) => (sr.index < 0 ? "#444444" : SERIES_COLORS[sr.index % 8] || SERIES_COLORS[k % 8]);
+const seriesName = (sr) => (sr.index < 0 ? "host" : `accelerator ${sr.index} (${sr.uuid})`);
 
 // Horizontal bars for a {label: count} dict.
 export function bars(counts, colors, onClick) {

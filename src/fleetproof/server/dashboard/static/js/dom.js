@@ -43,7 +43,24 @@ export const VERDICT_COLORS = {
   suspicious: "#f39c12",
   violation: "#d7191c",
   unknown: "#8c8c8c",
+  none: "#c4c4c4",
 };
+
+// The map's colour class of a host: violation wins, then suspicious measurements, then the verdict.
+export function displayVerdict(verdict, suspicious) {
+  if (verdict === "violation") return "violation";
+  if (suspicious) return "suspicious";
+  return verdict === "proven" || verdict === "consistent" ? verdict : "unknown";
+}
+
+// Small flags beside a verdict: what else the pipeline noticed.
+export function verdictFlags(x) {
+  const flags = [];
+  if (x.suspicious) flags.push(["suspicious", "measurements look manipulated"]);
+  if (x.relocated) flags.push(["relocated", "RTTs moved away from the host's baseline"]);
+  if (x.peer_inconsistent) flags.push(["peer-inconsistent", "RTTs disagree with hosts claimed at the same site"]);
+  return flags.map(([label, title]) => h("span", { class: "flag", title }, ` ⚑ ${label}`));
+}
 export const HEALTH_COLORS = {
   healthy: "#1a9850",
   degraded: "#f39c12",
@@ -52,7 +69,10 @@ export const HEALTH_COLORS = {
   unknown: "#8c8c8c",
 };
 
-export const badge = (kind, value) => h("span", { class: `badge ${kind}-${value}` }, value);
+export const badge = (kind, value) => {
+  const v = value || (kind === "verdict" ? "not judged" : "unknown");
+  return h("span", { class: `badge ${kind}-${v.replace(/\s/g, "-")}` }, v);
+};
 
 export function fmtTime(t) {
   if (t === null || t === undefined) return "—";
@@ -93,10 +113,55 @@ export function fmtEstimate(e) {
   return `${e.lat.toFixed(2)}, ${e.lon.toFixed(2)} ± ${Math.round(e.radius_km)} km${c}`;
 }
 
+const isScalar = (v) => v === null || typeof v !== "object";
+
+// The engine's evidence object, whatever keys it has: numbers and strings as a list,
+// lists of objects as tables, small maps inline, nested objects folded.
+export function evidenceView(evidence) {
+  if (!evidence || typeof evidence !== "object") return h("p", { class: "muted" }, "no evidence recorded");
+  if (Array.isArray(evidence)) return evidence.length ? objectTable(evidence, "grid compact") : h("p", { class: "muted" }, "none");
+  const facts = h("dl", { class: "facts" });
+  const blocks = [];
+  for (const [key, value] of Object.entries(evidence)) {
+    if (isScalar(value)) {
+      facts.append(h("dt", {}, key), h("dd", {}, fmtValue(value)));
+    } else if (Array.isArray(value) && value.every(isScalar)) {
+      facts.append(h("dt", {}, key), h("dd", {}, value.length ? value.map(fmtValue).join(", ") : "none"));
+    } else if (Array.isArray(value)) {
+      blocks.push(h("div", { class: "evidence-block", "data-key": key }, h("h5", {}, `${key} (${value.length})`), objectTable(value, "grid compact")));
+    } else if (Object.values(value).every(isScalar)) {
+      const text = Object.entries(value).map(([k, v]) => `${k} ${fmtValue(v)}`).join(" · ");
+      facts.append(h("dt", {}, key), h("dd", {}, text || "—"));
+    } else {
+      blocks.push(h("details", { class: "evidence-block", "data-key": key }, h("summary", {}, key), evidenceView(value)));
+    }
+  }
+  return h("div", { class: "evidence-view" }, facts, blocks);
+}
+
+// Landmark ids named anywhere in an evidence object, and those under "contradicting".
+export function evidenceLandmarks(evidence) {
+  const named = new Set();
+  const contradicting = new Set();
+  const walk = (value, inContra) => {
+    if (!value || typeof value !== "object") return;
+    if (Array.isArray(value)) return value.forEach((v) => walk(v, inContra));
+    for (const [k, v] of Object.entries(value)) {
+      if ((k === "landmark" || k === "landmark_id") && typeof v === "string") {
+        named.add(v);
+        if (inContra) contradicting.add(v);
+      } else walk(v, inContra || k === "contradicting");
+    }
+  };
+  walk(evidence, false);
+  return { named, contradicting };
+}
+
 // A table from rows of flat objects, one column per key (union, in first-seen order).
 export function objectTable(rows, cls) {
   const keys = [];
   for (const row of rows) for (const k of Object.keys(row)) if (!keys.includes(k)) keys.push(k);
+  if (!rows.length) return h("p", { class: "muted" }, "none");
   return h(
     "table",
     { class: cls || "grid" },

@@ -3,7 +3,7 @@
 import { getJSON } from "./api.js";
 import { decodeCountries } from "./topo.js";
 import { WorldMap } from "./worldmap.js";
-import { h, fill, badge, fmtEstimate, fmtTime, objectTable, VERDICT_COLORS } from "./dom.js";
+import { h, fill, badge, evidenceView, fmtEstimate, fmtTime, verdictFlags, VERDICT_COLORS } from "./dom.js";
 
 let countriesPromise = null;
 
@@ -107,17 +107,19 @@ function renderLegend(legend, points, landmarks, map) {
 }
 
 function hostPanel(d) {
-  const latest = d.verdicts[0];
+  const latest = (d.verdicts || [])[0];
+  const zone = d.zone_detail;
+  const allowed = zone ? [...zone.allowed_countries, ...(zone.allowed_region ? ["a drawn region"] : [])] : [];
   return h(
     "div",
     { class: "host-panel", "data-host": d.id },
     h("h3", {}, h("a", { href: `#/host/${encodeURIComponent(d.id)}` }, d.id)),
-    h("p", {}, badge("verdict", d.verdict), " ", badge("health", d.health), d.suspicious ? h("span", { class: "flag" }, " suspicious measurements") : null),
+    h("p", {}, badge("verdict", d.verdict), " ", badge("health", d.health), verdictFlags(d)),
     h(
       "dl",
       {},
       h("dt", {}, "zone"),
-      h("dd", {}, d.zone ? `${d.zone.id} — allowed: ${d.zone.allowed_countries.join(", ") || "none"}` : "no zone"),
+      h("dd", {}, zone ? `${zone.id} — allowed: ${allowed.join(", ") || "none"}` : d.zone || "no zone"),
       h("dt", {}, "estimate"),
       h("dd", {}, fmtEstimate(d.estimate)),
       h("dt", {}, "feasible region"),
@@ -128,11 +130,15 @@ function hostPanel(d) {
           "div",
           { class: "evidence" },
           h("h4", {}, `Evidence · ${fmtTime(latest.time)}`),
-          h("p", {}, latest.summary),
-          latest.evidence.length ? objectTable(latest.evidence, "grid compact") : h("p", { class: "muted" }, "no evidence recorded")
+          evidenceView(latest.evidence)
         )
       : h("p", { class: "muted" }, "no verdict yet")
   );
+}
+
+export function meshText(mesh) {
+  if (!mesh || mesh.pairs === undefined) return "not measured by the mesh yet";
+  return `${mesh.pairs} peers measured, median ${mesh.median_rtt_ms ?? "—"} ms, ${mesh.conflicts ?? 0} conflicts`;
 }
 
 function landmarkPanel(lm) {
@@ -149,7 +155,7 @@ function landmarkPanel(lm) {
       h("dt", {}, "trusted"),
       h("dd", {}, lm.trusted ? "yes" : "no"),
       h("dt", {}, "mesh"),
-      h("dd", {}, `${lm.mesh.measured_pairs}/${lm.mesh.peers} peers measured, median ${lm.mesh.median_rtt_ms ?? "—"} ms, ${lm.mesh.violations} violations`)
+      h("dd", {}, meshText(lm.mesh))
     )
   );
 }

@@ -2,7 +2,7 @@
 
 import { getJSON, download } from "./api.js";
 import { bars } from "./charts.js";
-import { h, badge, fmtAgo, fmtEstimate, fmtTime, HEALTH_COLORS, VERDICT_COLORS } from "./dom.js";
+import { h, badge, fmtAgo, fmtEstimate, fmtTime, verdictFlags, HEALTH_COLORS, VERDICT_COLORS } from "./dom.js";
 
 const PAGE = 50;
 const REPORT_URL = "/api/v1/reports/compliance";
@@ -27,9 +27,10 @@ export async function overviewPage(root, params, nav) {
       h(
         "div",
         { class: "cards" },
-        card("hosts", summary.hosts_total),
-        card("accelerators", summary.accelerators_total),
+        card("hosts", summary.hosts),
+        card("accelerators", summary.accelerators),
         card("violations", summary.hosts_by_verdict.violation || 0, "violation"),
+        card("suspicious", summary.hosts_suspicious || 0, summary.hosts_suspicious ? "warn" : null),
         card("open alerts", summary.open_alerts, summary.open_alerts ? "alert" : null)
       ),
       h(
@@ -37,7 +38,7 @@ export async function overviewPage(root, params, nav) {
         { class: "panels" },
         panel("Hosts by verdict", bars(summary.hosts_by_verdict, VERDICT_COLORS, toHosts("verdict"))),
         panel("Hosts by health", bars(summary.hosts_by_health, HEALTH_COLORS, toHosts("health"))),
-        panel("Hosts by zone", bars(summary.hosts_by_zone, null, toHosts("zone"))),
+        panel("Hosts by zone", bars(summary.hosts_by_zone, null, (z) => z !== "none" && toHosts("zone")(z))),
         panel("Accelerators by health", bars(summary.accelerators_by_health, HEALTH_COLORS)),
         panel("Accelerators by vendor", bars(summary.accelerators_by_vendor, null)),
         panel(
@@ -86,18 +87,19 @@ export async function hostsPage(root, params, nav) {
       h("div", { class: "filters" },
         select("verdict", Object.keys(summary.hosts_by_verdict)),
         select("health", Object.keys(summary.hosts_by_health)),
-        select("zone", Object.keys(summary.hosts_by_zone).sort()),
+        select("zone", Object.keys(summary.hosts_by_zone).filter((z) => z !== "none").sort()),
         search,
         h("span", { class: "muted", id: "hosts-total" }, `${data.total.toLocaleString("en")} hosts`)),
       h("table", { class: "grid", id: "hosts-table" },
-        h("thead", {}, h("tr", {}, ["host", "zone", "verdict", "estimate", "health", "last seen"].map((c) => h("th", {}, c)))),
+        h("thead", {}, h("tr", {}, ["host", "zone", "verdict", "estimate", "health", "accelerators", "last seen"].map((c) => h("th", {}, c)))),
         h("tbody", {}, data.items.map((x) =>
           h("tr", {},
             h("td", {}, h("a", { href: `#/host/${encodeURIComponent(x.id)}` }, x.id), x.hostname && x.hostname !== x.id ? h("div", { class: "muted small" }, x.hostname) : null),
             h("td", {}, x.zone || "—"),
-            h("td", {}, badge("verdict", x.verdict), x.suspicious ? h("span", { class: "flag", title: "suspicious measurements" }, " ⚑") : null),
+            h("td", {}, badge("verdict", x.verdict), verdictFlags(x)),
             h("td", {}, fmtEstimate(x.estimate)),
             h("td", {}, badge("health", x.health)),
+            h("td", {}, x.accelerator_count ?? "—"),
             h("td", { title: fmtTime(x.last_seen) }, fmtAgo(x.last_seen)))))),
       pager(page, pages, (p) => apply({ page: p }))));
 }
@@ -112,15 +114,17 @@ function pager(page, pages, go) {
 function alertTable(items) {
   if (!items.length) return h("p", { class: "muted" }, "no alerts");
   return h("table", { class: "grid alerts-table" },
-    h("thead", {}, h("tr", {}, ["time", "severity", "kind", "host", "message", "state"].map((c) => h("th", {}, c)))),
+    h("thead", {}, h("tr", {}, ["opened", "severity", "kind", "subject", "message", "state"].map((c) => h("th", {}, c)))),
     h("tbody", {}, items.map((a) =>
       h("tr", { class: a.open ? "open" : "resolved" },
-        h("td", {}, fmtTime(a.time)),
+        h("td", {}, fmtTime(a.opened_at)),
         h("td", {}, badge("severity", a.severity)),
         h("td", {}, a.kind),
-        h("td", {}, a.host_id ? h("a", { href: `#/host/${encodeURIComponent(a.host_id)}` }, a.host_id) : "fleet"),
+        h("td", {}, a.device_id
+          ? h("a", { href: `#/host/${encodeURIComponent(a.device_id)}` }, a.device_id)
+          : a.landmark_id ? h("a", { href: "#/landmarks" }, `landmark ${a.landmark_id}`) : a.subject || "fleet"),
         h("td", {}, a.message),
-        h("td", {}, a.open ? "open" : `resolved ${fmtAgo(a.resolved_at)}`)))));
+        h("td", {}, a.open ? `open, last seen ${fmtAgo(a.last_seen_at)}` : `closed ${fmtAgo(a.closed_at)}`)))));
 }
 
 export async function alertsPage(root, params, nav) {
@@ -139,8 +143,9 @@ export async function alertsPage(root, params, nav) {
 export async function landmarksPage(root) {
   const { items } = await getJSON("/landmarks");
   const quarantined = items.filter((lm) => lm.quarantine_reason);
-  const measured = items.reduce((n, lm) => n + lm.mesh.measured_pairs, 0);
-  const possible = items.reduce((n, lm) => n + lm.mesh.peers, 0);
+  const peers = Math.max(0, items.length - 1);
+  const measured = items.reduce((n, lm) => n + ((lm.mesh && lm.mesh.pairs) || 0), 0);
+  const possible = items.length * peers;
   root.append(h("section", { class: "landmarks" },
     h("div", { class: "cards" },
       card("landmarks", items.length),
@@ -151,7 +156,7 @@ export async function landmarksPage(root) {
       ? panel("Quarantined landmarks", h("ul", { class: "quarantine-list" }, quarantined.map((lm) => h("li", {}, h("b", {}, lm.id), `: ${lm.quarantine_reason}`))))
       : null,
     h("table", { class: "grid", id: "landmarks-table" },
-      h("thead", {}, h("tr", {}, ["landmark", "country", "position", "trust", "status", "peers measured", "median rtt_ms", "violations", "last round"].map((c) => h("th", {}, c)))),
+      h("thead", {}, h("tr", {}, ["landmark", "country", "position", "trust", "status", "peers measured", "median rtt_ms", "conflicts", "vetted"].map((c) => h("th", {}, c)))),
       h("tbody", {}, items.map((lm) =>
         h("tr", { class: lm.quarantine_reason ? "quarantined" : "" },
           h("td", {}, lm.id),
@@ -159,8 +164,8 @@ export async function landmarksPage(root) {
           h("td", {}, `${lm.lat.toFixed(2)}, ${lm.lon.toFixed(2)}`),
           h("td", {}, lm.trusted ? "trusted" : "untrusted"),
           h("td", {}, lm.quarantine_reason ? h("span", { class: "quarantine" }, `quarantined: ${lm.quarantine_reason}`) : "active"),
-          h("td", {}, `${lm.mesh.measured_pairs} / ${lm.mesh.peers}`),
-          h("td", {}, lm.mesh.median_rtt_ms ?? "—"),
-          h("td", {}, lm.mesh.violations),
-          h("td", {}, fmtAgo(lm.mesh.last_round))))))));
+          h("td", {}, lm.mesh && lm.mesh.pairs !== undefined ? `${lm.mesh.pairs} / ${peers}` : "not yet"),
+          h("td", {}, (lm.mesh && lm.mesh.median_rtt_ms) ?? "—"),
+          h("td", {}, (lm.mesh && lm.mesh.conflicts) ?? "—"),
+          h("td", {}, lm.mesh && lm.mesh.vetted_at ? fmtAgo(lm.mesh.vetted_at) : "—")))))));
 }

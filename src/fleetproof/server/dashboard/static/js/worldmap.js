@@ -6,7 +6,7 @@
 // a few milliseconds per frame. Picking is a linear scan in screen space.
 
 import { project, WORLD_BOUNDS, geojsonPath } from "./topo.js";
-import { VERDICT_COLORS } from "./dom.js";
+import { VERDICT_COLORS, displayVerdict, evidenceLandmarks } from "./dom.js";
 
 const SEA = "#dfeaf3";
 const LAND = "#f7f5ef";
@@ -58,23 +58,25 @@ export class WorldMap {
     this.redraw();
   }
 
-  // detail: a host detail answer; draws its feasible region, zone's allowed countries and evidence lines.
+  // detail: a host detail answer; draws its feasible region, its zone's allowed area
+  // (countries and region) and a line to every landmark its latest evidence names.
   select(detail) {
     if (!detail) {
       this.selection = null;
     } else {
-      const allowed = new Set((detail.zone && detail.zone.allowed_countries) || []);
-      const site = detail.zone && detail.zone.site;
+      const zone = detail.zone_detail;
+      const allowed = new Set((zone && zone.allowed_countries) || []);
+      const hasSite = zone && zone.site_lat != null && zone.site_lon != null;
       const latest = detail.verdicts && detail.verdicts[0];
-      const evidenceIds = new Set(((latest && latest.evidence) || []).map((e) => e.landmark_id).filter(Boolean));
       this.selection = {
         id: detail.id,
-        verdict: detail.verdict,
+        verdict: displayVerdict(detail.verdict, detail.suspicious),
         region: geojsonPath(detail.region),
         allowed: this.countries.filter((c) => c.a2 && allowed.has(c.a2)),
+        allowedRegion: geojsonPath(zone && zone.allowed_region),
         estimate: detail.estimate ? project(detail.estimate.lon, detail.estimate.lat) : null,
-        site: site ? project(site.lon, site.lat) : null,
-        evidenceIds,
+        site: hasSite ? project(zone.site_lon, zone.site_lat) : null,
+        evidence: evidenceLandmarks(latest && latest.evidence),
       };
     }
     this.redraw();
@@ -131,6 +133,7 @@ export class WorldMap {
     if (sel) {
       ctx.fillStyle = ALLOWED;
       for (const c of sel.allowed) ctx.fill(c.path, "evenodd");
+      if (sel.allowedRegion) ctx.fill(sel.allowedRegion, "evenodd");
     }
     ctx.lineWidth = 0.6 / s;
     ctx.strokeStyle = BORDER;
@@ -237,11 +240,11 @@ export class WorldMap {
     if (sel.estimate) {
       const [ex, ey] = this.toScreen(sel.estimate[0], sel.estimate[1]);
       ctx.setLineDash([4, 3]);
-      ctx.strokeStyle = "rgba(37, 52, 148, 0.7)";
-      ctx.lineWidth = 1;
+      ctx.lineWidth = 1.2;
       for (const lm of this.landmarks) {
-        if (!sel.evidenceIds.has(lm.id)) continue;
+        if (!sel.evidence.named.has(lm.id)) continue;
         const [lx, ly] = this.toScreen(lm.xy[0], lm.xy[1]);
+        ctx.strokeStyle = sel.evidence.contradicting.has(lm.id) ? "rgba(178, 24, 43, 0.85)" : "rgba(37, 52, 148, 0.6)";
         ctx.beginPath();
         ctx.moveTo(ex, ey);
         ctx.lineTo(lx, ly);
