@@ -1,0 +1,67 @@
+"""Countries as grid cells: what verdicts and country estimates need, nothing more.
+
+A :class:`CountryTable` holds, for each ISO 3166 alpha-2 code, its
+:class:`~fleetproof.geo.raster.CellArea` on one :class:`~fleetproof.geo.grid.Grid`,
+and derives per-cell lookups: the country covering most of each cell and the
+land fraction (a prior for estimates: hosts sit on land). It is built from
+plain data, so the engine never reads a file; ``fleetproof.geodata`` loads the
+vendored Natural Earth set into one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from fleetproof.geo.grid import Grid
+from fleetproof.geo.raster import CellArea
+
+__all__ = ["CountryTable"]
+
+
+@dataclass(frozen=True)
+class CountryTable:
+    """Country areas on a grid, keyed by ISO alpha-2 (upper case)."""
+
+    grid: Grid
+    areas: Mapping[str, CellArea]
+    names: Mapping[str, str] = field(default_factory=dict)
+    codes: tuple[str, ...] = field(init=False)
+    cell_country: npt.NDArray[np.int16] = field(init=False, repr=False, compare=False)
+    cell_country_fraction: npt.NDArray[np.float64] = field(init=False, repr=False, compare=False)
+    cell_land_fraction: npt.NDArray[np.float64] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        codes = tuple(sorted(self.areas))
+        object.__setattr__(self, "codes", codes)
+        n = self.grid.n_cells
+        best = np.full(n, -1, dtype=np.int16)
+        best_frac = np.zeros(n)
+        land = np.zeros(n)
+        for k, code in enumerate(codes):
+            a = self.areas[code]
+            land[a.touched] += a.fraction
+            better = a.fraction > best_frac[a.touched]
+            best[a.touched[better]] = k
+            best_frac[a.touched[better]] = a.fraction[better]
+        object.__setattr__(self, "cell_country", best)
+        object.__setattr__(self, "cell_country_fraction", best_frac)
+        object.__setattr__(self, "cell_land_fraction", np.minimum(land, 1.0))
+
+    def area(self, codes: Iterable[str]) -> CellArea:
+        """Union of the areas of several countries; unknown codes raise ``KeyError``."""
+        parts = []
+        for code in codes:
+            key = code.strip().upper()
+            if key not in self.areas:
+                raise KeyError(f"unknown country code {code!r}")
+            parts.append(self.areas[key])
+        return CellArea.union(parts)
+
+    def country_at(self, lat_deg: float, lon_deg: float) -> str | None:
+        """Country that covers most of the cell holding a point, or ``None`` at sea."""
+        k = int(self.cell_country[int(self.grid.cell_of(lat_deg, lon_deg))])
+        return None if k < 0 else self.codes[k]

@@ -1,0 +1,204 @@
+"""Estimates: the most likely place of each target, its uncertainty and its country.
+
+Vectorised over targets. For every target the ``k_nearest`` landmarks with the
+smallest RTTs define a log-likelihood over positions (the Gaussian
+distance-given-RTT terms of :class:`~fleetproof.geo.model.DelayModel`, plus a
+heavy penalty per speed-bound disk a position falls outside). It is evaluated
+on a local grid centred on the nearest landmark and spanning its likely
+distance, then on a finer grid around the best point. A land prior (hosts sit
+on land) weights the posterior that gives the country and its probability and
+the radius holding 90 % of the posterior mass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from fleetproof.geo.countries import CountryTable
+from fleetproof.geo.model import DelayModel
+from fleetproof.geo.speed import SpeedModel
+from fleetproof.geo.sphere import EARTH_RADIUS_KM
+
+__all__ = ["EstimateBatch", "TargetTerms", "estimate_batch", "log_likelihood"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+#: Log-likelihood charged per speed-bound disk a position is outside of (soft: one bad landmark cannot veto).
+BOUND_PENALTY = 50.0
+COARSE = 21
+FINE = 9
+OCEAN_PRIOR = 0.02
+RADIUS_QUANTILE = 0.9
+#: Smallest corrected RTT (ms): an access delay never turns a measurement into a zero distance.
+MIN_RTT_MS = 0.05
+
+
+@dataclass(frozen=True)
+class TargetTerms:
+    """Per-target likelihood inputs: the chosen landmarks and their model terms, shapes (T, K)."""
+
+    vecs: FloatArray  # (T, K, 3)
+    index: IntArray  # landmark column of each term
+    rtt_bin: IntArray
+    scale_km: FloatArray  # bound of the RTT less the landmark's access delay: the model's distance scale
+    bound_rad: FloatArray  # the physical bound, for the search domain
+    valid: npt.NDArray[np.bool_]
+
+    def rows(self, rows: IntArray | slice) -> TargetTerms:
+        """The terms of some targets only."""
+        return TargetTerms(
+            self.vecs[rows],
+            self.index[rows],
+            self.rtt_bin[rows],
+            self.scale_km[rows],
+            self.bound_rad[rows],
+            self.valid[rows],
+        )
+
+
+@dataclass(frozen=True)
+class EstimateBatch:
+    """Estimates for T targets; NaN / -1 where a target has no valid measurement."""
+
+    lat: FloatArray
+    lon: FloatArray
+    radius_km: FloatArray
+    country: IntArray  # index into CountryTable.codes, -1 for none
+    country_p: FloatArray
+    max_ll: FloatArray  # best log-likelihood without the prior, for likelihood-ratio tests
+    terms: TargetTerms
+
+
+def select_terms(
+    rtt: FloatArray, lm_vecs: FloatArray, offsets: FloatArray, model: DelayModel, speed: SpeedModel, k: int
+) -> TargetTerms:
+    """Pick each target's ``k`` smallest-RTT landmarks and their distance model terms."""
+    k = max(1, min(k, rtt.shape[1]))
+    filled = np.where(np.isfinite(rtt), rtt, np.inf)
+    idx = np.argpartition(filled, k - 1, axis=1)[:, :k] if k < rtt.shape[1] else np.argsort(filled, axis=1)
+    r = np.take_along_axis(filled, idx, axis=1)
+    order = np.argsort(r, axis=1)
+    idx, r = np.take_along_axis(idx, order, axis=1), np.take_along_axis(r, order, axis=1)
+    valid = np.isfinite(r)
+    r0 = np.where(valid, r, 0.0)
+    rc = np.maximum(r0 - offsets[idx], MIN_RTT_MS)
+    return TargetTerms(
+        lm_vecs[idx], idx, model.rtt_bin(rc), speed.max_distance_km(rc), speed.max_angle_rad(r0), valid
+    )
+
+
+def log_likelihood(points: FloatArray, t: TargetTerms, model: DelayModel) -> FloatArray:
+    """Log-likelihood (T, P) of points (T, P, 3) under each target's terms."""
+    dots = np.matmul(points, t.vecs.transpose(0, 2, 1))
+    ang = np.arccos(np.clip(dots, -1.0, 1.0))
+    dens = model.log_pdf(t.rtt_bin[:, None, :], ang * EARTH_RADIUS_KM, t.scale_km[:, None, :])
+    term = dens - BOUND_PENALTY * (ang > t.bound_rad[:, None, :])
+    return np.asarray(np.sum(np.where(t.valid[:, None, :], term, 0.0), axis=2), dtype=np.float64)
+
+
+def _tangent_grid(center: FloatArray, half_rad: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
+    """Points (T, n², 3) on an n×n grid of tangent-plane offsets around each centre, and the step (T,)."""
+    z = np.array([0.0, 0.0, 1.0])
+    east = np.cross(z, center)
+    norm = np.linalg.norm(east, axis=1, keepdims=True)
+    east = np.where(norm > 1e-12, east / np.maximum(norm, 1e-12), np.array([0.0, 1.0, 0.0]))
+    north = np.cross(center, east)
+    s = np.linspace(-1.0, 1.0, n)
+    u, v = np.meshgrid(s, s, indexing="ij")
+    u = u.ravel()[None, :] * half_rad[:, None]
+    v = v.ravel()[None, :] * half_rad[:, None]
+    r = np.hypot(u, v)
+    safe = np.where(r > 0, r, 1.0)
+    dirs = (u / safe)[..., None] * east[:, None, :] + (v / safe)[..., None] * north[:, None, :]
+    pts = np.cos(r)[..., None] * center[:, None, :] + np.sin(r)[..., None] * dirs
+    return pts, 2.0 * half_rad / (n - 1)
+
+
+def _to_latlon(p: FloatArray) -> tuple[FloatArray, FloatArray]:
+    lat = np.degrees(np.arcsin(np.clip(p[..., 2], -1.0, 1.0)))
+    lon = np.degrees(np.arctan2(p[..., 1], p[..., 0]))
+    return lat, lon
+
+
+def estimate_batch(
+    rtt: FloatArray,
+    lm_vecs: FloatArray,
+    offsets: FloatArray,
+    model: DelayModel,
+    speed: SpeedModel,
+    countries: CountryTable | None,
+) -> EstimateBatch:
+    """Estimate T targets from their RTT rows (T, L) to landmarks with unit vectors (L, 3).
+
+    ``offsets`` (L,) are the landmarks' access delays (ms) from calibration.
+    """
+    t = select_terms(rtt, lm_vecs, offsets, model, speed, model.k_nearest)
+    n_t = rtt.shape[0]
+    has = t.valid[:, 0]
+    # Every place inside all disks is within ang(centre, L_k) + R_k of the centre, for each k.
+    centre = t.vecs[:, 0, :]
+    to_k = np.arccos(np.clip(np.einsum("tkc,tc->tk", t.vecs, centre), -1.0, 1.0))
+    reach = np.min(np.where(t.valid, to_k + t.bound_rad, np.pi), axis=1)
+    half = np.clip(reach, 100.0 / EARTH_RADIUS_KM, np.pi / 2)
+    coarse, step = _tangent_grid(centre, half, COARSE)
+    ll_c = log_likelihood(coarse, t, model)
+    prior_c = _log_prior(coarse, countries)
+    best = np.argmax(ll_c + prior_c, axis=1)
+    center = coarse[np.arange(n_t), best]
+    fine, fstep = _tangent_grid(center, 1.5 * step, FINE)
+    ll_f = log_likelihood(fine, t, model)
+    prior_f = _log_prior(fine, countries)
+    fbest = np.argmax(ll_f + prior_f, axis=1)
+    est = fine[np.arange(n_t), fbest]
+    lat, lon = _to_latlon(est)
+    # Posterior over both grids, points weighted by their cell area; coarse points the fine grid covers drop.
+    cover = np.arccos(np.clip(np.einsum("tpk,tk->tp", coarse, center), -1, 1)) <= 1.5 * step[:, None]
+    logw_c = (ll_c / model.temperature + prior_c + 2 * np.log(step)[:, None]) - np.where(cover, np.inf, 0.0)
+    logw_f = ll_f / model.temperature + prior_f + 2 * np.log(fstep)[:, None]
+    pts = np.concatenate([coarse, fine], axis=1)
+    logw = np.concatenate([logw_c, logw_f], axis=1)
+    w = np.exp(logw - np.max(logw, axis=1, keepdims=True))
+    w /= np.sum(w, axis=1, keepdims=True)
+    dist = np.arccos(np.clip(np.einsum("tpk,tk->tp", pts, est), -1, 1)) * EARTH_RADIUS_KM
+    order = np.argsort(dist, axis=1)
+    cum = np.cumsum(np.take_along_axis(w, order, axis=1), axis=1)
+    pos = np.minimum(np.sum(cum < RADIUS_QUANTILE, axis=1), pts.shape[1] - 1)
+    radius = np.take_along_axis(np.take_along_axis(dist, order, axis=1), pos[:, None], axis=1)[:, 0]
+    radius = np.maximum(radius, fstep * EARTH_RADIUS_KM)
+    country, country_p = _country(pts, w, countries)
+    max_ll = np.maximum(np.max(ll_c, axis=1), np.max(ll_f, axis=1))
+    nan = np.where(has, 0.0, np.nan)
+    return EstimateBatch(
+        lat + nan, lon + nan, radius + nan, np.where(has, country, -1), country_p + nan, max_ll + nan, t
+    )
+
+
+def _log_prior(points: FloatArray, countries: CountryTable | None) -> FloatArray:
+    if countries is None:
+        return np.zeros(points.shape[:2])
+    lat, lon = _to_latlon(points)
+    land = countries.cell_land_fraction[countries.grid.cell_of(lat, lon)]
+    return np.asarray(np.log(OCEAN_PRIOR + (1 - OCEAN_PRIOR) * land), dtype=np.float64)
+
+
+def _country(
+    points: FloatArray, w: FloatArray, countries: CountryTable | None
+) -> tuple[IntArray, FloatArray]:
+    """Most probable country per target (posterior mass of points by their cell's main country)."""
+    n_t = points.shape[0]
+    if countries is None:
+        return np.full(n_t, -1, dtype=np.int64), np.zeros(n_t)
+    lat, lon = _to_latlon(points)
+    label = countries.cell_country[countries.grid.cell_of(lat, lon)].astype(np.int64) + 1  # 0 = sea
+    n_c = len(countries.codes) + 1
+    key = (np.arange(n_t)[:, None] * n_c + label).ravel()
+    mass = np.bincount(key, weights=w.ravel(), minlength=n_t * n_c).reshape(n_t, n_c)
+    land = mass[:, 1:]
+    best = np.argmax(land, axis=1)
+    total_land = np.sum(land, axis=1)
+    p = np.where(total_land > 0, land[np.arange(n_t), best] / np.maximum(total_land, 1e-300), 0.0)
+    return np.where(total_land > 0, best, -1).astype(np.int64), p

@@ -1,0 +1,111 @@
+"""The feasible region: every place a target can be, given the speed bound.
+
+Each trusted landmark with RTT ``r`` draws a disk (a spherical cap) of radius
+``v_max·(r − allowance)/2``. The strict region is the intersection of all disks.
+fleetproof keeps a *tolerant* region instead: the places excluded by at most
+``tolerance`` disks (default 1). One mislocated landmark therefore can never
+empty the region or push an honest target out of it; it takes two independent
+contradictions to prove a claim false.
+
+The region is a set of grid cells, each kept unless its whole area is outside
+a disk (cell margins, see :mod:`fleetproof.geo.grid`) — so it always contains
+the exact region. Work starts from the tightest ``tolerance + 1`` disks (a
+place in the region lies in at least one of them) and tests candidates against
+the remaining disks in order of size, dropping cells as soon as they exceed the
+tolerance; the globe is never scanned unless the tightest disks cover it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fleetproof.geo.grid import Grid
+
+__all__ = ["FeasibleRegion", "feasible_cells"]
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+_FIRST_PASS = 8
+
+
+def _excluded(grid: Grid, cells: IntArray, vecs: FloatArray, radius_rad: FloatArray) -> npt.NDArray[np.int64]:
+    """How many of the disks exclude each cell entirely (cell margin included)."""
+    if cells.size == 0 or radius_rad.size == 0:
+        return np.zeros(cells.size, dtype=np.int64)
+    reach = radius_rad[None, :] + grid.cell_margin(cells)[:, None]
+    dots = grid.centers[cells] @ vecs.T
+    out = (reach < np.pi) & (dots < np.cos(np.minimum(reach, np.pi)) - 1e-12)
+    return np.asarray(out.sum(axis=1), dtype=np.int64)
+
+
+def feasible_cells(
+    grid: Grid, vecs: FloatArray, radius_rad: FloatArray, tolerance: int = 1
+) -> tuple[IntArray, IntArray]:
+    """Cells excluded by at most ``tolerance`` of the disks, and their exclusion counts.
+
+    ``vecs`` are the landmarks' unit vectors (n, 3), ``radius_rad`` their angular
+    bounds (n,), both for valid measurements only.
+
+    >>> from fleetproof.geo.sphere import unit_vectors
+    >>> g = Grid(1.0)
+    >>> v = unit_vectors([0.0, 0.0, 10.0], [0.0, 10.0, 5.0])
+    >>> cells, n = feasible_cells(g, v, np.radians([8.0, 8.0, 8.0]), tolerance=0)
+    >>> bool(int(g.cell_of(3.0, 5.0)) in cells), bool(int(g.cell_of(-20.0, 5.0)) in cells)
+    (True, False)
+    """
+    order = np.argsort(radius_rad, kind="stable")
+    vecs, radius_rad = vecs[order], radius_rad[order]
+    seeds = min(tolerance + 1, radius_rad.size)
+    if seeds == 0 or radius_rad[seeds - 1] >= np.pi:
+        cells = np.arange(grid.n_cells, dtype=np.int64)
+    else:
+        parts = []
+        for k in range(seeds):
+            lat = float(np.degrees(np.arcsin(np.clip(vecs[k, 2], -1.0, 1.0))))
+            lon = float(np.degrees(np.arctan2(vecs[k, 1], vecs[k, 0])))
+            parts.append(grid.cap_cells(lat, lon, float(radius_rad[k])))
+        cells = np.unique(np.concatenate(parts))
+    counts = np.zeros(cells.size, dtype=np.int64)
+    for lo, hi in ((0, _FIRST_PASS), (_FIRST_PASS, radius_rad.size)):
+        if lo >= hi:
+            continue
+        counts += _excluded(grid, cells, vecs[lo:hi], radius_rad[lo:hi])
+        keep = counts <= tolerance
+        cells, counts = cells[keep], counts[keep]
+    return cells, counts
+
+
+@dataclass(frozen=True)
+class FeasibleRegion:
+    """A target's feasible region as grid cells (a conservative superset of the exact region)."""
+
+    grid: Grid
+    cells: IntArray
+    exclusions: IntArray
+    tolerance: int
+
+    @property
+    def empty(self) -> bool:
+        return self.cells.size == 0
+
+    def strict_cells(self) -> IntArray:
+        """Cells inside every disk: the region with no tolerance."""
+        return np.asarray(self.cells[self.exclusions == 0], dtype=np.int64)
+
+    def area_km2(self) -> float:
+        """Area of the cells (km²), an upper bound on the region's area."""
+        from fleetproof.geo.sphere import EARTH_RADIUS_KM
+
+        res = np.radians(self.grid.resolution_deg)
+        lat, _ = self.grid.center_latlon(self.cells)
+        return float(np.sum(EARTH_RADIUS_KM**2 * res * 2 * np.sin(res / 2) * np.cos(np.radians(lat))))
+
+    def to_geojson(self, strict: bool = False) -> dict[str, Any]:
+        """The region as a GeoJSON MultiPolygon of cell boxes (lon/lat degrees), for maps and dashboards."""
+        cells = self.strict_cells() if strict else self.cells
+        return {"type": "MultiPolygon", "coordinates": self.grid.cell_polygons(cells)}

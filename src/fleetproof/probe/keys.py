@@ -1,0 +1,127 @@
+"""Ed25519 identities for devices and landmarks.
+
+Every device and every landmark holds one Ed25519 key. The private key is a PEM
+(PKCS#8) file readable only by its owner (mode 0600); the public key travels as
+the base64 of its raw 32 bytes, one line, in ``FILE.pub`` and in the landmark
+directory (``DIR.csv``). Nothing here ever prints or logs key material.
+
+Stable interface (used by the agent and the server)::
+
+    generate_key() -> Ed25519PrivateKey
+    save_private_key(key, path)          # atomic, 0600, also writes path + ".pub"
+    load_private_key(path) -> Ed25519PrivateKey      # ConfigError / InputError
+    public_key_b64(key) -> str           # raw 32 bytes, base64
+    public_key_from_b64(text) -> Ed25519PublicKey    # ValueError when malformed
+    load_public_key(path) -> Ed25519PublicKey
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import tempfile
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from fleetproof.errors import ConfigError, InputError
+
+__all__ = [
+    "generate_key",
+    "load_private_key",
+    "load_public_key",
+    "public_key_b64",
+    "public_key_bytes",
+    "public_key_from_b64",
+    "save_private_key",
+    "write_atomic",
+]
+
+PUBLIC_KEY_BYTES = 32
+
+
+def generate_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def public_key_b64(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+    return base64.b64encode(public_key_bytes(key)).decode("ascii")
+
+
+def public_key_from_b64(text: str) -> Ed25519PublicKey:
+    """Parse the one-line base64 form; raise ValueError saying what is wrong."""
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"public key is not valid base64: {exc}") from None
+    if len(raw) != PUBLIC_KEY_BYTES:
+        raise ValueError(f"public key must be {PUBLIC_KEY_BYTES} bytes, got {len(raw)}")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def write_atomic(path: str | Path, data: bytes, mode: int = 0o644) -> None:
+    """Write through a temporary file in the same folder and rename, so no reader sees half a file."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=str(target.parent or Path(".")))
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_private_key(key: Ed25519PrivateKey, path: str | Path) -> Path:
+    """Write the private key (0600) and ``path.pub``; return the ``.pub`` path."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise ConfigError(f"folder for the key does not exist: {target.parent}")
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    write_atomic(target, pem, 0o600)
+    pub_path = target.with_name(target.name + ".pub")
+    write_atomic(pub_path, (public_key_b64(key) + "\n").encode("ascii"), 0o644)
+    return pub_path
+
+
+def load_private_key(path: str | Path) -> Ed25519PrivateKey:
+    """Load a key written by :func:`save_private_key`; refuse files others can read."""
+    target = Path(path)
+    try:
+        st = target.stat()
+        data = target.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file {target}: {exc.strerror}") from None
+    if st.st_mode & 0o077:
+        raise ConfigError(
+            f"key file {target} is readable by others (mode {st.st_mode & 0o777:o}); chmod 600 it"
+        )
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise InputError(str(target), None, "not an unencrypted PEM private key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise InputError(str(target), None, "not an Ed25519 private key")
+    return key
+
+
+def load_public_key(path: str | Path) -> Ed25519PublicKey:
+    target = Path(path)
+    try:
+        text = target.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read public key file {target}: {exc}") from None
+    try:
+        return public_key_from_b64(text)
+    except ValueError as exc:
+        raise InputError(str(target), 1, str(exc)) from None
