@@ -276,7 +276,7 @@ def test_gaudi_collector_from_recording(fake_hlml: Any) -> None:
     assert a.info.driver_version == "1.17.1-78932ae"
     assert a.metrics["power_w"] == 412 and a.metrics["power_limit_w"] == 600
     assert a.metrics["memory_total_bytes"] == 103079215104 and a.metrics["utilization_percent"] == 96
-    assert b.metrics["ecc_volatile_corrected_total"] == 4
+    assert b.metrics["ecc_volatile_corrected_total"] == 4 and b.metrics["pcie_replay_total"] == 3
     assert a.persistence_mode is None  # not supported: no verdict either way
     assert a.errors == []
 
