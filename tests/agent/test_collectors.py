@@ -347,3 +347,17 @@ def test_nvidia_pcie_board_without_nvlink(fake_nvml: Any) -> None:
     fake_nvml.data["devices"][0]["nvlink"] = None
     m = NvidiaCollector(nvml=fake_nvml).collect().devices[0].metrics
     assert not any(k.startswith("nvlink") for k in m)
+
+
+def test_amd_other_releases_power_fields_and_unsupported_values(fake_amdsmi: Any) -> None:
+    dev = fake_amdsmi.data["devices"][0]
+    dev["power_info"] = {
+        "socket_power": 611,
+        "current_socket_power": 0xFFFFFFFF,
+        "average_socket_power": "N/A",
+        "power_limit": 750,
+    }
+    dev["temp"]["VRAM"] = 0xFFFF
+    m = AmdCollector(amdsmi=fake_amdsmi).collect().devices[0].metrics
+    assert m["power_w"] == 611 and m["power_limit_w"] == 750
+    assert "memory_temperature_c" not in m
