@@ -67,7 +67,7 @@ def build_agent(
         max_delay_s=settings.backoff_max_s,
     )
     return Agent(
-        collectors=build_collectors(settings),
+        collectors=build_collectors(settings, strict=False),
         components=create_all(settings.list("disabled_checks")),
         outbox=outbox,
         hostname=hostname,
