@@ -103,6 +103,12 @@ class AmdCollector:
             firmware_version=vbios.get("version"),
             memory_total_bytes=int(total_mib * MIB) if total_mib is not None else None,
         )
+        self._metrics(smi, reading, h, vram)
+        return reading
+
+    def _metrics(self, smi: Any, reading: DeviceReading, h: Any, vram: dict[str, Any]) -> None:
+        g = self._get
+        total_mib = _number(vram.get("vram_total"))
         m = reading.metrics
         temp_type, temp_metric = smi.AmdSmiTemperatureType, smi.AmdSmiTemperatureMetric
         for key, sensor in (("temperature_c", temp_type.HOTSPOT), ("memory_temperature_c", temp_type.VRAM)):
@@ -157,7 +163,6 @@ class AmdCollector:
         bad_pages = g(reading, "amdsmi_get_gpu_bad_page_info", h)
         if isinstance(bad_pages, list):
             m["retired_pages_dbe"] = float(len(bad_pages))
-        return reading
 
 
 register("amd", AmdCollector)
