@@ -118,7 +118,7 @@ def run_daemon(
             "agent running: backends %s, every %.1f s, outbox %s",
             names,
             settings.interval_s,
-            agent.outbox.path if agent.outbox else "none",
+            agent.outbox.path if agent.outbox is not None else "none",
         )
         agent.run(stop, settings.interval_s, max_rounds=rounds)
     finally:
