@@ -361,3 +361,14 @@ def test_amd_other_releases_power_fields_and_unsupported_values(fake_amdsmi: Any
     m = AmdCollector(amdsmi=fake_amdsmi).collect().devices[0].metrics
     assert m["power_w"] == 611 and m["power_limit_w"] == 750
     assert "memory_temperature_c" not in m
+
+
+def test_every_nvml_name_the_collector_uses_exists_in_nvidia_ml_py() -> None:
+    """The fake answers whatever it is asked; this pins the names to the real library's."""
+    import pynvml
+
+    source = (Path(__file__).resolve().parents[2] / "src/fleetproof/agent/collectors/nvidia.py").read_text()
+    names = set(re.findall(r"\b(nvml[A-Z]\w+|NVML_[A-Z_]+)\b(?!\*)", source))
+    assert len(names) > 25
+    missing = sorted(n for n in names if not hasattr(pynvml, n))
+    assert missing == [], missing
