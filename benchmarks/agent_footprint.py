@@ -1,0 +1,96 @@
+"""Footprint of `fleetproof agent run` with 8 simulated accelerators at a 10 s interval.
+
+Starts the agent as its own process (exporter on, outbox on, no server), lets it
+run for --duration seconds while Prometheus-style scrapes hit /metrics every
+15 s, and samples its resident memory every second. CPU is the process's user +
+system time over the measured window divided by the window's length. A bare
+Python interpreter started the same way is the baseline for memory.
+
+    PYTHONPATH=src python benchmarks/agent_footprint.py --duration 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _baseline_rss_mb() -> float:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3)"])
+    time.sleep(1.5)
+    rss = psutil.Process(proc.pid).memory_info().rss / 2**20
+    proc.wait()
+    return rss
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=float, default=300.0, help="measured seconds")
+    ap.add_argument("--devices", type=int, default=8)
+    ap.add_argument("--interval", type=float, default=10.0)
+    ap.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds ignored after start (imports, first round)"
+    )
+    args = ap.parse_args()
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), FLEETPROOF_AGENT_SIMULATED_DEVICES=str(args.devices))
+    with tempfile.TemporaryDirectory() as state:
+        cmd = [sys.executable, "-m", "fleetproof.agent", "run", "--backend", "simulated"]
+        cmd += ["--interval", str(args.interval), "--listen", f"127.0.0.1:{port}", "--state-dir", state]
+        agent = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = psutil.Process(agent.pid)
+        try:
+            time.sleep(args.warmup)
+            t0, c0 = time.monotonic(), proc.cpu_times()
+            rss: list[float] = []
+            scrapes = 0
+            next_scrape = t0
+            while time.monotonic() - t0 < args.duration:
+                rss.append(proc.memory_info().rss / 2**20)
+                if time.monotonic() >= next_scrape:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+                        resp.read()
+                    scrapes += 1
+                    next_scrape += 15.0
+                time.sleep(1.0)
+            t1, c1 = time.monotonic(), proc.cpu_times()
+        finally:
+            agent.terminate()
+            agent.wait(timeout=30)
+    cpu_s = (c1.user - c0.user) + (c1.system - c0.system)
+    baseline = _baseline_rss_mb()
+    result = {
+        "devices": args.devices,
+        "interval_s": args.interval,
+        "window_s": round(t1 - t0, 1),
+        "scrapes": scrapes,
+        "rss_max_mb": round(max(rss), 1),
+        "rss_mean_mb": round(sum(rss) / len(rss), 1),
+        "cpu_percent_of_one_core": round(100 * cpu_s / (t1 - t0), 3),
+        "baseline_python_rss_mb": round(baseline, 1),
+        "rss_over_baseline_ratio": round(max(rss) / baseline, 2),
+        "targets": {"rss_max_mb": 60, "cpu_percent_of_one_core": 1.0},
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Health components (Xid, ECC, throttling, missing devices, persistence, collection, vendor, host)."""

@@ -1,0 +1,132 @@
+"""Huawei Ascend NPUs, by parsing the table that ``npu-smi info`` prints.
+
+``npu-smi info`` is a read-only query. Each NPU takes two table rows::
+
+    | 0     910B3               | OK            | 93.6        36                0    / 0             |
+    | 0                         | 0000:C1:00.0  | 0           0    / 0          3161 / 65536         |
+
+row one: NPU id, name, health, power (W), temperature (°C), huge pages; row
+two: chip id, bus id, AI Core use (%), memory used / total (MB), HBM used /
+total (MB). The header names the columns; parsing goes by position within each
+``|`` cell, which is stable across driver releases 22.x–24.x. ``npu-smi info``
+shows no UUID, so the bus id stands in for one (``NPU-<bus id>``). The command
+runner is injectable so tests feed recorded output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot, register
+
+__all__ = ["AscendCollector", "parse_npu_smi_info"]
+
+MB = 1024 * 1024
+_VERSION_RE = re.compile(r"npu-smi\s+(\S+)\s+Version:\s*(\S+)")
+_USED_TOTAL_RE = re.compile(r"(\d+)\s*/\s*(\d+)")
+
+
+def _run(argv: Sequence[str]) -> str:
+    out = subprocess.run(list(argv), capture_output=True, text=True, timeout=20, check=True)
+    return out.stdout
+
+
+def _cells(line: str) -> list[str] | None:
+    if not line.startswith("|"):
+        return None
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def parse_npu_smi_info(text: str) -> list[DeviceReading]:
+    """Readings from ``npu-smi info`` output (the process table below the devices is ignored)."""
+    m = _VERSION_RE.search(text)
+    driver = m.group(2) if m else None
+    rows = [c for c in (_cells(line) for line in text.splitlines()) if c and len(c) == 3]
+    readings: list[DeviceReading] = []
+    i = 0
+    while i + 1 < len(rows):
+        first, second = rows[i], rows[i + 1]
+        head = first[0].split()
+        if (
+            len(head) < 2
+            or not head[0].isdigit()
+            or not second[0].split()
+            or not second[0].split()[0].isdigit()
+        ):
+            i += 1
+            continue
+        readings.append(_reading(first, second, driver, len(readings)))
+        i += 2
+    return readings
+
+
+def _reading(first: list[str], second: list[str], driver: str | None, index: int) -> DeviceReading:
+    _npu_id, name = first[0].split(maxsplit=1)
+    bus_id = second[1]
+    stats = first[2].split()
+    hbm = _USED_TOTAL_RE.findall(second[2])
+    total_mb = int(hbm[-1][1]) if hbm else None
+    info = DeviceInfo(
+        index=index,
+        vendor="ascend",
+        model=f"Ascend {name.strip()}",
+        uuid=f"NPU-{bus_id}",
+        bus_id=bus_id,
+        driver_version=driver,
+        memory_total_bytes=total_mb * MB if total_mb else None,
+    )
+    reading = DeviceReading(info=info, vendor_health=first[1])
+    metrics = reading.metrics
+    if len(stats) >= 2:
+        for key, raw in (("power_w", stats[0]), ("temperature_c", stats[1])):
+            with contextlib.suppress(ValueError):  # "NA" when the board does not report it
+                metrics[key] = float(raw)
+    aicore = second[2].split()
+    if aicore and aicore[0].replace(".", "", 1).isdigit():
+        metrics["utilization_percent"] = float(aicore[0])
+    if hbm:
+        used, total = (int(v) for v in hbm[-1])
+        metrics["memory_used_bytes"] = float(used * MB)
+        metrics["memory_total_bytes"] = float(total * MB)
+    return reading
+
+
+class AscendCollector:
+    name = "ascend"
+
+    def __init__(
+        self,
+        runner: Callable[[Sequence[str]], str] | None = None,
+        npu_smi: str = "npu-smi",
+        clock: Callable[[], float] = time.time,
+        **_: Any,
+    ) -> None:
+        self._runner = runner or _run
+        self._npu_smi = npu_smi
+        self._injected = runner is not None
+        self._clock = clock
+
+    def available(self) -> bool:
+        if not self._injected and shutil.which(self._npu_smi) is None:
+            return False
+        try:
+            return bool(parse_npu_smi_info(self._runner([self._npu_smi, "info"])))
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        return None
+
+    def collect(self) -> Snapshot:
+        now = self._clock()
+        devices = parse_npu_smi_info(self._runner([self._npu_smi, "info"]))
+        return Snapshot(collector=self.name, time=now, devices=devices)
+
+
+register("ascend", AscendCollector)

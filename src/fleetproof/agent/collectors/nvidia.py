@@ -1,0 +1,330 @@
+"""NVIDIA GPUs through NVML (the ``nvidia-ml-py`` package, imported as ``pynvml``).
+
+Only NVML *read* calls are made (``nvmlDeviceGet*``, ``nvmlSystemGet*`` and the
+event-set calls that wait for Xid events); nothing is set or reset. The NVML
+module is injectable (``nvml=``) so tests drive this collector with a fake built
+from recorded values, and a host without the driver only makes
+:meth:`NvidiaCollector.available` return False.
+
+Xid events come from NVML's event set (critical Xid errors) and, optionally,
+from a kernel log file (``NVRM: Xid (PCI:0000:18:00): 79, ...`` lines) given as
+``kernel_log_path``; the file is only read, from where the previous round
+stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot, XidEvent, register
+
+__all__ = ["NvidiaCollector", "parse_kernel_xid"]
+
+_XID_RE = re.compile(r"NVRM: Xid \(PCI:(?P<bus>[0-9A-Fa-f:.]+)\): (?P<code>\d+),?\s*(?P<msg>.*)$")
+
+# NVML clocks-event (throttle) bits -> vendor-neutral reason names.
+_REASON_BITS = {
+    0x04: "sw_power_cap",
+    0x08: "hw_slowdown",
+    0x20: "sw_thermal_slowdown",
+    0x40: "hw_thermal_slowdown",
+    0x80: "hw_power_brake_slowdown",
+}
+
+
+class _Lost(Exception):
+    """NVML said the GPU is lost (fell off the bus)."""
+
+
+def parse_kernel_xid(line: str) -> tuple[str, int, str] | None:
+    """``(bus_id, xid, message)`` from one kernel log line, or None when it is not an Xid line.
+
+    >>> parse_kernel_xid("NVRM: Xid (PCI:0000:18:00): 79, pid=1234, GPU has fallen off the bus.")
+    ('0000:18:00', 79, 'pid=1234, GPU has fallen off the bus.')
+    """
+    m = _XID_RE.search(line.rstrip("\n"))
+    if not m:
+        return None
+    return m["bus"].upper(), int(m["code"]), m["msg"].strip()
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _import_pynvml() -> Any:
+    import pynvml  # nvidia-ml-py: loads libnvidia-ml lazily, at nvmlInit
+
+    return pynvml
+
+
+class NvidiaCollector:
+    """Reads every NVIDIA GPU that NVML can see."""
+
+    name = "nvidia"
+
+    def __init__(
+        self,
+        nvml: Any = None,
+        clock: Callable[[], float] = time.time,
+        kernel_log_path: str | None = None,
+        **_: object,
+    ) -> None:
+        self._nv = nvml
+        self._clock = clock
+        self._ready = False
+        self._events: Any = None
+        self._handle_index: dict[Any, int] = {}
+        self._known: dict[int, DeviceInfo] = {}
+        self._kernel_log = Path(kernel_log_path) if kernel_log_path else None
+        self._kernel_log_offset: int | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+    def _lib(self) -> Any:
+        if self._nv is None:
+            self._nv = _import_pynvml()
+        if not self._ready:
+            self._nv.nvmlInit()
+            self._ready = True
+            self._register_events()
+        return self._nv
+
+    def available(self) -> bool:
+        try:
+            return int(self._lib().nvmlDeviceGetCount()) > 0
+        except Exception:  # no library, no driver, or a broken install
+            return False
+
+    def close(self) -> None:
+        if self._ready and self._nv is not None:
+            try:
+                if self._events is not None:
+                    self._nv.nvmlEventSetFree(self._events)
+                self._nv.nvmlShutdown()
+            except Exception:
+                pass
+            self._ready = False
+            self._events = None
+
+    def _register_events(self) -> None:
+        nv = self._nv
+        try:
+            self._events = nv.nvmlEventSetCreate()
+            for i in range(int(nv.nvmlDeviceGetCount())):
+                handle = nv.nvmlDeviceGetHandleByIndex(i)
+                self._handle_index[_handle_key(handle)] = i
+                # Events unsupported on this board: Xids then come from the kernel log only.
+                with contextlib.suppress(nv.NVMLError):
+                    nv.nvmlDeviceRegisterEvents(handle, nv.nvmlEventTypeXidCriticalError, self._events)
+        except Exception:
+            self._events = None
+
+    # -- reading -----------------------------------------------------------
+    def collect(self) -> Snapshot:
+        nv = self._lib()
+        now = self._clock()
+        driver = _text(nv.nvmlSystemGetDriverVersion())
+        xids = self._poll_events(now)
+        for bus, code, msg in self._read_kernel_log():
+            for idx, info in self._known.items():
+                if info.bus_id and _bus_key(info.bus_id) == _bus_key(bus):
+                    xids.setdefault(idx, []).append(XidEvent(code=code, time=now, message=msg))
+        devices = []
+        for i in range(int(nv.nvmlDeviceGetCount())):
+            reading = self._read_device(i, driver)
+            reading.xid_events.extend(xids.get(i, []))
+            devices.append(reading)
+        return Snapshot(collector=self.name, time=now, devices=devices)
+
+    def _call(self, reading: DeviceReading, fn: str, *args: Any) -> Any:
+        """Call one NVML getter; None when unsupported, raise _Lost when the GPU is gone."""
+        nv = self._nv
+        try:
+            return getattr(nv, fn)(*args)
+        except nv.NVMLError as exc:
+            code = getattr(exc, "value", None)
+            if code == nv.NVML_ERROR_GPU_IS_LOST:
+                raise _Lost(str(exc)) from exc
+            if code != nv.NVML_ERROR_NOT_SUPPORTED:
+                reading.errors.append(f"{fn}: {exc}")
+            return None
+        except AttributeError:
+            return None  # an older nvidia-ml-py without this call
+
+    def _read_device(self, index: int, driver: str) -> DeviceReading:
+        nv = self._nv
+        placeholder = self._known.get(index) or DeviceInfo(
+            index, "nvidia", "unknown", f"nvidia-index-{index}"
+        )
+        reading = DeviceReading(info=placeholder)
+        try:
+            handle = nv.nvmlDeviceGetHandleByIndex(index)
+            reading.info = self._info(reading, handle, index, driver)
+            self._known[index] = reading.info
+            self._read_metrics(reading, handle)
+        except _Lost as exc:
+            reading.lost = True
+            reading.errors.append(f"GPU is lost: {exc}")
+        except nv.NVMLError as exc:
+            if getattr(exc, "value", None) == nv.NVML_ERROR_GPU_IS_LOST:
+                reading.lost = True
+            reading.errors.append(f"nvmlDeviceGetHandleByIndex: {exc}")
+        return reading
+
+    def _info(self, reading: DeviceReading, h: Any, index: int, driver: str) -> DeviceInfo:
+        mem = self._call(reading, "nvmlDeviceGetMemoryInfo", h)
+        pci = self._call(reading, "nvmlDeviceGetPciInfo", h)
+        serial = self._call(reading, "nvmlDeviceGetSerial", h)
+        vbios = self._call(reading, "nvmlDeviceGetVbiosVersion", h)
+        return DeviceInfo(
+            index=index,
+            vendor="nvidia",
+            model=_text(self._call(reading, "nvmlDeviceGetName", h) or "unknown"),
+            uuid=_text(self._call(reading, "nvmlDeviceGetUUID", h) or f"nvidia-index-{index}"),
+            serial=_text(serial) if serial else None,
+            bus_id=_text(pci.busId) if pci is not None else None,
+            driver_version=driver,
+            firmware_version=_text(vbios) if vbios else None,
+            memory_total_bytes=int(mem.total) if mem is not None else None,
+        )
+
+    def _read_metrics(self, reading: DeviceReading, h: Any) -> None:
+        nv, m = self._nv, reading.metrics
+        call = self._call
+        put(m, "temperature_c", call(reading, "nvmlDeviceGetTemperature", h, nv.NVML_TEMPERATURE_GPU))
+        put(m, "power_w", call(reading, "nvmlDeviceGetPowerUsage", h), 1e-3)
+        put(m, "power_limit_w", call(reading, "nvmlDeviceGetEnforcedPowerLimit", h), 1e-3)
+        for key, clock in (("clock_sm_mhz", nv.NVML_CLOCK_SM), ("clock_memory_mhz", nv.NVML_CLOCK_MEM)):
+            put(m, key, call(reading, "nvmlDeviceGetClockInfo", h, clock))
+        util = call(reading, "nvmlDeviceGetUtilizationRates", h)
+        if util is not None:
+            m["utilization_percent"] = float(util.gpu)
+            m["memory_utilization_percent"] = float(util.memory)
+        mem = call(reading, "nvmlDeviceGetMemoryInfo", h)
+        if mem is not None:
+            m["memory_used_bytes"] = float(mem.used)
+            m["memory_total_bytes"] = float(mem.total)
+        for kind, err in (("corrected", nv.NVML_MEMORY_ERROR_TYPE_CORRECTED), ("uncorrected", 1)):
+            for scope, counter in (("volatile", nv.NVML_VOLATILE_ECC), ("aggregate", nv.NVML_AGGREGATE_ECC)):
+                put(
+                    m,
+                    f"ecc_{scope}_{kind}_total",
+                    call(reading, "nvmlDeviceGetTotalEccErrors", h, err, counter),
+                )
+        rows = call(reading, "nvmlDeviceGetRemappedRows", h)
+        if rows is not None:
+            for key, value in zip(("correctable", "uncorrectable", "pending", "failure"), rows, strict=True):
+                m[f"remapped_rows_{key}"] = float(value)
+        else:  # before Ampere: page retirement instead of row remapping
+            for key, cause in (("sbe", 0), ("dbe", 1)):
+                pages = call(reading, "nvmlDeviceGetRetiredPages", h, cause)
+                if pages is not None:
+                    m[f"retired_pages_{key}"] = float(len(pages))
+        put(m, "pcie_replay_total", call(reading, "nvmlDeviceGetPcieReplayCounter", h))
+        self._read_nvlink(reading, h)
+        reasons = call(reading, "nvmlDeviceGetCurrentClocksEventReasons", h)
+        if reasons is None:
+            reasons = call(reading, "nvmlDeviceGetCurrentClocksThrottleReasons", h)
+        if reasons is not None:
+            reading.throttle_reasons = frozenset(n for bit, n in _REASON_BITS.items() if int(reasons) & bit)
+        mode = call(reading, "nvmlDeviceGetPersistenceMode", h)
+        reading.persistence_mode = None if mode is None else bool(mode)
+
+    def _read_nvlink(self, reading: DeviceReading, h: Any) -> None:
+        """Sum error counters over the active links; a counter a board does not keep is left out."""
+        nv = self._nv
+        counters = {
+            "nvlink_crc_errors_total": nv.NVML_NVLINK_ERROR_DL_CRC_FLIT,
+            "nvlink_replay_errors_total": nv.NVML_NVLINK_ERROR_DL_REPLAY,
+            "nvlink_recovery_errors_total": nv.NVML_NVLINK_ERROR_DL_RECOVERY,
+        }
+        sums: dict[str, float] = {}
+        links = 0
+        for link in range(int(getattr(nv, "NVML_NVLINK_MAX_LINKS", 18))):
+            try:
+                if not nv.nvmlDeviceGetNvLinkState(h, link):
+                    continue
+            except nv.NVMLError as exc:
+                if getattr(exc, "value", None) == nv.NVML_ERROR_GPU_IS_LOST:
+                    raise _Lost(str(exc)) from exc
+                break  # no NVLink on this board, or past its last link
+            links += 1
+            for key, counter in counters.items():
+                try:
+                    value = nv.nvmlDeviceGetNvLinkErrorCounter(h, link, counter)
+                except nv.NVMLError as exc:
+                    if getattr(exc, "value", None) == nv.NVML_ERROR_GPU_IS_LOST:
+                        raise _Lost(str(exc)) from exc
+                    continue
+                sums[key] = sums.get(key, 0.0) + float(value)
+        if links:
+            reading.metrics["nvlink_links_active"] = float(links)
+            reading.metrics.update(sums)
+
+    def _poll_events(self, now: float) -> dict[int, list[XidEvent]]:
+        """Drain pending Xid events without waiting (timeout 0 ms)."""
+        nv, found = self._nv, {}  # type: ignore[var-annotated]
+        if self._events is None:
+            return found
+        for _ in range(256):
+            try:
+                data = nv.nvmlEventSetWait_v2(self._events, 0)
+            except nv.NVMLError:
+                break  # NVML_ERROR_TIMEOUT: nothing pending
+            index = self._handle_index.get(_handle_key(data.device))
+            if index is not None and int(data.eventType) & nv.nvmlEventTypeXidCriticalError:
+                found.setdefault(index, []).append(XidEvent(code=int(data.eventData), time=now))
+        return found
+
+    def _read_kernel_log(self) -> list[tuple[str, int, str]]:
+        if self._kernel_log is None:
+            return []
+        try:
+            size = self._kernel_log.stat().st_size
+            if self._kernel_log_offset is None or size < self._kernel_log_offset:
+                self._kernel_log_offset = size if self._kernel_log_offset is None else 0
+            with self._kernel_log.open("rb") as fh:
+                fh.seek(self._kernel_log_offset)
+                data = fh.read(1 << 20)
+                self._kernel_log_offset += len(data)
+        except OSError:
+            return []
+        found = []
+        for line in data.decode("utf-8", "replace").splitlines():
+            parsed = parse_kernel_xid(line)
+            if parsed:
+                found.append(parsed)
+        return found
+
+
+def put(metrics: dict[str, float], key: str, value: Any, scale: float = 1.0) -> None:
+    """Store ``value * scale`` under ``key`` unless the read returned nothing."""
+    if value is not None:
+        metrics[key] = float(value) * scale
+
+
+def _bus_key(bus_id: str) -> tuple[int, int, int] | None:
+    """(domain, bus, device) from NVML's ``00000000:18:00.0`` or the kernel's ``0000:18:00``."""
+    parts = bus_id.split(":")
+    try:
+        domain = int(parts[0], 16) if len(parts) == 3 else 0
+        return domain, int(parts[-2], 16), int(parts[-1].split(".")[0], 16)
+    except (ValueError, IndexError):
+        return None
+
+
+def _handle_key(handle: Any) -> Any:
+    """A hashable identity for an NVML device handle (a ctypes pointer in the real library)."""
+    try:
+        return ctypes.cast(handle, ctypes.c_void_p).value
+    except (TypeError, ctypes.ArgumentError):
+        return handle
+
+
+register("nvidia", NvidiaCollector)

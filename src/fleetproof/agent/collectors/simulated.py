@@ -1,0 +1,218 @@
+"""A deterministic simulated backend with injectable faults.
+
+It stands in for a host with any number of accelerators (modelled on an
+H100 80GB HBM3 SXM board: 700 W limit, 81559 MiB of memory) so that the agent,
+its health checks, exporters and benchmarks can run anywhere. Values depend
+only on the seed, the device index and the round number, so two runs with the
+same settings produce the same readings.
+
+Faults are written ``KIND[@DEVICE][+AFTER_S]`` and start ``AFTER_S`` seconds
+after the collector was created (default 0) on device ``DEVICE`` (default 0):
+
+=============  =============================================================
+``xidNN``      one Xid NN event (e.g. ``xid79``, ``xid48``)
+``ecc_storm``  thousands of corrected ECC errors each round
+``ecc_dbe``    an uncorrectable (double-bit) ECC error and a pending row remap
+``remap_fail`` a row-remapping failure (no spare rows left)
+``thermal``    92 °C and hardware/software thermal slowdown
+``power``      power at the limit and software power capping
+``off_bus``    the device falls off the bus (Xid 79, then unreachable)
+``no_persist`` persistence mode disabled
+=============  =============================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot, XidEvent, register
+from fleetproof.errors import ConfigError
+
+__all__ = ["Fault", "SimulatedCollector", "parse_faults"]
+
+MIB = 1024 * 1024
+MEMORY_TOTAL_BYTES = 81559 * MIB
+POWER_LIMIT_W = 700.0
+FAULT_KINDS = ("ecc_storm", "ecc_dbe", "remap_fail", "thermal", "power", "off_bus", "no_persist")
+_FAULT_RE = re.compile(
+    r"^(?P<kind>xid(?P<xid>\d{1,3})|[a-z_]+)(?:@(?P<dev>\d+))?(?:\+(?P<after>\d+(?:\.\d+)?))?$"
+)
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    device: int = 0
+    after_s: float = 0.0
+    xid: int | None = None
+
+
+def parse_faults(spec: str | Iterable[str]) -> list[Fault]:
+    """Parse ``"xid79@2+30,thermal@1"`` (or a list of such items) into faults."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    faults = []
+    for raw in items:
+        item = raw.strip()
+        if not item:
+            continue
+        m = _FAULT_RE.match(item)
+        if not m or (m["xid"] is None and m["kind"] not in FAULT_KINDS):
+            kinds = ", ".join(("xidNN", *FAULT_KINDS))
+            raise ConfigError(
+                f"bad simulated fault {item!r}; expected KIND[@DEVICE][+AFTER_S], KIND one of {kinds}"
+            )
+        xid = int(m["xid"]) if m["xid"] is not None else None
+        faults.append(
+            Fault(
+                kind="xid" if xid is not None else m["kind"],
+                device=int(m["dev"] or 0),
+                after_s=float(m["after"] or 0.0),
+                xid=xid,
+            )
+        )
+    return faults
+
+
+def _noise(seed: int, device: int, round_no: int, salt: str) -> float:
+    """A deterministic number in [0, 1) from its inputs (no global random state)."""
+    digest = hashlib.blake2b(f"{seed}:{device}:{round_no}:{salt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+class SimulatedCollector:
+    """N simulated accelerators; see the module docstring for the fault syntax."""
+
+    name = "simulated"
+
+    def __init__(
+        self,
+        devices: int = 8,
+        seed: int = 0,
+        faults: str | Iterable[str] | Iterable[Fault] = (),
+        clock: Callable[[], float] = time.time,
+        driver_version: str = "550.90.07",
+        **_: object,
+    ) -> None:
+        if devices < 0 or devices > 256:
+            raise ConfigError(f"simulated_devices must be between 0 and 256, not {devices}")
+        self.devices = devices
+        self.seed = seed
+        items = list(faults) if not isinstance(faults, str) else [faults]
+        if items and all(isinstance(f, Fault) for f in items):
+            self.faults: list[Fault] = [f for f in items if isinstance(f, Fault)]
+        else:
+            self.faults = parse_faults([s for f in items if isinstance(f, str) for s in f.split(",")])
+        for fault in self.faults:
+            if fault.device >= devices:
+                raise ConfigError(
+                    f"simulated fault {fault.kind} names device {fault.device}, but there are {devices}"
+                )
+        self.clock = clock
+        self.driver_version = driver_version
+        self.started = clock()
+        self.round = 0
+        self._ecc = [[0, 0, 0, 0] for _ in range(devices)]  # vol corr, vol unc, agg corr, agg unc
+        self._xids_sent: set[tuple[int, int, float]] = set()
+
+    def available(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        return None
+
+    def info(self, index: int) -> DeviceInfo:
+        return DeviceInfo(
+            index=index,
+            vendor="simulated",
+            model="Simulated H100 80GB HBM3",
+            uuid=f"GPU-5e{self.seed:06x}-0000-4000-8000-{index:012x}",
+            serial=f"SIM{self.seed:04d}{index:06d}",
+            bus_id=f"00000000:{0x18 + index * 0x10 & 0xFF:02X}:00.0",
+            driver_version=self.driver_version,
+            firmware_version="96.00.99.00.01",
+            memory_total_bytes=MEMORY_TOTAL_BYTES,
+        )
+
+    def _active(self, index: int, now: float) -> list[Fault]:
+        elapsed = now - self.started
+        return [f for f in self.faults if f.device == index and elapsed >= f.after_s]
+
+    def collect(self) -> Snapshot:
+        now = self.clock()
+        self.round += 1
+        return Snapshot(
+            collector=self.name, time=now, devices=[self._read(i, now) for i in range(self.devices)]
+        )
+
+    def _read(self, index: int, now: float) -> DeviceReading:
+        active = self._active(index, now)
+        kinds = {f.kind for f in active}
+        reading = DeviceReading(info=self.info(index), persistence_mode="no_persist" not in kinds)
+        for fault in active:
+            code = fault.xid if fault.kind == "xid" else 79 if fault.kind == "off_bus" else None
+            key = (index, code or 0, fault.after_s)
+            if code is not None and key not in self._xids_sent:
+                self._xids_sent.add(key)
+                reading.xid_events.append(XidEvent(code=code, time=now, message=f"simulated Xid {code}"))
+        if "off_bus" in kinds:
+            reading.lost = True
+            reading.errors.append("GPU is lost (fell off the bus)")
+            return reading
+        self._fill_metrics(reading, index, kinds)
+        return reading
+
+    def _fill_metrics(self, reading: DeviceReading, index: int, kinds: set[str]) -> None:
+        r = self.round
+
+        def n(salt: str) -> float:
+            return _noise(self.seed, index, r, salt)
+
+        util = round(60 + 40 * n("util"))
+        power = 120 + 5.2 * util + 20 * n("power")
+        temp = 34 + 0.35 * util + 3 * n("temp")
+        sm_clock = 1980.0
+        reasons: set[str] = set()
+        if "thermal" in kinds:
+            temp, sm_clock = 92.0 + 2 * n("temp"), 1305.0
+            reasons |= {"hw_thermal_slowdown", "sw_thermal_slowdown"}
+        if "power" in kinds:
+            power, sm_clock = POWER_LIMIT_W - 2 * n("power"), min(sm_clock, 1650.0)
+            reasons.add("sw_power_cap")
+        ecc = self._ecc[index]
+        if "ecc_storm" in kinds:
+            burst = 4000 + int(2000 * n("ecc"))
+            ecc[0] += burst
+            ecc[2] += burst
+        if "ecc_dbe" in kinds and ecc[1] == 0:
+            ecc[1] += 1
+            ecc[3] += 1
+        reading.throttle_reasons = frozenset(reasons)
+        reading.metrics = {
+            "temperature_c": round(temp, 1),
+            "memory_temperature_c": round(temp + 6, 1),
+            "power_w": round(power, 2),
+            "power_limit_w": POWER_LIMIT_W,
+            "clock_sm_mhz": sm_clock,
+            "clock_memory_mhz": 2619.0,
+            "utilization_percent": float(util),
+            "memory_utilization_percent": float(round(util * 0.6)),
+            "memory_used_bytes": float(int(MEMORY_TOTAL_BYTES * (0.5 + 0.4 * n("mem"))) // MIB * MIB),
+            "memory_total_bytes": float(MEMORY_TOTAL_BYTES),
+            "ecc_volatile_corrected_total": float(ecc[0]),
+            "ecc_volatile_uncorrected_total": float(ecc[1]),
+            "ecc_aggregate_corrected_total": float(ecc[2]),
+            "ecc_aggregate_uncorrected_total": float(ecc[3]),
+            "remapped_rows_correctable": 0.0,
+            "remapped_rows_uncorrectable": float(ecc[3]),
+            "remapped_rows_pending": 1.0 if "ecc_dbe" in kinds else 0.0,
+            "remapped_rows_failure": 1.0 if "remap_fail" in kinds else 0.0,
+            "pcie_replay_total": 0.0,
+            "nvlink_crc_errors_total": 0.0,
+        }
+
+
+register("simulated", SimulatedCollector)

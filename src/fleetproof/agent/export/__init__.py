@@ -1,0 +1,1 @@
+"""Local exporters: Prometheus text and JSON over HTTP, and optional OTLP/HTTP."""

@@ -1,0 +1,193 @@
+"""The local HTTP endpoints: ``/metrics`` (Prometheus text) and JSON at ``/v1/health``,
+``/v1/inventory`` and ``/v1/metrics``.
+
+Read-only by design: only GET and HEAD are answered; every other method gets
+405. The server binds 127.0.0.1 unless told otherwise. It uses the standard
+library's threading HTTP server to stay small, and renders ``/metrics`` once per
+collection round (cached by round number), so a scrape costs a dictionary
+lookup and a socket write.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from fleetproof.agent.export.prometheus import CONTENT_TYPE, render
+from fleetproof.agent.runner import AgentState
+from fleetproof.errors import ConfigError
+
+__all__ = ["ExporterServer", "parse_listen"]
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:9410"`` -> ``("127.0.0.1", 9410)``; ``"[::1]:9410"`` works too."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"listen must be HOST:PORT, not {value!r}")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+class _Views:
+    """Builds responses from the agent state, caching the Prometheus text per round."""
+
+    def __init__(
+        self, state: AgentState, hostname: str, interval_s: float | None, clock: Callable[[], float]
+    ) -> None:
+        self.state = state
+        self.hostname = hostname
+        self.interval_s = interval_s
+        self.clock = clock
+        self._cache: tuple[int, bytes] | None = None
+        self._cache_lock = threading.Lock()
+
+    def metrics_text(self) -> bytes:
+        with self._cache_lock:
+            rounds = self.state.rounds
+            if self._cache is None or self._cache[0] != rounds:
+                with self.state.lock:
+                    body = render(self.state, self.hostname).encode()
+                self._cache = (rounds, body)
+            return self._cache[1]
+
+    def health(self) -> dict[str, Any]:
+        with self.state.lock:
+            results = [r.as_dict() for r in self.state.results]
+            if self.state.rounds == 0:
+                results = [
+                    {"component": c, "state": "initializing", "reason": "no collection round yet"}
+                    for c in self.state.components
+                ]
+            overall = self.state.overall()
+            stale = self._stale()
+            if stale is not None:
+                results.append(stale)
+                overall = "unhealthy"
+            return {
+                "state": overall,
+                "time": self.state.last_round_time,
+                "hostname": self.hostname,
+                "components": results,
+            }
+
+    def _stale(self) -> dict[str, Any] | None:
+        """A hung collector stops the rounds; say so rather than serve old health as current."""
+        last = self.state.last_round_time
+        if self.interval_s is None or last is None:
+            return None
+        age_s = self.clock() - last
+        if age_s <= 3 * self.interval_s + 30:
+            return None
+        return {
+            "component": "agent",
+            "state": "unhealthy",
+            "reason": f"no collection round for {age_s:.0f} s (every {self.interval_s:g} s); a read may hang",
+            "suggested_action": "Check the agent's log and the vendor driver; restart the agent.",
+            "device_uuid": None,
+            "device_index": None,
+        }
+
+    def inventory(self) -> dict[str, Any] | None:
+        with self.state.lock:
+            inv = self.state.inventory
+        return inv.model_dump() if inv is not None else None
+
+    def telemetry(self) -> dict[str, Any] | None:
+        with self.state.lock:
+            tel = self.state.telemetry
+        return tel.model_dump() if tel is not None else None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # scrapes are not logged
+        return None
+
+    def _send(self, status: int, body: bytes, content_type: str, head: bool = False) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        if status == 405:
+            self.send_header("Allow", "GET, HEAD")
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _json(self, status: int, data: Any, head: bool) -> None:
+        self._send(status, json.dumps(data, separators=(",", ":")).encode(), "application/json", head)
+
+    def do_GET(self, head: bool = False) -> None:
+        views = self.server.views
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, views.metrics_text(), CONTENT_TYPE, head)
+        elif path == "/v1/health":
+            self._json(200, views.health(), head)
+        elif path in ("/v1/inventory", "/v1/metrics"):
+            data = views.inventory() if path == "/v1/inventory" else views.telemetry()
+            if data is None:
+                self._json(503, {"error": "no collection round yet"}, head)
+            else:
+                self._json(200, data, head)
+        elif path == "/":
+            self._json(200, {"endpoints": ["/metrics", "/v1/health", "/v1/inventory", "/v1/metrics"]}, head)
+        else:
+            self._json(404, {"error": f"no such endpoint: {path}"}, head)
+
+    def do_HEAD(self) -> None:
+        self.do_GET(head=True)
+
+    def _refuse(self) -> None:
+        self._json(405, {"error": "this agent is read-only: only GET and HEAD are accepted"}, False)
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    views: _Views
+
+
+class ExporterServer:
+    """Serves the endpoints on a background thread; ``port=0`` picks a free port."""
+
+    def __init__(
+        self,
+        state: AgentState,
+        hostname: str,
+        host: str = "127.0.0.1",
+        port: int = 9410,
+        interval_s: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        try:
+            self._server = _Server((host, port), _Handler)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        self._server.views = _Views(state, hostname, interval_s, clock)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="fleetproof-exporter", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,293 @@
+"""The durable outbox: everything the agent sends waits here, on disk, until the server has it.
+
+Properties, and how they are kept:
+
+* **Nothing is lost when the agent dies.** Every ``put`` is a committed SQLite
+  transaction (WAL journal, ``synchronous=FULL``) before it returns; ``kill -9``
+  at any point leaves every committed item in the file.
+* **At least once, with ids.** An item is deleted only after the transport has
+  returned from ``send``; a crash between the two re-sends it after restart. Each
+  item carries a unique ``id`` so the receiver drops duplicates.
+* **Bounded.** At most ``max_items`` items and ``max_bytes`` of payload. When full,
+  the oldest *telemetry* is dropped first (a newer sample supersedes it); only if
+  no telemetry is left does the oldest item of any kind go. Drops are counted
+  (``dropped_total``, kept across restarts) and exported as a metric.
+* **Backoff with jitter.** After a failed delivery the next try waits
+  ``d/2 + uniform(0, d/2)`` with ``d = min(max_delay_s, base_delay_s * 2**(failures-1))``,
+  so many agents do not hammer a recovering server in step.
+* **Rejected is not retried.** Items a receiver rejects for good
+  (``TransportError(retryable=False)``) are isolated one by one and moved to a
+  ``rejected`` table (the newest 1000 kept) instead of blocking the queue.
+
+The clock and the random source are injected, so tests can play an hour of
+outage in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fleetproof.agent.transport import ItemKind, OutboxItem, Transport, TransportError
+
+__all__ = ["DeliveryReport", "Outbox"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_kind ON items(kind, seq);
+CREATE TABLE IF NOT EXISTS rejected (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    payload TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    rejected_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
+"""
+REJECTED_KEPT = 1000
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    rejected: int = 0
+    failed: bool = False
+    skipped_backoff: bool = False
+    error: str | None = None
+
+
+class Outbox:
+    """A bounded, durable, at-least-once queue in one SQLite file."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_items: int = 20_000,
+        max_bytes: int = 200 * 1024 * 1024,
+        base_delay_s: float = 1.0,
+        max_delay_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT count(*), coalesce(sum(length(payload)), 0) FROM items").fetchone()
+        self._count, self._bytes = int(row[0]), int(row[1])
+        self.dropped_total = int(self._meta("dropped_total"))
+        self.delivered_total = 0
+        self.failures = 0
+        self.next_attempt_at = 0.0
+
+    # -- bookkeeping -------------------------------------------------------
+    def _meta(self, key: str) -> float:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return float(row[0]) if row else 0.0
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- enqueue -----------------------------------------------------------
+    def put(self, kind: ItemKind, payload: dict[str, Any], item_id: str | None = None) -> str:
+        """Store one item durably and return its id (a new random one unless given)."""
+        return self.put_many([(kind, payload, item_id)])[0]
+
+    def put_many(self, entries: Sequence[tuple[ItemKind, dict[str, Any], str | None]]) -> list[str]:
+        """Store several items in one transaction; return their ids in order."""
+        now = self.clock()
+        rows = [
+            (item_id or uuid.uuid4().hex, kind, now, json.dumps(payload, separators=(",", ":")))
+            for kind, payload, item_id in entries
+        ]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for row in rows:
+                    cur = self._db.execute(
+                        "INSERT OR IGNORE INTO items (id, kind, created_at, payload) VALUES (?, ?, ?, ?)", row
+                    )
+                    if cur.rowcount:
+                        self._count += 1
+                        self._bytes += len(row[3])
+                dropped = self._enforce_bound()
+                if dropped:
+                    self._db.execute(
+                        "INSERT INTO meta (key, value) VALUES ('dropped_total', ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+                        (dropped,),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._resync()
+                raise
+            self.dropped_total += dropped
+        return [r[0] for r in rows]
+
+    def _enforce_bound(self) -> int:
+        """Drop oldest telemetry first, then oldest of any kind, until within both limits."""
+        dropped = 0
+        while self._count > self.max_items or (self._bytes > self.max_bytes and self._count > 1):
+            row = (
+                self._db.execute(
+                    "SELECT seq, length(payload) FROM items WHERE kind = 'telemetry' ORDER BY seq LIMIT 1"
+                ).fetchone()
+                or self._db.execute("SELECT seq, length(payload) FROM items ORDER BY seq LIMIT 1").fetchone()
+            )
+            if row is None:
+                break
+            self._db.execute("DELETE FROM items WHERE seq = ?", (row[0],))
+            self._count -= 1
+            self._bytes -= int(row[1])
+            dropped += 1
+        return dropped
+
+    def _resync(self) -> None:
+        row = self._db.execute("SELECT count(*), coalesce(sum(length(payload)), 0) FROM items").fetchone()
+        self._count, self._bytes = int(row[0]), int(row[1])
+
+    # -- read and acknowledge ----------------------------------------------
+    def peek(self, limit: int = 100) -> list[OutboxItem]:
+        """The oldest ``limit`` items, without removing them."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, kind, created_at, payload FROM items ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
+        return [OutboxItem(id=r[0], kind=r[1], created_at=r[2], payload=json.loads(r[3])) for r in rows]
+
+    def ack(self, ids: Sequence[str]) -> None:
+        """Remove delivered items."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            for item_id in ids:
+                row = self._db.execute(
+                    "SELECT length(payload) FROM items WHERE id = ?", (item_id,)
+                ).fetchone()
+                if row is not None:
+                    self._db.execute("DELETE FROM items WHERE id = ?", (item_id,))
+                    self._count -= 1
+                    self._bytes -= int(row[0])
+            self._db.execute("COMMIT")
+
+    def _reject(self, item: OutboxItem, reason: str) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT INTO rejected (id, kind, created_at, payload, reason, rejected_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (item.id, item.kind, item.created_at, json.dumps(item.payload), reason[:500], self.clock()),
+            )
+            self._db.execute(
+                "DELETE FROM rejected WHERE seq <= (SELECT max(seq) FROM rejected) - ?", (REJECTED_KEPT,)
+            )
+            row = self._db.execute("SELECT length(payload) FROM items WHERE id = ?", (item.id,)).fetchone()
+            if row is not None:
+                self._db.execute("DELETE FROM items WHERE id = ?", (item.id,))
+                self._count -= 1
+                self._bytes -= int(row[0])
+            self._db.execute("COMMIT")
+
+    def rejected_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM rejected").fetchone()[0])
+
+    # -- delivery ----------------------------------------------------------
+    def backoff_delay_s(self) -> float:
+        """The wait before the next try after ``self.failures`` failures in a row (jittered)."""
+        d = min(self.max_delay_s, self.base_delay_s * 2 ** max(self.failures - 1, 0))
+        return float(d / 2 + self.rng.uniform(0, d / 2))
+
+    def deliver(
+        self, transport: Transport, *, batch_size: int = 100, max_batches: int = 50
+    ) -> DeliveryReport:
+        """Send pending items in batches until empty, a failure, or ``max_batches``; honours backoff."""
+        report = DeliveryReport()
+        if self.clock() < self.next_attempt_at:
+            report.skipped_backoff = True
+            return report
+        for _ in range(max_batches):
+            batch = self.peek(batch_size)
+            if not batch:
+                break
+            try:
+                transport.send(batch)
+            except TransportError as exc:
+                if exc.retryable:
+                    self._failed(report, str(exc))
+                    break
+                if not self._isolate(transport, batch, report):
+                    break
+                continue
+            self.ack([i.id for i in batch])
+            report.delivered += len(batch)
+        if not report.failed:
+            self.failures = 0
+            self.next_attempt_at = 0.0
+        self.delivered_total += report.delivered
+        return report
+
+    def _failed(self, report: DeliveryReport, error: str) -> None:
+        self.failures += 1
+        self.next_attempt_at = self.clock() + self.backoff_delay_s()
+        report.failed = True
+        report.error = error
+
+    def _isolate(self, transport: Transport, batch: list[OutboxItem], report: DeliveryReport) -> bool:
+        """Send one by one so that only the items rejected for good are set aside."""
+        for item in batch:
+            try:
+                transport.send([item])
+            except TransportError as exc:
+                if exc.retryable:
+                    self._failed(report, str(exc))
+                    return False
+                self._reject(item, str(exc))
+                report.rejected += 1
+                continue
+            self.ack([item.id])
+            report.delivered += 1
+        return True
+
+    def stats(self) -> dict[str, float]:
+        return {
+            "pending_items": float(self._count),
+            "pending_bytes": float(self._bytes),
+            "dropped_total": float(self.dropped_total),
+            "delivered_total": float(self.delivered_total),
+            "consecutive_failures": float(self.failures),
+        }

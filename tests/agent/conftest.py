@@ -1,0 +1,346 @@
+"""Fakes at the hardware boundary, built from recorded values in ``tests/fixtures/<vendor>/``.
+
+With pytest's importlib mode test modules cannot import each other, so the fakes
+live here and reach tests through fixtures.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pynvml
+import pytest
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+class FakeNVML:
+    """Answers the NVML getters the collector uses from a recorded device table.
+
+    Errors are pynvml's own ``NVMLError`` subclasses; a ``null`` in the recording
+    raises NVML_ERROR_NOT_SUPPORTED, as the real library does for that board.
+    Every ``nvml*`` call is logged in ``calls`` (the read-only test inspects it).
+    """
+
+    NVMLError = pynvml.NVMLError
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = copy.deepcopy(data)
+        self.calls: list[str] = []
+        self.lost: set[int] = set()
+        self.events: list[tuple[int, int]] = []
+        for name in dir(pynvml):
+            if name.startswith(("NVML_", "nvmlEventType", "nvmlClocks")):
+                setattr(self, name, getattr(pynvml, name))
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.startswith("nvml") and callable(object.__getattribute__(self, name)):
+            object.__getattribute__(self, "calls").append(name)
+        return object.__getattribute__(self, name)
+
+    # handles are 1000 + index so that no handle is 0 (a NULL pointer)
+    def _dev(self, handle: int) -> dict[str, Any]:
+        index = handle - 1000
+        if index in self.lost:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_GPU_IS_LOST)
+        return self.data["devices"][index]  # type: ignore[no-any-return]
+
+    def _value(self, handle: int, key: str) -> Any:
+        value = self._dev(handle)[key]
+        if value is None:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return value
+
+    def nvmlInit(self) -> None:
+        return None
+
+    def nvmlShutdown(self) -> None:
+        return None
+
+    def nvmlSystemGetDriverVersion(self) -> str:
+        return str(self.data["driver_version"])
+
+    def nvmlDeviceGetCount(self) -> int:
+        return len(self.data["devices"])
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        if index in self.lost:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_GPU_IS_LOST)
+        return 1000 + index
+
+    def nvmlDeviceGetName(self, h: int) -> str:
+        return str(self._value(h, "name"))
+
+    def nvmlDeviceGetUUID(self, h: int) -> str:
+        return str(self._value(h, "uuid"))
+
+    def nvmlDeviceGetSerial(self, h: int) -> str:
+        return str(self._value(h, "serial"))
+
+    def nvmlDeviceGetVbiosVersion(self, h: int) -> str:
+        return str(self._value(h, "vbios_version"))
+
+    def nvmlDeviceGetPciInfo(self, h: int) -> Any:
+        return SimpleNamespace(busId=self._value(h, "pci_bus_id"))
+
+    def nvmlDeviceGetMemoryInfo(self, h: int) -> Any:
+        return SimpleNamespace(**self._value(h, "memory"))
+
+    def nvmlDeviceGetTemperature(self, h: int, sensor: int) -> int:
+        assert sensor == pynvml.NVML_TEMPERATURE_GPU
+        return int(self._value(h, "temperature_gpu_c"))
+
+    def nvmlDeviceGetPowerUsage(self, h: int) -> int:
+        return int(self._value(h, "power_usage_mw"))
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, h: int) -> int:
+        return int(self._value(h, "enforced_power_limit_mw"))
+
+    def nvmlDeviceGetClockInfo(self, h: int, clock: int) -> int:
+        names = {
+            pynvml.NVML_CLOCK_GRAPHICS: "graphics",
+            pynvml.NVML_CLOCK_SM: "sm",
+            pynvml.NVML_CLOCK_MEM: "mem",
+        }
+        return int(self._value(h, "clocks_mhz")[names[clock]])
+
+    def nvmlDeviceGetUtilizationRates(self, h: int) -> Any:
+        return SimpleNamespace(**self._value(h, "utilization"))
+
+    def nvmlDeviceGetTotalEccErrors(self, h: int, error_type: int, counter: int) -> int:
+        ecc = self._value(h, "ecc")
+        scope = "volatile" if counter == pynvml.NVML_VOLATILE_ECC else "aggregate"
+        kind = "corrected" if error_type == pynvml.NVML_MEMORY_ERROR_TYPE_CORRECTED else "uncorrected"
+        return int(ecc[scope][kind])
+
+    def nvmlDeviceGetRemappedRows(self, h: int) -> tuple[int, int, int, int]:
+        return tuple(self._value(h, "remapped_rows"))  # type: ignore[return-value]
+
+    def nvmlDeviceGetRetiredPages(self, h: int, cause: int) -> list[int]:
+        return list(self._value(h, "retired_pages")[str(cause)])
+
+    def nvmlDeviceGetPcieReplayCounter(self, h: int) -> int:
+        return int(self._value(h, "pcie_replay_counter"))
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, h: int) -> int:
+        return int(self._value(h, "clocks_event_reasons"))
+
+    def nvmlDeviceGetPersistenceMode(self, h: int) -> int:
+        return int(self._value(h, "persistence_mode"))
+
+    def nvmlDeviceGetNvLinkState(self, h: int, link: int) -> int:
+        nvlink = self._value(h, "nvlink")
+        if link >= nvlink["links"]:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+        return 1
+
+    def nvmlDeviceGetNvLinkErrorCounter(self, h: int, link: int, counter: int) -> int:
+        nvlink = self._value(h, "nvlink")
+        key = {
+            pynvml.NVML_NVLINK_ERROR_DL_CRC_FLIT: "crc_flit",
+            pynvml.NVML_NVLINK_ERROR_DL_REPLAY: "replay",
+            pynvml.NVML_NVLINK_ERROR_DL_RECOVERY: "recovery",
+        }[counter]
+        return int(nvlink[key]) if link == 0 else 0
+
+    def nvmlEventSetCreate(self) -> str:
+        return "event-set"
+
+    def nvmlDeviceRegisterEvents(self, h: int, types: int, event_set: str) -> None:
+        return None
+
+    def nvmlEventSetWait_v2(self, event_set: str, timeout_ms: int) -> Any:
+        if not self.events:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_TIMEOUT)
+        index, code = self.events.pop(0)
+        return SimpleNamespace(
+            device=1000 + index, eventType=pynvml.nvmlEventTypeXidCriticalError, eventData=code
+        )
+
+    def nvmlEventSetFree(self, event_set: str) -> None:
+        return None
+
+
+class AmdSmiError(Exception):
+    pass
+
+
+class FakeAmdSmi:
+    """The amdsmi calls the collector uses, answered from a recording."""
+
+    class AmdSmiTemperatureType:
+        EDGE, HOTSPOT, VRAM = "EDGE", "HOTSPOT", "VRAM"
+
+    class AmdSmiTemperatureMetric:
+        CURRENT = "CURRENT"
+
+    class AmdSmiClkType:
+        GFX, MEM = "GFX", "MEM"
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = copy.deepcopy(data)
+        self.calls: list[str] = []
+
+    def _v(self, h: int, key: str) -> Any:
+        self.calls.append(key)
+        value = self.data["devices"][h][key]
+        if value is None:
+            raise AmdSmiError("AMDSMI_STATUS_NOT_SUPPORTED - Feature not supported")
+        return value
+
+    def amdsmi_init(self) -> None:
+        return None
+
+    def amdsmi_shut_down(self) -> None:
+        return None
+
+    def amdsmi_get_processor_handles(self) -> list[int]:
+        return list(range(len(self.data["devices"])))
+
+    def amdsmi_get_gpu_asic_info(self, h: int) -> dict[str, Any]:
+        return dict(self._v(h, "asic_info"))
+
+    def amdsmi_get_gpu_device_uuid(self, h: int) -> str:
+        return str(self._v(h, "uuid"))
+
+    def amdsmi_get_gpu_device_bdf(self, h: int) -> str:
+        return str(self._v(h, "bdf"))
+
+    def amdsmi_get_gpu_driver_info(self, h: int) -> dict[str, Any]:
+        return dict(self._v(h, "driver_info"))
+
+    def amdsmi_get_gpu_vbios_info(self, h: int) -> dict[str, Any]:
+        return dict(self._v(h, "vbios_info"))
+
+    def amdsmi_get_temp_metric(self, h: int, sensor: str, metric: str) -> int:
+        value = self._v(h, "temp")[sensor]
+        if value is None:
+            raise AmdSmiError("AMDSMI_STATUS_NOT_SUPPORTED")
+        return int(value)
+
+    def amdsmi_get_power_info(self, h: int) -> dict[str, Any]:
+        return dict(self._v(h, "power_info"))
+
+    def amdsmi_get_gpu_activity(self, h: int) -> dict[str, Any]:
+        return dict(self._v(h, "activity"))
+
+    def amdsmi_get_gpu_vram_usage(self, h: int) -> dict[str, Any]:
+        return dict(self._v(h, "vram_usage"))
+
+    def amdsmi_get_clock_info(self, h: int, clk: str) -> dict[str, Any]:
+        return dict(self._v(h, "clock")[clk])
+
+    def amdsmi_get_gpu_total_ecc_count(self, h: int) -> dict[str, Any]:
+        return dict(self._v(h, "ecc"))
+
+    def amdsmi_get_gpu_pci_replay_counter(self, h: int) -> int:
+        return int(self._v(h, "pci_replay_counter"))
+
+    def amdsmi_get_gpu_bad_page_info(self, h: int) -> list[dict[str, Any]]:
+        return list(self._v(h, "bad_pages"))
+
+
+class FakeHLML:
+    """The pyhlml getters the collector uses, answered from a recording."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = copy.deepcopy(data)
+
+    def _d(self, h: int) -> dict[str, Any]:
+        return self.data["devices"][h]  # type: ignore[no-any-return]
+
+    def _v(self, h: int, key: str) -> Any:
+        value = self._d(h)[key]
+        if value is None:
+            raise RuntimeError("HLML_ERROR_NOT_SUPPORTED")
+        return value
+
+    def hlmlInit(self) -> None:
+        return None
+
+    def hlmlShutdown(self) -> None:
+        return None
+
+    def hlmlDeviceGetCount(self) -> int:
+        return len(self.data["devices"])
+
+    def hlmlDeviceGetHandleByIndex(self, index: int) -> int:
+        return index
+
+    def hlmlGetDriverVersion(self) -> bytes:
+        return str(self.data["driver_version"]).encode()
+
+    def hlmlDeviceGetName(self, h: int) -> bytes:
+        return str(self._v(h, "name")).encode()
+
+    def hlmlDeviceGetUUID(self, h: int) -> bytes:
+        return str(self._v(h, "uuid")).encode()
+
+    def hlmlDeviceGetSerial(self, h: int) -> bytes:
+        return str(self._v(h, "serial")).encode()
+
+    def hlmlDeviceGetFWVersion(self, h: int) -> bytes:
+        return str(self._v(h, "fw_version")).encode()
+
+    def hlmlDeviceGetPCIInfo(self, h: int) -> Any:
+        return SimpleNamespace(bus_id=str(self._v(h, "bus_id")).encode())
+
+    def hlmlDeviceGetMemoryInfo(self, h: int) -> Any:
+        return SimpleNamespace(**self._v(h, "memory"))
+
+    def hlmlDeviceGetTemperature(self, h: int, sensor: int) -> int:
+        return int(self._v(h, "temperature_aip_c"))
+
+    def hlmlDeviceGetPowerUsage(self, h: int) -> int:
+        return int(self._v(h, "power_usage_mw"))
+
+    def hlmlDeviceGetPowerManagementDefaultLimit(self, h: int) -> int:
+        return int(self._v(h, "power_limit_mw"))
+
+    def hlmlDeviceGetUtilizationRates(self, h: int) -> int:
+        return int(self._v(h, "utilization"))
+
+    def hlmlDeviceGetClockInfo(self, h: int, clock_type: int = 0) -> int:
+        return int(self._v(h, "clock_soc_mhz"))
+
+    def hlmlDeviceGetTotalECCErrors(self, h: int, error_type: int, counter_type: int) -> int:
+        ecc = self._v(h, "ecc")
+        return int(
+            ecc["volatile" if counter_type == 0 else "aggregate"][
+                "corrected" if error_type == 0 else "uncorrected"
+            ]
+        )
+
+    def hlmlDeviceGetPCIEReplayCounter(self, h: int) -> int:
+        return int(self._v(h, "pcie_replay_counter"))
+
+    def hlmlDeviceGetPersistenceMode(self, h: int) -> int:
+        return int(self._v(h, "persistence_mode"))
+
+
+def load_json(relative: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture
+def fake_nvml() -> FakeNVML:
+    return FakeNVML(load_json("nvidia/h100_sxm_2gpu.json"))
+
+
+@pytest.fixture
+def fake_amdsmi() -> FakeAmdSmi:
+    return FakeAmdSmi(load_json("amd/mi300x_2gpu.json"))
+
+
+@pytest.fixture
+def fake_hlml() -> FakeHLML:
+    return FakeHLML(load_json("gaudi/hl225_2dev.json"))
