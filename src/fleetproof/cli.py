@@ -21,6 +21,7 @@ from fleetproof.errors import FleetproofError
 COMMAND_MODULES: tuple[str, ...] = (
     "fleetproof.batch.cli",
     "fleetproof.probe.cli",
+    "fleetproof.agent.cli",
 )
 
 
