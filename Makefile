@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/fleetproof --version
+	$(BIN)/fleetproof verify --sample --out out/results.jsonl --landmark-report out/landmarks.json --map out/maps
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -18,7 +18,11 @@ from fleetproof import __version__
 from fleetproof.errors import FleetproofError
 
 # Modules that add subcommands, in the order they appear in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "fleetproof.batch.cli",
+    "fleetproof.probe.cli",
+    "fleetproof.agent.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -315,6 +315,9 @@ class FakeHLML:
             ]
         )
 
+    def hlmlDeviceGetPCIEReplayCounter(self, h: int) -> int:
+        return int(self._v(h, "pcie_replay_counter"))
+
     def hlmlDeviceGetPersistenceMode(self, h: int) -> int:
         return int(self._v(h, "persistence_mode"))
 

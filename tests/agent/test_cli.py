@@ -226,3 +226,16 @@ def test_enrolled_agent_gets_the_client_transport(monkeypatch: pytest.MonkeyPatc
 
     with pytest.raises(UnavailableError, match="server client"):
         make_server_transport(settings)
+
+
+def test_run_keeps_an_unavailable_named_backend_and_reports_it(tmp_path: Path) -> None:
+    from fleetproof.agent.daemon import build_agent
+
+    settings = load_settings(env={}, overrides={"backend": "amd", "state_dir": str(tmp_path), "listen": ""})
+    agent = build_agent(settings)
+    try:
+        results = agent.round()
+    finally:
+        agent.close()
+    bad = [r for r in results if r.component == "collection"]
+    assert [r.state for r in bad] == ["unhealthy"] and "backend amd" in bad[0].reason

@@ -276,7 +276,7 @@ def test_gaudi_collector_from_recording(fake_hlml: Any) -> None:
     assert a.info.driver_version == "1.17.1-78932ae"
     assert a.metrics["power_w"] == 412 and a.metrics["power_limit_w"] == 600
     assert a.metrics["memory_total_bytes"] == 103079215104 and a.metrics["utilization_percent"] == 96
-    assert b.metrics["ecc_volatile_corrected_total"] == 4
+    assert b.metrics["ecc_volatile_corrected_total"] == 4 and b.metrics["pcie_replay_total"] == 3
     assert a.persistence_mode is None  # not supported: no verdict either way
     assert a.errors == []
 
@@ -347,3 +347,28 @@ def test_nvidia_pcie_board_without_nvlink(fake_nvml: Any) -> None:
     fake_nvml.data["devices"][0]["nvlink"] = None
     m = NvidiaCollector(nvml=fake_nvml).collect().devices[0].metrics
     assert not any(k.startswith("nvlink") for k in m)
+
+
+def test_amd_other_releases_power_fields_and_unsupported_values(fake_amdsmi: Any) -> None:
+    dev = fake_amdsmi.data["devices"][0]
+    dev["power_info"] = {
+        "socket_power": 611,
+        "current_socket_power": 0xFFFFFFFF,
+        "average_socket_power": "N/A",
+        "power_limit": 750,
+    }
+    dev["temp"]["VRAM"] = 0xFFFF
+    m = AmdCollector(amdsmi=fake_amdsmi).collect().devices[0].metrics
+    assert m["power_w"] == 611 and m["power_limit_w"] == 750
+    assert "memory_temperature_c" not in m
+
+
+def test_every_nvml_name_the_collector_uses_exists_in_nvidia_ml_py() -> None:
+    """The fake answers whatever it is asked; this pins the names to the real library's."""
+    import pynvml
+
+    source = (Path(__file__).resolve().parents[2] / "src/fleetproof/agent/collectors/nvidia.py").read_text()
+    names = set(re.findall(r"\b(nvml[A-Z]\w+|NVML_[A-Z_]+)\b(?!\*)", source))
+    assert len(names) > 25
+    missing = sorted(n for n in names if not hasattr(pynvml, n))
+    assert missing == [], missing

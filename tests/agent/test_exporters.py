@@ -55,6 +55,7 @@ def test_exposition_is_valid_and_fully_documented(
     text = render(agent.state, "gpu-node-07")
     names: set[str] = set()
     typed: set[str] = set()
+    seen: set[str] = set()
     for line in text.splitlines():
         if line.startswith("# TYPE "):
             _, _, name, kind = line.split(" ")
@@ -67,6 +68,9 @@ def test_exposition_is_valid_and_fully_documented(
             assert m, f"not a valid sample line: {line!r}"
             float(m[3])
             names.add(m[1])
+            series = m[1] + (m[2] or "")
+            assert series not in seen, f"duplicate series {series}"
+            seen.add(series)
     assert names == typed
     catalog = all_metric_names()
     assert names <= catalog, f"exported but not in the catalog: {names - catalog}"

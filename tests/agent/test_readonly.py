@@ -27,7 +27,7 @@ AGENT = Path(__file__).resolve().parents[2] / "src" / "fleetproof" / "agent"
 NOT_OURS = {"client.py", "enroll_cli.py"}
 MUTATING = re.compile(
     r"nvmlDevice(Set|Reset|Clear|Modify|Power)\w*|nvml(Unit|System)Set\w*|amdsmi_(set|reset|gpu_reset|clean)\w*"
-    r"|hlml\w*(Set|Reset|Clear)\w*|rsmi_dev_\w*_set\w*"
+    r"|hlml\w*(Set|Reset|Clear|Inject)\w*|rsmi_dev_\w*_set\w*"
 )
 FORBIDDEN_CALLS = {"system", "popen", "Popen", "call", "check_call", "check_output", "execv", "execvp"}
 FORBIDDEN_CALLS |= {"spawnv", "fork", "kill", "killpg", "remove", "unlink", "rmtree", "chmod", "chown"}

@@ -94,3 +94,45 @@ def test_lost_devices_are_left_out_of_telemetry(tmp_path: Path) -> None:
     assert [a.index for a in agent.state.telemetry.accelerators] == [0, 2]
     assert len(agent.state.inventory.accelerators) == 3
     assert agent.state.overall() == "unhealthy"
+
+
+def test_several_host_results_of_one_component_are_kept_apart(tmp_path: Path) -> None:
+    from fleetproof.agent.collectors.base import Snapshot
+    from fleetproof.agent.export.prometheus import render
+
+    class FullHost:
+        name = "system"
+        percent = 99.0
+
+        def available(self) -> bool:
+            return True
+
+        def close(self) -> None:
+            return None
+
+        def collect(self) -> Snapshot:
+            host = {"memory_used_percent": self.percent, "disk_used_percent[/]": self.percent}
+            return Snapshot("system", 0.0, host_metrics=host)
+
+    full = FullHost()
+    box = Outbox(tmp_path / "o.db")
+    agent = Agent(collectors=[full], components=create_all(), outbox=box, hostname="h")
+    agent.round()
+    events = [
+        (e["component"], e["state"], e["reason"]) for e in _health(box) if e["component"] == "host_pressure"
+    ]
+    assert sorted(events) == [
+        ("host_pressure", "unhealthy", "disk / is 99.0 % used"),
+        ("host_pressure", "unhealthy", "memory is 99.0 % used"),
+    ]
+    text = render(agent.state, "h")
+    assert 'component="host_pressure",subject="memory"} 3' in text
+    assert 'component="host_pressure",subject="disk /"} 3' in text
+    full.percent = 50.0
+    agent.round()
+    cleared = [e["reason"] for e in _health(box) if e["component"] == "host_pressure"][2:]
+    assert sorted(cleared) == [
+        "disk /: condition cleared",
+        "disk and memory use below limits",
+        "memory: condition cleared",
+    ]

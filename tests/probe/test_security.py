@@ -250,3 +250,20 @@ def test_record_from_unknown_landmark_fails(
     out = capsys.readouterr().out
     assert "unknown landmark 'rogue'" in out
     assert "0 records verified, 2 failed" in out
+
+
+def test_replay_after_the_session_ended_is_counted_as_replayed() -> None:
+    attacker = Attacker(generate_key(), samples=1)
+    attacker.confirm()
+    reply = attacker.answer(attacker.last_nonce(), 1_000)
+    assert len(attacker.records()) == 1
+    attacker.core.handle(reply, PEER, attacker.clock())
+    assert attacker.core.counters.replayed == 1
+
+
+def test_garbage_reply_for_an_answered_sequence_number_is_forged_not_replayed() -> None:
+    attacker = Attacker(generate_key())
+    attacker.confirm()
+    reply = attacker.answer(attacker.last_nonce(), 1_000)
+    attacker.core.handle(reply[:14] + bytes(16), PEER, attacker.clock())
+    assert (attacker.core.counters.forged, attacker.core.counters.replayed) == (1, 0)

@@ -86,17 +86,21 @@ def _optional_registrars() -> list[Registrar]:
     return [add] if callable(add) else []
 
 
-def build_collectors(settings: Any, clock: Callable[[], float] | None = None) -> list[Any]:
-    """The collectors the settings name (``auto``: every hardware backend present), plus the host's."""
+def build_collectors(
+    settings: Any, clock: Callable[[], float] | None = None, strict: bool = True
+) -> list[Any]:
+    """The collectors the settings name (``auto``: every hardware backend present), plus the host's.
+
+    A backend named explicitly but not available is an error when ``strict`` (``scan``); the
+    daemon passes ``strict=False`` and keeps it, so that every round reports the failure as
+    health (and the devices as missing) and the backend recovers when its driver comes back.
+    """
+    import logging
     import time
 
     from fleetproof.agent.collectors import base
     from fleetproof.errors import UnavailableError
 
-    clock = clock or time.time
-    names = settings.list("backend") or ["auto"]
-    if "auto" in names:
-        names = [n for n in names if n != "auto"] + base.available_backends()
     options: dict[str, Any] = {
         "devices": settings.simulated_devices,
         "seed": settings.simulated_seed,
@@ -104,18 +108,40 @@ def build_collectors(settings: Any, clock: Callable[[], float] | None = None) ->
         "kernel_log_path": settings.kernel_log_path or None,
         "npu_smi": settings.npu_smi_path,
         "disk_paths": settings.list("disk_paths"),
-        "clock": clock,
+        "clock": clock or time.time,
     }
+    names = list(dict.fromkeys(settings.list("backend") or ["auto"]))
     collectors = []
-    for name in dict.fromkeys(names):
-        if name == "system":
+    for name in names:
+        if name in ("system", "auto"):
             continue
         collector = base.create(name, **options)
         if not collector.available():
-            raise UnavailableError(f"backend {name}: no devices found, or its driver or library is missing")
+            message = f"backend {name}: no devices found, or its driver or library is missing"
+            if strict:
+                raise UnavailableError(message)
+            logging.getLogger("fleetproof.agent").warning("%s; will keep trying every round", message)
         collectors.append(collector)
+    if "auto" in names:
+        collectors += _present_hardware(base, options, skip=set(names))
     collectors.append(base.create("system", **options))
     return collectors
+
+
+def _present_hardware(base: Any, options: dict[str, Any], skip: set[str]) -> list[Any]:
+    found = []
+    for name, factory in sorted(base.registered().items()):
+        if name in skip or name in ("simulated", "system"):
+            continue
+        try:
+            collector = factory(**options)
+            if collector.available():
+                found.append(collector)
+                continue
+            collector.close()
+        except Exception:  # a broken vendor stack only means that backend is absent
+            continue
+    return found
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Any:

@@ -67,7 +67,7 @@ def build_agent(
         max_delay_s=settings.backoff_max_s,
     )
     return Agent(
-        collectors=build_collectors(settings),
+        collectors=build_collectors(settings, strict=False),
         components=create_all(settings.list("disabled_checks")),
         outbox=outbox,
         hostname=hostname,
@@ -118,7 +118,7 @@ def run_daemon(
             "agent running: backends %s, every %.1f s, outbox %s",
             names,
             settings.interval_s,
-            agent.outbox.path if agent.outbox else "none",
+            agent.outbox.path if agent.outbox is not None else "none",
         )
         agent.run(stop, settings.interval_s, max_rounds=rounds)
     finally:

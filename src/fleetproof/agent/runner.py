@@ -98,7 +98,7 @@ class Agent:
         self.probe_interval_s = probe_interval_s
         self.clock = clock
         self.state = AgentState(components=[c.name for c in components])
-        self._last_states: dict[tuple[str, str | None], str] = {}
+        self._last_states: dict[tuple[str, str | None, str | None], str] = {}
         self._last_inventory: list[DeviceInfo] | None = None
         self._next_probe_at = 0.0
 
@@ -200,15 +200,16 @@ class Agent:
                 device_uuid=change.uuid,
             )
             entries.append(("health", event.model_dump(), None))
-        current: dict[tuple[str, str | None], HealthResult] = {
-            (r.component, r.device_uuid): r for r in results
+        current: dict[tuple[str, str | None, str | None], HealthResult] = {
+            (r.component, r.device_uuid, r.subject): r for r in results
         }
         for key, result in current.items():
             if self._last_states.get(key) != result.state:
                 entries.append(("health", _event(now, result).model_dump(), None))
         for key, old_state in self._last_states.items():
             if key not in current and old_state != "healthy":
-                recovered = HealthResult(key[0], "healthy", "condition cleared", None, key[1])
+                what = f"{key[2]}: condition cleared" if key[2] else "condition cleared"
+                recovered = HealthResult(key[0], "healthy", what, None, key[1], subject=key[2])
                 entries.append(("health", _event(now, recovered).model_dump(), None))
         self._last_states = {k: r.state for k, r in current.items()}
         return entries

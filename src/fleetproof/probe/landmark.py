@@ -146,7 +146,7 @@ class _Session:
         self.next_deadline = 0
         self.samples_ns: list[int] = []
         self.lost = 0
-        self.answered: set[int] = set()
+        self.answered: set[bytes] = set()  # replies already accepted
         self.old: dict[bytes, int] = {}  # expected replies of timed-out nonces -> seq
 
 
@@ -190,7 +190,10 @@ class LandmarkCore:
         if len(data) == wire.RESPONSE_LEN and data[:4] == wire.H_RESPONSE:
             session = self._sessions.get(data[4:12])
             if session is None or session.addr != addr or session.state != _TIMING:
-                self.counters.rejected += 1
+                if session is None and data[4:12] in self._records:
+                    self.counters.replayed += 1  # a reply to a session that has already ended
+                else:
+                    self.counters.rejected += 1
                 return
             if hmac.compare_digest(data, session.expect):
                 self._sample(session, now_ns - session.sent_ns, now_ns)
@@ -219,7 +222,7 @@ class LandmarkCore:
 
     def _sample(self, session: _Session, rtt_ns: int, now_ns: int) -> None:
         self.counters.responses_ok += 1
-        session.answered.add(session.seq)
+        session.answered.add(session.expect)
         session.samples_ns.append(rtt_ns)
         if len(session.samples_ns) >= session.samples:
             self._finish(session)
@@ -227,8 +230,7 @@ class LandmarkCore:
             self._send_nonce(session, now_ns)
 
     def _bad_response(self, session: _Session, data: bytes) -> None:
-        seq = int.from_bytes(data[12:14], "big")
-        if seq in session.answered:
+        if data in session.answered:
             self.counters.replayed += 1
         elif data in session.old:
             self.counters.late += 1

@@ -41,6 +41,7 @@ class HealthResult:
     suggested_action: str | None = None
     device_uuid: str | None = None
     device_index: int | None = None
+    subject: str | None = None  # tells apart several host-level results of one component ("disk /")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +51,7 @@ class HealthResult:
             "suggested_action": self.suggested_action,
             "device_uuid": self.device_uuid,
             "device_index": self.device_index,
+            "subject": self.subject,
         }
 
 

@@ -197,8 +197,9 @@ class CollectionErrors:
         for snap in ctx.snapshots:
             if snap.error:
                 act = "Check the vendor driver and library (the agent's log has the details)."
+                why = f"backend {snap.collector}: {snap.error}"
                 results.append(
-                    _result(self.name, "unhealthy", f"backend {snap.collector}: {snap.error}", act)
+                    HealthResult(self.name, "unhealthy", why, act, subject=f"backend {snap.collector}")
                 )
         for dev in ctx.devices:
             if dev.errors and not dev.lost:
@@ -253,7 +254,8 @@ class HostPressure:
                     if what.startswith("disk")
                     else "Find and stop the process using memory."
                 )
-                results.append(_result(self.name, state, f"{what} is {value:.1f} % used", act))
+                why = f"{what} is {value:.1f} % used"
+                results.append(HealthResult(self.name, state, why, act, subject=what))
         return results or _ok(self.name, "disk and memory use below limits")
 
 

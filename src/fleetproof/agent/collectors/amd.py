@@ -3,8 +3,8 @@
 Only ``amdsmi_get_*`` calls are made. The module is injectable (``amdsmi=``)
 for tests; without ROCm the import fails (ImportError, or KeyError/OSError from
 the bindings when the library is missing) and :meth:`available` returns False.
-AMD SMI reports power in watts (``current_socket_power``) or microwatts
-(``average_socket_power`` on some releases) and VRAM in MiB; both are normalised here.
+AMD SMI reports socket power in watts, the power limit in watts or (some releases)
+microwatts, and VRAM in MiB; all are normalised here.
 """
 
 from __future__ import annotations
@@ -27,14 +27,18 @@ def _import_amdsmi() -> Any:
     return amdsmi
 
 
+_UNSUPPORTED = {0xFFFF, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF}
+
+
 def _number(value: Any) -> float | None:
-    """AMD SMI writes "N/A" for values a board does not report."""
+    """AMD SMI writes "N/A", or the field type's all-ones value, for what a board does not report."""
     if isinstance(value, dict):
         value = value.get("value")
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return None if number in _UNSUPPORTED else number
 
 
 class AmdCollector:
@@ -99,6 +103,12 @@ class AmdCollector:
             firmware_version=vbios.get("version"),
             memory_total_bytes=int(total_mib * MIB) if total_mib is not None else None,
         )
+        self._metrics(smi, reading, h, vram)
+        return reading
+
+    def _metrics(self, smi: Any, reading: DeviceReading, h: Any, vram: dict[str, Any]) -> None:
+        g = self._get
+        total_mib = _number(vram.get("vram_total"))
         m = reading.metrics
         temp_type, temp_metric = smi.AmdSmiTemperatureType, smi.AmdSmiTemperatureMetric
         for key, sensor in (("temperature_c", temp_type.HOTSPOT), ("memory_temperature_c", temp_type.VRAM)):
@@ -106,9 +116,19 @@ class AmdCollector:
             if value is not None:
                 m[key] = value
         power = g(reading, "amdsmi_get_power_info", h) or {}
-        watts = _number(power.get("current_socket_power"))
-        if watts is None and _number(power.get("average_socket_power")) is not None:
-            watts = _number(power.get("average_socket_power"))
+        # MI300 and later fill current_socket_power, older boards average_socket_power, newer
+        # releases socket_power; all in watts on bare-metal Linux.
+        watts = next(
+            (
+                w
+                for w in (
+                    _number(power.get(k))
+                    for k in ("current_socket_power", "average_socket_power", "socket_power")
+                )
+                if w is not None
+            ),
+            None,
+        )
         if watts is not None:
             m["power_w"] = watts
         limit = _number(power.get("power_limit"))
@@ -143,7 +163,6 @@ class AmdCollector:
         bad_pages = g(reading, "amdsmi_get_gpu_bad_page_info", h)
         if isinstance(bad_pages, list):
             m["retired_pages_dbe"] = float(len(bad_pages))
-        return reading
 
 
 register("amd", AmdCollector)

@@ -120,6 +120,9 @@ class GaudiCollector:
                 value = g(reading, "hlmlDeviceGetTotalECCErrors", h, err, counter)
                 if value is not None:
                     m[f"ecc_{scope}_{kind}_total"] = float(value)
+        replay = g(reading, "hlmlDeviceGetPCIEReplayCounter", h)
+        if replay is not None:
+            m["pcie_replay_total"] = float(replay)
         mode = g(reading, "hlmlDeviceGetPersistenceMode", h)
         reading.persistence_mode = None if mode is None else bool(mode)
         return reading

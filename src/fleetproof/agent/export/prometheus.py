@@ -141,6 +141,8 @@ def _agent(out: _Out, state: AgentState, hostname: str) -> None:
         pairs: list[tuple[str, object]] = [h, ("component", r.component)]
         if r.device_uuid:
             pairs.append(("uuid", r.device_uuid))
+        if r.subject:
+            pairs.append(("subject", r.subject))
         out.add(AGENT_METRICS["health"], _labels(pairs), STATE_ORDER[r.state])
     out.add(AGENT_METRICS["rounds"], _labels([h]), state.rounds)
     if state.last_round_time is not None:
