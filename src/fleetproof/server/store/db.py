@@ -10,6 +10,7 @@ takes a transaction-scoped advisory lock (:meth:`Database.serialize`).
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,12 +24,23 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fleetproof.errors import ConfigError, UnavailableError
 
-__all__ = ["Database", "normalise_url", "rowcount"]
+__all__ = ["Database", "NonFiniteNumber", "normalise_url", "rowcount"]
 
 # Keys of PostgreSQL advisory locks, one per thing serialised across processes.
 LOCK_AUDIT = 0x46500001
 LOCK_RETENTION = 0x46500002
 LOCK_MIGRATE = 0x46500003
+
+
+class NonFiniteNumber(ValueError):
+    """A document for the store holds NaN or Infinity, which JSON (and PostgreSQL) cannot keep."""
+
+
+def _strict_json(obj: Any) -> str:
+    try:
+        return json.dumps(obj, allow_nan=False, separators=(",", ":"))
+    except ValueError as exc:
+        raise NonFiniteNumber(str(exc)) from None
 
 
 def normalise_url(url: str) -> str:
@@ -57,7 +69,11 @@ class Database:
                 self.engine = self._sqlite_engine()
             else:
                 self.engine = create_engine(
-                    self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                    self.url,
+                    pool_size=pool_size,
+                    max_overflow=pool_size,
+                    pool_pre_ping=True,
+                    json_serializer=_strict_json,
                 )
         except ImportError as exc:  # pragma: no cover - psycopg is a dependency
             raise UnavailableError(f"database driver missing: {exc}") from exc
@@ -67,7 +83,9 @@ class Database:
         path = make_url(self.url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            self.url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=_strict_json
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
