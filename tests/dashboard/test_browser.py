@@ -118,6 +118,21 @@ def test_map_shows_countries_hosts_by_verdict_and_a_selection(
     assert color_counts(page)["violation"] == 0
 
 
+def test_map_follows_new_verdicts_without_a_reload(live: tuple[str, Any], page: Any, kit: Any) -> None:
+    url, source = live
+    page.add_init_script("window.fleetproofRefreshMs = 300;")
+    open_page(page, f"{url}/#token={kit.ADMIN_TOKEN}")
+    before = int(page.inner_text("[data-verdict='violation'] .count"))
+    host = next(h for h in source.items if h["verdict"] == "proven")
+    try:
+        host["verdict"] = "violation"  # what the pipeline does when a host is caught
+        page.wait_for_function(
+            f"document.querySelector(\"[data-verdict='violation'] .count\").textContent == '{before + 1}'"
+        )
+    finally:
+        host["verdict"] = "proven"
+
+
 def test_overview_counts_and_report_download(
     live: tuple[str, Any], page: Any, kit: Any, tmp_path: Path
 ) -> None:

@@ -7,9 +7,24 @@ import { h, badge, fmtAgo, fmtEstimate, fmtTime, verdictFlags, HEALTH_COLORS, VE
 const PAGE = 50;
 const REPORT_URL = "/api/v1/reports/compliance";
 
+// The overview re-reads its counts every 15 s while it is shown, swapping the whole panel at once.
 export async function overviewPage(root, params, nav) {
-  const [summary, alerts] = await Promise.all([getJSON("/summary"), getJSON("/alerts", { open_only: true, limit: 8 })]);
   const status = h("span", { class: "muted", id: "report-status" });
+  root.append(await overview(status, nav));
+  const timer = setInterval(async () => {
+    if (document.hidden || !root.isConnected) return;
+    try {
+      const fresh = await overview(status, nav);
+      if (root.isConnected) root.replaceChildren(fresh);
+    } catch (_) {
+      /* keep the last view; the next navigation reports errors */
+    }
+  }, 15000);
+  nav.onLeave(() => clearInterval(timer));
+}
+
+async function overview(status, nav) {
+  const [summary, alerts] = await Promise.all([getJSON("/summary"), getJSON("/alerts", { open_only: true, limit: 8 })]);
   const report = (format) => async () => {
     status.textContent = `downloading ${format}…`;
     try {
@@ -20,7 +35,7 @@ export async function overviewPage(root, params, nav) {
     }
   };
   const toHosts = (key) => (value) => nav.go(`#/hosts?${key}=${encodeURIComponent(value)}`);
-  root.append(
+  return (
     h(
       "section",
       { class: "overview" },
