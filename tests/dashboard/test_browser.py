@@ -159,6 +159,7 @@ def test_overview_counts_and_report_download(
     violations = summary["hosts_by_verdict"]["violation"]
     assert page.inner_text("#hosts-total") == f"{violations} hosts"
     assert page.locator("#hosts-table tbody tr").count() == violations
+    page.screenshot(path=str(tmp_path / "hosts.png"))
 
 
 def test_host_page_shows_health_telemetry_and_history(

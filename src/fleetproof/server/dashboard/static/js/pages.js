@@ -5,6 +5,8 @@ import { bars } from "./charts.js";
 import { h, badge, fmtAgo, fmtEstimate, fmtTime, verdictFlags, HEALTH_COLORS, VERDICT_COLORS } from "./dom.js";
 
 const PAGE = 50;
+const VERDICT_ORDER = ["proven", "consistent", "unknown", "violation", "none"];
+const HEALTH_ORDER = ["healthy", "degraded", "unhealthy", "initializing", "unknown"];
 const REPORT_URL = "/api/v1/reports/compliance";
 
 // The overview re-reads its counts every 15 s while it is shown, swapping the whole panel at once.
@@ -51,10 +53,10 @@ async function overview(status, nav) {
       h(
         "div",
         { class: "panels" },
-        panel("Hosts by verdict", bars(summary.hosts_by_verdict, VERDICT_COLORS, toHosts("verdict"))),
-        panel("Hosts by health", bars(summary.hosts_by_health, HEALTH_COLORS, toHosts("health"))),
+        panel("Hosts by verdict", bars(summary.hosts_by_verdict, VERDICT_COLORS, toHosts("verdict"), VERDICT_ORDER)),
+        panel("Hosts by health", bars(summary.hosts_by_health, HEALTH_COLORS, toHosts("health"), HEALTH_ORDER)),
         panel("Hosts by zone", bars(summary.hosts_by_zone, null, (z) => z !== "none" && toHosts("zone")(z))),
-        panel("Accelerators by health", bars(summary.accelerators_by_health, HEALTH_COLORS)),
+        panel("Accelerators by health", bars(summary.accelerators_by_health, HEALTH_COLORS, null, HEALTH_ORDER)),
         panel("Accelerators by vendor", bars(summary.accelerators_by_vendor, null)),
         panel(
           "Compliance report",
