@@ -28,8 +28,8 @@ def live(fleet_double: Any, kit: Any) -> Iterator[tuple[str, Any]]:
     source = fleet_double.InMemoryDashboardSource(400, now=time.time())
     app: FastAPI = kit.build_app(source)
 
-    @app.get("/api/v1/reports/compliance", dependencies=[Depends(kit.check_admin)])
-    def report(format: str = "csv") -> Response:  # stands in for the server's report API
+    @app.get("/api/v1/reports/{kind}", dependencies=[Depends(kit.check_admin)])
+    def report(kind: str, format: str = "csv") -> Response:  # stands in for the server's report API
         rows = "\n".join(f"{h['id']},{h['zone']},{h['verdict']}" for h in source.items[:5])
         return Response("host_id,zone,verdict\n" + rows + "\n", media_type="text/csv")
 
