@@ -45,6 +45,12 @@ export async function mapPage(root, params, nav) {
     },
   });
   nav.onLeave(() => map.destroy());
+  mapBox.parentElement.append(
+    h("div", { class: "zoom" },
+      h("button", { title: "zoom in", onclick: () => map.zoomBy(2) }, "+"),
+      h("button", { title: "zoom out", onclick: () => map.zoomBy(0.5) }, "−"),
+      h("button", { title: "whole world", onclick: () => map.zoomBy(0) }, "⟲"))
+  );
   map.setLandmarks(landmarks.items);
   map.setPoints(points);
   window.fleetproofMap = map; // for tests and the benchmark
