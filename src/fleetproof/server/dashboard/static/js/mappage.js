@@ -162,6 +162,7 @@ function hostPanel(d) {
           "div",
           { class: "evidence" },
           h("h4", {}, `Evidence · ${fmtTime(latest.time)}`),
+          h("p", { class: "muted small" }, "Dashed lines lead to the landmarks the evidence names; red ones contradict the claim. Blue fill: where the zone allows the host to be."),
           evidenceView(latest.evidence)
         )
       : h("p", { class: "muted" }, "no verdict yet")
