@@ -1,12 +1,21 @@
-"""Calibration on the landmark mesh: fit the delay model and choose the suspicion threshold.
+"""Calibration on the landmark mesh: access delays, the delay model and the suspicion threshold.
 
-Each trusted landmark plays an honest target in turn: its RTTs to the others
-give an estimate and the likelihood-ratio statistic at its true, advertised
-position. The threshold is the ``1 − false_alarm_rate`` quantile of those
-statistics, so about that share of honest targets would be flagged. The model
-is fitted on all pairs, including the target's own, which makes this slightly
-optimistic; ``benchmarks/engine_accuracy.py`` measures the rate honestly, leaving
-each target out of the fit.
+1. *Access delays.* A landmark's slowest fixed cost (its uplink, its host) adds
+   to every RTT it measures. Half its smallest excess over the physical minimum
+   (``min_j (rtt_ij − d_ij / v)``, with ``v`` the speed bound per ms of RTT) is
+   taken as its access delay and subtracted before the model is applied — the
+   intercept of CBG's "bestline" (Gueye et al., 2006) with the slope fixed at the
+   physical one.
+2. *Model.* Each landmark plays a target: its ``k_nearest`` RTTs (less the other
+   landmark's access delay) and the true distances fit the
+   :class:`~fleetproof.geo.model.DelayModel`.
+3. *Threshold.* Each landmark, as an honest target, gets the likelihood-ratio
+   statistic at its advertised position; the threshold is the
+   ``1 − false_alarm_rate`` quantile. The model saw the target's own pairs, so this
+   is slightly optimistic; ``benchmarks/engine_accuracy.py`` measures the honest
+   rate with every target left out of calibration.
+
+None of this affects ``violation`` or ``proven``, which use the bound alone.
 """
 
 from __future__ import annotations
@@ -16,16 +25,25 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from fleetproof.geo.countries import CountryTable
-from fleetproof.geo.estimate import estimate_batch, log_likelihood
+from fleetproof.geo.estimate import MIN_RTT_MS, estimate_batch, log_likelihood
 from fleetproof.geo.landmarks import Landmark, LandmarkSet, MeshLink
 from fleetproof.geo.model import DelayModel
-from fleetproof.geo.sphere import EARTH_RADIUS_KM
 from fleetproof.geo.speed import SpeedModel
+from fleetproof.geo.sphere import EARTH_RADIUS_KM
 from fleetproof.geo.vetting import mesh_matrix
 
-__all__ = ["calibrate", "honest_statistics"]
+__all__ = ["access_delays", "calibrate", "honest_statistics"]
 
 MIN_PAIRS = 20
+
+
+def access_delays(rtt: np.ndarray, dist_km: np.ndarray, speed: SpeedModel) -> np.ndarray:
+    """Half of each landmark's smallest RTT excess over the physical minimum (ms, ≥ 0; 0 if unmeasured)."""
+    km_per_ms = speed.v_max_km_per_ms / 2.0
+    excess = rtt - speed.allowance_ms - dist_km / km_per_ms
+    with np.errstate(all="ignore"):
+        low = np.nanmin(np.where(np.isfinite(excess), excess, np.inf), axis=1)
+    return np.where(np.isfinite(low), np.maximum(low, 0.0) / 2.0, 0.0)
 
 
 def honest_statistics(
@@ -37,7 +55,7 @@ def honest_statistics(
     countries: CountryTable | None,
 ) -> np.ndarray:
     """Likelihood-ratio statistic of targets (RTT rows to ``lms``) at their true unit vectors ``truth``."""
-    est = estimate_batch(rtt, lms.vectors, model, speed, countries)
+    est = estimate_batch(rtt, lms.vectors, model.offsets_for(lms.ids), model, speed, countries)
     ll = log_likelihood(truth[:, None, :], est.terms, model)[:, 0]
     return np.asarray(np.maximum(2.0 * (est.max_ll - ll), 0.0))
 
@@ -48,6 +66,7 @@ def calibrate(
     speed: SpeedModel | None = None,
     countries: CountryTable | None = None,
     false_alarm_rate: float = 0.01,
+    k_nearest: int = 16,
 ) -> DelayModel:
     """Fit a :class:`DelayModel` to the mesh of (trusted) landmarks and set its threshold.
 
@@ -57,11 +76,19 @@ def calibrate(
     speed = speed or SpeedModel()
     lms = LandmarkSet(landmarks)
     rtt = mesh_matrix(lms, mesh)
-    i, j = np.nonzero(np.triu(np.isfinite(rtt), 1))
-    dist = np.arccos(np.clip(np.sum(lms.vectors[i] * lms.vectors[j], axis=1), -1, 1)) * EARTH_RADIUS_KM
-    r = rtt[i, j]
-    ok = dist <= speed.max_distance_km(r) * 1.006 + 1.0  # pairs that respect the bound
-    model = DelayModel.fit(r[ok], dist[ok] / np.maximum(speed.max_distance_km(r[ok]), 1.0)) if ok.sum() >= MIN_PAIRS else DelayModel.default()
+    dist = np.arccos(np.clip(lms.vectors @ lms.vectors.T, -1.0, 1.0)) * EARTH_RADIUS_KM
+    offsets = access_delays(rtt, dist, speed)
+    filled = np.where(np.isfinite(rtt), rtt, np.inf)
+    k = max(1, min(k_nearest, len(lms) - 1))
+    idx = np.argsort(filled, axis=1)[:, :k]
+    r = np.take_along_axis(rtt, idx, axis=1)
+    d = np.take_along_axis(dist, idx, axis=1)
+    rc = np.maximum(r - offsets[idx], MIN_RTT_MS)
+    ok = np.isfinite(r)
+    ratio = d[ok] / np.maximum(speed.max_distance_km(rc[ok]), 1.0)
+    model = DelayModel.fit(rc[ok], ratio) if ok.sum() >= MIN_PAIRS else DelayModel.default()
+    model = DelayModel.from_json({**model.to_json(), "k_nearest": k_nearest})
+    model = model.with_offsets(dict(zip(lms.ids, offsets.tolist(), strict=True)))
     usable = np.sum(np.isfinite(rtt), axis=1) >= 3
     if usable.sum() < 10:
         return model

@@ -19,20 +19,22 @@ import numpy.typing as npt
 
 from fleetproof.geo.countries import CountryTable
 from fleetproof.geo.model import DelayModel
-from fleetproof.geo.sphere import EARTH_RADIUS_KM
 from fleetproof.geo.speed import SpeedModel
+from fleetproof.geo.sphere import EARTH_RADIUS_KM
 
 __all__ = ["EstimateBatch", "TargetTerms", "estimate_batch", "log_likelihood"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-#: Log-likelihood charged per speed-bound disk a position is outside of (soft, so one bad landmark cannot veto).
+#: Log-likelihood charged per speed-bound disk a position is outside of (soft: one bad landmark cannot veto).
 BOUND_PENALTY = 50.0
 COARSE = 21
 FINE = 9
 OCEAN_PRIOR = 0.02
 RADIUS_QUANTILE = 0.9
+#: Smallest corrected RTT (ms): an access delay never turns a measurement into a zero distance.
+MIN_RTT_MS = 0.05
 
 
 @dataclass(frozen=True)
@@ -42,15 +44,19 @@ class TargetTerms:
     vecs: FloatArray  # (T, K, 3)
     index: IntArray  # landmark column of each term
     rtt_bin: IntArray
-    bound_km: FloatArray
-    bound_rad: FloatArray
+    scale_km: FloatArray  # bound of the RTT less the landmark's access delay: the model's distance scale
+    bound_rad: FloatArray  # the physical bound, for the search domain
     valid: npt.NDArray[np.bool_]
 
     def rows(self, rows: IntArray | slice) -> TargetTerms:
         """The terms of some targets only."""
         return TargetTerms(
-            self.vecs[rows], self.index[rows], self.rtt_bin[rows], self.bound_km[rows],
-            self.bound_rad[rows], self.valid[rows],
+            self.vecs[rows],
+            self.index[rows],
+            self.rtt_bin[rows],
+            self.scale_km[rows],
+            self.bound_rad[rows],
+            self.valid[rows],
         )
 
 
@@ -68,7 +74,7 @@ class EstimateBatch:
 
 
 def select_terms(
-    rtt: FloatArray, lm_vecs: FloatArray, model: DelayModel, speed: SpeedModel, k: int
+    rtt: FloatArray, lm_vecs: FloatArray, offsets: FloatArray, model: DelayModel, speed: SpeedModel, k: int
 ) -> TargetTerms:
     """Pick each target's ``k`` smallest-RTT landmarks and their distance model terms."""
     k = max(1, min(k, rtt.shape[1]))
@@ -79,8 +85,9 @@ def select_terms(
     idx, r = np.take_along_axis(idx, order, axis=1), np.take_along_axis(r, order, axis=1)
     valid = np.isfinite(r)
     r0 = np.where(valid, r, 0.0)
+    rc = np.maximum(r0 - offsets[idx], MIN_RTT_MS)
     return TargetTerms(
-        lm_vecs[idx], idx, model.rtt_bin(r0), speed.max_distance_km(r0), speed.max_angle_rad(r0), valid
+        lm_vecs[idx], idx, model.rtt_bin(rc), speed.max_distance_km(rc), speed.max_angle_rad(r0), valid
     )
 
 
@@ -88,7 +95,7 @@ def log_likelihood(points: FloatArray, t: TargetTerms, model: DelayModel) -> Flo
     """Log-likelihood (T, P) of points (T, P, 3) under each target's terms."""
     dots = np.matmul(points, t.vecs.transpose(0, 2, 1))
     ang = np.arccos(np.clip(dots, -1.0, 1.0))
-    dens = model.log_pdf(t.rtt_bin[:, None, :], ang * EARTH_RADIUS_KM, t.bound_km[:, None, :])
+    dens = model.log_pdf(t.rtt_bin[:, None, :], ang * EARTH_RADIUS_KM, t.scale_km[:, None, :])
     term = dens - BOUND_PENALTY * (ang > t.bound_rad[:, None, :])
     return np.asarray(np.sum(np.where(t.valid[:, None, :], term, 0.0), axis=2), dtype=np.float64)
 
@@ -120,12 +127,16 @@ def _to_latlon(p: FloatArray) -> tuple[FloatArray, FloatArray]:
 def estimate_batch(
     rtt: FloatArray,
     lm_vecs: FloatArray,
+    offsets: FloatArray,
     model: DelayModel,
     speed: SpeedModel,
     countries: CountryTable | None,
 ) -> EstimateBatch:
-    """Estimate T targets from their RTT rows (T, L) to landmarks with unit vectors (L, 3)."""
-    t = select_terms(rtt, lm_vecs, model, speed, model.k_nearest)
+    """Estimate T targets from their RTT rows (T, L) to landmarks with unit vectors (L, 3).
+
+    ``offsets`` (L,) are the landmarks' access delays (ms) from calibration.
+    """
+    t = select_terms(rtt, lm_vecs, offsets, model, speed, model.k_nearest)
     n_t = rtt.shape[0]
     has = t.valid[:, 0]
     # Every place inside all disks is within ang(centre, L_k) + R_k of the centre, for each k.
@@ -144,7 +155,7 @@ def estimate_batch(
     fbest = np.argmax(ll_f + prior_f, axis=1)
     est = fine[np.arange(n_t), fbest]
     lat, lon = _to_latlon(est)
-    # Posterior over both grids, each point weighted by its cell area; coarse points the fine grid covers drop.
+    # Posterior over both grids, points weighted by their cell area; coarse points the fine grid covers drop.
     cover = np.arccos(np.clip(np.einsum("tpk,tk->tp", coarse, center), -1, 1)) <= 1.5 * step[:, None]
     logw_c = (ll_c / model.temperature + prior_c + 2 * np.log(step)[:, None]) - np.where(cover, np.inf, 0.0)
     logw_f = ll_f / model.temperature + prior_f + 2 * np.log(fstep)[:, None]
@@ -174,7 +185,9 @@ def _log_prior(points: FloatArray, countries: CountryTable | None) -> FloatArray
     return np.asarray(np.log(OCEAN_PRIOR + (1 - OCEAN_PRIOR) * land), dtype=np.float64)
 
 
-def _country(points: FloatArray, w: FloatArray, countries: CountryTable | None) -> tuple[IntArray, FloatArray]:
+def _country(
+    points: FloatArray, w: FloatArray, countries: CountryTable | None
+) -> tuple[IntArray, FloatArray]:
     """Most probable country per target (posterior mass of points by their cell's main country)."""
     n_t = points.shape[0]
     if countries is None:

@@ -63,7 +63,7 @@ class Grid:
             raise ValueError("resolution_deg must divide 180 exactly")
         object.__setattr__(self, "n_rows", n_rows)
         object.__setattr__(self, "n_cols", 2 * n_rows)
-        lat_lo = -90.0 + res * np.arange(n_rows)
+        lat_lo = np.asarray(-90.0 + res * np.arange(n_rows), dtype=np.float64)
         object.__setattr__(self, "row_margin_rad", _corner_margin(lat_lo, res))
         lat_c = lat_lo + res / 2
         lon_c = -180.0 + res * (np.arange(2 * n_rows) + 0.5)

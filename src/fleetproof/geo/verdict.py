@@ -32,8 +32,8 @@ from fleetproof.geo.landmarks import Landmark, LandmarkSet
 from fleetproof.geo.model import DelayModel
 from fleetproof.geo.raster import CellArea, rasterize
 from fleetproof.geo.region import FeasibleRegion, feasible_cells
-from fleetproof.geo.sphere import EARTH_RADIUS_KM, unit_vectors
 from fleetproof.geo.speed import SpeedModel
+from fleetproof.geo.sphere import EARTH_RADIUS_KM, unit_vectors
 
 __all__ = ["Estimate", "Result", "Verdict", "Verifier"]
 
@@ -95,7 +95,8 @@ class Verifier:
     >>> lms = [Landmark("a", 48.86, 2.35), Landmark("b", 52.52, 13.40), Landmark("c", 40.42, -3.70)]
     >>> v = Verifier(lms)
     >>> rtts = {"a": 2.0, "b": 16.0, "c": 19.0}   # a host near Paris
-    >>> [r.verdict for r in v.verify(rtts, [Claim.point("p", "h", 48.85, 2.35), Claim.point("q", "h", 35.7, 139.7)])]
+    >>> claims = [Claim.point("p", "h", 48.85, 2.35), Claim.point("q", "h", 35.7, 139.7)]
+    >>> [r.verdict for r in v.verify(rtts, claims)]
     ['consistent', 'violation']
     """
 
@@ -113,6 +114,7 @@ class Verifier:
         self.grid = countries.grid if countries is not None else Grid(0.5)
         self.speed = speed or SpeedModel()
         self.model = model or DelayModel.default()
+        self.offsets = self.model.offsets_for(self.landmarks.ids)
         self.tolerance = tolerance
         self.min_landmarks = max(min_landmarks, tolerance + 1)
         self._areas: dict[object, CellArea] = {}
@@ -128,7 +130,9 @@ class Verifier:
         return row
 
     # ----- one target
-    def verify(self, rtts: Mapping[str, float], claims: Sequence[Claim] = (), target: str | None = None) -> list[Result]:
+    def verify(
+        self, rtts: Mapping[str, float], claims: Sequence[Claim] = (), target: str | None = None
+    ) -> list[Result]:
         """Results for one target's RTTs (``{landmark_id: rtt_ms}``) and its claims."""
         name = target if target is not None else (claims[0].target if claims else "")
         return self.verify_matrix([name], self.rtt_row(rtts)[None, :], [(0, c) for c in claims])
@@ -136,6 +140,10 @@ class Verifier:
     def region(self, rtts: Mapping[str, float]) -> FeasibleRegion:
         """The tolerant feasible region of one target; ``.to_geojson()`` draws it."""
         return self._region(self.rtt_row(rtts))
+
+    def region_of_row(self, row: FloatArray) -> FeasibleRegion:
+        """The tolerant feasible region for an RTT row in landmark order (NaN = no measurement)."""
+        return self._region(row)
 
     def _region(self, row: FloatArray) -> FeasibleRegion:
         ok = np.isfinite(row)
@@ -147,7 +155,9 @@ class Verifier:
     # ----- many targets
     def estimate_matrix(self, rtt: FloatArray) -> EstimateBatch:
         """Vectorised estimates for an RTT matrix (T, L) in landmark order (NaN = no measurement)."""
-        return estimate_batch(rtt, self.landmarks.vectors, self.model, self.speed, self.countries)
+        return estimate_batch(
+            rtt, self.landmarks.vectors, self.offsets, self.model, self.speed, self.countries
+        )
 
     def verify_matrix(
         self,
@@ -186,7 +196,9 @@ class Verifier:
         for i in range(hi - lo):
             claims = by_row.get(lo + i, [])
             if not claims:
-                out.append(Result(None, targets[lo + i], None, False, estimates[i], self._base(block[i], n_valid[i])))
+                out.append(
+                    Result(None, targets[lo + i], None, False, estimates[i], self._base(block[i], n_valid[i]))
+                )
             for c in claims:
                 if n_valid[i] < self.min_landmarks:
                     ev = self._base(block[i], n_valid[i])
@@ -231,7 +243,9 @@ class Verifier:
         if not points:
             return []
         rows = np.array([i for i, _ in points], dtype=np.int64)
-        q = unit_vectors([c.lat for _, c in points], [c.lon for _, c in points]).reshape(-1, 3)
+        lat = np.array([c.lat for _, c in points], dtype=np.float64)
+        lon = np.array([c.lon for _, c in points], dtype=np.float64)
+        q = unit_vectors(lat, lon).reshape(-1, 3)
         r = block[rows]
         ok = np.isfinite(r)
         r0 = np.where(ok, r, 0.0)
