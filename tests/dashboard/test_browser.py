@@ -28,8 +28,8 @@ def live(fleet_double: Any, kit: Any) -> Iterator[tuple[str, Any]]:
     source = fleet_double.InMemoryDashboardSource(400, now=time.time())
     app: FastAPI = kit.build_app(source)
 
-    @app.get("/api/v1/reports/compliance", dependencies=[Depends(kit.check_admin)])
-    def report(format: str = "csv") -> Response:  # stands in for the server's report API
+    @app.get("/api/v1/reports/{kind}", dependencies=[Depends(kit.check_admin)])
+    def report(kind: str, format: str = "csv") -> Response:  # stands in for the server's report API
         rows = "\n".join(f"{h['id']},{h['zone']},{h['verdict']}" for h in source.items[:5])
         return Response("host_id,zone,verdict\n" + rows + "\n", media_type="text/csv")
 
@@ -118,6 +118,21 @@ def test_map_shows_countries_hosts_by_verdict_and_a_selection(
     assert color_counts(page)["violation"] == 0
 
 
+def test_map_follows_new_verdicts_without_a_reload(live: tuple[str, Any], page: Any, kit: Any) -> None:
+    url, source = live
+    page.add_init_script("window.fleetproofRefreshMs = 300;")
+    open_page(page, f"{url}/#token={kit.ADMIN_TOKEN}")
+    before = int(page.inner_text("[data-verdict='violation'] .count"))
+    host = next(h for h in source.items if h["verdict"] == "proven")
+    try:
+        host["verdict"] = "violation"  # what the pipeline does when a host is caught
+        page.wait_for_function(
+            f"document.querySelector(\"[data-verdict='violation'] .count\").textContent == '{before + 1}'"
+        )
+    finally:
+        host["verdict"] = "proven"
+
+
 def test_overview_counts_and_report_download(
     live: tuple[str, Any], page: Any, kit: Any, tmp_path: Path
 ) -> None:
@@ -144,6 +159,7 @@ def test_overview_counts_and_report_download(
     violations = summary["hosts_by_verdict"]["violation"]
     assert page.inner_text("#hosts-total") == f"{violations} hosts"
     assert page.locator("#hosts-table tbody tr").count() == violations
+    page.screenshot(path=str(tmp_path / "hosts.png"))
 
 
 def test_host_page_shows_health_telemetry_and_history(
@@ -173,6 +189,10 @@ def test_host_page_shows_health_telemetry_and_history(
     assert page.locator("figure.chart[data-metric='power_w'] path.line").count() == 8
     assert page.locator("#history > details").count() == 5
     assert "rtt_ms" in page.inner_text("#history > details[open]")
+    page.click("text=show on map")
+    page.wait_for_selector(f".host-panel[data-host='{faulty['id']}']")
+    page.go_back()
+    page.wait_for_selector("body[data-page='host'][data-ready='1']")
     page.click(".more-metrics summary")
     page.click("button.metric:text('clock_sm_mhz')")
     page.wait_for_selector("figure.chart[data-metric='clock_sm_mhz'] path.line")
@@ -194,6 +214,36 @@ def test_alerts_and_landmarks_pages(live: tuple[str, Any], page: Any, kit: Any, 
     assert "jnb1: claimed position inconsistent" in page.inner_text(".quarantine-list")
     assert page.locator("#landmarks-table tr.quarantined").count() == 1
     page.screenshot(path=str(tmp_path / "landmarks.png"))
+
+
+def test_map_geometry_helpers(live: tuple[str, Any], page: Any) -> None:
+    """The page's own TopoJSON/projection code: antimeridian cutting, projection, evidence walking."""
+    url, _ = live
+    page.goto(url + "/")
+    result = page.evaluate(
+        """async () => {
+      const topo = await import('/dashboard/static/js/topo.js');
+      const dom = await import('/dashboard/static/js/dom.js');
+      const fiji = topo.cutRing([[178, -17], [-179, -17], [-179, -16], [178, -16], [178, -17]]);
+      const pole = topo.cutRing([[-180, -70], [0, -75], [180, -70], [180, -90], [-180, -90], [-180, -70]]);
+      const plain = topo.cutRing([[0, 0], [10, 0], [10, 10], [0, 0]]);
+      const ev = dom.evidenceLandmarks({tightest: [{landmark: 'fra'}], contradicting: [{landmark: 'nrt'}]});
+      return {
+        fiji: fiji.map((p) => p.map(([lon]) => Math.sign(lon))),
+        pole: pole.length, plain: plain.length,
+        origin: topo.project(0, 0), east: topo.project(180, 0), bounds: topo.WORLD_BOUNDS,
+        named: [...ev.named].sort(), contradicting: [...ev.contradicting],
+      };
+    }"""
+    )
+    # The ring crossing 180° becomes two pieces, each wholly on one side.
+    assert len(result["fiji"]) == 2
+    assert all(len(set(signs)) == 1 for signs in result["fiji"])
+    assert {signs[0] for signs in result["fiji"]} == {1, -1}
+    assert result["plain"] == 1 and result["pole"] >= 1
+    assert result["origin"] == [0, 0] and abs(result["east"][0] - 2.7353) < 1e-3
+    assert abs(result["bounds"]["maxY"] - 1.4224) < 1e-3
+    assert result["named"] == ["fra", "nrt"] and result["contradicting"] == ["nrt"]
 
 
 def test_sign_in_asks_for_the_token_and_refuses_a_wrong_one(

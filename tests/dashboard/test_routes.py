@@ -89,7 +89,16 @@ def test_hosts_are_paged_and_filtered_by_the_source(client: TestClient, auth: di
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=501", "offset=-1", "verdict=Lost!", "health=%20", "q=" + "x" * 300]
+    "query",
+    [
+        "limit=0",
+        "limit=501",
+        "offset=-1",
+        "offset=9223372036854775808",
+        "verdict=Lost!",
+        "health=%20",
+        "q=" + "x" * 300,
+    ],
 )
 def test_bad_paging_and_filters_are_rejected(client: TestClient, auth: dict[str, str], query: str) -> None:
     assert client.get(f"{API_PREFIX}/hosts?{query}", headers=auth).status_code == 422
@@ -145,6 +154,8 @@ def test_telemetry_defaults_to_six_hours_and_is_thinned(client: TestClient, auth
     assert 300 < len(day["series"][0]["points"]) <= 600  # 1441 samples thinned
     assert client.get(url, params={"metric": "nope"}, headers=auth).json()["series"] == []
     assert client.get(url, headers=auth).status_code == 422
+    for since in ("nan", "inf", "-5", "1e300"):
+        assert client.get(url, params={"metric": "power_w", "since": since}, headers=auth).status_code == 422
 
 
 def test_thinning_keeps_error_spikes_and_averages_gauges() -> None:

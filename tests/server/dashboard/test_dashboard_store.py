@@ -142,7 +142,7 @@ def test_the_page_over_the_store_in_chromium(ctx: Any, fleet: dict[str, Any], tm
     try:
         with sync_playwright() as p:
             browser = kit.launch_chromium(p)
-            page = browser.new_page(viewport={"width": 1400, "height": 860})
+            page = browser.new_page(viewport={"width": 1400, "height": 860}, accept_downloads=True)
             page.set_default_timeout(15_000)
             page.goto(f"{server.url}/#token=test-admin-token")
             page.wait_for_selector("body[data-page='map'][data-ready='1']")
@@ -156,6 +156,14 @@ def test_the_page_over_the_store_in_chromium(ctx: Any, fleet: dict[str, Any], tm
             assert "Xid 79" in page.inner_text("#health")
             assert page.locator("figure.chart[data-metric='power_w'] path.line").count() == 2
             page.screenshot(path=str(tmp_path / "store-host.png"), full_page=True)
+            page.goto(f"{server.url}/#/overview")
+            page.wait_for_selector("body[data-page='overview'][data-ready='1']")
+            with page.expect_download() as info:
+                page.click("#report-csv")
+            saved = tmp_path / "compliance.csv"
+            info.value.save_as(saved)
+            lines = saved.read_text().splitlines()
+            assert len(lines) == 3 and any(fleet["liar"] in line and "violation" in line for line in lines)
             browser.close()
     finally:
         server.close()

@@ -44,6 +44,7 @@ API_PREFIX = "/api/v1/dashboard"
 STATIC_PREFIX = "/dashboard/static"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_PAGE = 500
+MAX_OFFSET = 2**31 - 1  # far beyond any fleet; keeps OFFSET inside every database's integer
 MAX_SERIES_POINTS = 600
 DEFAULT_TELEMETRY_WINDOW_S = 6 * 3600.0
 _GZIP_MIN_BYTES = 8 * 1024
@@ -214,7 +215,7 @@ def make_router(
     @api.get("/hosts")
     def hosts(
         source: Source,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         verdict: Annotated[str | None, Query(pattern=_LABEL, description="a verdict, or none")] = None,
         zone: Annotated[str | None, Query(max_length=128)] = None,
@@ -240,7 +241,10 @@ def make_router(
         source: Source,
         host_id: Annotated[str, PathParam(max_length=255)],
         metric: Annotated[str, Query(min_length=1, max_length=128)],
-        since: Annotated[float | None, Query(description="Unix seconds; default six hours ago")] = None,
+        since: Annotated[
+            float | None,
+            Query(ge=0, le=1e11, allow_inf_nan=False, description="Unix seconds; default 6 h ago"),
+        ] = None,
     ) -> Any:
         start = clock() - DEFAULT_TELEMETRY_WINDOW_S if since is None else since
         series: list[TelemetrySeries] = source.telemetry(host_id, metric, start)
@@ -251,7 +255,7 @@ def make_router(
     def alerts(
         source: Source,
         open_only: bool = False,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     ) -> Any:
         total, items = source.alerts(open_only, offset, limit)

@@ -36,7 +36,11 @@ function parseHash() {
 
 function renderNav(active) {
   fill(navBar,
-    ...ROUTES.map(([name, label]) => h("a", { href: `#/${name}`, class: name === active ? "active" : "" }, label)),
+    // Clicking the page already shown reloads it (a plain link to the same hash does nothing).
+    ...ROUTES.map(([name, label]) =>
+      h("a", { href: `#/${name}`, class: name === active ? "active" : "", onclick: (ev) => {
+        if (window.location.hash === `#/${name}`) { ev.preventDefault(); render(); }
+      } }, label)),
     h("span", { class: "spacer" }),
     getToken() ? h("button", { class: "link", onclick: () => { clearToken(); render(); } }, "sign out") : null
   );

@@ -84,12 +84,16 @@ export function lineChart(metric, series) {
   return box;
 }
 
+const LABELS = { none: "not judged" };
 const seriesColor = (sr, k) => (sr.index < 0 ? "#444444" : SERIES_COLORS[sr.index % 8] || SERIES_COLORS[k % 8]);
 const seriesName = (sr) => (sr.index < 0 ? "host" : `accelerator ${sr.index} (${sr.uuid})`);
 
-// Horizontal bars for a {label: count} dict.
-export function bars(counts, colors, onClick) {
-  const entries = Object.entries(counts).filter(([, n]) => n > 0);
+// Horizontal bars for a {label: count} dict; labels in `order` first, in that order, then by count.
+export function bars(counts, colors, onClick, order = []) {
+  const rank = (label) => (order.includes(label) ? order.indexOf(label) : order.length);
+  const entries = Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .sort(([a, n], [b, m]) => rank(a) - rank(b) || m - n || a.localeCompare(b));
   const max = Math.max(1, ...entries.map(([, n]) => n));
   return h(
     "div",
@@ -98,7 +102,7 @@ export function bars(counts, colors, onClick) {
       h(
         "div",
         { class: "bar-row" + (onClick ? " clickable" : ""), onclick: onClick ? () => onClick(label) : null, "data-label": label },
-        h("span", { class: "bar-label" }, label || "(none)"),
+        h("span", { class: "bar-label" }, LABELS[label] || label || "(none)"),
         h("span", { class: "bar-track" }, h("span", { class: "bar-fill", style: `width:${(100 * n) / max}%;background:${(colors && colors[label]) || "#4a90d9"}` })),
         h("span", { class: "bar-count" }, n.toLocaleString("en"))
       )

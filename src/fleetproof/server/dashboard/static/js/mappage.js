@@ -6,6 +6,7 @@ import { WorldMap } from "./worldmap.js";
 import { h, fill, badge, evidenceView, fmtEstimate, fmtTime, verdictFlags, VERDICT_COLORS } from "./dom.js";
 
 let countriesPromise = null;
+const REFRESH_MS = window.fleetproofRefreshMs || 10000; // tests shorten it
 
 // The decoded world, fetched and projected once per page load.
 export function loadCountries() {
@@ -44,13 +45,21 @@ export async function mapPage(root, params, nav) {
     },
   });
   nav.onLeave(() => map.destroy());
+  mapBox.parentElement.append(
+    h("div", { class: "zoom" },
+      h("button", { title: "zoom in", onclick: () => map.zoomBy(2) }, "+"),
+      h("button", { title: "zoom out", onclick: () => map.zoomBy(0.5) }, "−"),
+      h("button", { title: "whole world", onclick: () => map.zoomBy(0) }, "⟲"))
+  );
   map.setLandmarks(landmarks.items);
   map.setPoints(points);
   window.fleetproofMap = map; // for tests and the benchmark
   renderLegend(legend, points, landmarks.items, map);
 
+  let selected = null;
   async function select(hit) {
     panel.replaceChildren();
+    selected = null;
     if (!hit) {
       map.select(null);
       panel.append(h("p", { class: "muted" }, "Click a host or a landmark on the map."));
@@ -65,6 +74,7 @@ export async function mapPage(root, params, nav) {
     const detail = await getJSON(`/hosts/${encodeURIComponent(hit.id)}`);
     map.select(detail);
     fill(panel, hostPanel(detail));
+    selected = detail;
   }
 
   const wanted = params.get("host");
@@ -73,13 +83,34 @@ export async function mapPage(root, params, nav) {
     map.select(detail);
     if (detail.estimate) map.focus(detail.estimate.lon, detail.estimate.lat, 3);
     fill(panel, hostPanel(detail));
+    selected = detail;
   }
+
+  // Verdicts arrive while the page is open (a demo's first ones within seconds): poll in place,
+  // keeping zoom, hidden verdicts and the selection; re-render the panel only when the host changed.
+  async function refresh() {
+    if (document.hidden || !root.isConnected) return;
+    const [fresh, lms] = await Promise.all([getJSON("/map-points"), getJSON("/landmarks")]);
+    if (!root.isConnected) return;
+    map.setLandmarks(lms.items);
+    map.setPoints(fresh);
+    renderLegend(legend, fresh, lms.items, map);
+    if (!selected) return;
+    const detail = await getJSON(`/hosts/${encodeURIComponent(selected.id)}`);
+    if (!selected || detail.id !== selected.id || !root.isConnected) return;
+    if (detail.verdict_time !== selected.verdict_time || detail.health !== selected.health) {
+      map.select(detail);
+      fill(panel, hostPanel(detail));
+    }
+    selected = detail;
+  }
+  const timer = setInterval(() => refresh().catch(() => {}), REFRESH_MS);
+  nav.onLeave(() => clearInterval(timer));
 }
 
 function renderLegend(legend, points, landmarks, map) {
   const counts = Object.fromEntries(points.verdicts.map((v) => [v, 0]));
   for (const code of points.verdict) counts[points.verdicts[code]] += 1;
-  const hidden = new Set();
   const quarantined = landmarks.filter((lm) => lm.quarantine_reason).length;
   fill(legend,
     h("h3", {}, `${points.count.toLocaleString("en")} hosts located`),
@@ -90,8 +121,9 @@ function renderLegend(legend, points, landmarks, map) {
         { class: "legend-row", "data-verdict": v },
         h("input", {
           type: "checkbox",
-          checked: true,
+          checked: !map.hidden.has(v),
           onchange: (ev) => {
+            const hidden = new Set(map.hidden);
             if (ev.target.checked) hidden.delete(v);
             else hidden.add(v);
             map.setHidden(hidden);
@@ -130,6 +162,7 @@ function hostPanel(d) {
           "div",
           { class: "evidence" },
           h("h4", {}, `Evidence · ${fmtTime(latest.time)}`),
+          h("p", { class: "muted small" }, "Dashed lines lead to the landmarks the evidence names; red ones contradict the claim. Blue fill: where the zone allows the host to be."),
           evidenceView(latest.evidence)
         )
       : h("p", { class: "muted" }, "no verdict yet")

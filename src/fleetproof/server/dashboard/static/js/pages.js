@@ -5,22 +5,39 @@ import { bars } from "./charts.js";
 import { h, badge, fmtAgo, fmtEstimate, fmtTime, verdictFlags, HEALTH_COLORS, VERDICT_COLORS } from "./dom.js";
 
 const PAGE = 50;
-const REPORT_URL = "/api/v1/reports/compliance";
+const VERDICT_ORDER = ["proven", "consistent", "unknown", "violation", "none"];
+const HEALTH_ORDER = ["healthy", "degraded", "unhealthy", "initializing", "unknown"];
+const REPORTS_URL = "/api/v1/reports"; // the server's report API: compliance and inventory, CSV or JSON
 
+// The overview re-reads its counts every 15 s while it is shown, swapping the whole panel at once.
 export async function overviewPage(root, params, nav) {
-  const [summary, alerts] = await Promise.all([getJSON("/summary"), getJSON("/alerts", { open_only: true, limit: 8 })]);
   const status = h("span", { class: "muted", id: "report-status" });
-  const report = (format) => async () => {
-    status.textContent = `downloading ${format}…`;
+  root.append(await overview(status, nav));
+  const timer = setInterval(async () => {
+    if (document.hidden || !root.isConnected) return;
     try {
-      await download(`${REPORT_URL}?format=${format}`, `fleetproof-compliance.${format}`);
-      status.textContent = `compliance report saved (${format})`;
+      const fresh = await overview(status, nav);
+      if (root.isConnected) root.replaceChildren(fresh);
+    } catch (_) {
+      /* keep the last view; the next navigation reports errors */
+    }
+  }, 15000);
+  nav.onLeave(() => clearInterval(timer));
+}
+
+async function overview(status, nav) {
+  const [summary, alerts] = await Promise.all([getJSON("/summary"), getJSON("/alerts", { open_only: true, limit: 8 })]);
+  const report = (kind, format) => async () => {
+    status.textContent = `downloading the ${kind} report (${format})…`;
+    try {
+      await download(`${REPORTS_URL}/${kind}?format=${format}`, `fleetproof-${kind}.${format}`);
+      status.textContent = `${kind} report saved (${format})`;
     } catch (err) {
-      status.textContent = `report failed: ${err.message}`;
+      status.textContent = `${kind} report failed: ${err.message}`;
     }
   };
   const toHosts = (key) => (value) => nav.go(`#/hosts?${key}=${encodeURIComponent(value)}`);
-  root.append(
+  return (
     h(
       "section",
       { class: "overview" },
@@ -36,17 +53,21 @@ export async function overviewPage(root, params, nav) {
       h(
         "div",
         { class: "panels" },
-        panel("Hosts by verdict", bars(summary.hosts_by_verdict, VERDICT_COLORS, toHosts("verdict"))),
-        panel("Hosts by health", bars(summary.hosts_by_health, HEALTH_COLORS, toHosts("health"))),
+        panel("Hosts by verdict", bars(summary.hosts_by_verdict, VERDICT_COLORS, toHosts("verdict"), VERDICT_ORDER)),
+        panel("Hosts by health", bars(summary.hosts_by_health, HEALTH_COLORS, toHosts("health"), HEALTH_ORDER)),
         panel("Hosts by zone", bars(summary.hosts_by_zone, null, (z) => z !== "none" && toHosts("zone")(z))),
-        panel("Accelerators by health", bars(summary.accelerators_by_health, HEALTH_COLORS)),
+        panel("Accelerators by health", bars(summary.accelerators_by_health, HEALTH_COLORS, null, HEALTH_ORDER)),
         panel("Accelerators by vendor", bars(summary.accelerators_by_vendor, null)),
         panel(
-          "Compliance report",
-          h("p", {}, "Every host's zone, verdict and evidence, for auditors."),
-          h("button", { onclick: report("csv"), id: "report-csv" }, "Download CSV"),
+          "Reports",
+          h("p", {}, "Compliance: every host's zone, verdict and evidence, for auditors."),
+          h("button", { onclick: report("compliance", "csv"), id: "report-csv" }, "Compliance CSV"),
           " ",
-          h("button", { onclick: report("json"), id: "report-json" }, "Download JSON"),
+          h("button", { onclick: report("compliance", "json"), id: "report-json" }, "Compliance JSON"),
+          h("p", {}, "Inventory: every host and accelerator."),
+          h("button", { onclick: report("inventory", "csv"), id: "inventory-csv" }, "Inventory CSV"),
+          " ",
+          h("button", { onclick: report("inventory", "json"), id: "inventory-json" }, "Inventory JSON"),
           h("p", {}, status)
         )
       ),

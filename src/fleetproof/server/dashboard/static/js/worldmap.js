@@ -82,6 +82,20 @@ export class WorldMap {
     this.redraw();
   }
 
+  // Zoom by a factor around the map's centre (the +/− buttons); factor 0 resets the view.
+  zoomBy(factor) {
+    if (!factor) {
+      this.zoom = 1;
+      this.pan = [0, 0];
+    } else {
+      const zoom = Math.min(64, Math.max(1, this.zoom * factor));
+      const k = zoom / this.zoom;
+      this.pan = [this.pan[0] * k, this.pan[1] * k];
+      this.zoom = zoom;
+    }
+    this.redraw();
+  }
+
   focus(lon, lat, zoom) {
     const [x, y] = project(lon, lat);
     this.zoom = zoom;
