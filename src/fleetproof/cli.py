@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fleetproof.batch.cli",
     "fleetproof.probe.cli",
     "fleetproof.agent.cli",
+    "fleetproof.server.cli",
 )
 
 
