@@ -86,7 +86,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("disk_unhealthy_percent", 97.0, "Disk use at which the host is unhealthy, percent."),
     Setting("memory_degraded_percent", 90.0, "Memory use at which the host is degraded, percent."),
     Setting("memory_unhealthy_percent", 97.0, "Memory use at which the host is unhealthy, percent."),
-    Setting("probe_interval_s", 300.0, "Seconds between probe rounds, when a prober is attached."),
+    Setting(
+        "probe_interval_s",
+        300.0,
+        "Seconds between probe rounds of the landmarks (needs an enrolled agent); 0 turns probing off.",
+    ),
+    Setting(
+        "landmarks_file",
+        "",
+        "Landmark directory to probe (DIR.csv: id,lat,lon,address,public_key); empty: ask the server.",
+    ),
+    Setting("probe_samples", 10, "Challenges per landmark in each probe round (1-64)."),
+    Setting("probe_timeout_s", 1.0, "Seconds to wait for a landmark's answer before a retry."),
     Setting(
         "otlp_endpoint", "", "OTLP/HTTP metrics endpoint (e.g. http://127.0.0.1:4318/v1/metrics); empty: off."
     ),

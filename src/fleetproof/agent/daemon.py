@@ -92,6 +92,10 @@ def run_daemon(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if transport is None:
         transport = make_server_transport(settings)
+    if probe_round is None:
+        from fleetproof.agent.probing import make_probe_round
+
+        probe_round = make_probe_round(settings)
     agent = build_agent(settings, transport, probe_round)
     stop = stop or threading.Event()
     exporters: list[Any] = []

@@ -1,0 +1,99 @@
+"""The agent's side of location verification: probe the landmarks now and then, queue the signed records.
+
+The landmarks come from ``landmarks_file`` (a ``DIR.csv``: ``id,lat,lon,address,public_key``) when that
+setting is given, else from the fleet server the agent is enrolled with (its trusted landmarks). The device
+key is the one created at enrollment, so the records name the device the server knows. A round that
+cannot reach a landmark reports it in the log and carries on: the server judges what it gets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fleetproof.errors import ConfigError
+
+__all__ = ["make_probe_round"]
+
+log = logging.getLogger("fleetproof.agent.probe")
+
+LandmarkSource = Callable[[], list[Any]]
+
+
+def _server_landmarks(state_dir: Path, settings: Any) -> LandmarkSource:
+    """Ask the server for its trusted landmarks at every round, so quarantines take effect."""
+    from fleetproof.agent.client import HttpTransport, load_identity
+    from fleetproof.probe.keys import load_private_key, public_key_from_b64
+    from fleetproof.probe.records import LandmarkEntry
+
+    identity = load_identity(state_dir)
+    if identity is None:
+        raise ConfigError("probing needs either `landmarks_file` or an enrolled agent")
+    from fleetproof.agent.client import KEY_FILE
+
+    client = HttpTransport(
+        settings.server_url or identity.server_url, identity.device_id, load_private_key(state_dir / KEY_FILE)
+    )
+
+    def fetch() -> list[Any]:
+        return [
+            LandmarkEntry(
+                id=row["id"],
+                lat=float(row["lat"]),
+                lon=float(row["lon"]),
+                address=row["address"],
+                public_key=public_key_from_b64(row["public_key"]),
+            )
+            for row in client.get_landmarks()
+        ]
+
+    return fetch
+
+
+def make_probe_round(settings: Any) -> Callable[[], list[dict[str, Any]]] | None:
+    """A callable for the agent loop that runs one probe round, or None when probing is off.
+
+    Probing is on when ``probe_interval_s`` is positive and the agent is enrolled (it needs the device
+    identity the server knows) or a ``landmarks_file`` is given.
+    """
+    from fleetproof.agent.client import KEY_FILE, load_identity
+
+    if settings.probe_interval_s <= 0:
+        return None
+    state_dir = settings.resolved_state_dir()
+    identity = load_identity(state_dir)
+    if identity is None:
+        if settings.landmarks_file:
+            raise ConfigError("`landmarks_file` is set but the agent is not enrolled; run `agent enroll`")
+        return None
+
+    from fleetproof.probe.keys import load_private_key
+    from fleetproof.probe.prober import Prober, UdpTransport
+    from fleetproof.probe.records import load_landmark_directory
+
+    if settings.landmarks_file:
+        directory = load_landmark_directory(settings.landmarks_file)
+
+        def landmarks() -> list[Any]:
+            return list(directory.values())
+
+    else:
+        landmarks = _server_landmarks(state_dir, settings)
+    prober = Prober(
+        key=load_private_key(state_dir / KEY_FILE),
+        device_id=identity.device_id,
+        transport=UdpTransport(),
+        samples=int(settings.probe_samples),
+        timeout_s=float(settings.probe_timeout_s),
+    )
+
+    def probe_round() -> list[dict[str, Any]]:
+        result = prober.probe(landmarks())
+        for miss in result.unreachable:
+            log.warning("landmark %s unreachable: %s", miss.landmark_id, miss.reason)
+        log.info("probe round: %d records, %d unreachable", len(result.records), len(result.unreachable))
+        return [record.model_dump(mode="json") for record in result.records]
+
+    return probe_round
