@@ -105,6 +105,7 @@ def build_collectors(
         "devices": settings.simulated_devices,
         "seed": settings.simulated_seed,
         "faults": settings.simulated_faults,
+        "vendor": settings.simulated_vendor,
         "kernel_log_path": settings.kernel_log_path or None,
         "npu_smi": settings.npu_smi_path,
         "disk_paths": settings.list("disk_paths"),

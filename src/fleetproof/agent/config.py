@@ -70,6 +70,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("simulated_devices", 8, "Number of devices of the simulated backend."),
     Setting("simulated_seed", 0, "Seed of the simulated backend (same seed, same readings)."),
     Setting(
+        "simulated_vendor",
+        "simulated",
+        "Vendor label of the simulated devices (simulated, nvidia, amd, gaudi, ascend); readings stay simulated.",
+    ),
+    Setting(
         "simulated_faults", "", "Faults to inject into the simulated backend, e.g. `xid79@2+30,thermal@1`."
     ),
     Setting("disk_paths", "/", "Comma-separated paths whose disk use is watched."),

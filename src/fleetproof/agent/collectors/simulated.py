@@ -83,6 +83,15 @@ def _noise(seed: int, device: int, round_no: int, salt: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
+SIMULATED_MODELS = {
+    "simulated": "Simulated H100 80GB HBM3",
+    "nvidia": "H100 80GB HBM3 (simulated)",
+    "amd": "Instinct MI300X (simulated)",
+    "gaudi": "HL-225 Gaudi 2 (simulated)",
+    "ascend": "Ascend 910B (simulated)",
+}
+
+
 class SimulatedCollector:
     """N simulated accelerators; see the module docstring for the fault syntax."""
 
@@ -95,6 +104,7 @@ class SimulatedCollector:
         faults: str | Iterable[str] | Iterable[Fault] = (),
         clock: Callable[[], float] = time.time,
         driver_version: str = "550.90.07",
+        vendor: str = "simulated",
         **_: object,
     ) -> None:
         if devices < 0 or devices > 256:
@@ -113,6 +123,9 @@ class SimulatedCollector:
                 )
         self.clock = clock
         self.driver_version = driver_version
+        # The label only: a demo fleet can show "nvidia" and "amd" hosts; the readings stay simulated.
+        self.vendor = vendor or "simulated"
+        self.model = SIMULATED_MODELS.get(self.vendor, SIMULATED_MODELS["simulated"])
         self.started = clock()
         self.round = 0
         self._ecc = [[0, 0, 0, 0] for _ in range(devices)]  # vol corr, vol unc, agg corr, agg unc
@@ -127,8 +140,8 @@ class SimulatedCollector:
     def info(self, index: int) -> DeviceInfo:
         return DeviceInfo(
             index=index,
-            vendor="simulated",
-            model="Simulated H100 80GB HBM3",
+            vendor=self.vendor,
+            model=self.model,
             uuid=f"GPU-5e{self.seed:06x}-0000-4000-8000-{index:012x}",
             serial=f"SIM{self.seed:04d}{index:06d}",
             bus_id=f"00000000:{0x18 + index * 0x10 & 0xFF:02X}:00.0",
