@@ -72,7 +72,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "simulated_vendor",
         "simulated",
-        "Vendor label of the simulated devices (simulated, nvidia, amd, gaudi, ascend); readings stay simulated.",
+        "Vendor label of the simulated devices (simulated, nvidia, amd, gaudi, ascend); "
+        "the readings stay simulated.",
     ),
     Setting(
         "simulated_faults", "", "Faults to inject into the simulated backend, e.g. `xid79@2+30,thermal@1`."
