@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from fleetproof.server import audit
 from fleetproof.server.admin import hash_token, landmark_dict
@@ -242,7 +243,8 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
             authenticate(request, body)
             raise HTTPException(status_code=422, detail=f"items with a non-finite time: {bad[:5]}")
         try:
-            result = _ingest(request, body, batch.items, ctx.clock())
+            # Off the event loop: while one request waits on the store, others are parsed and checked.
+            result = await run_in_threadpool(_ingest, request, body, batch.items, ctx.clock())
         except (StatementError, NonFiniteNumber) as exc:
             # NaN or Infinity in a payload, refused by the store's JSON encoder (wrapped or not, by driver).
             if isinstance(exc, NonFiniteNumber) or isinstance(exc.orig, NonFiniteNumber):

@@ -221,7 +221,7 @@ def _store_telemetry(
                 "time": report.time,
                 "metrics": dict(report.host_metrics),
             }
-    session.execute(_table(TelemetryRecord).insert(), rows)  # Core: no per-row ORM work
+    session.execute(_table(TelemetryRecord).insert(), rows)
     # Keep the newest values: only replace a stored row that is older.
     stored = {
         r.uuid: r.time
