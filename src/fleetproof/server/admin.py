@@ -134,17 +134,31 @@ def create_zone(
         return zone_dict(row)
 
 
-def create_token(db: Database, zone_id: str, *, ttl_s: float, actor: str, now: float) -> dict[str, Any]:
-    """Make a one-time enrollment token for ``zone_id``; the token is shown once and stored hashed."""
+def create_token(
+    db: Database, zone_id: str, *, ttl_s: float, actor: str, now: float, device_id: str | None = None
+) -> dict[str, Any]:
+    """Make a one-time enrollment token for ``zone_id``; the token is shown once and stored hashed.
+
+    With ``device_id`` the operator names the device that enrolls with it (its host name in the
+    inventory, say); without, the server makes up an id at enrollment.
+    """
     if not (math.isfinite(ttl_s) and 0 < ttl_s <= 366 * 86400):
         raise ConfigError("token lifetime must be between 1 s and a year")
+    if device_id is not None and not re.match(ID_PATTERN, device_id):
+        raise ConfigError(f"device id {device_id!r}: use letters, digits, '.', '_', ':' and '-' (at most 64)")
     token = "fpe_" + secrets.token_urlsafe(24)
     with db.write() as session:
         if session.get(Zone, zone_id) is None:
             raise ConfigError(f"no zone {zone_id!r}; create it first")
+        if device_id is not None and session.get(Device, device_id) is not None:
+            raise ConfigError(f"a device {device_id!r} is already enrolled")
         session.add(
             EnrollmentToken(
-                token_hash=hash_token(token), zone_id=zone_id, created_at=now, expires_at=now + ttl_s
+                token_hash=hash_token(token),
+                zone_id=zone_id,
+                created_at=now,
+                expires_at=now + ttl_s,
+                device_id=device_id,
             )
         )
         audit.append(
@@ -156,7 +170,7 @@ def create_token(db: Database, zone_id: str, *, ttl_s: float, actor: str, now: f
             details={"token_sha256_prefix": hash_token(token)[:12], "expires_at": now + ttl_s},
             now=now,
         )
-    return {"token": token, "zone": zone_id, "expires_at": now + ttl_s}
+    return {"token": token, "zone": zone_id, "device_id": device_id, "expires_at": now + ttl_s}
 
 
 def add_landmark(

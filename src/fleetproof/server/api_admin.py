@@ -30,6 +30,9 @@ class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     zone: str = Field(max_length=64)
     ttl_s: float = Field(default=86400.0, gt=0, le=366 * 86400)
+    device_id: str | None = Field(
+        default=None, max_length=64, description="the id the enrolling device gets (default: made up)"
+    )
 
 
 class MeshIn(BaseModel):
@@ -132,7 +135,9 @@ def make_admin_router(ctx: ServerContext) -> APIRouter:
     @router.post("/enrollment-tokens", status_code=201)
     def create_token(body: TokenIn) -> dict[str, Any]:
         """A one-time enrollment token for a zone; shown once, stored hashed."""
-        return admin.create_token(ctx.db, body.zone, ttl_s=body.ttl_s, actor=actor, now=ctx.clock())
+        return admin.create_token(
+            ctx.db, body.zone, ttl_s=body.ttl_s, actor=actor, now=ctx.clock(), device_id=body.device_id
+        )
 
     @router.get("/landmarks")
     def landmarks() -> list[dict[str, Any]]:

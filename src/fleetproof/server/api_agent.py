@@ -182,7 +182,7 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
             raise HTTPException(
                 status_code=422, detail="inventory holds a non-finite number or a NUL character"
             )
-        device_id = "dev-" + secrets.token_hex(8)
+        device_id = token.device_id or "dev-" + secrets.token_hex(8)
         with ctx.db.write() as session:
             claimed = rowcount(
                 session.execute(
@@ -195,6 +195,8 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
                 raise HTTPException(status_code=403, detail="enrollment token already used")
             if session.scalar(select(Device.id).where(Device.public_key == req.public_key)) is not None:
                 raise HTTPException(status_code=409, detail="this public key is already enrolled")
+            if session.get(Device, device_id) is not None:
+                raise HTTPException(status_code=409, detail=f"a device {device_id!r} is already enrolled")
             device = Device(
                 id=device_id,
                 zone_id=token.zone_id,

@@ -91,6 +91,7 @@ def register(subparsers: Any) -> None:
     _store_options(tcreate, suppress=True)
     tcreate.add_argument("--zone", required=True)
     tcreate.add_argument("--ttl-s", type=float, default=86400.0, help="lifetime, seconds (default a day)")
+    tcreate.add_argument("--device-id", help="the id the enrolling device gets (default: made up)")
     tcreate.set_defaults(handler=_token_create)
 
     lm = actions.add_parser("landmark", help="landmarks: id, coordinates, address, public key")
@@ -218,7 +219,14 @@ def _first_error(exc: Any) -> str:
 
 def _token_create(args: argparse.Namespace) -> int:
     return _print(
-        _admin_mod().create_token(_db(args), args.zone, ttl_s=args.ttl_s, actor="admin:cli", now=time.time())
+        _admin_mod().create_token(
+            _db(args),
+            args.zone,
+            ttl_s=args.ttl_s,
+            actor="admin:cli",
+            now=time.time(),
+            device_id=args.device_id,
+        )
     )
 
 
