@@ -1,0 +1,105 @@
+"""`fleetproof demo` end to end: real processes on loopback, verdicts from emulated geography.
+
+The acceptance contract: with a scenario of its own, `GET /api/v1/devices` lists every scenario host
+by its id with a verdict, and `GET /` answers the dashboard. A host placed on another continent than
+its zone allows must come out `violation`; an honest one must not. (The engine tolerates one
+landmark being wrong, so two landmarks near the moved host are needed to disprove its claim.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SCENARIO = {
+    "landmarks": [
+        {"id": "frankfurt", "lat": 50.12, "lon": 8.68, "country": "DE"},
+        {"id": "london", "lat": 51.52, "lon": -0.11, "country": "GB"},
+        {"id": "prague", "lat": 50.08, "lon": 14.42, "country": "CZ"},
+        {"id": "newyork", "lat": 40.73, "lon": -73.65, "country": "US"},
+        {"id": "tokyo", "lat": 35.67, "lon": 139.82, "country": "JP"},
+        {"id": "hongkong", "lat": 22.3, "lon": 114.17, "country": "HK"},
+    ],
+    "zones": [{"id": "eu", "allowed_countries": ["DE", "NL", "BE", "FR"]}],
+    "hosts": [
+        {"id": "honest-fra", "zone": "eu", "accelerators": 2, "actual": {"lat": 50.11, "lon": 8.68}},
+        {"id": "moved-to-tokyo", "zone": "eu", "accelerators": 2, "actual": {"lat": 35.68, "lon": 139.77}},
+        {
+            "id": "faulty-fra",
+            "zone": "eu",
+            "accelerators": 2,
+            "actual": {"lat": 50.0, "lon": 8.5},
+            "faults": ["ecc_dbe@1"],
+        },
+    ],
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _devices(port: int, token: str) -> list[dict[str, object]]:
+    response = httpx.get(
+        f"http://127.0.0.1:{port}/api/v1/devices", headers={"Authorization": f"Bearer {token}"}, timeout=5
+    )
+    response.raise_for_status()
+    result: list[dict[str, object]] = response.json()
+    return result
+
+
+def test_demo_catches_the_moved_host_and_the_faulty_one(tmp_path: Path) -> None:
+    scenario = tmp_path / "scenario.json"
+    scenario.write_text(json.dumps(SCENARIO))
+    port, token = _free_port(), "demo-test-token"
+    args = ["--scenario", str(scenario), "--port", str(port), "--admin-token", token, "--probe-interval", "8"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fleetproof", "demo", *args, "--duration", "120"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 90
+        by_id: dict[str, dict[str, object]] = {}
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            try:
+                by_id = {str(d["id"]): d for d in _devices(port, token)}
+            except httpx.HTTPError:
+                by_id = {}
+            done = len(by_id) == 3 and all(d.get("verdict") for d in by_id.values())
+            if done and by_id["faulty-fra"].get("health") == "unhealthy":
+                break
+            time.sleep(1)
+        assert set(by_id) == {"honest-fra", "moved-to-tokyo", "faulty-fra"}
+        assert by_id["moved-to-tokyo"]["verdict"] == "violation"
+        assert by_id["honest-fra"]["verdict"] in {"consistent", "proven"}
+        assert by_id["faulty-fra"]["health"] == "unhealthy"
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+        assert page.status_code == 200
+        assert "<html" in page.text.lower()
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    text = output.decode()
+    assert process.returncode == 0, text
+    assert f"http://127.0.0.1:{port}/#token={token}" in text
+    # Everything it started is gone: nothing listens on the port any more (TIME_WAIT is fine).
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen()
