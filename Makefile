@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean
+.PHONY: run verify-sample test lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/fleetproof demo
+
+verify-sample: $(STAMP)
 	$(BIN)/fleetproof verify --sample --out out/results.jsonl --landmark-report out/landmarks.json --map out/maps
 
 lint: $(STAMP)
