@@ -197,6 +197,7 @@ def test_countries_topojson_carries_alpha2_codes(client: TestClient, auth: dict[
 def test_page_and_assets_are_public_and_confined(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
     assert "/dashboard/static/js/app.js" in page.text
     script = client.get("/dashboard/static/js/app.js")
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
