@@ -27,7 +27,7 @@ def free_port() -> int:
 
 @contextmanager
 def postgres_cluster() -> Iterator[str]:
-    """``FLEETPROOF_TEST_POSTGRES_URL``, or a fresh cluster from Debian's binaries (as ``postgres`` when root)."""
+    """``FLEETPROOF_TEST_POSTGRES_URL``, or a fresh cluster of Debian's binaries (run as ``postgres``)."""
     url = os.environ.get("FLEETPROOF_TEST_POSTGRES_URL")
     if url:
         yield url
@@ -42,16 +42,36 @@ def postgres_cluster() -> Iterator[str]:
         shutil.chown(root, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
     data, port = os.path.join(root, "data"), free_port()
-    subprocess.run([*as_user, str(bindir / "initdb"), "-D", data, "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*as_user, str(bindir / "initdb"), "-D", data, "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
     # Default durability settings (fsync on): the figure is for a real configuration.
-    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", data, "-l", os.path.join(root, "log"), "-w", "start",
-                    "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_user,
+            str(bindir / "pg_ctl"),
+            "-D",
+            data,
+            "-l",
+            os.path.join(root, "log"),
+            "-w",
+            "start",
+            "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", data, "-m", "fast", "stop"], capture_output=True,
-                       check=False)
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", data, "-m", "fast", "stop"],
+            capture_output=True,
+            check=False,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -60,8 +80,20 @@ def running_server(db: str, token: str, *extra: str) -> Iterator[tuple[str, subp
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fleetproof.server", "--db", db, "--listen", f"127.0.0.1:{port}",
-         "--admin-token", token, "--log-level", "warning", *extra],
+        [
+            sys.executable,
+            "-m",
+            "fleetproof.server",
+            "--db",
+            db,
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--admin-token",
+            token,
+            "--log-level",
+            "warning",
+            *extra,
+        ],
         env=env,
     )
     base = f"http://127.0.0.1:{port}"

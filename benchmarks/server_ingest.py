@@ -8,7 +8,7 @@ sent to a bare ASGI app under the same uvicorn (the baseline), so the ratio isol
 what validation, authentication and storage cost.
 
     PYTHONPATH=src python benchmarks/server_ingest.py --db sqlite
-    PYTHONPATH=src python benchmarks/server_ingest.py --db postgres   # throwaway cluster, or $FLEETPROOF_TEST_POSTGRES_URL
+    PYTHONPATH=src python benchmarks/server_ingest.py --db postgres   # throwaway cluster
 """
 
 from __future__ import annotations
@@ -30,25 +30,47 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from server_common import ROOT, free_port, postgres_cluster, running_server, wait_ready  # noqa: E402
+from server_common import ROOT, free_port, postgres_cluster, running_server, wait_ready
 
-from fleetproof.agent.client import enroll  # noqa: E402
-from fleetproof.agent.enroll_cli import host_inventory  # noqa: E402
-from fleetproof.probe.keys import load_private_key  # noqa: E402
-from fleetproof.server.reqsign import sign_request  # noqa: E402
+from fleetproof.agent.client import enroll
+from fleetproof.agent.enroll_cli import host_inventory
+from fleetproof.probe.keys import load_private_key
+from fleetproof.server.reqsign import sign_request
 
 TOKEN = "benchmark-admin-token"
-METRICS = ["temperature_c", "power_w", "power_limit_w", "sm_clock_mhz", "memory_clock_mhz", "utilization_pct",
-           "memory_utilization_pct", "memory_used_bytes", "memory_total_bytes", "ecc_volatile_sbe_count",
-           "ecc_volatile_dbe_count", "ecc_aggregate_sbe_count", "ecc_aggregate_dbe_count", "retired_pages_count",
-           "pcie_replay_count", "nvlink_crc_errors_count", "throttle_reasons_mask", "fan_speed_pct",
-           "energy_joules", "xid_last"]
+METRICS = [
+    "temperature_c",
+    "power_w",
+    "power_limit_w",
+    "sm_clock_mhz",
+    "memory_clock_mhz",
+    "utilization_pct",
+    "memory_utilization_pct",
+    "memory_used_bytes",
+    "memory_total_bytes",
+    "ecc_volatile_sbe_count",
+    "ecc_volatile_dbe_count",
+    "ecc_aggregate_sbe_count",
+    "ecc_aggregate_dbe_count",
+    "retired_pages_count",
+    "pcie_replay_count",
+    "nvlink_crc_errors_count",
+    "throttle_reasons_mask",
+    "fan_speed_pct",
+    "energy_joules",
+    "xid_last",
+]
 
 
 def report_payload(hostname: str) -> bytes:
     accs = [
-        {"uuid": f"GPU-{hostname}-{i}", "index": i, "vendor": "nvidia", "model": "NVIDIA H100 80GB HBM3",
-         "metrics": {m: float(1000 * i + k) + 0.5 for k, m in enumerate(METRICS)}}
+        {
+            "uuid": f"GPU-{hostname}-{i}",
+            "index": i,
+            "vendor": "nvidia",
+            "model": "NVIDIA H100 80GB HBM3",
+            "metrics": {m: float(1000 * i + k) + 0.5 for k, m in enumerate(METRICS)},
+        }
         for i in range(8)
     ]
     doc = {"time": time.time(), "hostname": hostname, "accelerators": accs, "host_metrics": {"load_1m": 3.2}}
@@ -57,13 +79,17 @@ def report_payload(hostname: str) -> bytes:
 
 def body_for(payload: bytes, batch: int) -> bytes:
     now = time.time()
-    items = [b'{"id":"%s","kind":"telemetry","created_at":%.3f,"payload":%s}' % (uuid.uuid4().hex.encode(), now,
-                                                                                 payload) for _ in range(batch)]
+    items = [
+        b'{"id":"%s","kind":"telemetry","created_at":%.3f,"payload":%s}'
+        % (uuid.uuid4().hex.encode(), now, payload)
+        for _ in range(batch)
+    ]
     return b'{"items":[' + b",".join(items) + b"]}"
 
 
-def run_load(base: str, agents: list[tuple[str, Any, bytes]], batch: int, concurrency: int,
-             seconds: float) -> dict[str, Any]:
+def run_load(
+    base: str, agents: list[tuple[str, Any, bytes]], batch: int, concurrency: int, seconds: float
+) -> dict[str, Any]:
     latencies: list[float] = []
     reports = [0]
     errors = [0]
@@ -101,7 +127,9 @@ def run_load(base: str, agents: list[tuple[str, Any, bytes]], batch: int, concur
         "reports_per_s": round(reports[0] / elapsed, 1),
         "requests_per_s": round(len(latencies) / elapsed, 1),
         "p50_ms": round(1000 * latencies[len(latencies) // 2], 1) if latencies else None,
-        "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1) if latencies else None,
+        "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1)
+        if latencies
+        else None,
         "mean_ms": round(1000 * statistics.fmean(latencies), 1) if latencies else None,
         "errors": errors[0],
         "seconds": round(elapsed, 1),
@@ -113,9 +141,17 @@ def enroll_agents(base: str, n: int, state: Path) -> list[tuple[str, Any, bytes]
     httpx.post(base + "/api/v1/zones", json={"id": "bench", "allowed_countries": ["DE"]}, headers=admin)
     out = []
     for i in range(n):
-        token = httpx.post(base + "/api/v1/enrollment-tokens", json={"zone": "bench"}, headers=admin).json()["token"]
+        token = httpx.post(base + "/api/v1/enrollment-tokens", json={"zone": "bench"}, headers=admin).json()[
+            "token"
+        ]
         ident = enroll(base, token, state / f"a{i}", host_inventory(f"bench-host-{i:03d}"))
-        out.append((ident.device_id, load_private_key(state / f"a{i}" / "device.key"), report_payload(f"bench-host-{i:03d}")))
+        out.append(
+            (
+                ident.device_id,
+                load_private_key(state / f"a{i}" / "device.key"),
+                report_payload(f"bench-host-{i:03d}"),
+            )
+        )
     return out
 
 
@@ -137,27 +173,39 @@ def measure(db: str, args: argparse.Namespace) -> dict[str, Any]:
         cpu0 = sum(server.cpu_times()[:2])
         result = run_load(base, agents, args.batch, args.concurrency, args.seconds)
         result["server_cpu_s_per_1000_reports"] = round(
-            1000 * (sum(server.cpu_times()[:2]) - cpu0) / max(1, result["reports_per_s"] * result["seconds"]), 3
+            1000 * (sum(server.cpu_times()[:2]) - cpu0) / max(1, result["reports_per_s"] * result["seconds"]),
+            3,
         )
         stored = httpx.get(base + "/metrics").text
         result["server_metrics_accepted_line"] = next(
-            (line for line in stored.splitlines() if line.startswith("fleetproof_server_ingest_items_total")), None
+            (line for line in stored.splitlines() if line.startswith("fleetproof_server_ingest_items_total")),
+            None,
         )
         result["baseline_bare_asgi"] = baseline(agents, args)
-        result["ratio_to_baseline"] = round(result["reports_per_s"] / result["baseline_bare_asgi"]["reports_per_s"], 3)
+        result["ratio_to_baseline"] = round(
+            result["reports_per_s"] / result["baseline_bare_asgi"]["reports_per_s"], 3
+        )
         return result
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db", default="sqlite", help="sqlite, postgres, or a database URL")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--agents", type=int, default=40)
     parser.add_argument("--batch", type=int, default=50, help="reports per request (the outbox's batch)")
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
-    info = {"batch_reports_per_request": args.batch, "accelerators_per_report": 8, "metrics_per_accelerator": 20,
-            "concurrency": args.concurrency, "agents": args.agents, "cpus": os.cpu_count()}
+    info = {
+        "batch_reports_per_request": args.batch,
+        "accelerators_per_report": 8,
+        "metrics_per_accelerator": 20,
+        "concurrency": args.concurrency,
+        "agents": args.agents,
+        "cpus": os.cpu_count(),
+    }
     if args.db == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
             result = measure(f"sqlite:///{tmp}/bench.db", args)

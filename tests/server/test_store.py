@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -116,13 +117,9 @@ def test_bad_items_are_rejected_one_by_one_with_a_reason(client, clock) -> None:
     assert r.status_code == 422
     r = signed(client, dev, "/api/v1/ingest", b"not json", now=clock.now)
     assert r.status_code == 422
-    r = signed(
-        client,
-        dev,
-        "/api/v1/ingest",
-        b'{"items": [{"id": "x", "kind": "telemetry", "created_at": 1, "payload": {"v": NaN}}]}',
-        now=clock.now,
-    )
+    nan = json.dumps({"items": [telemetry_item(clock.now)]}).replace('"power_w": 1.0', '"power_w": NaN')
+    assert "NaN" in nan
+    r = signed(client, dev, "/api/v1/ingest", nan.encode(), now=clock.now)
     assert r.status_code == 422
 
 

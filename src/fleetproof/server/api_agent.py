@@ -14,14 +14,16 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from fleetproof.server import audit
 from fleetproof.server.admin import hash_token, landmark_dict
 from fleetproof.server.context import ServerContext
 from fleetproof.server.ingest import IngestBatch, apply_inventory, ingest_items
 from fleetproof.server.reqsign import SignatureProblem, check_request, parse_headers, public_key_from_b64
-from fleetproof.server.store.db import rowcount
+from fleetproof.server.store.db import NonFiniteNumber, rowcount
 from fleetproof.server.store.models import Device, EnrollmentToken, Landmark, RequestNonce
 from fleetproof.wire import InventoryReport
 
@@ -68,6 +70,19 @@ def _finite(value: Any) -> bool:
     return True
 
 
+def _finite_scalar(*values: Any) -> bool:
+    return all(not isinstance(v, float) or math.isfinite(v) for v in values)
+
+
+def _consume_nonce(session: Session, device_id: str, nonce: str, sent: float) -> None:
+    """Record a request's nonce; a nonce seen before is a replay (401)."""
+    try:
+        with session.begin_nested():
+            session.add(RequestNonce(device_id=device_id, nonce=nonce, time=sent))
+    except IntegrityError:
+        raise HTTPException(status_code=401, detail="replayed request (nonce seen before)") from None
+
+
 def _parse(model: type[BaseModel], raw: bytes) -> Any:
     try:
         parsed = model.model_validate_json(raw)
@@ -92,13 +107,21 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def make_agent_router(ctx: ServerContext) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["agent"])
 
-    def authenticate(request: Request, body: bytes) -> str:
-        """Return the device id of a correctly signed, fresh, never-seen request; 401 otherwise."""
+    def authenticate(request: Request, body: bytes, session: Session | None = None) -> str:
+        """Return the device id of a correctly signed, fresh, never-seen request; 401 otherwise.
+
+        The nonce is recorded in ``session`` (the caller's write transaction) when given, so
+        a request costs one commit; else in a transaction of its own.
+        """
         now = ctx.clock()
         try:
             device_id, ts, nonce, signature = parse_headers(request.headers)
-            with ctx.db.read() as session:
-                key_text = session.scalar(select(Device.public_key).where(Device.id == device_id))
+            query = select(Device.public_key).where(Device.id == device_id)
+            if session is not None:
+                key_text = session.scalar(query)
+            else:
+                with ctx.db.read() as reader:
+                    key_text = reader.scalar(query)
             if key_text is None or key_text.startswith("revoked:"):
                 raise SignatureProblem("unknown or revoked device")
             sent = check_request(
@@ -114,12 +137,28 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
             )
         except SignatureProblem as exc:
             raise HTTPException(status_code=401, detail=str(exc)) from None
-        try:
-            with ctx.db.write() as session:
-                session.add(RequestNonce(device_id=device_id, nonce=nonce, time=sent))
-        except IntegrityError:
-            raise HTTPException(status_code=401, detail="replayed request (nonce seen before)") from None
+        if session is not None:
+            _consume_nonce(session, device_id, nonce, sent)
+            return device_id
+        with ctx.db.write() as own:
+            _consume_nonce(own, device_id, nonce, sent)
         return device_id
+
+    def _ingest(request: Request, body: bytes, items: list[Any], now: float) -> Any:
+        with ctx.db.write() as session:
+            device_id = authenticate(request, body, session)
+            device = session.get(Device, device_id)
+            if device is None:
+                raise HTTPException(status_code=401, detail="unknown device")
+            return ingest_items(
+                ctx.db,
+                session,
+                device,
+                items,
+                now=now,
+                check_record=ctx.check_record,
+                webhooks=ctx.settings.webhooks,
+            )
 
     @router.post("/enroll", response_model=EnrollResponse, openapi_extra=_body_schema(EnrollRequest))
     async def enroll(request: Request) -> EnrollResponse:
@@ -190,39 +229,34 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
     async def ingest(request: Request) -> IngestResponse:
         """Store a batch of outbox items; duplicates (by item id) are counted and ignored."""
         body = await _read_body(request, ctx.settings.max_body_bytes)
-        device_id = authenticate(request, body)
-        batch = _parse(IngestBatch, body)
-        if len(batch.items) > ctx.settings.max_items_per_request:
-            raise HTTPException(
-                status_code=413, detail=f"more than {ctx.settings.max_items_per_request} items"
-            )
-        bad = [i.id for i in batch.items if not _finite(i.payload)]
+        try:
+            batch = _parse(IngestBatch, body)
+        except HTTPException:
+            authenticate(request, body)  # an anonymous or forged request is a 401, not a 422
+            raise
+        limit = ctx.settings.max_items_per_request
+        if len(batch.items) > limit:
+            authenticate(request, body)
+            raise HTTPException(status_code=413, detail=f"more than {limit} items")
+        bad = [i.id for i in batch.items if not _finite_scalar(i.created_at, i.payload.get("time", 0.0))]
         if bad:
-            raise HTTPException(
-                status_code=422, detail=f"items hold non-finite numbers or NUL characters: {bad[:5]}"
-            )
-        now = ctx.clock()
-        with ctx.db.write() as session:
-            device = session.get(Device, device_id)
-            if device is None:
-                raise HTTPException(status_code=401, detail="unknown device")
-            result = ingest_items(
-                ctx.db,
-                session,
-                device,
-                batch.items,
-                now=now,
-                check_record=ctx.check_record,
-                webhooks=ctx.settings.webhooks,
-            )
+            authenticate(request, body)
+            raise HTTPException(status_code=422, detail=f"items with a non-finite time: {bad[:5]}")
+        try:
+            # Off the event loop: while one request waits on the store, others are parsed and checked.
+            result = await run_in_threadpool(_ingest, request, body, batch.items, ctx.clock())
+        except (StatementError, NonFiniteNumber) as exc:
+            # NaN or Infinity in a payload, refused by the store's JSON encoder (wrapped or not, by driver).
+            if isinstance(exc, NonFiniteNumber) or isinstance(exc.orig, NonFiniteNumber):
+                raise HTTPException(status_code=422, detail="a payload holds NaN or Infinity") from None
+            raise
+        count = ctx.metrics.inc
         for kind, n in result.by_kind.items():
-            ctx.metrics.inc("fleetproof_server_ingest_items_total", n, kind=kind, outcome="accepted")
+            count("fleetproof_server_ingest_items_total", n, kind=kind, outcome="accepted")
         if result.duplicates:
-            ctx.metrics.inc(
-                "fleetproof_server_ingest_items_total", result.duplicates, kind="any", outcome="duplicate"
-            )
+            count("fleetproof_server_ingest_items_total", result.duplicates, kind="any", outcome="duplicate")
         if result.rejected:
-            ctx.metrics.inc(
+            count(
                 "fleetproof_server_ingest_items_total", len(result.rejected), kind="any", outcome="rejected"
             )
         return IngestResponse(

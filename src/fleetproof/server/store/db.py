@@ -10,6 +10,7 @@ takes a transaction-scoped advisory lock (:meth:`Database.serialize`).
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,18 +18,38 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from fleetproof.errors import ConfigError, UnavailableError
 
-__all__ = ["Database", "normalise_url", "rowcount"]
+__all__ = ["Database", "NonFiniteNumber", "normalise_url", "rowcount", "strict_json"]
 
 # Keys of PostgreSQL advisory locks, one per thing serialised across processes.
 LOCK_AUDIT = 0x46500001
 LOCK_RETENTION = 0x46500002
 LOCK_MIGRATE = 0x46500003
+
+
+class NonFiniteNumber(ValueError):
+    """A document for the store holds NaN or Infinity, which JSON (and PostgreSQL) cannot keep."""
+
+
+def strict_json(obj: Any) -> str:
+    """JSON for the store, encoded by pydantic-core (several times faster than the standard library).
+
+    NaN and Infinity are refused (:class:`NonFiniteNumber`), as PostgreSQL would refuse them;
+    the standard library decides whenever those words appear at all (they may sit inside a string).
+    """
+    text = pydantic_core.to_json(obj, inf_nan_mode="constants")
+    if b"NaN" in text or b"Infinity" in text:
+        try:
+            return json.dumps(obj, allow_nan=False, separators=(",", ":"))
+        except ValueError as exc:
+            raise NonFiniteNumber(str(exc)) from None
+    return text.decode()
 
 
 def normalise_url(url: str) -> str:
@@ -57,7 +78,11 @@ class Database:
                 self.engine = self._sqlite_engine()
             else:
                 self.engine = create_engine(
-                    self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                    self.url,
+                    pool_size=pool_size,
+                    max_overflow=pool_size,
+                    pool_pre_ping=True,
+                    json_serializer=strict_json,
                 )
         except ImportError as exc:  # pragma: no cover - psycopg is a dependency
             raise UnavailableError(f"database driver missing: {exc}") from exc
@@ -67,7 +92,9 @@ class Database:
         path = make_url(self.url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            self.url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=strict_json
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
