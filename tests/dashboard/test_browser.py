@@ -117,6 +117,12 @@ def test_map_shows_countries_hosts_by_verdict_and_a_selection(
     page.wait_for_timeout(100)
     assert color_counts(page)["violation"] == 0
 
+    page.select_option("#color-by", "health")
+    unhealthy = sum(1 for h in source.items if h["estimate"] and h["health"] == "unhealthy")
+    assert page.inner_text("[data-health='unhealthy'] .count") == str(unhealthy) != "0"
+    page.wait_for_timeout(100)
+    assert color_counts(page)["violation"] > 0  # unhealthy shares the red
+
 
 def test_map_follows_new_verdicts_without_a_reload(live: tuple[str, Any], page: Any, kit: Any) -> None:
     url, source = live
