@@ -274,3 +274,9 @@ def test_source_factory_may_be_a_generator_that_closes_its_session(source: Any, 
         assert client.get(f"{API_PREFIX}/summary").json()["hosts"] == 300
         assert client.get(f"{API_PREFIX}/countries").status_code == 200
     assert events == ["open", "close"]
+
+
+def test_every_asset_folder_is_a_package_so_the_wheel_ships_it() -> None:
+    """pyproject's package-data globs apply per package: an asset folder without __init__.py is left out."""
+    folders = {path.parent for path in STATIC_DIR.rglob("*") if path.is_file() and path.suffix != ".py"}
+    assert folders and all((folder / "__init__.py").is_file() for folder in folders), folders
