@@ -177,6 +177,7 @@ def test_host_page_shows_health_telemetry_and_history(
     page.goto(f"{url}/#/host/{faulty['id']}")
     page.wait_for_selector("body[data-page='host'][data-ready='1']")
     assert page.locator("#accelerators tbody tr").count() == 8
+    assert page.locator("#mini-map canvas.worldmap[data-drawn='0']").count() == 1  # region, no fleet
     health = page.inner_text("#health")
     detail = source.host(faulty["id"])
     finding = next(c for c in detail["health_components"] if c["component"] == component)
