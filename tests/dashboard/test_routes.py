@@ -280,3 +280,12 @@ def test_every_asset_folder_is_a_package_so_the_wheel_ships_it() -> None:
     """pyproject's package-data globs apply per package: an asset folder without __init__.py is left out."""
     folders = {path.parent for path in STATIC_DIR.rglob("*") if path.is_file() and path.suffix != ".py"}
     assert folders and all((folder / "__init__.py").is_file() for folder in folders), folders
+
+
+def test_browser_tests_skip_without_chromium_unless_required(kit: Any, monkeypatch: Any) -> None:
+    monkeypatch.delenv("FLEETPROOF_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        kit.require_browser("/nonexistent/chromium")
+    monkeypatch.setenv("FLEETPROOF_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception):
+        kit.require_browser("/nonexistent/chromium")
