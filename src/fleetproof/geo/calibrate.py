@@ -35,6 +35,8 @@ from fleetproof.geo.vetting import mesh_matrix
 __all__ = ["access_delays", "calibrate", "honest_statistics"]
 
 MIN_PAIRS = 20
+SCALE_PRIOR = 15.0
+SCALE_ON = True
 
 
 def access_delays(rtt: np.ndarray, dist_km: np.ndarray, speed: SpeedModel) -> np.ndarray:
@@ -46,6 +48,28 @@ def access_delays(rtt: np.ndarray, dist_km: np.ndarray, speed: SpeedModel) -> np
     return np.where(np.isfinite(low), np.maximum(low, 0.0) / 2.0, 0.0)
 
 
+def landmark_scales(
+    idx: np.ndarray, ratio: np.ndarray, n: int, prior_pairs: float | None = None
+) -> np.ndarray:
+    """Each landmark's median distance/bound ratio relative to all, shrunk toward 1 by its pair count.
+
+    CBG fits a slope per landmark for the same reason: some landmarks sit behind
+    slower or more roundabout routes than others.
+    """
+    prior = SCALE_PRIOR if prior_pairs is None else prior_pairs
+    ok = np.isfinite(ratio)
+    overall = float(np.median(ratio[ok])) if ok.any() else 1.0
+    out = np.ones(n)
+    if not SCALE_ON:
+        return out
+    for j in range(n):
+        mine = ratio[ok & (idx == j)]
+        if mine.size and overall > 0:
+            w = mine.size / (mine.size + prior)
+            out[j] = float(np.exp(w * np.log(max(float(np.median(mine)), 1e-3) / overall)))
+    return np.clip(out, 0.5, 2.0)
+
+
 def honest_statistics(
     lms: LandmarkSet,
     rtt: np.ndarray,
@@ -55,7 +79,9 @@ def honest_statistics(
     countries: CountryTable | None,
 ) -> np.ndarray:
     """Likelihood-ratio statistic of targets (RTT rows to ``lms``) at their true unit vectors ``truth``."""
-    est = estimate_batch(rtt, lms.vectors, model.offsets_for(lms.ids), model, speed, countries)
+    est = estimate_batch(
+        rtt, lms.vectors, model.offsets_for(lms.ids), model.scales_for(lms.ids), model, speed, countries
+    )
     ll = log_likelihood(truth[:, None, :], est.terms, model)[:, 0]
     return np.asarray(np.maximum(2.0 * (est.max_ll - ll), 0.0))
 
@@ -85,10 +111,14 @@ def calibrate(
     d = np.take_along_axis(dist, idx, axis=1)
     rc = np.maximum(r - offsets[idx], MIN_RTT_MS)
     ok = np.isfinite(r)
-    ratio = d[ok] / np.maximum(speed.max_distance_km(rc[ok]), 1.0)
-    model = DelayModel.fit(rc[ok], ratio) if ok.sum() >= MIN_PAIRS else DelayModel.default()
+    ratio = np.where(ok, d / np.maximum(speed.max_distance_km(rc), 1.0), np.nan)
+    scales = landmark_scales(idx, ratio, len(lms))
+    ratio = ratio / scales[idx]
+    model = DelayModel.fit(rc[ok], ratio[ok]) if ok.sum() >= MIN_PAIRS else DelayModel.default()
     model = DelayModel.from_json({**model.to_json(), "k_nearest": k_nearest})
-    model = model.with_offsets(dict(zip(lms.ids, offsets.tolist(), strict=True)))
+    model = model.with_landmarks(
+        dict(zip(lms.ids, offsets.tolist(), strict=True)), dict(zip(lms.ids, scales.tolist(), strict=True))
+    )
     usable = np.sum(np.isfinite(rtt), axis=1) >= 3
     if usable.sum() < 10:
         return model
