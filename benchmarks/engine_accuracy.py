@@ -27,17 +27,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine_data import DEFAULT_DATA, load_dev  # noqa: E402
+from engine_data import DEFAULT_DATA, load_dev
 
-from fleetproof.geo import Claim, Landmark, MeshLink, Verifier, calibrate, distance_km, vet_landmarks  # noqa: E402
-from fleetproof.geo.landmarks import LandmarkSet  # noqa: E402
-from fleetproof.geo.region import feasible_cells  # noqa: E402
-from fleetproof.geo.speed import SpeedModel  # noqa: E402
-from fleetproof.geo.vetting import mesh_matrix  # noqa: E402
-from fleetproof.geodata import load_countries  # noqa: E402
+from fleetproof.geo import Claim, Verifier, calibrate, distance_km, vet_landmarks
+from fleetproof.geo.landmarks import LandmarkSet
+from fleetproof.geo.region import feasible_cells
+from fleetproof.geo.vetting import mesh_matrix
+from fleetproof.geodata import load_countries
 
 
-def cbg_estimate(lms: LandmarkSet, mesh_rtt: np.ndarray, row: np.ndarray, grid_countries: object) -> tuple[float, float]:
+def cbg_estimate(
+    lms: LandmarkSet, mesh_rtt: np.ndarray, row: np.ndarray, grid_countries: object
+) -> tuple[float, float]:
     """Plain CBG: per-landmark bestline from the mesh, disks from it, centroid of their intersection."""
     from fleetproof.geodata import load_countries
 
@@ -49,7 +50,7 @@ def cbg_estimate(lms: LandmarkSet, mesh_rtt: np.ndarray, row: np.ndarray, grid_c
         ok = np.isfinite(mesh_rtt[i])
         x, y = dist[i, ok], mesh_rtt[i, ok]
         best = (np.inf, speed_floor, 0.0)
-        # Candidate lines through pairs of points on the lower hull, and through each point at the floor slope.
+        # Candidate lines through pairs of points, and through each point at the floor slope.
         for a in range(x.size):
             for m in np.concatenate([[speed_floor], (y - y[a]) / np.where(x - x[a] == 0, np.nan, x - x[a])]):
                 if not np.isfinite(m) or m < speed_floor:
@@ -83,12 +84,23 @@ def main() -> None:
     servers, mesh = load_dev(a.data)
     countries = load_countries()
     report = vet_landmarks(servers, mesh)
-    print(f"{len(servers)} servers, {len(mesh)} pairs; quarantined by vetting: "
-          + ", ".join(f"{q.id} ({q.conflicts} conflicts)" for q in report.quarantined))
+    print(
+        f"{len(servers)} servers, {len(mesh)} pairs; quarantined by vetting: "
+        + ", ".join(f"{q.id} ({q.conflicts} conflicts)" for q in report.quarantined)
+    )
     trusted = [s for s in servers if s.id in set(report.trusted)]
     allset = LandmarkSet(trusted)
     full_rtt = mesh_matrix(allset, mesh)
-    errs, sp_errs, cbg_errs, country_ok, self_susp, self_viol, cc_viol, cc_proven = [], [], [], [], [], [], [], []
+    errs, sp_errs, cbg_errs, country_ok, self_susp, self_viol, cc_viol, cc_proven = (
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+    )
     reloc_flag, reloc_viol, reloc_n = 0, 0, 0
     radius_cover = []
     for k, t in enumerate(trusted):
@@ -127,23 +139,37 @@ def main() -> None:
             cbg_errs.append(float(distance_km(la, lo, t.lat, t.lon)))
     errs_a = np.array(errs)
     print(f"targets (trusted servers, each left out): {len(errs)}")
+
     def line(name: str, x: list[float]) -> None:
         arr = np.array(x)
-        print(f"  {name:<22} median {np.median(arr):6.0f} km   p90 {np.percentile(arr, 90):6.0f} km   "
-              f"mean {arr.mean():6.0f} km")
+        print(
+            f"  {name:<22} median {np.median(arr):6.0f} km   p90 {np.percentile(arr, 90):6.0f} km   "
+            f"mean {arr.mean():6.0f} km"
+        )
+
     print("estimate error:")
     line("fleetproof", errs)
     line("shortest ping", sp_errs)
     if cbg_errs:
         line("plain CBG", cbg_errs)
     print(f"  median ratio fleetproof / shortest ping: {np.median(errs_a) / np.median(sp_errs):.2f}")
-    print(f"country correct: {np.mean(country_ok):.1%}; 90% radius covers the truth for {np.mean(radius_cover):.1%}")
-    print(f"soundness: false violations on honest self-claims {int(np.sum(self_viol))} / {len(self_viol)}, "
-          f"on honest country claims {int(np.sum(cc_viol))} / {len(cc_viol)}; proven country claims "
-          f"{int(np.sum(cc_proven))}")
-    print(f"suspicious on honest self-claims: {np.mean(self_susp):.1%} ({int(np.sum(self_susp))} / {len(self_susp)})")
-    print(f"relocation (claims >= 1000 km away): {reloc_flag / reloc_n:.1%} violation-or-suspicious, "
-          f"{reloc_viol / reloc_n:.1%} violation ({reloc_n} claims)")
+    print(
+        f"country correct: {np.mean(country_ok):.1%}; "
+        f"90% radius covers the truth for {np.mean(radius_cover):.1%}"
+    )
+    print(
+        f"soundness: false violations on honest self-claims {int(np.sum(self_viol))} / {len(self_viol)}, "
+        f"on honest country claims {int(np.sum(cc_viol))} / {len(cc_viol)}; proven country claims "
+        f"{int(np.sum(cc_proven))}"
+    )
+    print(
+        f"suspicious on honest self-claims: {np.mean(self_susp):.1%} "
+        f"({int(np.sum(self_susp))} / {len(self_susp)})"
+    )
+    print(
+        f"relocation (claims >= 1000 km away): {reloc_flag / reloc_n:.1%} violation-or-suspicious, "
+        f"{reloc_viol / reloc_n:.1%} violation ({reloc_n} claims)"
+    )
     print(f"time {time.perf_counter() - t_start:.1f} s")
 
 

@@ -66,7 +66,12 @@ def generate(folder: Path, n_targets: int, n_landmarks: int, country_share: floa
             hi = min(lo + 1000, n_targets)
             d = distance_km(tlat[lo:hi, None], tlon[lo:hi, None], llat[None, :], llon[None, :])
             access_t = rng.exponential(0.5, (hi - lo, 1))
-            r = d / rng.uniform(45, 70, d.shape) + access_t + access_l[None, :] + rng.exponential(1.0, d.shape)
+            r = (
+                d / rng.uniform(45, 70, d.shape)
+                + access_t
+                + access_l[None, :]
+                + rng.exponential(1.0, d.shape)
+            )
             lines = [
                 f"t{lo + i},{names[j]},{r[i, j]:.3f}\n" for i in range(hi - lo) for j in range(n_landmarks)
             ]
@@ -97,9 +102,21 @@ def csv_baseline(path: Path) -> float:
 
 
 def run_cli(folder: Path, claims: bool) -> tuple[float, float, str]:
-    args = [sys.executable, "-c", "import sys, fleetproof.cli as c; c.COMMAND_MODULES = ('fleetproof.batch.cli',); "
-            "sys.exit(c.main(sys.argv[1:]))", "verify", "--landmarks", str(folder / "landmarks.csv"),
-            "--rtts", str(folder / "rtts.csv"), "--mesh", str(folder / "mesh.csv"), "--out", str(folder / "out.jsonl")]
+    args = [
+        sys.executable,
+        "-c",
+        "import sys, fleetproof.cli as c; c.COMMAND_MODULES = ('fleetproof.batch.cli',); "
+        "sys.exit(c.main(sys.argv[1:]))",
+        "verify",
+        "--landmarks",
+        str(folder / "landmarks.csv"),
+        "--rtts",
+        str(folder / "rtts.csv"),
+        "--mesh",
+        str(folder / "mesh.csv"),
+        "--out",
+        str(folder / "out.jsonl"),
+    ]
     if claims:
         args += ["--claims", str(folder / "claims.csv")]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
@@ -115,7 +132,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--targets", type=int, default=20000)
     ap.add_argument("--landmarks", type=int, default=100)
-    ap.add_argument("--country-share", type=float, default=0.2, help="share of claims that are country claims")
+    ap.add_argument(
+        "--country-share", type=float, default=0.2, help="share of claims that are country claims"
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", type=Path, help="generate into this folder and keep it")
     a = ap.parse_args()
@@ -130,9 +149,14 @@ def main() -> None:
         for claims in (False, True):
             wall, peak_mb, stdout = run_cli(folder, claims)
             what = f"with claims ({a.country_share:.0%} country)" if claims else "estimates only (no claims)"
-            print(f"verify {what}: {wall:.2f} s wall, {a.targets / wall:,.0f} targets/s, "
-                  f"peak RSS {peak_mb:,.0f} MB, {wall / base:.2f}x the csv-read baseline")
-            print("  " + "\n  ".join(line for line in stdout.splitlines() if "time:" in line or "verdicts" in line))
+            print(
+                f"verify {what}: {wall:.2f} s wall, {a.targets / wall:,.0f} targets/s, "
+                f"peak RSS {peak_mb:,.0f} MB, {wall / base:.2f}x the csv-read baseline"
+            )
+            print(
+                "  "
+                + "\n  ".join(line for line in stdout.splitlines() if "time:" in line or "verdicts" in line)
+            )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ the radius holding 90 % of the posterior mass.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +32,7 @@ IntArray = npt.NDArray[np.int64]
 BOUND_PENALTY = 50.0
 COARSE = 21
 FINE = 9
+PEAKS = 1
 OCEAN_PRIOR = 0.02
 RADIUS_QUANTILE = 0.9
 #: Smallest corrected RTT (ms): an access delay never turns a measurement into a zero distance.
@@ -128,7 +130,9 @@ def log_likelihood(points: FloatArray, t: TargetTerms, model: DelayModel) -> Flo
     return np.asarray(dens.sum(axis=2, dtype=np.float64))
 
 
-def _tangent_grid(center: FloatArray, half_rad: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
+def _tangent_grid(
+    center: npt.NDArray[np.floating[Any]], half_rad: FloatArray, n: int
+) -> tuple[FloatArray, FloatArray]:
     """Points (T, n², 3) on an n×n grid of tangent-plane offsets around each centre, and the step (T,).
 
     Offsets are mapped onto the sphere along great circles (the exponential map), so a
@@ -179,15 +183,20 @@ def estimate_batch(
     coarse, step = _tangent_grid(centre, half, COARSE)
     ll_c = log_likelihood(coarse, t, model)
     prior_c = _log_prior(coarse, countries)
-    best = np.argmax(ll_c + prior_c, axis=1)
-    center = coarse[np.arange(n_t), best]
-    fine, fstep = _tangent_grid(center, 1.5 * step, FINE)
+    # Refine around the best few coarse points (the likelihood can have several peaks).
+    m = min(PEAKS, coarse.shape[1])
+    top = np.argpartition(-(ll_c + prior_c), m - 1, axis=1)[:, :m]
+    centres = np.take_along_axis(coarse, top[:, :, None], axis=1)  # (T, m, 3)
+    fine_parts = [_tangent_grid(centres[:, j, :], 1.5 * step, FINE) for j in range(m)]
+    fine = np.concatenate([f for f, _ in fine_parts], axis=1)
+    fstep = fine_parts[0][1]
     ll_f = log_likelihood(fine, t, model)
     prior_f = _log_prior(fine, countries)
     fbest = np.argmax(ll_f + prior_f, axis=1)
     est = fine[np.arange(n_t), fbest]
-    # Posterior over both grids, points weighted by their cell area; coarse points the fine grid covers drop.
-    cover = np.arccos(np.clip(np.einsum("tpk,tk->tp", coarse, center), -1, 1)) <= 1.5 * step[:, None]
+    # Posterior over both grids, points weighted by their cell area; coarse points a fine grid covers drop.
+    near = np.einsum("tpk,tmk->tpm", coarse.astype(np.float64), centres.astype(np.float64)).max(axis=2)
+    cover = np.arccos(np.clip(near, -1, 1)) <= 1.5 * step[:, None]
     logw_c = (ll_c / model.temperature + prior_c + 2 * np.log(step)[:, None]) - np.where(cover, np.inf, 0.0)
     logw_f = ll_f / model.temperature + prior_f + 2 * np.log(fstep)[:, None]
     pts = np.concatenate([coarse, fine], axis=1)
