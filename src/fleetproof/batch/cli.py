@@ -16,7 +16,13 @@ from fleetproof.errors import ConfigError
 
 __all__ = ["register"]
 
-SAMPLE_FILES = {"landmarks": "landmarks.csv", "mesh": "mesh.csv", "rtts": "rtts.csv", "claims": "claims.csv"}
+SAMPLE_FILES = {
+    "landmarks": "landmarks.csv",
+    "mesh": "mesh.csv",
+    "rtts": "rtts.csv",
+    "claims": "claims.csv",
+    "regions": "regions.json",
+}
 
 
 def register(subparsers: Any) -> None:
@@ -94,7 +100,7 @@ def _handle(args: argparse.Namespace) -> int:
             out=args.out,
             landmark_report=args.landmark_report,
             map_dir=args.map_dir,
-            regions=args.regions,
+            regions=paths["regions"],
             map_limit=args.map_limit,
             tolerance=args.tolerance,
             v_max_km_per_ms=args.v_max_km_per_ms,
