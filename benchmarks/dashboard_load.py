@@ -64,12 +64,8 @@ def first_load(browser: Any, url: str, expected: int) -> dict[str, float]:
     page = context.new_page()
     page.add_init_script(LONGTASKS)
     page.goto(url)
-    page.wait_for_function(
-        f"document.querySelector('canvas.worldmap') && "
-        f"Number(document.querySelector('canvas.worldmap').dataset.drawn) === {expected}",
-        timeout=30_000,
-        polling="raf",
-    )
+    # A selector wait, not wait_for_function: the page's CSP forbids the eval that needs.
+    page.wait_for_selector(f"canvas.worldmap[data-drawn='{expected}']", timeout=30_000)
     load_ms = float(page.evaluate("performance.now()"))
     figures: dict[str, float] = page.evaluate(MEASURE)
     context.close()

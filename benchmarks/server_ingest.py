@@ -195,7 +195,9 @@ def main() -> int:
     parser.add_argument("--db", default="sqlite", help="sqlite, postgres, or a database URL")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--agents", type=int, default=40)
-    parser.add_argument("--batch", type=int, default=50, help="reports per request (the outbox's batch)")
+    parser.add_argument(
+        "--batch", type=int, default=100, help="reports per request (the agent outbox_batch_size default)"
+    )
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
     info = {

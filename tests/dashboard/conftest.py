@@ -112,13 +112,13 @@ def launch_chromium(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
-def require_browser() -> None:
+def require_browser(chromium: str = CHROMIUM) -> None:
     """Skip without chromium, unless FLEETPROOF_REQUIRE_BROWSER=1 (CI), where that is a failure."""
     import os
 
     missing = None
-    if not Path(CHROMIUM).exists():
-        missing = f"{CHROMIUM} is missing (apt-get install -y chromium)"
+    if not Path(chromium).exists():
+        missing = f"{chromium} is missing (apt-get install -y chromium)"
     else:
         try:
             import playwright.sync_api  # noqa: F401

@@ -87,9 +87,9 @@ def test_map_shows_countries_hosts_by_verdict_and_a_selection(
 
     open_page(page, f"{url}/#token={kit.ADMIN_TOKEN}")
     assert "token" not in page.url  # the token leaves the address bar
-    page.wait_for_function("document.querySelector('canvas.worldmap').dataset.drawn > 0")
+    # Waits go through selectors, not wait_for_function: the page's CSP forbids the eval it needs.
     located = sum(1 for h in source.items if h["estimate"])
-    assert page.eval_on_selector("canvas.worldmap", "c => Number(c.dataset.drawn)") == located
+    page.wait_for_selector(f"canvas.worldmap[data-drawn='{located}']")
     counts = color_counts(page)
     page.screenshot(path=str(tmp_path / "map-initial.png"))
     assert counts["land"] > 50_000 and counts["sea"] > 50_000, counts
@@ -117,6 +117,12 @@ def test_map_shows_countries_hosts_by_verdict_and_a_selection(
     page.wait_for_timeout(100)
     assert color_counts(page)["violation"] == 0
 
+    page.select_option("#color-by", "health")
+    unhealthy = sum(1 for h in source.items if h["estimate"] and h["health"] == "unhealthy")
+    assert page.inner_text("[data-health='unhealthy'] .count") == str(unhealthy) != "0"
+    page.wait_for_timeout(100)
+    assert color_counts(page)["violation"] > 0  # unhealthy shares the red
+
 
 def test_map_follows_new_verdicts_without_a_reload(live: tuple[str, Any], page: Any, kit: Any) -> None:
     url, source = live
@@ -126,9 +132,7 @@ def test_map_follows_new_verdicts_without_a_reload(live: tuple[str, Any], page: 
     host = next(h for h in source.items if h["verdict"] == "proven")
     try:
         host["verdict"] = "violation"  # what the pipeline does when a host is caught
-        page.wait_for_function(
-            f"document.querySelector(\"[data-verdict='violation'] .count\").textContent == '{before + 1}'"
-        )
+        page.wait_for_selector(f"[data-verdict='violation'] .count:text-is('{before + 1}')")
     finally:
         host["verdict"] = "proven"
 
@@ -173,6 +177,7 @@ def test_host_page_shows_health_telemetry_and_history(
     page.goto(f"{url}/#/host/{faulty['id']}")
     page.wait_for_selector("body[data-page='host'][data-ready='1']")
     assert page.locator("#accelerators tbody tr").count() == 8
+    assert page.locator("#mini-map canvas.worldmap[data-drawn='0']").count() == 1  # region, no fleet
     health = page.inner_text("#health")
     detail = source.host(faulty["id"])
     finding = next(c for c in detail["health_components"] if c["component"] == component)
@@ -265,13 +270,15 @@ def test_sign_in_asks_for_the_token_and_refuses_a_wrong_one(
 def test_ten_thousand_hosts_load_without_freezing(fleet_double: Any, kit: Any, browser: Any) -> None:
     """First load (navigation to map drawn) with 10,000 hosts, and a redraw fast enough to pan."""
 
-    server = kit.LiveServer(kit.build_app(fleet_double.InMemoryDashboardSource(10_000, now=time.time())))
+    big = fleet_double.InMemoryDashboardSource(10_000, now=time.time())
+    located = sum(1 for h in big.items if h["estimate"])
+    server = kit.LiveServer(kit.build_app(big))
     try:
         context = browser.new_context(viewport={"width": 1400, "height": 860})
         page = context.new_page()
         page.goto(f"{server.url}/#token={kit.ADMIN_TOKEN}")
         page.wait_for_selector("body[data-ready='1']", timeout=15_000)
-        page.wait_for_function("document.querySelector('canvas.worldmap').dataset.drawn > 8000")
+        page.wait_for_selector(f"canvas.worldmap[data-drawn='{located}']")
         load_ms = page.evaluate("performance.now()")
         redraw_ms = page.evaluate(REDRAW)
         context.close()

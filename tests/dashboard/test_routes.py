@@ -197,6 +197,7 @@ def test_countries_topojson_carries_alpha2_codes(client: TestClient, auth: dict[
 def test_page_and_assets_are_public_and_confined(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
     assert "/dashboard/static/js/app.js" in page.text
     script = client.get("/dashboard/static/js/app.js")
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
@@ -273,3 +274,18 @@ def test_source_factory_may_be_a_generator_that_closes_its_session(source: Any, 
         assert client.get(f"{API_PREFIX}/summary").json()["hosts"] == 300
         assert client.get(f"{API_PREFIX}/countries").status_code == 200
     assert events == ["open", "close"]
+
+
+def test_every_asset_folder_is_a_package_so_the_wheel_ships_it() -> None:
+    """pyproject's package-data globs apply per package: an asset folder without __init__.py is left out."""
+    folders = {path.parent for path in STATIC_DIR.rglob("*") if path.is_file() and path.suffix != ".py"}
+    assert folders and all((folder / "__init__.py").is_file() for folder in folders), folders
+
+
+def test_browser_tests_skip_without_chromium_unless_required(kit: Any, monkeypatch: Any) -> None:
+    monkeypatch.delenv("FLEETPROOF_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        kit.require_browser("/nonexistent/chromium")
+    monkeypatch.setenv("FLEETPROOF_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception):
+        kit.require_browser("/nonexistent/chromium")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from server_helpers import ADMIN_HEADERS, Enrolled, add_landmark, enroll, ensure_zone, record_item, signed
@@ -81,6 +84,17 @@ def test_verdicts_follow_the_zone_policy(client, ctx, clock, fleet) -> None:
     assert actions.count("verdict") == 2
     # Queue drained: a second pass does nothing.
     assert process_queue(ctx, now=clock.now) == 0
+    # The compliance report says the same, per zone, as CSV and JSON.
+    report = client.get("/api/v1/reports/compliance?format=csv", headers=ADMIN_HEADERS)
+    rows = {r["device_id"]: r for r in csv.DictReader(io.StringIO(report.text))}
+    assert rows[liar.device_id]["compliant"] == "False" and rows[liar.device_id]["allowed_countries"] == "JP"
+    assert (
+        rows[honest.device_id]["compliant"] == "True" and rows[honest.device_id]["estimated_country"] == "DE"
+    )
+    japan = client.get("/api/v1/reports/compliance?zone=japan", headers=ADMIN_HEADERS).json()
+    assert [r["device_id"] for r in japan] == [liar.device_id]
+    inventory = client.get("/api/v1/reports/inventory?zone=de-fr", headers=ADMIN_HEADERS).json()
+    assert {r["accelerator_uuid"] for r in inventory} == {"GPU-honest-0", "GPU-honest-1"}
 
 
 def test_relocation_over_time_and_rebaseline(client, ctx, clock, fleet) -> None:

@@ -16,7 +16,13 @@ from fleetproof.errors import ConfigError
 
 __all__ = ["register"]
 
-SAMPLE_FILES = {"landmarks": "landmarks.csv", "mesh": "mesh.csv", "rtts": "rtts.csv", "claims": "claims.csv"}
+SAMPLE_FILES = {
+    "landmarks": "landmarks.csv",
+    "mesh": "mesh.csv",
+    "rtts": "rtts.csv",
+    "claims": "claims.csv",
+    "regions": "regions.json",
+}
 
 
 def register(subparsers: Any) -> None:
@@ -57,6 +63,7 @@ def register(subparsers: Any) -> None:
     mdl.add_argument(
         "--false-alarm-rate", type=float, default=0.01, help="suspicious rate on honest mesh (0.01)"
     )
+    p.add_argument("--workers", type=int, metavar="N", help="processes for verification (default: CPU cores)")
     p.add_argument("--fail-on-violation", action="store_true", help="exit 1 when any claim is a violation")
     p.add_argument(
         "--progress", action="store_true", help="draw the progress bar even when not on a terminal"
@@ -67,8 +74,8 @@ def register(subparsers: Any) -> None:
 def _handle(args: argparse.Namespace) -> int:
     from fleetproof.batch.run import VerifyOptions, run_verify
 
-    if args.tolerance < 0 or args.map_limit < 0:
-        raise ConfigError("--tolerance and --map-limit must not be negative")
+    if args.tolerance < 0 or args.map_limit < 0 or (args.workers is not None and args.workers < 1):
+        raise ConfigError("--tolerance and --map-limit must not be negative, --workers at least 1")
     if args.allowance_ms < 0 or (args.v_max_km_per_ms is not None and not args.v_max_km_per_ms > 0):
         raise ConfigError("--allowance-ms must be ≥ 0 and --v-max-km-per-ms > 0")
     if not 0 < args.false_alarm_rate < 1:
@@ -93,13 +100,14 @@ def _handle(args: argparse.Namespace) -> int:
             out=args.out,
             landmark_report=args.landmark_report,
             map_dir=args.map_dir,
-            regions=args.regions,
+            regions=paths["regions"],
             map_limit=args.map_limit,
             tolerance=args.tolerance,
             v_max_km_per_ms=args.v_max_km_per_ms,
             allowance_ms=args.allowance_ms,
             false_alarm_rate=args.false_alarm_rate,
             fail_on_violation=args.fail_on_violation,
+            workers=args.workers,
             force_progress=args.progress,
         )
         return run_verify(opts, sys.stdout, sys.stderr)

@@ -11,6 +11,7 @@ the exact line of any problem the fast path detects.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -169,13 +170,18 @@ def _rtts_fast(
     body = body.rstrip(b"\n")
     if not body or b'"' in body or b"\r" in body or b"\n\n" in body:
         return None
+    # Exactly two commas per line: the k-th newline must fall between commas 2k+1 and 2k+2.
+    n_lines = body.count(b"\n") + 1
+    if body.count(b",") != 2 * n_lines:
+        return None
     raw = np.frombuffer(body, dtype=np.uint8)
-    per_line = np.add.reduceat(raw == ord(","), np.concatenate([[0], np.flatnonzero(raw == ord("\n")) + 1]))
-    if np.any(per_line != 2):
+    commas = np.flatnonzero(raw == ord(","))
+    newlines = np.flatnonzero(raw == ord("\n"))
+    if np.any(commas[1:-1:2] > newlines) or np.any(commas[2::2] < newlines):
         return None
     tokens = body.replace(b"\n", b",").split(b",")
     try:
-        values = np.array(tokens[2::3]).astype(np.float64)
+        values = np.fromiter(map(float, tokens[2::3]), np.float64, n_lines)
     except ValueError:
         return None
     bad = ~np.isfinite(values) | (values < 0)
@@ -183,14 +189,16 @@ def _rtts_fast(
         k = int(np.flatnonzero(bad)[0])
         _rtt(path, k + 2, tokens[3 * k + 2].decode("utf-8", "replace").strip())
     lmap = {lid.encode(): i for i, lid in enumerate(landmark_ids)}
-    l_idx = np.array([lmap.get(x, -1) for x in tokens[1::3]], dtype=np.int64)
+    l_idx = np.fromiter(map(lmap.get, tokens[1::3], itertools.repeat(-1)), np.int64, n_lines)
     if (l_idx < 0).any():
         k = int(np.flatnonzero(l_idx < 0)[0])
         name = tokens[3 * k + 1].decode("utf-8", "replace")
         raise InputError(str(path), k + 2, f"unknown landmark id {name!r}")
     names = tokens[0::3]
     tmap: dict[bytes, int] = {}
-    t_idx = np.array([tmap.setdefault(x, len(tmap)) for x in names], dtype=np.int64)
+    # setdefault with a running count numbers each target by its first row; unique() makes them dense.
+    first = np.fromiter(map(tmap.setdefault, names, itertools.count()), np.int64, n_lines)
+    _, t_idx = np.unique(first, return_inverse=True)
     if b"" in tmap:
         raise InputError(str(path), names.index(b"") + 2, "target is empty")
     try:

@@ -39,6 +39,7 @@ class VerifyOptions:
     allowance_ms: float = 0.0
     false_alarm_rate: float = 0.01
     fail_on_violation: bool = False
+    workers: int | None = None
     force_progress: bool = False
 
 
@@ -121,7 +122,10 @@ def run_verify(
     pairs = [(index[c.target], c) for c in claims]
 
     progress = Progress(len(targets), stderr, force=opts.force_progress)
-    results = verifier.verify_matrix(targets, rtt, pairs, progress.advance)
+    from fleetproof.batch.parallel import default_workers, verify_parallel
+
+    workers = opts.workers if opts.workers is not None else default_workers()
+    results = verify_parallel(verifier, targets, rtt, pairs, workers, progress.advance)
     progress.close()
     t_verify = clock()
 

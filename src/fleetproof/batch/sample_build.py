@@ -2,13 +2,16 @@
 
 ``python -m fleetproof.batch.sample_build /path/to/wonderproxy-dev`` writes the four
 CSV files. Landmarks and targets are fixed lists of server ids chosen to show each
-outcome: honest claims, a false claim caught, a suspicious claim, and a landmark
-whose advertised city the mesh contradicts (Belfast, which answers like London).
+outcome: honest claims (consistent, and proven inside an operator zone), false claims
+caught, a suspicious claim (a server the full data set shows to be mislocated, claiming
+its advertised city), and a landmark whose advertised city the mesh contradicts
+(Belfast, which answers like London).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -53,6 +56,11 @@ LANDMARKS = [
     "87",
     "95",
     "59",
+    "144",
+    "106",
+    "231",
+    "121",
+    "80",
 ]
 # claim id, target server, then either ("point", server-whose-position-is-claimed) or ("country", codes)
 CLAIMS = (
@@ -65,7 +73,23 @@ CLAIMS = (
     ("nuremberg-says-tokyo", "158", "point", "244"),
     ("bern-says-lisbon", "234", "point", "44"),
     ("ottawa-says-quebec", "249", "point", "256"),
+    ("brussels-eu-core", "208", "region", "eu-core"),
+    ("lugano-home", "211", "point", "211"),
 )
+# An operator's allowed zone, as GeoJSON (lon, lat): western and central Europe.
+REGIONS = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "properties": {"name": "eu-core"},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[-12.0, 38.0], [25.0, 38.0], [25.0, 62.0], [-12.0, 62.0], [-12.0, 38.0]]],
+            },
+        }
+    ],
+}
 
 
 def _servers(data: Path) -> dict[str, dict[str, str]]:
@@ -122,6 +146,7 @@ def build(data: Path, out: Path) -> None:
                 w.writerow([cid, f"host-{name[t]}", servers[what]["lat"], servers[what]["lon"], ""])
             else:
                 w.writerow([cid, f"host-{name[t]}", "", "", what])
+    (out / "regions.json").write_text(json.dumps(REGIONS, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

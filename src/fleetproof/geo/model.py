@@ -66,6 +66,7 @@ class DelayModel:
     temperature: float = 1.0
     n_pairs: int = 0
     offsets_ms: Mapping[str, float] = field(default_factory=dict, compare=False)
+    scales: Mapping[str, float] = field(default_factory=dict, compare=False)
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -114,11 +115,24 @@ class DelayModel:
         """Per-landmark access delay (ms) to subtract from its RTTs; 0 for landmarks not calibrated."""
         return np.array([float(self.offsets_ms.get(i, 0.0)) for i in ids], dtype=np.float64)
 
-    def with_offsets(self, offsets_ms: Mapping[str, float]) -> DelayModel:
-        """A copy with per-landmark access delays."""
+    def scales_for(self, ids: Sequence[str]) -> FloatArray:
+        """Per-landmark distance scale (how far its RTTs reach compared with the typical landmark)."""
+        return np.array([float(self.scales.get(i, 1.0)) for i in ids], dtype=np.float64)
+
+    def with_landmarks(self, offsets_ms: Mapping[str, float], scales: Mapping[str, float]) -> DelayModel:
+        """A copy with per-landmark access delays and distance scales."""
         doc = self.to_json()
         doc["offsets_ms"] = {k: round(float(v), 4) for k, v in offsets_ms.items()}
+        doc["scales"] = {k: round(float(v), 4) for k, v in scales.items()}
         return DelayModel.from_json(doc)
+
+    def flat_log_density(self) -> npt.NDArray[np.float32]:
+        """``log_density`` flattened (float32) with one all-zero row appended for missing terms."""
+        cached = self.__dict__.get("_flat")
+        if cached is None:
+            cached = np.concatenate([self.log_density.ravel(), np.zeros(RATIO_BINS)]).astype(np.float32)
+            object.__setattr__(self, "_flat", cached)
+        return np.asarray(cached)
 
     def rtt_bin(self, rtt_ms: FloatArray) -> IntArray:
         """Row of ``log_density`` for each RTT."""
@@ -147,6 +161,7 @@ class DelayModel:
             "temperature": self.temperature,
             "n_pairs": self.n_pairs,
             "offsets_ms": dict(self.offsets_ms),
+            "scales": dict(self.scales),
             "meta": dict(self.meta),
         }
 
@@ -163,5 +178,6 @@ class DelayModel:
             temperature=float(doc.get("temperature", 1.0)),
             n_pairs=int(doc.get("n_pairs", 0)),
             offsets_ms={str(k): float(v) for k, v in doc.get("offsets_ms", {}).items()},
+            scales={str(k): float(v) for k, v in doc.get("scales", {}).items()},
             meta=dict(doc.get("meta", {})),
         )

@@ -68,7 +68,7 @@ class GeoVerifier:
         evidence["claim"] = claims[0].to_json() if claims else None
         evidence["region_cells"] = len(region.cells)
         return Outcome(
-            verdict=result.verdict or "unclaimed",
+            verdict=result.verdict or "unknown",  # a zone without a policy: nothing to decide
             suspicious=bool(result.suspicious),
             estimate=result.estimate.to_json(),
             evidence=evidence,

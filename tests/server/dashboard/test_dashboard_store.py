@@ -146,7 +146,7 @@ def test_the_page_over_the_store_in_chromium(ctx: Any, fleet: dict[str, Any], tm
             page.set_default_timeout(15_000)
             page.goto(f"{server.url}/#token=test-admin-token")
             page.wait_for_selector("body[data-page='map'][data-ready='1']")
-            page.wait_for_function("document.querySelector('canvas.worldmap').dataset.drawn == 2")
+            page.wait_for_selector("canvas.worldmap[data-drawn='2']")
             assert page.inner_text("[data-verdict='violation'] .count") == "1"
             page.goto(f"{server.url}/#/host/{fleet['liar']}")
             page.wait_for_selector("body[data-page='host'][data-ready='1']")

@@ -108,10 +108,22 @@ def _static_files(root: Path) -> dict[str, tuple[Path, str]]:
     return files
 
 
+# The page loads nothing from elsewhere and runs no inline script; say so to the browser, so that
+# an injected string (a host name, an alert message) could not run even if it reached the DOM as markup.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
+        "style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 def _asset_response(request: Request, path: Path, media_type: str) -> Response:
     body = path.read_bytes()
     etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    headers = {"ETag": etag, "Cache-Control": "no-cache", **_PAGE_HEADERS}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     if media_type.startswith("text/") and "charset" not in media_type:
@@ -193,9 +205,18 @@ def make_router(
     raises ``HTTPException(401)`` unless the request carries the admin token.
     """
     router = APIRouter()
-    assets = _static_files(STATIC_DIR)
+    _add_page_routes(router)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(check_admin)], tags=["dashboard"])
-    Source = Annotated[DashboardSource, Depends(source_factory)]
+    source = Annotated[DashboardSource, Depends(source_factory)]
+    _add_fleet_routes(api, source, countries)
+    _add_host_routes(api, source, clock)
+    router.include_router(api)
+    return router
+
+
+def _add_page_routes(router: APIRouter) -> None:
+    """The page and its assets: public, since they hold no data."""
+    assets = _static_files(STATIC_DIR)
 
     @router.get("/", include_in_schema=False)
     def page(request: Request) -> Response:
@@ -207,6 +228,10 @@ def make_router(
         if found is None:
             raise HTTPException(status_code=404, detail="no such asset")
         return _asset_response(request, *found)
+
+
+def _add_fleet_routes(api: APIRouter, Source: Any, countries: Callable[[], Path]) -> None:
+    """Fleet-wide answers: counts, the hosts table, map points, alerts, landmarks, the world."""
 
     @api.get("/summary")
     def summary(source: Source) -> Any:
@@ -229,6 +254,28 @@ def make_router(
     def map_points(request: Request, source: Source) -> Response:
         return _json_response(request, columnar_points(source.map_points()))
 
+    @api.get("/alerts")
+    def alerts(
+        source: Source,
+        open_only: bool = False,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    ) -> Any:
+        total, items = source.alerts(open_only, offset, limit)
+        return {"total": total, "offset": offset, "limit": limit, "items": items}
+
+    @api.get("/landmarks")
+    def landmarks(source: Source) -> Any:
+        return {"items": source.landmarks()}
+
+    @api.get("/countries")
+    def countries_topojson(request: Request) -> Response:
+        return _json_response(request, None, pre=_countries_payload(countries()))
+
+
+def _add_host_routes(api: APIRouter, Source: Any, clock: Callable[[], float]) -> None:
+    """One host: its detail and its telemetry."""
+
     @api.get("/hosts/{host_id}")
     def host(source: Source, host_id: Annotated[str, PathParam(max_length=255)]) -> Any:
         detail = source.host(host_id)
@@ -250,24 +297,3 @@ def make_router(
         series: list[TelemetrySeries] = source.telemetry(host_id, metric, start)
         thinned = [{**s, "points": thin_points(s["points"], metric)} for s in series]
         return {"host_id": host_id, "metric": metric, "since": start, "series": thinned}
-
-    @api.get("/alerts")
-    def alerts(
-        source: Source,
-        open_only: bool = False,
-        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    ) -> Any:
-        total, items = source.alerts(open_only, offset, limit)
-        return {"total": total, "offset": offset, "limit": limit, "items": items}
-
-    @api.get("/landmarks")
-    def landmarks(source: Source) -> Any:
-        return {"items": source.landmarks()}
-
-    @api.get("/countries")
-    def countries_topojson(request: Request) -> Response:
-        return _json_response(request, None, pre=_countries_payload(countries()))
-
-    router.include_router(api)
-    return router

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fleetproof.errors import ConfigError, UnavailableError
 
-__all__ = ["Database", "NonFiniteNumber", "normalise_url", "rowcount"]
+__all__ = ["Database", "NonFiniteNumber", "normalise_url", "rowcount", "strict_json"]
 
 # Keys of PostgreSQL advisory locks, one per thing serialised across processes.
 LOCK_AUDIT = 0x46500001
@@ -37,7 +37,7 @@ class NonFiniteNumber(ValueError):
     """A document for the store holds NaN or Infinity, which JSON (and PostgreSQL) cannot keep."""
 
 
-def _strict_json(obj: Any) -> str:
+def strict_json(obj: Any) -> str:
     """JSON for the store, encoded by pydantic-core (several times faster than the standard library).
 
     NaN and Infinity are refused (:class:`NonFiniteNumber`), as PostgreSQL would refuse them;
@@ -82,7 +82,7 @@ class Database:
                     pool_size=pool_size,
                     max_overflow=pool_size,
                     pool_pre_ping=True,
-                    json_serializer=_strict_json,
+                    json_serializer=strict_json,
                 )
         except ImportError as exc:  # pragma: no cover - psycopg is a dependency
             raise UnavailableError(f"database driver missing: {exc}") from exc
@@ -93,7 +93,7 @@ class Database:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            self.url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=_strict_json
+            self.url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=strict_json
         )
 
         @event.listens_for(engine, "connect")

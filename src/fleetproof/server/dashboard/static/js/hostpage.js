@@ -2,6 +2,8 @@
 
 import { getJSON } from "./api.js";
 import { lineChart } from "./charts.js";
+import { loadCountries } from "./mappage.js";
+import { WorldMap } from "./worldmap.js";
 import { h, fill, badge, evidenceView, fmtAgo, fmtBytes, fmtEstimate, fmtTime, verdictFlags } from "./dom.js";
 
 // The charts shown first: per topic, the first metric name (with unit) the host reports.
@@ -33,6 +35,7 @@ export async function hostPage(root, params, nav, hostId) {
   const accelerators = d.accelerators || [];
   const windowS = Number(params.get("window") || 21600);
   const charts = h("div", { class: "charts", id: "charts" }, h("p", { class: "muted" }, "loading telemetry…"));
+  const miniMap = h("div", { class: "mini-map", id: "mini-map" });
   root.append(
     h("section", { class: "host", "data-host": d.id },
       h("h2", {}, d.id, " ", badge("verdict", d.verdict), " ", badge("health", d.health), verdictFlags(d)),
@@ -46,7 +49,8 @@ export async function hostPage(root, params, nav, hostId) {
             h("dt", {}, "site"), h("dd", {}, zone && zone.site_lat != null ? `${zone.site_name || ""} ${zone.site_lat.toFixed(2)}, ${zone.site_lon.toFixed(2)}` : "—"),
             h("dt", {}, "estimate"), h("dd", {}, fmtEstimate(d.estimate)),
             h("dt", {}, "verdict"), h("dd", {}, d.verdict || "not judged yet", d.verdict_time ? ` (${fmtAgo(d.verdict_time)})` : ""))),
-        h("div", { class: "panel" }, h("h3", {}, "Inventory"), inventory(d.inventory))),
+        h("div", { class: "panel" }, h("h3", {}, "Inventory"), inventory(d.inventory)),
+        h("div", { class: "panel map-panel" }, miniMap)),
       h("h3", {}, `Accelerators (${accelerators.length})`),
       h("table", { class: "grid", id: "accelerators" },
         h("thead", {}, h("tr", {}, ["#", "vendor", "model", "uuid", "memory", "driver", "health"].map((c) => h("th", {}, c)))),
@@ -62,6 +66,13 @@ export async function hostPage(root, params, nav, hostId) {
       charts,
       h("h3", {}, "Verdict history"),
       history(d.verdicts)));
+  // The host's feasible region and its zone's allowed area, close up.
+  const countries = await loadCountries();
+  if (!root.isConnected) return;
+  const map = new WorldMap(miniMap, countries);
+  nav.onLeave(() => map.destroy());
+  map.select(d);
+  if (d.estimate) map.focus(d.estimate.lon, d.estimate.lat, 3);
   const since = Date.now() / 1000 - windowS;
   const { primary, rest } = chooseMetrics(accelerators);
   if (!primary.length && !rest.length) {

@@ -3,7 +3,7 @@
 import { getJSON } from "./api.js";
 import { decodeCountries } from "./topo.js";
 import { WorldMap } from "./worldmap.js";
-import { h, fill, badge, evidenceView, fmtEstimate, fmtTime, verdictFlags, VERDICT_COLORS } from "./dom.js";
+import { h, fill, badge, evidenceView, fmtEstimate, fmtTime, verdictFlags, HEALTH_COLORS, VERDICT_COLORS } from "./dom.js";
 
 let countriesPromise = null;
 const REFRESH_MS = window.fleetproofRefreshMs || 10000; // tests shorten it
@@ -38,7 +38,7 @@ export async function mapPage(root, params, nav) {
         return;
       }
       tip.hidden = false;
-      tip.textContent = hit.kind === "host" ? `${hit.id} · ${hit.verdict}` : `landmark ${hit.landmark.id}${hit.landmark.quarantine_reason ? " · quarantined" : ""}`;
+      tip.textContent = hit.kind === "host" ? `${hit.id} · ${hit.verdict} · ${hit.health}` : `landmark ${hit.landmark.id}${hit.landmark.quarantine_reason ? " · quarantined" : ""}`;
       const rect = mapBox.getBoundingClientRect();
       tip.style.left = `${ev.clientX - rect.left + 12}px`;
       tip.style.top = `${ev.clientY - rect.top + 12}px`;
@@ -109,16 +109,25 @@ export async function mapPage(root, params, nav) {
 }
 
 function renderLegend(legend, points, landmarks, map) {
-  const counts = Object.fromEntries(points.verdicts.map((v) => [v, 0]));
-  for (const code of points.verdict) counts[points.verdicts[code]] += 1;
+  const byHealth = map.colorBy === "health";
+  const names = byHealth ? points.health_states : points.verdicts;
+  const column = byHealth ? points.health : points.verdict;
+  const colors = byHealth ? HEALTH_COLORS : VERDICT_COLORS;
+  const counts = Object.fromEntries(names.map((v) => [v, 0]));
+  for (const code of column) counts[names[code]] += 1;
   const quarantined = landmarks.filter((lm) => lm.quarantine_reason).length;
+  const mode = h("select", { id: "color-by", onchange: (ev) => {
+    map.setColorBy(ev.target.value);
+    renderLegend(legend, points, landmarks, map);
+  } }, ["verdict", "health"].map((m) => h("option", { value: m, selected: m === map.colorBy }, `colour by ${m}`)));
   fill(legend,
     h("h3", {}, `${points.count.toLocaleString("en")} hosts located`),
     points.unlocated ? h("p", { class: "muted" }, `${points.unlocated.toLocaleString("en")} not located yet`) : null,
-    points.verdicts.map((v) =>
+    h("p", {}, mode),
+    names.map((v) =>
       h(
         "label",
-        { class: "legend-row", "data-verdict": v },
+        { class: "legend-row", [byHealth ? "data-health" : "data-verdict"]: v },
         h("input", {
           type: "checkbox",
           checked: !map.hidden.has(v),
@@ -129,7 +138,7 @@ function renderLegend(legend, points, landmarks, map) {
             map.setHidden(hidden);
           },
         }),
-        h("i", { class: "swatch", style: `background:${VERDICT_COLORS[v]}` }),
+        h("i", { class: "swatch", style: `background:${colors[v]}` }),
         v,
         h("span", { class: "count" }, counts[v].toLocaleString("en"))
       )

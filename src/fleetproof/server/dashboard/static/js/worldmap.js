@@ -6,13 +6,18 @@
 // a few milliseconds per frame. Picking is a linear scan in screen space.
 
 import { project, WORLD_BOUNDS, geojsonPath } from "./topo.js";
-import { VERDICT_COLORS, displayVerdict, evidenceLandmarks } from "./dom.js";
+import { HEALTH_COLORS, VERDICT_COLORS, displayVerdict, evidenceLandmarks } from "./dom.js";
 
 const SEA = "#dfeaf3";
 const LAND = "#f7f5ef";
 const BORDER = "#a9a9a0";
 const ALLOWED = "#b7d7f5";
-const DRAW_ORDER = ["unknown", "proven", "consistent", "suspicious", "violation"];
+// Worst drawn last, so it stays on top where hosts overlap.
+const DRAW_ORDER = {
+  verdict: ["unknown", "proven", "consistent", "suspicious", "violation"],
+  health: ["unknown", "healthy", "initializing", "degraded", "unhealthy"],
+};
+const STANDOUT = new Set(["violation", "suspicious", "unhealthy", "degraded"]);
 
 export class WorldMap {
   constructor(container, countries, { onSelect, onHover } = {}) {
@@ -28,6 +33,7 @@ export class WorldMap {
     this.pan = [0, 0];
     this.points = null;
     this.hidden = new Set();
+    this.colorBy = "verdict";
     this.landmarks = [];
     this.selection = null;
     this.frame = 0;
@@ -53,9 +59,22 @@ export class WorldMap {
     this.redraw();
   }
 
-  setHidden(verdicts) {
-    this.hidden = new Set(verdicts);
+  setHidden(categories) {
+    this.hidden = new Set(categories);
     this.redraw();
+  }
+
+  // "verdict" or "health": which of the hosts' columns picks their colour.
+  setColorBy(mode) {
+    this.colorBy = mode;
+    this.hidden = new Set();
+    this.redraw();
+  }
+
+  // The category (verdict or health name) of located host i under the current colouring.
+  category(i) {
+    const p = this.points;
+    return this.colorBy === "health" ? p.health_states[p.health[i]] : p.verdicts[p.verdict[i]];
   }
 
   // detail: a host detail answer; draws its feasible region, its zone's allowed area
@@ -195,19 +214,22 @@ export class WorldMap {
     if (!p) return;
     const { ctx } = this;
     const r = this.zoom > 4 ? 3 : 2;
-    const codes = p.verdicts;
+    const byHealth = this.colorBy === "health";
+    const names = byHealth ? p.health_states : p.verdicts;
+    const column = byHealth ? p.health : p.verdict;
+    const colors = byHealth ? HEALTH_COLORS : VERDICT_COLORS;
     // toScreen, inlined: this loop runs once per host per frame.
     const s = this.scale * this.zoom;
     const ox = this.width / 2 + this.pan[0];
     const oy = this.height / 2 + this.pan[1];
-    for (const name of DRAW_ORDER) {
+    for (const name of DRAW_ORDER[this.colorBy]) {
       if (this.hidden.has(name)) continue;
-      const code = codes.indexOf(name);
-      const big = name === "violation" || name === "suspicious" ? 1 : 0;
-      ctx.fillStyle = VERDICT_COLORS[name];
+      const code = names.indexOf(name);
+      const big = STANDOUT.has(name) ? 1 : 0;
+      ctx.fillStyle = colors[name];
       ctx.beginPath();
       for (let i = 0; i < p.count; i++) {
-        if (p.verdict[i] !== code) continue;
+        if (column[i] !== code) continue;
         const x = ox + p.xy[2 * i] * s;
         const y = oy - p.xy[2 * i + 1] * s;
         if (x < -5 || y < -5 || x > this.width + 5 || y > this.height + 5) continue;
@@ -299,12 +321,12 @@ export class WorldMap {
     const p = this.points;
     if (best || !p) return best;
     for (let i = 0; i < p.count; i++) {
-      if (this.hidden.has(p.verdicts[p.verdict[i]])) continue;
+      if (this.hidden.has(this.category(i))) continue;
       const [x, y] = this.toScreen(p.xy[2 * i], p.xy[2 * i + 1]);
       const d = (x - px) ** 2 + (y - py) ** 2;
       if (d <= bestD) {
         bestD = d;
-        best = { kind: "host", index: i, id: p.ids[i], verdict: p.verdicts[p.verdict[i]] };
+        best = { kind: "host", index: i, id: p.ids[i], verdict: p.verdicts[p.verdict[i]], health: p.health_states[p.health[i]] };
       }
     }
     return best;

@@ -1,0 +1,177 @@
+"""Leave-one-out accuracy, soundness and relocation detection on the WonderProxy dev set.
+
+Protocol (all in one run, so the baselines are comparable):
+
+1. Vet every server against the full mesh; quarantined servers are reported and
+   excluded as ground truth (their advertised position is known to be wrong).
+2. For each remaining server t: the other trusted servers are the landmarks, the
+   mesh among them calibrates the delay model (t is left out of calibration
+   entirely), and t's RTTs to them are verified with claims:
+   - its own advertised position (honest self-claim),
+   - its own country (honest country claim),
+   - the position of every other trusted server at least 1000 km away (relocation).
+3. Baselines on the same targets: shortest ping (position of the landmark with the
+   smallest RTT) and plain CBG (per-landmark bestlines, centroid of the region).
+
+    PYTHONPATH=src python benchmarks/engine_accuracy.py [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from engine_data import DEFAULT_DATA, load_dev
+
+from fleetproof.geo import Claim, Verifier, calibrate, distance_km, vet_landmarks
+from fleetproof.geo.landmarks import LandmarkSet
+from fleetproof.geo.region import feasible_cells
+from fleetproof.geo.vetting import mesh_matrix
+from fleetproof.geodata import load_countries
+
+
+def cbg_estimate(
+    lms: LandmarkSet, mesh_rtt: np.ndarray, row: np.ndarray, grid_countries: object
+) -> tuple[float, float]:
+    """Plain CBG: per-landmark bestline from the mesh, disks from it, centroid of their intersection."""
+    from fleetproof.geodata import load_countries
+
+    grid = load_countries().grid
+    dist = distance_km(lms.lat[:, None], lms.lon[:, None], lms.lat[None, :], lms.lon[None, :])
+    speed_floor = 1.0 / 99.93  # ms of RTT per km at 2/3 c
+    radius = np.full(len(lms), np.nan)
+    for i in np.flatnonzero(np.isfinite(row)):
+        ok = np.isfinite(mesh_rtt[i])
+        x, y = dist[i, ok], mesh_rtt[i, ok]
+        best = (np.inf, speed_floor, 0.0)
+        # Candidate lines through pairs of points, and through each point at the floor slope.
+        for a in range(x.size):
+            for m in np.concatenate([[speed_floor], (y - y[a]) / np.where(x - x[a] == 0, np.nan, x - x[a])]):
+                if not np.isfinite(m) or m < speed_floor:
+                    continue
+                b = y[a] - m * x[a]
+                if b < 0 or np.any(y < m * x + b - 1e-9):
+                    continue
+                cost = float(np.sum(y - m * x - b))
+                if cost < best[0]:
+                    best = (cost, m, b)
+        _, m, b = best
+        radius[i] = max(row[i] - b, 0.0) / m
+    ok = np.isfinite(radius)
+    rad = np.minimum(radius[ok] * 1.006 / 6371.0088 + 1e-6, np.pi)
+    tol = 0
+    cells = np.zeros(0, dtype=np.int64)
+    while cells.size == 0 and tol < 5:
+        cells, _ = feasible_cells(grid, lms.vectors[ok], rad, tolerance=tol)
+        tol += 1
+    v = grid.centers[cells].sum(axis=0)
+    v /= np.linalg.norm(v)
+    return float(np.degrees(np.arcsin(v[2]))), float(np.degrees(np.arctan2(v[1], v[0])))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--no-cbg", action="store_true", help="skip the (slow) plain-CBG baseline")
+    a = ap.parse_args()
+    t_start = time.perf_counter()
+    servers, mesh = load_dev(a.data)
+    countries = load_countries()
+    report = vet_landmarks(servers, mesh)
+    print(
+        f"{len(servers)} servers, {len(mesh)} pairs; quarantined by vetting: "
+        + ", ".join(f"{q.id} ({q.conflicts} conflicts)" for q in report.quarantined)
+    )
+    trusted = [s for s in servers if s.id in set(report.trusted)]
+    allset = LandmarkSet(trusted)
+    full_rtt = mesh_matrix(allset, mesh)
+    errs, sp_errs, cbg_errs, country_ok, self_susp, self_viol, cc_viol, cc_proven = (
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+    )
+    reloc_flag, reloc_viol, reloc_n = 0, 0, 0
+    radius_cover = []
+    for k, t in enumerate(trusted):
+        others = [s for s in trusted if s.id != t.id]
+        keep = np.arange(len(trusted)) != k
+        om = [m for m in mesh if t.id not in (m.a, m.b) and m.a in allset.index and m.b in allset.index]
+        model = calibrate(others, om, countries=countries)
+        v = Verifier(others, countries, model=model)
+        row = full_rtt[k, keep]
+        claims = [Claim.point("self", t.id, t.lat, t.lon)]
+        if t.country:
+            claims.append(Claim.country("country", t.id, t.country))
+        far = [s for s in others if float(distance_km(s.lat, s.lon, t.lat, t.lon)) >= 1000.0]
+        claims += [Claim.point(f"to-{s.id}", t.id, s.lat, s.lon) for s in far]
+        res = v.verify_matrix([t.id], row[None, :], [(0, c) for c in claims])
+        r0 = res[0]
+        e = r0.estimate
+        err = float(distance_km(e.lat, e.lon, t.lat, t.lon))
+        errs.append(err)
+        radius_cover.append(err <= (e.radius_km or 0))
+        country_ok.append(e.country == t.country)
+        self_susp.append(r0.suspicious)
+        self_viol.append(r0.verdict == "violation")
+        if t.country:
+            cc_viol.append(res[1].verdict == "violation")
+            cc_proven.append(res[1].verdict == "proven")
+        for r in res[2 if t.country else 1 :]:
+            reloc_n += 1
+            reloc_viol += r.verdict == "violation"
+            reloc_flag += r.verdict == "violation" or r.suspicious
+        j = int(np.nanargmin(np.where(np.isfinite(row), row, np.inf)))
+        sp_errs.append(float(distance_km(others[j].lat, others[j].lon, t.lat, t.lon)))
+        if not a.no_cbg:
+            sub = LandmarkSet(others)
+            la, lo = cbg_estimate(sub, full_rtt[np.ix_(keep, keep)], row, countries)
+            cbg_errs.append(float(distance_km(la, lo, t.lat, t.lon)))
+    errs_a = np.array(errs)
+    print(f"targets (trusted servers, each left out): {len(errs)}")
+
+    def line(name: str, x: list[float]) -> None:
+        arr = np.array(x)
+        print(
+            f"  {name:<22} median {np.median(arr):6.0f} km   p90 {np.percentile(arr, 90):6.0f} km   "
+            f"mean {arr.mean():6.0f} km"
+        )
+
+    print("estimate error:")
+    line("fleetproof", errs)
+    line("shortest ping", sp_errs)
+    if cbg_errs:
+        line("plain CBG", cbg_errs)
+    print(f"  median ratio fleetproof / shortest ping: {np.median(errs_a) / np.median(sp_errs):.2f}")
+    print(
+        f"country correct: {np.mean(country_ok):.1%}; "
+        f"90% radius covers the truth for {np.mean(radius_cover):.1%}"
+    )
+    print(
+        f"soundness: false violations on honest self-claims {int(np.sum(self_viol))} / {len(self_viol)}, "
+        f"on honest country claims {int(np.sum(cc_viol))} / {len(cc_viol)}; proven country claims "
+        f"{int(np.sum(cc_proven))}"
+    )
+    print(
+        f"suspicious on honest self-claims: {np.mean(self_susp):.1%} "
+        f"({int(np.sum(self_susp))} / {len(self_susp)})"
+    )
+    print(
+        f"relocation (claims >= 1000 km away): {reloc_flag / reloc_n:.1%} violation-or-suspicious, "
+        f"{reloc_viol / reloc_n:.1%} violation ({reloc_n} claims)"
+    )
+    print(f"time {time.perf_counter() - t_start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

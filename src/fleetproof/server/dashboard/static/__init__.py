@@ -1,0 +1,1 @@
+"""Dashboard assets, a package only so that they ship in the wheel."""
