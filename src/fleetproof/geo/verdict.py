@@ -239,7 +239,12 @@ class Verifier:
         """The evidence every result carries: how many landmarks, and the three tightest bounds."""
         k = min(3, block.shape[1])
         filled = np.where(np.isfinite(block), block, np.inf)
-        tight = np.argsort(filled, axis=1, kind="stable")[:, :k]
+        part = (
+            np.argpartition(filled, k - 1, axis=1)[:, :k]
+            if k < block.shape[1]
+            else np.argsort(filled, axis=1)
+        )
+        tight = np.take_along_axis(part, np.argsort(np.take_along_axis(filled, part, axis=1), axis=1), axis=1)
         rtts = np.take_along_axis(block, tight, axis=1)
         rtt_l = np.round(rtts, 3).tolist()
         bound_l = np.round(self.speed.max_distance_km(rtts), 1).tolist()
