@@ -140,23 +140,12 @@ def test_claim_kinds(tmp_path: Path) -> None:
     assert c.kind == "region" and c.region_name == "zone1"
 
 
-def test_parallel_rtt_parse_matches_and_locates_errors(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from fleetproof.batch import rtts
-
+def test_fast_rtt_parse_locates_errors_late_in_a_file(tmp_path: Path) -> None:
     lines = ["target,landmark,rtt_ms"] + [
         f"t{i % 37},{'ABC'[i % 3]},{(i * 7919) % 1000 / 10}" for i in range(3000)
     ]
-    p = write(tmp_path, "r.csv", "\n".join(lines) + "\n")
-    serial = read_rtts(p, ["A", "B", "C"], workers=1)
-    monkeypatch.setattr(rtts, "PARALLEL_MIN_BYTES", 0)
-    for workers in (2, 3, 7):
-        par = read_rtts(p, ["A", "B", "C"], workers=workers)
-        assert par.targets == serial.targets
-        assert np.array_equal(par.rtt, serial.rtt, equal_nan=True)
     lines[2500] = "t1,Z,3"
     bad = write(tmp_path, "bad.csv", "\n".join(lines) + "\n")
     with pytest.raises(InputError) as exc:
-        read_rtts(bad, ["A", "B", "C"], workers=3)
+        read_rtts(bad, ["A", "B", "C"])
     assert exc.value.line == 2501 and "unknown landmark id 'Z'" in exc.value.problem

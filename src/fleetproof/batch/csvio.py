@@ -137,11 +137,11 @@ class RttTable:
         return {t: i for i, t in enumerate(self.targets)}
 
 
-def read_rtts(path: Path, landmark_ids: Sequence[str], workers: int = 1) -> RttTable:
+def read_rtts(path: Path, landmark_ids: Sequence[str]) -> RttTable:
     """``target,landmark,rtt_ms`` → the minimum RTT per (target, landmark), NaN where unmeasured.
 
-    Large files in the plain shape are parsed by :mod:`fleetproof.batch.rtts` (vectorised, on
-    ``workers`` processes); anything else by the careful reader below.
+    Files in the plain shape are parsed in bulk by :mod:`fleetproof.batch.rtts`; anything
+    else by the careful reader below. Duplicate rows keep the smallest RTT.
     """
     from fleetproof.batch.rtts import parse_fast
 
@@ -149,7 +149,7 @@ def read_rtts(path: Path, landmark_ids: Sequence[str], workers: int = 1) -> RttT
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(str(path), None, f"cannot read file: {exc.strerror or exc}") from None
-    parsed = parse_fast(path, data, landmark_ids, workers)
+    parsed = parse_fast(path, data, landmark_ids)
     if parsed is None:
         parsed = _rtts_slow(path, landmark_ids)
     targets, t_idx, l_idx, values = parsed

@@ -1,17 +1,17 @@
 """The fast path for big RTT files: ``target,landmark,rtt_ms`` with no quoting, parsed in bulk.
 
-Millions of rows parse in about a second per core: the file is split at line
-boundaries into one part per worker, each part is tokenised with a single
-``bytes.split`` and converted with C-level loops, and the parts are merged in
-order. Any problem is reported with its line, exactly as the careful reader in
+Two million rows parse in about 1.5 s: the body is tokenised with a single
+``bytes.split`` and converted with C-level loops (``map``, ``np.fromiter``).
+Any problem is reported with its line, as the careful reader in
 :mod:`fleetproof.batch.csvio` would; anything unusual (quotes, blank lines, a
-different header) returns ``None`` so that reader takes over.
+different header) returns ``None`` so that reader takes over. Parsing parts of
+the file in several processes was tried and dropped: on two busy cores it did
+not pay for the extra copies of the tokens (peak memory passed 1 GB).
 """
 
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,11 +21,8 @@ from fleetproof.errors import InputError
 
 __all__ = ["parse_fast"]
 
-#: Below this many bytes a single process parses the whole file.
-PARALLEL_MIN_BYTES = 8 << 20
-
 Parsed = tuple[list[str], np.ndarray, np.ndarray, np.ndarray]
-# A part: (target names in first-seen order, local target index, landmark index, values), or an error.
+# A parsed part: (target names in first-seen order, target index, landmark index, values), or an error.
 Part = tuple[list[bytes], np.ndarray, np.ndarray, np.ndarray] | tuple[int, str] | None
 
 
@@ -65,31 +62,7 @@ def _parse_part(body: bytes, first_line: int, lmap: dict[bytes, int]) -> Part:
     return list(tmap), t_idx.astype(np.int64), l_idx, values
 
 
-def _split(body: bytes, parts: int) -> list[tuple[bytes, int]]:
-    """Cut ``body`` into about ``parts`` pieces at newlines; each with its first line number (header = 1)."""
-    cuts = [0]
-    for k in range(1, parts):
-        at = body.find(b"\n", len(body) * k // parts)
-        if at < 0 or at + 1 <= cuts[-1]:
-            break
-        cuts.append(at + 1)
-    cuts.append(len(body) + 1)
-    out, line = [], 2
-    for a, b in itertools.pairwise(cuts):
-        piece = body[a : b - 1]
-        out.append((piece, line))
-        line += piece.count(b"\n") + 1
-    return out
-
-
-_LMAP: dict[bytes, int] = {}
-
-
-def _work(job: tuple[bytes, int]) -> Part:
-    return _parse_part(job[0], job[1], _LMAP)
-
-
-def parse_fast(path: Path, data: bytes, landmark_ids: Sequence[str], workers: int = 1) -> Parsed | None:
+def parse_fast(path: Path, data: bytes, landmark_ids: Sequence[str]) -> Parsed | None:
     """Targets (first-seen order), target index, landmark index and RTT per row; ``None`` if unusual."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -102,19 +75,7 @@ def parse_fast(path: Path, data: bytes, landmark_ids: Sequence[str], workers: in
     if not body or b'"' in body or b"\r" in body or b"\n\n" in body:
         return None
     lmap = {lid.encode(): i for i, lid in enumerate(landmark_ids)}
-    parallel = (
-        workers > 1 and len(body) >= PARALLEL_MIN_BYTES and "fork" in multiprocessing.get_all_start_methods()
-    )
-    jobs = _split(body, workers if parallel else 1)
-    if parallel and len(jobs) > 1:
-        _LMAP.clear()
-        _LMAP.update(lmap)
-        with multiprocessing.get_context("fork").Pool(min(workers, len(jobs))) as pool:
-            parts = pool.map(_work, jobs)
-        _LMAP.clear()
-    else:
-        parts = [_parse_part(piece, line, lmap) for piece, line in jobs]
-    return _merge(path, parts)
+    return _merge(path, [_parse_part(body, 2, lmap)])
 
 
 def _merge(path: Path, parts: list[Part]) -> Parsed | None:

@@ -110,8 +110,7 @@ def run_verify(
     landmarks = read_landmarks(opts.landmarks)
     ids = {lm.id: i for i, lm in enumerate(landmarks)}
     mesh = read_mesh(opts.mesh, ids) if opts.mesh is not None else []
-    workers = opts.workers if opts.workers is not None else default_workers()
-    table = read_rtts(opts.rtts, [lm.id for lm in landmarks], workers)
+    table = read_rtts(opts.rtts, [lm.id for lm in landmarks])
     claims = read_claims(opts.claims, countries.codes, _regions(opts.regions)) if opts.claims else []
     t_read = clock()
 
@@ -127,6 +126,7 @@ def run_verify(
     rtt[: len(table.targets)] = table.rtt[:, cols]
     pairs = [(index[c.target], c) for c in claims]
     progress = Progress(len(targets), stderr, force=opts.force_progress)
+    workers = opts.workers if opts.workers is not None else default_workers()
     results = verify_parallel(verifier, targets, rtt, pairs, workers, progress.advance)
     progress.close()
     t_verify = clock()
