@@ -211,7 +211,7 @@ def estimate_batch(
     cum = np.cumsum(np.take_along_axis(w, order, axis=1), axis=1)
     pos = np.minimum(np.sum(cum < RADIUS_QUANTILE, axis=1), pts.shape[1] - 1)
     radius = np.take_along_axis(np.take_along_axis(dist, order, axis=1), pos[:, None], axis=1)[:, 0]
-    radius = np.maximum(radius, fstep * EARTH_RADIUS_KM)
+    radius = np.maximum(radius * model.radius_scale, fstep * EARTH_RADIUS_KM)
     country, country_p = _country(np.concatenate([cells_c, cells_f], axis=1), w, countries)
     max_ll = np.maximum(np.max(ll_c, axis=1), np.max(ll_f, axis=1))
     nan = np.where(has, 0.0, np.nan)
