@@ -138,3 +138,14 @@ def test_claim_kinds(tmp_path: Path) -> None:
     assert a.kind == "point" and (a.lat, a.lon) == (1.0, 2.0)  # both given: a point claim
     assert b.kind == "countries" and b.countries == ("DE", "AT")
     assert c.kind == "region" and c.region_name == "zone1"
+
+
+def test_fast_rtt_parse_locates_errors_late_in_a_file(tmp_path: Path) -> None:
+    lines = ["target,landmark,rtt_ms"] + [
+        f"t{i % 37},{'ABC'[i % 3]},{(i * 7919) % 1000 / 10}" for i in range(3000)
+    ]
+    lines[2500] = "t1,Z,3"
+    bad = write(tmp_path, "bad.csv", "\n".join(lines) + "\n")
+    with pytest.raises(InputError) as exc:
+        read_rtts(bad, ["A", "B", "C"])
+    assert exc.value.line == 2501 and "unknown landmark id 'Z'" in exc.value.problem

@@ -115,3 +115,57 @@ def test_atomic_writer_leaves_nothing_on_error(tmp_path: Path) -> None:
         raise RuntimeError("boom")
     assert not target.exists()
     assert list((tmp_path / "sub").iterdir()) == []
+
+
+def test_parallel_verification_matches_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from fleetproof.batch import parallel
+    from fleetproof.geo import Claim, Landmark, Verifier
+
+    lms = [
+        Landmark(f"L{i}", lat, lon)
+        for i, (lat, lon) in enumerate([(48.9, 2.3), (52.5, 13.4), (40.4, -3.7), (41.9, 12.5)])
+    ]
+    rng = np.random.default_rng(5)
+    rtt = rng.uniform(5, 60, (40, 4))
+    claims = [(i, Claim.point(f"c{i}", f"t{i}", 45.0, float(i % 20))) for i in range(40)]
+    v = Verifier(lms)
+    serial = v.verify_matrix([f"t{i}" for i in range(40)], rtt, claims)
+    monkeypatch.setattr(parallel, "SPAN", 8)
+    done: list[int] = []
+    par = parallel.verify_parallel(v, [f"t{i}" for i in range(40)], rtt, claims, 2, done.append)
+    assert [r.to_json() for r in par] == [r.to_json() for r in serial]
+    assert sum(done) == 40
+
+
+def test_claims_for_unmeasured_targets_are_unknown(
+    sample: Path, tmp_path: Path, cli: Callable[..., int]
+) -> None:
+    claims = sample / "claims.csv"
+    claims.write_text(claims.read_text() + "ghost-claim,host-nowhere,10,10,\n")
+    out = tmp_path / "out"
+    args = [
+        "verify",
+        "--landmarks",
+        sample / "landmarks.csv",
+        "--rtts",
+        sample / "rtts.csv",
+        "--mesh",
+        sample / "mesh.csv",
+        "--claims",
+        claims,
+        "--regions",
+        sample / "regions.json",
+        "--out",
+        out / "r.jsonl",
+        "--map",
+        out / "maps",
+        "--map-limit",
+        "20",
+    ]
+    assert cli(*args) == 0
+    rows = {r["claim"]: r for r in map(json.loads, (out / "r.jsonl").read_text().splitlines())}
+    assert rows["ghost-claim"]["verdict"] == "unknown"
+    assert rows["ghost-claim"]["estimate"]["lat"] is None
+    assert any("host-nowhere" in p.name for p in (out / "maps").glob("*.svg"))

@@ -45,7 +45,9 @@ def register(subparsers: Any) -> None:
         "--regions", type=Path, metavar="Z.geojson", help="named operator regions claims may use"
     )
     src.add_argument(
-        "--sample", action="store_true", help="use the bundled WonderProxy sample as all four inputs"
+        "--sample",
+        action="store_true",
+        help="use the bundled WonderProxy sample (landmarks, mesh, RTTs, claims, regions)",
     )
     dst = p.add_argument_group("outputs")
     dst.add_argument(

@@ -2,16 +2,13 @@
 
 Every reader validates everything it reads (columns, numbers, ranges, ids)
 and raises :class:`~fleetproof.errors.InputError` at the first problem. The
-RTT reader has a vectorised fast path for the common shape (exactly
-``target,landmark,rtt_ms``, no quoting): millions of rows parse in about a
-second. Anything unusual falls back to the ``csv`` module, which also finds
-the exact line of any problem the fast path detects.
+RTT reader has a vectorised fast path (:mod:`fleetproof.batch.rtts`) for the
+common shape; anything unusual falls back to the ``csv`` module here.
 """
 
 from __future__ import annotations
 
 import csv
-import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -141,12 +138,18 @@ class RttTable:
 
 
 def read_rtts(path: Path, landmark_ids: Sequence[str]) -> RttTable:
-    """``target,landmark,rtt_ms`` → the minimum RTT per (target, landmark), NaN where unmeasured."""
+    """``target,landmark,rtt_ms`` → the minimum RTT per (target, landmark), NaN where unmeasured.
+
+    Files in the plain shape are parsed in bulk by :mod:`fleetproof.batch.rtts`; anything
+    else by the careful reader below. Duplicate rows keep the smallest RTT.
+    """
+    from fleetproof.batch.rtts import parse_fast
+
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(str(path), None, f"cannot read file: {exc.strerror or exc}") from None
-    parsed = _rtts_fast(path, data, landmark_ids)
+    parsed = parse_fast(path, data, landmark_ids)
     if parsed is None:
         parsed = _rtts_slow(path, landmark_ids)
     targets, t_idx, l_idx, values = parsed
@@ -154,58 +157,6 @@ def read_rtts(path: Path, landmark_ids: Sequence[str]) -> RttTable:
     np.minimum.at(table, (t_idx, l_idx), values)
     table[np.isinf(table)] = np.nan
     return RttTable(targets, table, int(values.size))
-
-
-def _rtts_fast(
-    path: Path, data: bytes, landmark_ids: Sequence[str]
-) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray] | None:
-    """Vectorised parse of the plain three-column shape; ``None`` hands over to the careful reader."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if b"\r" in data:
-        data = data.replace(b"\r\n", b"\n")
-    header, _, body = data.partition(b"\n")
-    if [h.strip().lower() for h in header.split(b",")] != [b"target", b"landmark", b"rtt_ms"]:
-        return None
-    body = body.rstrip(b"\n")
-    if not body or b'"' in body or b"\r" in body or b"\n\n" in body:
-        return None
-    # Exactly two commas per line: the k-th newline must fall between commas 2k+1 and 2k+2.
-    n_lines = body.count(b"\n") + 1
-    if body.count(b",") != 2 * n_lines:
-        return None
-    raw = np.frombuffer(body, dtype=np.uint8)
-    commas = np.flatnonzero(raw == ord(","))
-    newlines = np.flatnonzero(raw == ord("\n"))
-    if np.any(commas[1:-1:2] > newlines) or np.any(commas[2::2] < newlines):
-        return None
-    tokens = body.replace(b"\n", b",").split(b",")
-    try:
-        values = np.fromiter(map(float, tokens[2::3]), np.float64, n_lines)
-    except ValueError:
-        return None
-    bad = ~np.isfinite(values) | (values < 0)
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        _rtt(path, k + 2, tokens[3 * k + 2].decode("utf-8", "replace").strip())
-    lmap = {lid.encode(): i for i, lid in enumerate(landmark_ids)}
-    l_idx = np.fromiter(map(lmap.get, tokens[1::3], itertools.repeat(-1)), np.int64, n_lines)
-    if (l_idx < 0).any():
-        k = int(np.flatnonzero(l_idx < 0)[0])
-        name = tokens[3 * k + 1].decode("utf-8", "replace")
-        raise InputError(str(path), k + 2, f"unknown landmark id {name!r}")
-    names = tokens[0::3]
-    tmap: dict[bytes, int] = {}
-    # setdefault with a running count numbers each target by its first row; unique() makes them dense.
-    first = np.fromiter(map(tmap.setdefault, names, itertools.count()), np.int64, n_lines)
-    _, t_idx = np.unique(first, return_inverse=True)
-    if b"" in tmap:
-        raise InputError(str(path), names.index(b"") + 2, "target is empty")
-    try:
-        targets = [t.decode("utf-8") for t in tmap]
-    except UnicodeDecodeError:
-        return None
-    return targets, t_idx, l_idx, values
 
 
 def _rtts_slow(

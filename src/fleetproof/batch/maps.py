@@ -78,6 +78,8 @@ def _countries(c: _Canvas, shapes: Shapes, highlight: Sequence[str] = ()) -> Non
                 or pts[:, 1].min() > lat1
             ):
                 continue
+            if pts[:, 0].max() - pts[:, 0].min() > 180:  # drawn across the antimeridian: skip, not smear
+                continue
             rings.extend([[(y, x) for x, y in ring] for ring in poly])
         fill = "#ffcc80" if code in highlight else "#fbfbf8"
         c.path(rings, f'fill="{fill}" stroke="#9e9e9e" stroke-width="0.5" fill-rule="evenodd"')
@@ -115,6 +117,13 @@ def result_svg(
         pts = [(-60.0, -180.0), (85.0, 180.0)]
     c = _Canvas(*_view(pts))
     _countries(c, shapes, claim.countries if claim is not None else ())
+    if claim is not None and claim.region is not None:
+        from fleetproof.geo import geojson_polygons
+
+        for poly in geojson_polygons(claim.region):
+            c.path(
+                [[(y, x) for x, y in ring] for ring in poly], 'fill="none" stroke="#ef6c00" stroke-width="2"'
+            )
     for poly in region.to_geojson()["coordinates"]:
         c.path([[(y, x) for x, y in poly[0]]], 'fill="#42a5f5" fill-opacity="0.35" stroke="none"')
     for lm, rtt, bound in disks:
@@ -132,7 +141,7 @@ def result_svg(
     if result.suspicious:
         title += " (suspicious)"
     c.text(10, 22, title, f'font-size="16" fill="{colour}" font-weight="bold"')
-    c.text(10, 42, "blue: feasible region · dashed: speed-bound disks · green: estimate · red ring: claim")
+    c.text(10, 42, "blue: feasible region · dashed: speed-bound disks · green: estimate · red/orange: claim")
     return c.svg()
 
 

@@ -72,10 +72,34 @@ def _regions(path: Path | None) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _build(
+    opts: VerifyOptions, landmarks: list[Any], mesh: list[Any], countries: Any, speed: Any
+) -> tuple[Any, Any, bool]:
+    """Vet the landmarks, calibrate on the trusted mesh; returns (report, verifier, calibrated)."""
+    from fleetproof.geo import Verifier, calibrate, vet_landmarks
+
+    report = vet_landmarks(landmarks, mesh, speed)
+    trusted_ids = set(report.trusted)
+    trusted = [lm for lm in landmarks if lm.id in trusted_ids]
+    if len(trusted) < 3:
+        raise InputError(
+            str(opts.landmarks), None, f"only {len(trusted)} trusted landmark(s); at least 3 needed"
+        )
+    model = None
+    if mesh:
+        inner = [m for m in mesh if m.a in trusted_ids and m.b in trusted_ids]
+        try:
+            model = calibrate(trusted, inner, speed, countries, opts.false_alarm_rate)
+        except ValueError:  # too few usable pairs: the built-in model is used
+            model = None
+    return report, Verifier(trusted, countries, speed, model, tolerance=opts.tolerance), model is not None
+
+
 def run_verify(
     opts: VerifyOptions, stdout: TextIO, stderr: TextIO, clock: Callable[[], float] = time.perf_counter
 ) -> int:
-    from fleetproof.geo import SpeedModel, Verifier, calibrate, vet_landmarks
+    from fleetproof.batch.parallel import default_workers, verify_parallel
+    from fleetproof.geo import SpeedModel
     from fleetproof.geodata import load_countries
 
     t0 = clock()
@@ -90,40 +114,18 @@ def run_verify(
     claims = read_claims(opts.claims, countries.codes, _regions(opts.regions)) if opts.claims else []
     t_read = clock()
 
-    report = vet_landmarks(landmarks, mesh, speed)
-    trusted_ids = set(report.trusted)
-    trusted = [lm for lm in landmarks if lm.id in trusted_ids]
-    if len(trusted) < 3:
-        raise InputError(
-            str(opts.landmarks), None, f"only {len(trusted)} trusted landmark(s); at least 3 needed"
-        )
-    model = None
-    if mesh:
-        try:
-            model = calibrate(
-                trusted,
-                [m for m in mesh if m.a in trusted_ids and m.b in trusted_ids],
-                speed,
-                countries,
-                opts.false_alarm_rate,
-            )
-        except ValueError:
-            model = None
-    verifier = Verifier(trusted, countries, speed, model, tolerance=opts.tolerance)
-    cols = np.array([ids[lm.id] for lm in trusted], dtype=np.int64)
+    report, verifier, calibrated = _build(opts, landmarks, mesh, countries, speed)
+    cols = np.array([ids[i] for i in verifier.landmarks.ids], dtype=np.int64)
     targets = list(table.targets)
     index = {t: i for i, t in enumerate(targets)}
-    for c in claims:
+    for c in claims:  # claims about targets without RTTs get rows of their own (verdict: unknown)
         if c.target not in index:
             index[c.target] = len(targets)
             targets.append(c.target)
-    rtt = np.full((len(targets), len(trusted)), np.nan)
+    rtt = np.full((len(targets), cols.size), np.nan)
     rtt[: len(table.targets)] = table.rtt[:, cols]
     pairs = [(index[c.target], c) for c in claims]
-
     progress = Progress(len(targets), stderr, force=opts.force_progress)
-    from fleetproof.batch.parallel import default_workers, verify_parallel
-
     workers = opts.workers if opts.workers is not None else default_workers()
     results = verify_parallel(verifier, targets, rtt, pairs, workers, progress.advance)
     progress.close()
@@ -140,17 +142,9 @@ def run_verify(
         )
     write_jsonl(opts.out, (r.to_json() for r in results))
     t_end = clock()
+    times = (t_read - t0, t_verify - t_read, t_end - t_verify, t_end - t0)
     _summary(
-        stdout,
-        opts,
-        results,
-        report,
-        len(targets),
-        len(landmarks),
-        n_maps,
-        (t_read - t0, t_verify - t_read, t_end - t_verify, t_end - t0),
-        table.rows,
-        model is not None,
+        stdout, opts, results, report, len(targets), len(landmarks), n_maps, times, table.rows, calibrated
     )
     if opts.fail_on_violation and any(r.verdict == "violation" for r in results):
         raise VerificationFailed("at least one claim is a violation (see the results)")

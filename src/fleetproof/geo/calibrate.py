@@ -14,6 +14,8 @@
    (cross-fitting in five folds); the threshold is the ``1 − false_alarm_rate``
    quantile. ``benchmarks/engine_accuracy.py`` measures the resulting rate with
    every target left out of calibration entirely.
+4. *Radius.* The same cross-fitted targets scale the uncertainty radius so that it
+   holds the truth for 90 % of them (the posterior alone is over-confident).
 
 None of this affects ``violation`` or ``proven``, which use the bound alone.
 """
@@ -37,6 +39,8 @@ __all__ = ["access_delays", "calibrate", "honest_statistics"]
 MIN_PAIRS = 20
 SCALE_PRIOR = 15.0
 SCALE_ON = True
+#: Share of honest cross-fitted targets whose truth must lie within the reported radius.
+RADIUS_COVERAGE = 0.9
 
 
 def access_delays(rtt: np.ndarray, dist_km: np.ndarray, speed: SpeedModel) -> np.ndarray:
@@ -77,13 +81,17 @@ def honest_statistics(
     model: DelayModel,
     speed: SpeedModel,
     countries: CountryTable | None,
-) -> np.ndarray:
-    """Likelihood-ratio statistic of targets (RTT rows to ``lms``) at their true unit vectors ``truth``."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """For targets (RTT rows to ``lms``) at true unit vectors ``truth``: the likelihood-ratio statistic
+    at the truth, and the estimate's error as a multiple of its uncertainty radius."""
     est = estimate_batch(
         rtt, lms.vectors, model.offsets_for(lms.ids), model.scales_for(lms.ids), model, speed, countries
     )
     ll = log_likelihood(truth[:, None, :], est.terms, model)[:, 0]
-    return np.asarray(np.maximum(2.0 * (est.max_ll - ll), 0.0))
+    lat, lon = np.radians(est.lat), np.radians(est.lon)
+    v = np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=1)
+    err = np.arccos(np.clip(np.sum(v * truth, axis=1), -1.0, 1.0)) * EARTH_RADIUS_KM
+    return np.asarray(np.maximum(2.0 * (est.max_ll - ll), 0.0)), np.asarray(err / est.radius_km)
 
 
 def _fit(lms: LandmarkSet, rtt: np.ndarray, speed: SpeedModel, k_nearest: int) -> DelayModel:
@@ -139,12 +147,17 @@ def calibrate(
         rows = rtt[np.ix_(test, train)]
         usable = np.sum(np.isfinite(rows), axis=1) >= 3
         if usable.any():
-            stats.append(
+            stats.append(  # (statistics, error / radius)
                 honest_statistics(sub, rows[usable], lms.vectors[test][usable], part, speed, countries)
             )
-    values = np.concatenate(stats) if stats else np.zeros(0)
+    values = np.concatenate([x for x, _ in stats]) if stats else np.zeros(0)
     values = values[np.isfinite(values)]
     if values.size < 10:
         return model
     threshold = float(np.quantile(values, 1.0 - false_alarm_rate, method="higher"))
-    return model.with_threshold(threshold, false_alarm_rate)
+    ratios = np.concatenate([y for _, y in stats])
+    ratios = ratios[np.isfinite(ratios)]
+    radius_scale = float(np.clip(np.quantile(ratios, RADIUS_COVERAGE), 0.5, 10.0))
+    return DelayModel.from_json(
+        {**model.with_threshold(threshold, false_alarm_rate).to_json(), "radius_scale": radius_scale}
+    )

@@ -182,7 +182,8 @@ def estimate_batch(
     half = np.clip(reach, 100.0 / EARTH_RADIUS_KM, np.pi / 2)
     coarse, step = _tangent_grid(centre, half, COARSE)
     ll_c = log_likelihood(coarse, t, model)
-    prior_c = _log_prior(coarse, countries)
+    cells_c = _cells(coarse, countries)
+    prior_c = _log_prior(cells_c, countries)
     # Refine around the best few coarse points (the likelihood can have several peaks).
     m = min(PEAKS, coarse.shape[1])
     top = np.argpartition(-(ll_c + prior_c), m - 1, axis=1)[:, :m]
@@ -191,7 +192,8 @@ def estimate_batch(
     fine = np.concatenate([f for f, _ in fine_parts], axis=1)
     fstep = fine_parts[0][1]
     ll_f = log_likelihood(fine, t, model)
-    prior_f = _log_prior(fine, countries)
+    cells_f = _cells(fine, countries)
+    prior_f = _log_prior(cells_f, countries)
     fbest = np.argmax(ll_f + prior_f, axis=1)
     est = fine[np.arange(n_t), fbest]
     # Posterior over both grids, points weighted by their cell area; coarse points a fine grid covers drop.
@@ -209,8 +211,8 @@ def estimate_batch(
     cum = np.cumsum(np.take_along_axis(w, order, axis=1), axis=1)
     pos = np.minimum(np.sum(cum < RADIUS_QUANTILE, axis=1), pts.shape[1] - 1)
     radius = np.take_along_axis(np.take_along_axis(dist, order, axis=1), pos[:, None], axis=1)[:, 0]
-    radius = np.maximum(radius, fstep * EARTH_RADIUS_KM)
-    country, country_p = _country(pts, w, countries)
+    radius = np.maximum(radius * model.radius_scale, fstep * EARTH_RADIUS_KM)
+    country, country_p = _country(np.concatenate([cells_c, cells_f], axis=1), w, countries)
     max_ll = np.maximum(np.max(ll_c, axis=1), np.max(ll_f, axis=1))
     nan = np.where(has, 0.0, np.nan)
     return EstimateBatch(
@@ -218,23 +220,31 @@ def estimate_batch(
     )
 
 
-def _log_prior(points: FloatArray, countries: CountryTable | None) -> FloatArray:
+def _cells(points: FloatArray, countries: CountryTable | None) -> IntArray:
+    """Grid cell of each point (T, P), or zeros without a country table."""
     if countries is None:
-        return np.zeros(points.shape[:2])
+        return np.zeros(points.shape[:2], dtype=np.int64)
     lat, lon = _to_latlon(points)
-    land = countries.cell_land_fraction[countries.grid.cell_of(lat, lon)]
+    return countries.grid.cell_of(lat, lon)
+
+
+def _log_prior(cells: IntArray, countries: CountryTable | None) -> FloatArray:
+    """Log prior of each point: hosts sit on land (a sea cell weighs ``OCEAN_PRIOR``)."""
+    if countries is None:
+        return np.zeros(cells.shape)
+    land = countries.cell_land_fraction[cells]
     return np.asarray(np.log(OCEAN_PRIOR + (1 - OCEAN_PRIOR) * land), dtype=np.float64)
 
 
-def _country(
-    points: FloatArray, w: FloatArray, countries: CountryTable | None
-) -> tuple[IntArray, FloatArray]:
-    """Most probable country per target (posterior mass of points by their cell's main country)."""
-    n_t = points.shape[0]
+def _country(cells: IntArray, w: FloatArray, countries: CountryTable | None) -> tuple[IntArray, FloatArray]:
+    """Most probable country per target (posterior mass of points by their cell's main country).
+
+    The probability is conditional on land: mass at sea is left out of the denominator.
+    """
+    n_t = cells.shape[0]
     if countries is None:
         return np.full(n_t, -1, dtype=np.int64), np.zeros(n_t)
-    lat, lon = _to_latlon(points)
-    label = countries.cell_country[countries.grid.cell_of(lat, lon)].astype(np.int64) + 1  # 0 = sea
+    label = countries.cell_country[cells].astype(np.int64) + 1  # 0 = sea
     n_c = len(countries.codes) + 1
     key = (np.arange(n_t)[:, None] * n_c + label).ravel()
     mass = np.bincount(key, weights=w.ravel(), minlength=n_t * n_c).reshape(n_t, n_c)

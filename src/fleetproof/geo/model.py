@@ -64,6 +64,7 @@ class DelayModel:
     false_alarm_rate: float = 0.01
     k_nearest: int = 16
     temperature: float = 1.0
+    radius_scale: float = 1.0
     n_pairs: int = 0
     offsets_ms: Mapping[str, float] = field(default_factory=dict, compare=False)
     scales: Mapping[str, float] = field(default_factory=dict, compare=False)
@@ -159,6 +160,7 @@ class DelayModel:
             "false_alarm_rate": self.false_alarm_rate,
             "k_nearest": self.k_nearest,
             "temperature": self.temperature,
+            "radius_scale": self.radius_scale,
             "n_pairs": self.n_pairs,
             "offsets_ms": dict(self.offsets_ms),
             "scales": dict(self.scales),
@@ -176,6 +178,7 @@ class DelayModel:
             false_alarm_rate=float(doc["false_alarm_rate"]),
             k_nearest=int(doc["k_nearest"]),
             temperature=float(doc.get("temperature", 1.0)),
+            radius_scale=float(doc.get("radius_scale", 1.0)),
             n_pairs=int(doc.get("n_pairs", 0)),
             offsets_ms={str(k): float(v) for k, v in doc.get("offsets_ms", {}).items()},
             scales={str(k): float(v) for k, v in doc.get("scales", {}).items()},

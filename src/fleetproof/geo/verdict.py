@@ -53,6 +53,10 @@ def _excluded_count(grid: Grid, cell: int, vecs: FloatArray, rad: FloatArray) ->
     return int(np.sum((reach < np.pi) & (dots < np.cos(np.minimum(reach, np.pi)) - 1e-12)))
 
 
+def _latlon(v: FloatArray) -> tuple[float, float]:
+    return float(np.degrees(np.arcsin(np.clip(v[2], -1.0, 1.0)))), float(np.degrees(np.arctan2(v[1], v[0])))
+
+
 def _r(x: float, nd: int = 1) -> float | None:
     return None if not np.isfinite(x) else round(float(x), nd)
 
@@ -239,7 +243,12 @@ class Verifier:
         """The evidence every result carries: how many landmarks, and the three tightest bounds."""
         k = min(3, block.shape[1])
         filled = np.where(np.isfinite(block), block, np.inf)
-        tight = np.argsort(filled, axis=1, kind="stable")[:, :k]
+        part = (
+            np.argpartition(filled, k - 1, axis=1)[:, :k]
+            if k < block.shape[1]
+            else np.argsort(filled, axis=1)
+        )
+        tight = np.take_along_axis(part, np.argsort(np.take_along_axis(filled, part, axis=1), axis=1), axis=1)
         rtts = np.take_along_axis(block, tight, axis=1)
         rtt_l = np.round(rtts, 3).tolist()
         bound_l = np.round(self.speed.max_distance_km(rtts), 1).tolist()
@@ -342,9 +351,13 @@ class Verifier:
         ev: dict[str, Any] = {"claim": desc, "claim_cells": int(area.touched.size)}
         terms = est.terms.rows(slice(i, i + 1))
         witness = self._witness(est, i, area, vecs, rad)
+        witness_full = False
         if witness is not None:
             ll = log_likelihood(witness[None, None, :], terms, self.model)[0]
             ev["feasible_claim_cells"] = "at least 1 (the estimate's cell)"
+            cell = int(self.grid.cell_of(*_latlon(witness)))
+            k = int(np.searchsorted(area.full, cell))
+            witness_full = k < area.full.size and int(area.full[k]) == cell
         else:
             cand = blocked.candidates(vecs, rad, self.tolerance)
             cells, counts = surviving(self.grid, cand, vecs, rad, self.tolerance)
@@ -357,7 +370,8 @@ class Verifier:
             ll = log_likelihood(self.grid.centers[sample][None, :, :], terms, self.model)[0]
             if counts.min() > 0:
                 ev["single_contradiction"] = True
-        proven = self._inside(vecs, rad, area)
+        # A feasible cell that is not full rules ``proven`` out at once.
+        proven = (witness is None or witness_full) and self._inside(vecs, rad, area)
         lr = max(0.0, 2.0 * float(est.max_ll[i] - np.max(ll))) if np.isfinite(est.max_ll[i]) else 0.0
         ev["likelihood_ratio"] = round(lr, 2)
         ev["suspicious_threshold"] = round(self.model.lr_threshold, 2)
@@ -389,17 +403,15 @@ class Verifier:
         seeds = min(self.tolerance + 1, rad.size)
         if seeds == 0 or rad[seeds - 1] >= np.pi:
             return False
-        probes = []
-        for k in range(seeds):
+        for k in range(seeds):  # one sparse probe per seed cap; any feasible cell outside settles it
             lat = float(np.degrees(np.arcsin(np.clip(vecs[k, 2], -1.0, 1.0))))
             lon = float(np.degrees(np.arctan2(vecs[k, 1], vecs[k, 0])))
             side = 2 * float(np.degrees(rad[k])) / self.grid.resolution_deg
-            probes.append(self.grid.cap_cells(lat, lon, float(rad[k]), stride=max(1, int(side / PROBE_SIDE))))
-        probe = np.concatenate(probes)
-        pos = np.minimum(np.searchsorted(area.full, probe), area.full.size - 1)
-        probe = probe[area.full[pos] != probe]
-        if surviving(self.grid, probe, vecs, rad, self.tolerance)[0].size:
-            return False
+            probe = self.grid.cap_cells(lat, lon, float(rad[k]), stride=max(1, int(side / PROBE_SIDE)))
+            pos = np.minimum(np.searchsorted(area.full, probe), area.full.size - 1)
+            probe = probe[area.full[pos] != probe]
+            if surviving(self.grid, probe, vecs, rad, self.tolerance)[0].size:
+                return False
         cells, _ = feasible_cells(self.grid, vecs, rad, self.tolerance)
         return bool(cells.size) and bool(np.isin(cells, area.full).all())
 
