@@ -105,6 +105,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def make_agent_router(ctx: ServerContext) -> APIRouter:
+    """The agent routes, closed over ``ctx`` (one function holds them all, as FastAPI routers do)."""
     router = APIRouter(prefix="/api/v1", tags=["agent"])
 
     def authenticate(request: Request, body: bytes, session: Session | None = None) -> str:
