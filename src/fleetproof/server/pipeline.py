@@ -115,8 +115,7 @@ def process_queue(
     done = 0
     for device_id, due_at in _claim(ctx, now, limit):
         try:
-            if judge_device(ctx, verifier, device_id, now=now):
-                done += 1
+            judged = judge_device(ctx, verifier, device_id, now=now, due_at=due_at)
         except Exception:
             log.exception("verdict for %s failed; it stays queued", device_id)
             with ctx.db.write() as session:
@@ -124,16 +123,20 @@ def process_queue(
                     update(VerdictQueue).where(VerdictQueue.device_id == device_id).values(claimed_at=None)
                 )
             continue
-        with ctx.db.write() as session:  # a newer measurement keeps the host queued
-            session.execute(
-                delete(VerdictQueue).where(
-                    and_(VerdictQueue.device_id == device_id, VerdictQueue.due_at == due_at)
-                )
-            )
-            session.execute(
-                update(VerdictQueue).where(VerdictQueue.device_id == device_id).values(claimed_at=None)
-            )
+        if judged:
+            done += 1
+        else:  # nothing to judge (no trusted measurements in the window): drop it from the queue
+            with ctx.db.write() as session:
+                _dequeue(session, device_id, due_at)
     return done
+
+
+def _dequeue(session: Any, device_id: str, due_at: float) -> None:
+    """Take a judged host off the queue, unless a newer measurement re-queued it meanwhile."""
+    session.execute(
+        delete(VerdictQueue).where(and_(VerdictQueue.device_id == device_id, VerdictQueue.due_at == due_at))
+    )
+    session.execute(update(VerdictQueue).where(VerdictQueue.device_id == device_id).values(claimed_at=None))
 
 
 PEER_CACHE_S = 30.0
@@ -202,8 +205,14 @@ def _load_round(
     return Round(device_id, rtts, landmarks, policy), peers
 
 
-def judge_device(ctx: ServerContext, verifier: Verifier, device_id: str, *, now: float) -> bool:
-    """Run the engine for one host and store everything; False when there is nothing to judge."""
+def judge_device(
+    ctx: ServerContext, verifier: Verifier, device_id: str, *, now: float, due_at: float | None = None
+) -> bool:
+    """Run the engine for one host and store everything; False when there is nothing to judge.
+
+    With ``due_at`` (the queue entry that was claimed) the host leaves the queue in the same
+    transaction as its verdict: one commit per verdict.
+    """
     loaded = _load_round(ctx, device_id, now)
     if loaded is None:
         return False
@@ -260,6 +269,8 @@ def judge_device(ctx: ServerContext, verifier: Verifier, device_id: str, *, now:
             },
             now=now,
         )
+        if due_at is not None:
+            _dequeue(session, device_id, due_at)
     _remember_fingerprint(ctx, round_.zone.id, device_id, round_.rtts_ms)
     ctx.metrics.inc("fleetproof_server_verdicts_total", verdict=outcome.verdict)
     return True
