@@ -14,7 +14,8 @@ def load_dev(data: Path = DEFAULT_DATA) -> tuple[list[Landmark], list[MeshLink]]
     """Servers as landmarks (country from the file) and the minimum RTT per unordered pair."""
     with open(data / "servers.csv", newline="", encoding="utf-8") as fh:
         servers = [
-            Landmark(r["id"], float(r["lat"]), float(r["lon"]), r["country"] or None) for r in csv.DictReader(fh)
+            Landmark(r["id"], float(r["lat"]), float(r["lon"]), r["country"] or None)
+            for r in csv.DictReader(fh)
         ]
     best: dict[tuple[str, str], float] = {}
     with open(data / "pings.csv", newline="", encoding="utf-8") as fh:

@@ -1,12 +1,21 @@
-"""Calibration on the landmark mesh: fit the delay model and choose the suspicion threshold.
+"""Calibration on the landmark mesh: access delays, the delay model and the suspicion threshold.
 
-Each trusted landmark plays an honest target in turn: its RTTs to the others
-give an estimate and the likelihood-ratio statistic at its true, advertised
-position. The threshold is the ``1 − false_alarm_rate`` quantile of those
-statistics, so about that share of honest targets would be flagged. The model
-is fitted on all pairs, including the target's own, which makes this slightly
-optimistic; ``benchmarks/engine_accuracy.py`` measures the rate honestly, leaving
-each target out of the fit.
+1. *Access delays.* A landmark's slowest fixed cost (its uplink, its host) adds
+   to every RTT it measures. Half its smallest excess over the physical minimum
+   (``min_j (rtt_ij − d_ij / v)``, with ``v`` the speed bound per ms of RTT) is
+   taken as its access delay and subtracted before the model is applied — the
+   intercept of CBG's "bestline" (Gueye et al., 2006) with the slope fixed at the
+   physical one.
+2. *Model.* Each landmark plays a target: its ``k_nearest`` RTTs (less the other
+   landmark's access delay) and the true distances fit the
+   :class:`~fleetproof.geo.model.DelayModel`.
+3. *Threshold.* Each landmark, as an honest target, gets the likelihood-ratio
+   statistic at its advertised position under a model fitted without it
+   (cross-fitting in five folds); the threshold is the ``1 − false_alarm_rate``
+   quantile. ``benchmarks/engine_accuracy.py`` measures the resulting rate with
+   every target left out of calibration entirely.
+
+None of this affects ``violation`` or ``proven``, which use the bound alone.
 """
 
 from __future__ import annotations
@@ -16,16 +25,49 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from fleetproof.geo.countries import CountryTable
-from fleetproof.geo.estimate import estimate_batch, log_likelihood
+from fleetproof.geo.estimate import MIN_RTT_MS, estimate_batch, log_likelihood
 from fleetproof.geo.landmarks import Landmark, LandmarkSet, MeshLink
 from fleetproof.geo.model import DelayModel
-from fleetproof.geo.sphere import EARTH_RADIUS_KM
 from fleetproof.geo.speed import SpeedModel
+from fleetproof.geo.sphere import EARTH_RADIUS_KM
 from fleetproof.geo.vetting import mesh_matrix
 
-__all__ = ["calibrate", "honest_statistics"]
+__all__ = ["access_delays", "calibrate", "honest_statistics"]
 
 MIN_PAIRS = 20
+SCALE_PRIOR = 15.0
+SCALE_ON = True
+
+
+def access_delays(rtt: np.ndarray, dist_km: np.ndarray, speed: SpeedModel) -> np.ndarray:
+    """Half of each landmark's smallest RTT excess over the physical minimum (ms, ≥ 0; 0 if unmeasured)."""
+    km_per_ms = speed.v_max_km_per_ms / 2.0
+    excess = rtt - speed.allowance_ms - dist_km / km_per_ms
+    with np.errstate(all="ignore"):
+        low = np.nanmin(np.where(np.isfinite(excess), excess, np.inf), axis=1)
+    return np.where(np.isfinite(low), np.maximum(low, 0.0) / 2.0, 0.0)
+
+
+def landmark_scales(
+    idx: np.ndarray, ratio: np.ndarray, n: int, prior_pairs: float | None = None
+) -> np.ndarray:
+    """Each landmark's median distance/bound ratio relative to all, shrunk toward 1 by its pair count.
+
+    CBG fits a slope per landmark for the same reason: some landmarks sit behind
+    slower or more roundabout routes than others.
+    """
+    prior = SCALE_PRIOR if prior_pairs is None else prior_pairs
+    ok = np.isfinite(ratio)
+    overall = float(np.median(ratio[ok])) if ok.any() else 1.0
+    out = np.ones(n)
+    if not SCALE_ON:
+        return out
+    for j in range(n):
+        mine = ratio[ok & (idx == j)]
+        if mine.size and overall > 0:
+            w = mine.size / (mine.size + prior)
+            out[j] = float(np.exp(w * np.log(max(float(np.median(mine)), 1e-3) / overall)))
+    return np.clip(out, 0.5, 2.0)
 
 
 def honest_statistics(
@@ -37,9 +79,32 @@ def honest_statistics(
     countries: CountryTable | None,
 ) -> np.ndarray:
     """Likelihood-ratio statistic of targets (RTT rows to ``lms``) at their true unit vectors ``truth``."""
-    est = estimate_batch(rtt, lms.vectors, model, speed, countries)
+    est = estimate_batch(
+        rtt, lms.vectors, model.offsets_for(lms.ids), model.scales_for(lms.ids), model, speed, countries
+    )
     ll = log_likelihood(truth[:, None, :], est.terms, model)[:, 0]
     return np.asarray(np.maximum(2.0 * (est.max_ll - ll), 0.0))
+
+
+def _fit(lms: LandmarkSet, rtt: np.ndarray, speed: SpeedModel, k_nearest: int) -> DelayModel:
+    """Access delays, distance scales and ratio densities from a mesh matrix (no threshold)."""
+    dist = np.arccos(np.clip(lms.vectors @ lms.vectors.T, -1.0, 1.0)) * EARTH_RADIUS_KM
+    offsets = access_delays(rtt, dist, speed)
+    filled = np.where(np.isfinite(rtt), rtt, np.inf)
+    k = max(1, min(k_nearest, len(lms) - 1))
+    idx = np.argsort(filled, axis=1)[:, :k]
+    r = np.take_along_axis(rtt, idx, axis=1)
+    d = np.take_along_axis(dist, idx, axis=1)
+    rc = np.maximum(r - offsets[idx], MIN_RTT_MS)
+    ok = np.isfinite(r)
+    ratio = np.where(ok, d / np.maximum(speed.max_distance_km(rc), 1.0), np.nan)
+    scales = landmark_scales(idx, ratio, len(lms))
+    ratio = ratio / scales[idx]
+    model = DelayModel.fit(rc[ok], ratio[ok]) if ok.sum() >= MIN_PAIRS else DelayModel.default()
+    model = DelayModel.from_json({**model.to_json(), "k_nearest": k_nearest})
+    return model.with_landmarks(
+        dict(zip(lms.ids, offsets.tolist(), strict=True)), dict(zip(lms.ids, scales.tolist(), strict=True))
+    )
 
 
 def calibrate(
@@ -48,24 +113,38 @@ def calibrate(
     speed: SpeedModel | None = None,
     countries: CountryTable | None = None,
     false_alarm_rate: float = 0.01,
+    k_nearest: int = 16,
+    folds: int = 5,
 ) -> DelayModel:
     """Fit a :class:`DelayModel` to the mesh of (trusted) landmarks and set its threshold.
 
-    Falls back to :meth:`DelayModel.default` (threshold still calibrated when possible)
-    when the mesh has fewer than 20 usable pairs.
+    The threshold is cross-fitted: landmarks are split into ``folds`` groups (by
+    position in the list, no randomness); each group plays honest targets for a
+    model fitted without it, as real targets are never part of calibration. Falls
+    back to :meth:`DelayModel.default` when the mesh has fewer than 20 usable pairs.
     """
     speed = speed or SpeedModel()
     lms = LandmarkSet(landmarks)
     rtt = mesh_matrix(lms, mesh)
-    i, j = np.nonzero(np.triu(np.isfinite(rtt), 1))
-    dist = np.arccos(np.clip(np.sum(lms.vectors[i] * lms.vectors[j], axis=1), -1, 1)) * EARTH_RADIUS_KM
-    r = rtt[i, j]
-    ok = dist <= speed.max_distance_km(r) * 1.006 + 1.0  # pairs that respect the bound
-    model = DelayModel.fit(r[ok], dist[ok] / np.maximum(speed.max_distance_km(r[ok]), 1.0)) if ok.sum() >= MIN_PAIRS else DelayModel.default()
-    usable = np.sum(np.isfinite(rtt), axis=1) >= 3
-    if usable.sum() < 10:
+    model = _fit(lms, rtt, speed, k_nearest)
+    n = len(lms)
+    if n < 10 or np.sum(np.sum(np.isfinite(rtt), axis=1) >= 3) < 10:
         return model
-    stats = honest_statistics(lms, rtt[usable], lms.vectors[usable], model, speed, countries)
-    stats = stats[np.isfinite(stats)]
-    threshold = float(np.quantile(stats, 1.0 - false_alarm_rate, method="higher"))
+    stats = []
+    for f in range(folds):
+        test = np.arange(n) % folds == f
+        train = ~test
+        sub = LandmarkSet(lms.landmarks[i] for i in np.flatnonzero(train))
+        part = _fit(sub, rtt[np.ix_(train, train)], speed, k_nearest)
+        rows = rtt[np.ix_(test, train)]
+        usable = np.sum(np.isfinite(rows), axis=1) >= 3
+        if usable.any():
+            stats.append(
+                honest_statistics(sub, rows[usable], lms.vectors[test][usable], part, speed, countries)
+            )
+    values = np.concatenate(stats) if stats else np.zeros(0)
+    values = values[np.isfinite(values)]
+    if values.size < 10:
+        return model
+    threshold = float(np.quantile(values, 1.0 - false_alarm_rate, method="higher"))
     return model.with_threshold(threshold, false_alarm_rate)

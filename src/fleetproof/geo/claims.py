@@ -37,9 +37,10 @@ class Claim:
         kinds = (self.lat is not None) + bool(self.countries) + (self.region is not None)
         if kinds != 1:
             raise ValueError("a claim is exactly one of: a point, countries, a region")
-        if self.lat is not None:
-            if self.lon is None or not (-90 <= self.lat <= 90) or not (-180 <= self.lon <= 180):
-                raise ValueError(f"claim {self.id!r}: point out of range ({self.lat}, {self.lon})")
+        if self.lat is not None and (
+            self.lon is None or not (-90 <= self.lat <= 90) or not (-180 <= self.lon <= 180)
+        ):
+            raise ValueError(f"claim {self.id!r}: point out of range ({self.lat}, {self.lon})")
 
     @property
     def kind(self) -> ClaimKind:

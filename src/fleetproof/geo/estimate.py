@@ -13,44 +13,56 @@ the radius holding 90 % of the posterior mass.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from fleetproof.geo.countries import CountryTable
-from fleetproof.geo.model import DelayModel
-from fleetproof.geo.sphere import EARTH_RADIUS_KM
+from fleetproof.geo.model import RATIO_BINS, RATIO_MAX, DelayModel
 from fleetproof.geo.speed import SpeedModel
+from fleetproof.geo.sphere import EARTH_RADIUS_KM
 
 __all__ = ["EstimateBatch", "TargetTerms", "estimate_batch", "log_likelihood"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-#: Log-likelihood charged per speed-bound disk a position is outside of (soft, so one bad landmark cannot veto).
+#: Log-likelihood charged per speed-bound disk a position is outside of (soft: one bad landmark cannot veto).
 BOUND_PENALTY = 50.0
 COARSE = 21
 FINE = 9
+PEAKS = 1
 OCEAN_PRIOR = 0.02
 RADIUS_QUANTILE = 0.9
+#: Smallest corrected RTT (ms): an access delay never turns a measurement into a zero distance.
+MIN_RTT_MS = 0.05
 
 
 @dataclass(frozen=True)
 class TargetTerms:
-    """Per-target likelihood inputs: the chosen landmarks and their model terms, shapes (T, K)."""
+    """Per-target likelihood inputs for the ``k`` chosen landmarks, shapes (T, K); float32 for speed.
 
-    vecs: FloatArray  # (T, K, 3)
+    A term that has no measurement points at an all-zero row of the density table
+    and has an infinite bound, so it adds nothing without a mask.
+    """
+
+    vecs: npt.NDArray[np.float32]  # (T, K, 3)
     index: IntArray  # landmark column of each term
-    rtt_bin: IntArray
-    bound_km: FloatArray
-    bound_rad: FloatArray
+    row_base: npt.NDArray[np.int32]  # offset of the term's RTT bin in the flat density table
+    bins_per_rad: npt.NDArray[np.float32]  # ratio bins per radian of distance
+    bound_rad: npt.NDArray[np.float32]  # the physical bound (inf when no measurement)
     valid: npt.NDArray[np.bool_]
 
     def rows(self, rows: IntArray | slice) -> TargetTerms:
         """The terms of some targets only."""
         return TargetTerms(
-            self.vecs[rows], self.index[rows], self.rtt_bin[rows], self.bound_km[rows],
-            self.bound_rad[rows], self.valid[rows],
+            self.vecs[rows],
+            self.index[rows],
+            self.row_base[rows],
+            self.bins_per_rad[rows],
+            self.bound_rad[rows],
+            self.valid[rows],
         )
 
 
@@ -68,7 +80,13 @@ class EstimateBatch:
 
 
 def select_terms(
-    rtt: FloatArray, lm_vecs: FloatArray, model: DelayModel, speed: SpeedModel, k: int
+    rtt: FloatArray,
+    lm_vecs: FloatArray,
+    offsets: FloatArray,
+    scales: FloatArray,
+    model: DelayModel,
+    speed: SpeedModel,
+    k: int,
 ) -> TargetTerms:
     """Pick each target's ``k`` smallest-RTT landmarks and their distance model terms."""
     k = max(1, min(k, rtt.shape[1]))
@@ -79,36 +97,59 @@ def select_terms(
     idx, r = np.take_along_axis(idx, order, axis=1), np.take_along_axis(r, order, axis=1)
     valid = np.isfinite(r)
     r0 = np.where(valid, r, 0.0)
+    rc = np.maximum(r0 - offsets[idx], MIN_RTT_MS)
+    scale_km = np.maximum(speed.max_distance_km(rc) * scales[idx], 1.0)
+    n_rows = model.log_density.shape[0]
+    row_base = np.where(valid, model.rtt_bin(rc), n_rows) * RATIO_BINS
+    bins_per_rad = np.where(valid, EARTH_RADIUS_KM * RATIO_BINS / (RATIO_MAX * scale_km), 0.0)
     return TargetTerms(
-        lm_vecs[idx], idx, model.rtt_bin(r0), speed.max_distance_km(r0), speed.max_angle_rad(r0), valid
+        lm_vecs[idx].astype(np.float32),
+        idx,
+        row_base.astype(np.int32),
+        bins_per_rad.astype(np.float32),
+        np.where(valid, speed.max_angle_rad(r0), np.inf).astype(np.float32),
+        valid,
     )
 
 
 def log_likelihood(points: FloatArray, t: TargetTerms, model: DelayModel) -> FloatArray:
-    """Log-likelihood (T, P) of points (T, P, 3) under each target's terms."""
-    dots = np.matmul(points, t.vecs.transpose(0, 2, 1))
-    ang = np.arccos(np.clip(dots, -1.0, 1.0))
-    dens = model.log_pdf(t.rtt_bin[:, None, :], ang * EARTH_RADIUS_KM, t.bound_km[:, None, :])
-    term = dens - BOUND_PENALTY * (ang > t.bound_rad[:, None, :])
-    return np.asarray(np.sum(np.where(t.valid[:, None, :], term, 0.0), axis=2), dtype=np.float64)
+    """Log-likelihood (T, P) of points (T, P, 3) under each target's terms, up to a per-target constant.
+
+    The constant (the density's ``1/scale`` Jacobian) cancels in everything the
+    engine does with it: argmax, posterior weights and likelihood ratios within a
+    target. Computed in float32 (distance error < 1 km), the dominant cost of estimation.
+    """
+    dots = np.matmul(points.astype(np.float32, copy=False), t.vecs.transpose(0, 2, 1))
+    np.clip(dots, -1.0, 1.0, out=dots)
+    ang = np.arccos(dots)
+    q = (ang * t.bins_per_rad[:, None, :]).astype(np.int32)
+    np.minimum(q, RATIO_BINS - 1, out=q)
+    q += t.row_base[:, None, :]
+    dens = model.flat_log_density()[q]
+    dens -= BOUND_PENALTY * (ang > t.bound_rad[:, None, :])
+    return np.asarray(dens.sum(axis=2, dtype=np.float64))
 
 
-def _tangent_grid(center: FloatArray, half_rad: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
-    """Points (T, n², 3) on an n×n grid of tangent-plane offsets around each centre, and the step (T,)."""
-    z = np.array([0.0, 0.0, 1.0])
-    east = np.cross(z, center)
+def _tangent_grid(
+    center: npt.NDArray[np.floating[Any]], half_rad: FloatArray, n: int
+) -> tuple[FloatArray, FloatArray]:
+    """Points (T, n², 3) on an n×n grid of tangent-plane offsets around each centre, and the step (T,).
+
+    Offsets are mapped onto the sphere along great circles (the exponential map), so a
+    grid step is the same distance everywhere, poles included.
+    """
+    c = np.asarray(center, dtype=np.float64)
+    east = np.cross(np.array([0.0, 0.0, 1.0]), c)
     norm = np.linalg.norm(east, axis=1, keepdims=True)
     east = np.where(norm > 1e-12, east / np.maximum(norm, 1e-12), np.array([0.0, 1.0, 0.0]))
-    north = np.cross(center, east)
-    s = np.linspace(-1.0, 1.0, n)
-    u, v = np.meshgrid(s, s, indexing="ij")
-    u = u.ravel()[None, :] * half_rad[:, None]
-    v = v.ravel()[None, :] * half_rad[:, None]
-    r = np.hypot(u, v)
-    safe = np.where(r > 0, r, 1.0)
-    dirs = (u / safe)[..., None] * east[:, None, :] + (v / safe)[..., None] * north[:, None, :]
-    pts = np.cos(r)[..., None] * center[:, None, :] + np.sin(r)[..., None] * dirs
-    return pts, 2.0 * half_rad / (n - 1)
+    basis = np.stack([c, east, np.cross(c, east)], axis=1).astype(np.float32)  # (T, 3, 3)
+    s = np.linspace(-1.0, 1.0, n, dtype=np.float32)
+    su, sv = (g.ravel() for g in np.meshgrid(s, s, indexing="ij"))
+    h = half_rad.astype(np.float32)[:, None]
+    r = np.hypot(su, sv)[None, :] * h
+    sinc = np.where(r > 0, np.sin(r) / np.where(r > 0, r, 1.0), 1.0)
+    coef = np.stack([np.cos(r), sinc * su[None, :] * h, sinc * sv[None, :] * h], axis=2)  # (T, P, 3)
+    return np.matmul(coef, basis), 2.0 * half_rad / (n - 1)
 
 
 def _to_latlon(p: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -120,12 +161,18 @@ def _to_latlon(p: FloatArray) -> tuple[FloatArray, FloatArray]:
 def estimate_batch(
     rtt: FloatArray,
     lm_vecs: FloatArray,
+    offsets: FloatArray,
+    scales: FloatArray,
     model: DelayModel,
     speed: SpeedModel,
     countries: CountryTable | None,
 ) -> EstimateBatch:
-    """Estimate T targets from their RTT rows (T, L) to landmarks with unit vectors (L, 3)."""
-    t = select_terms(rtt, lm_vecs, model, speed, model.k_nearest)
+    """Estimate T targets from their RTT rows (T, L) to landmarks with unit vectors (L, 3).
+
+    ``offsets`` (L,) are the landmarks' access delays (ms) and ``scales`` (L,) their distance
+    scales, both from calibration.
+    """
+    t = select_terms(rtt, lm_vecs, offsets, scales, model, speed, model.k_nearest)
     n_t = rtt.shape[0]
     has = t.valid[:, 0]
     # Every place inside all disks is within ang(centre, L_k) + R_k of the centre, for each k.
@@ -135,30 +182,37 @@ def estimate_batch(
     half = np.clip(reach, 100.0 / EARTH_RADIUS_KM, np.pi / 2)
     coarse, step = _tangent_grid(centre, half, COARSE)
     ll_c = log_likelihood(coarse, t, model)
-    prior_c = _log_prior(coarse, countries)
-    best = np.argmax(ll_c + prior_c, axis=1)
-    center = coarse[np.arange(n_t), best]
-    fine, fstep = _tangent_grid(center, 1.5 * step, FINE)
+    cells_c = _cells(coarse, countries)
+    prior_c = _log_prior(cells_c, countries)
+    # Refine around the best few coarse points (the likelihood can have several peaks).
+    m = min(PEAKS, coarse.shape[1])
+    top = np.argpartition(-(ll_c + prior_c), m - 1, axis=1)[:, :m]
+    centres = np.take_along_axis(coarse, top[:, :, None], axis=1)  # (T, m, 3)
+    fine_parts = [_tangent_grid(centres[:, j, :], 1.5 * step, FINE) for j in range(m)]
+    fine = np.concatenate([f for f, _ in fine_parts], axis=1)
+    fstep = fine_parts[0][1]
     ll_f = log_likelihood(fine, t, model)
-    prior_f = _log_prior(fine, countries)
+    cells_f = _cells(fine, countries)
+    prior_f = _log_prior(cells_f, countries)
     fbest = np.argmax(ll_f + prior_f, axis=1)
     est = fine[np.arange(n_t), fbest]
-    lat, lon = _to_latlon(est)
-    # Posterior over both grids, each point weighted by its cell area; coarse points the fine grid covers drop.
-    cover = np.arccos(np.clip(np.einsum("tpk,tk->tp", coarse, center), -1, 1)) <= 1.5 * step[:, None]
+    # Posterior over both grids, points weighted by their cell area; coarse points a fine grid covers drop.
+    near = np.einsum("tpk,tmk->tpm", coarse.astype(np.float64), centres.astype(np.float64)).max(axis=2)
+    cover = np.arccos(np.clip(near, -1, 1)) <= 1.5 * step[:, None]
     logw_c = (ll_c / model.temperature + prior_c + 2 * np.log(step)[:, None]) - np.where(cover, np.inf, 0.0)
     logw_f = ll_f / model.temperature + prior_f + 2 * np.log(fstep)[:, None]
     pts = np.concatenate([coarse, fine], axis=1)
     logw = np.concatenate([logw_c, logw_f], axis=1)
     w = np.exp(logw - np.max(logw, axis=1, keepdims=True))
     w /= np.sum(w, axis=1, keepdims=True)
+    lat, lon = _to_latlon(est)
     dist = np.arccos(np.clip(np.einsum("tpk,tk->tp", pts, est), -1, 1)) * EARTH_RADIUS_KM
     order = np.argsort(dist, axis=1)
     cum = np.cumsum(np.take_along_axis(w, order, axis=1), axis=1)
     pos = np.minimum(np.sum(cum < RADIUS_QUANTILE, axis=1), pts.shape[1] - 1)
     radius = np.take_along_axis(np.take_along_axis(dist, order, axis=1), pos[:, None], axis=1)[:, 0]
     radius = np.maximum(radius, fstep * EARTH_RADIUS_KM)
-    country, country_p = _country(pts, w, countries)
+    country, country_p = _country(np.concatenate([cells_c, cells_f], axis=1), w, countries)
     max_ll = np.maximum(np.max(ll_c, axis=1), np.max(ll_f, axis=1))
     nan = np.where(has, 0.0, np.nan)
     return EstimateBatch(
@@ -166,21 +220,31 @@ def estimate_batch(
     )
 
 
-def _log_prior(points: FloatArray, countries: CountryTable | None) -> FloatArray:
+def _cells(points: FloatArray, countries: CountryTable | None) -> IntArray:
+    """Grid cell of each point (T, P), or zeros without a country table."""
     if countries is None:
-        return np.zeros(points.shape[:2])
+        return np.zeros(points.shape[:2], dtype=np.int64)
     lat, lon = _to_latlon(points)
-    land = countries.cell_land_fraction[countries.grid.cell_of(lat, lon)]
+    return countries.grid.cell_of(lat, lon)
+
+
+def _log_prior(cells: IntArray, countries: CountryTable | None) -> FloatArray:
+    """Log prior of each point: hosts sit on land (a sea cell weighs ``OCEAN_PRIOR``)."""
+    if countries is None:
+        return np.zeros(cells.shape)
+    land = countries.cell_land_fraction[cells]
     return np.asarray(np.log(OCEAN_PRIOR + (1 - OCEAN_PRIOR) * land), dtype=np.float64)
 
 
-def _country(points: FloatArray, w: FloatArray, countries: CountryTable | None) -> tuple[IntArray, FloatArray]:
-    """Most probable country per target (posterior mass of points by their cell's main country)."""
-    n_t = points.shape[0]
+def _country(cells: IntArray, w: FloatArray, countries: CountryTable | None) -> tuple[IntArray, FloatArray]:
+    """Most probable country per target (posterior mass of points by their cell's main country).
+
+    The probability is conditional on land: mass at sea is left out of the denominator.
+    """
+    n_t = cells.shape[0]
     if countries is None:
         return np.full(n_t, -1, dtype=np.int64), np.zeros(n_t)
-    lat, lon = _to_latlon(points)
-    label = countries.cell_country[countries.grid.cell_of(lat, lon)].astype(np.int64) + 1  # 0 = sea
+    label = countries.cell_country[cells].astype(np.int64) + 1  # 0 = sea
     n_c = len(countries.codes) + 1
     key = (np.arange(n_t)[:, None] * n_c + label).ravel()
     mass = np.bincount(key, weights=w.ravel(), minlength=n_t * n_c).reshape(n_t, n_c)

@@ -63,7 +63,7 @@ class Grid:
             raise ValueError("resolution_deg must divide 180 exactly")
         object.__setattr__(self, "n_rows", n_rows)
         object.__setattr__(self, "n_cols", 2 * n_rows)
-        lat_lo = -90.0 + res * np.arange(n_rows)
+        lat_lo = np.asarray(-90.0 + res * np.arange(n_rows), dtype=np.float64)
         object.__setattr__(self, "row_margin_rad", _corner_margin(lat_lo, res))
         lat_c = lat_lo + res / 2
         lon_c = -180.0 + res * (np.arange(2 * n_rows) + 0.5)
@@ -88,12 +88,13 @@ class Grid:
         rows, cols = np.divmod(np.asarray(cells, dtype=np.int64), self.n_cols)
         return -90.0 + res * (rows + 0.5), -180.0 + res * (cols + 0.5)
 
-    def cap_cells(self, lat_deg: float, lon_deg: float, radius_rad: float) -> IntArray:
+    def cap_cells(self, lat_deg: float, lon_deg: float, radius_rad: float, stride: int = 1) -> IntArray:
         """Cells of the latitude–longitude box around a spherical cap, widened by one cell.
 
         Every cell that meets the cap is returned (plus some that do not); the caller
         tests them exactly. This is what keeps a target's work proportional to the
-        size of its region instead of the size of the globe.
+        size of its region instead of the size of the globe. ``stride`` > 1 keeps every
+        stride-th row and column: a sparse probe of the box.
         """
         res = self.resolution_deg
         rho = float(np.degrees(radius_rad)) + res
@@ -111,7 +112,27 @@ class Grid:
             c1 = int(np.floor((lon_deg + half + 180.0) / res))
             cols = np.arange(c0, c1 + 1, dtype=np.int64) % self.n_cols
             cols = np.unique(cols)
+        rows, cols = rows[::stride], cols[::stride]
         return np.asarray((rows[:, None] * self.n_cols + cols[None, :]).ravel(), dtype=np.int64)
+
+    def blocks(self, cells: IntArray, size: int) -> tuple[IntArray, FloatArray, FloatArray]:
+        """Group cells into size×size blocks: (block of each cell, block centres (B, 3), block margins (B,)).
+
+        A block's margin is the largest angle from its centre to any of its points,
+        so a disk that excludes the centre by more than the margin excludes every
+        cell of the block: whole blocks can be dropped at once.
+        """
+        rows, cols = np.divmod(np.asarray(cells, dtype=np.int64), self.n_cols)
+        key = (rows // size) * self.n_cols + cols // size
+        uniq, inverse = np.unique(key, return_inverse=True)
+        brow, bcol = np.divmod(uniq, self.n_cols)
+        span = self.resolution_deg * size
+        lat_lo = np.minimum(-90.0 + brow * span, 90.0 - span)
+        lat_hi = np.minimum(lat_lo + span, 90.0)
+        lon_c = -180.0 + (bcol + 0.5) * span
+        centres = unit_vectors((lat_lo + lat_hi) / 2, lon_c).reshape(-1, 3)
+        margin = np.asarray(_corner_margin(np.asarray(lat_lo, dtype=np.float64), span), dtype=np.float64)
+        return np.asarray(inverse, dtype=np.int64).ravel(), centres, margin
 
     def cell_margin(self, cells: IntArray) -> FloatArray:
         """Margin (radians) of each cell: the largest angle from its centre to any of its points."""

@@ -26,7 +26,9 @@ __all__ = ["DelayModel"]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-RATIO_BINS = 25
+RATIO_BINS = 30
+#: Ratios are modelled on [0, RATIO_MAX]: past 1 when a landmark's access delay was overestimated.
+RATIO_MAX = 1.5
 #: Share of every density spread uniformly over [0, 1], so no ratio is impossible under the model.
 FLOOR = 0.03
 MIN_BIN_PAIRS = 40
@@ -35,8 +37,8 @@ MIN_BIN_PAIRS = 40
 def _smooth(counts: FloatArray) -> FloatArray:
     padded = np.concatenate([counts[:1], counts, counts[-1:]])
     sm = 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
-    dens = sm / max(float(sm.sum()), 1e-12) * RATIO_BINS
-    return np.asarray((1 - FLOOR) * dens + FLOOR, dtype=np.float64)
+    dens = sm / max(float(sm.sum()), 1e-12) * RATIO_BINS / RATIO_MAX
+    return np.asarray((1 - FLOOR) * dens + FLOOR / RATIO_MAX, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -44,14 +46,14 @@ class DelayModel:
     """Per-RTT-bin densities of ``distance / bound``, plus the suspicion threshold.
 
     ``rtt_edges_ms`` are the inner bin edges (n − 1 of them for n bins);
-    ``log_density`` is (n bins × 25 ratio bins). ``lr_threshold`` is the
+    ``log_density`` is (n bins × ``RATIO_BINS`` ratio bins). ``lr_threshold`` is the
     likelihood-ratio statistic above which a claim is ``suspicious``;
     calibration sets it so that ``false_alarm_rate`` of honest mesh targets
     exceed it. ``k_nearest`` landmarks (smallest RTT) enter the likelihood.
 
     >>> m = DelayModel.default()
     >>> m.log_density.shape
-    (1, 25)
+    (1, 30)
     >>> DelayModel.from_json(m.to_json()) == m
     True
     """
@@ -60,15 +62,17 @@ class DelayModel:
     log_density: FloatArray = field(compare=False)
     lr_threshold: float = 12.0
     false_alarm_rate: float = 0.01
-    k_nearest: int = 12
+    k_nearest: int = 16
     temperature: float = 1.0
     n_pairs: int = 0
+    offsets_ms: Mapping[str, float] = field(default_factory=dict, compare=False)
+    scales: Mapping[str, float] = field(default_factory=dict, compare=False)
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         dens = np.asarray(self.log_density, dtype=np.float64)
         if dens.ndim != 2 or dens.shape != (len(self.rtt_edges_ms) + 1, RATIO_BINS):
-            raise ValueError("log_density must be (len(rtt_edges_ms) + 1, 25)")
+            raise ValueError("log_density must be (len(rtt_edges_ms) + 1, RATIO_BINS)")
         if any(b <= a for a, b in zip(self.rtt_edges_ms, self.rtt_edges_ms[1:], strict=False)):
             raise ValueError("rtt_edges_ms must increase")
         object.__setattr__(self, "log_density", dens)
@@ -84,37 +88,60 @@ class DelayModel:
     @staticmethod
     def default() -> DelayModel:
         """A broad model for use without a mesh: ratios around 0.45, no ratio ruled out."""
-        rho = (np.arange(RATIO_BINS) + 0.5) / RATIO_BINS
-        shape = rho**1.5 * (1 - rho) ** 1.8
+        rho = (np.arange(RATIO_BINS) + 0.5) / RATIO_BINS * RATIO_MAX
+        shape = rho**1.5 * np.clip(1 - rho, 0.0, 1.0) ** 1.8
         return DelayModel((), np.log(_smooth(shape))[None, :], meta={"source": "default"})
 
     @staticmethod
     def fit(rtt_ms: Sequence[float] | FloatArray, ratio: Sequence[float] | FloatArray) -> DelayModel:
-        """Fit to pairs of (RTT, distance / bound) from landmarks with known positions."""
+        """Fit to pairs of (RTT less the landmark's access delay, distance / bound of that RTT)."""
         rtt = np.asarray(rtt_ms, dtype=np.float64)
         rho = np.asarray(ratio, dtype=np.float64)
         ok = np.isfinite(rtt) & np.isfinite(rho) & (rtt > 0)
-        rtt, rho = rtt[ok], np.clip(rho[ok], 0.0, 1.0)
+        rtt, rho = rtt[ok], np.clip(rho[ok], 0.0, RATIO_MAX)
         if rtt.size < 20:
             raise ValueError("need at least 20 landmark pairs to fit a delay model")
         n_bins = int(np.clip(rtt.size // MIN_BIN_PAIRS, 1, 16))
         edges = np.unique(np.quantile(rtt, np.linspace(0, 1, n_bins + 1))[1:-1])
         which = np.searchsorted(edges, rtt, side="right")
-        rbin = np.minimum((rho * RATIO_BINS).astype(np.int64), RATIO_BINS - 1)
+        rbin = np.minimum((rho / RATIO_MAX * RATIO_BINS).astype(np.int64), RATIO_BINS - 1)
         table = np.zeros((edges.size + 1, RATIO_BINS))
         for b in range(edges.size + 1):
             counts = np.bincount(rbin[which == b], minlength=RATIO_BINS).astype(np.float64)
             table[b] = np.log(_smooth(counts + 0.5))
         return DelayModel(tuple(float(e) for e in edges), table, n_pairs=int(rtt.size))
 
+    def offsets_for(self, ids: Sequence[str]) -> FloatArray:
+        """Per-landmark access delay (ms) to subtract from its RTTs; 0 for landmarks not calibrated."""
+        return np.array([float(self.offsets_ms.get(i, 0.0)) for i in ids], dtype=np.float64)
+
+    def scales_for(self, ids: Sequence[str]) -> FloatArray:
+        """Per-landmark distance scale (how far its RTTs reach compared with the typical landmark)."""
+        return np.array([float(self.scales.get(i, 1.0)) for i in ids], dtype=np.float64)
+
+    def with_landmarks(self, offsets_ms: Mapping[str, float], scales: Mapping[str, float]) -> DelayModel:
+        """A copy with per-landmark access delays and distance scales."""
+        doc = self.to_json()
+        doc["offsets_ms"] = {k: round(float(v), 4) for k, v in offsets_ms.items()}
+        doc["scales"] = {k: round(float(v), 4) for k, v in scales.items()}
+        return DelayModel.from_json(doc)
+
+    def flat_log_density(self) -> npt.NDArray[np.float32]:
+        """``log_density`` flattened (float32) with one all-zero row appended for missing terms."""
+        cached = self.__dict__.get("_flat")
+        if cached is None:
+            cached = np.concatenate([self.log_density.ravel(), np.zeros(RATIO_BINS)]).astype(np.float32)
+            object.__setattr__(self, "_flat", cached)
+        return np.asarray(cached)
+
     def rtt_bin(self, rtt_ms: FloatArray) -> IntArray:
         """Row of ``log_density`` for each RTT."""
         return np.searchsorted(np.asarray(self.rtt_edges_ms), rtt_ms, side="right").astype(np.int64)
 
     def log_pdf(self, rtt_bin: IntArray, distance_km: FloatArray, bound_km: FloatArray) -> FloatArray:
-        """log p(distance | RTT) per km; ratios past 1 get the last bin (the caller penalises them)."""
+        """log p(distance | RTT) per km; ratios past ``RATIO_MAX`` get the last bin."""
         b = np.maximum(bound_km, 1.0)
-        q = np.clip((distance_km / b * RATIO_BINS).astype(np.int64), 0, RATIO_BINS - 1)
+        q = np.clip((distance_km / b / RATIO_MAX * RATIO_BINS).astype(np.int64), 0, RATIO_BINS - 1)
         return np.asarray(self.log_density[rtt_bin, q] - np.log(b), dtype=np.float64)
 
     def with_threshold(self, lr_threshold: float, false_alarm_rate: float) -> DelayModel:
@@ -133,6 +160,8 @@ class DelayModel:
             "k_nearest": self.k_nearest,
             "temperature": self.temperature,
             "n_pairs": self.n_pairs,
+            "offsets_ms": dict(self.offsets_ms),
+            "scales": dict(self.scales),
             "meta": dict(self.meta),
         }
 
@@ -148,5 +177,7 @@ class DelayModel:
             k_nearest=int(doc["k_nearest"]),
             temperature=float(doc.get("temperature", 1.0)),
             n_pairs=int(doc.get("n_pairs", 0)),
+            offsets_ms={str(k): float(v) for k, v in doc.get("offsets_ms", {}).items()},
+            scales={str(k): float(v) for k, v in doc.get("scales", {}).items()},
             meta=dict(doc.get("meta", {})),
         )

@@ -32,7 +32,7 @@ Ring = Sequence[Sequence[float]]
 
 @dataclass(frozen=True)
 class CellArea:
-    """An area on a grid: ``touched`` ⊇ area ⊇ ``full`` (sorted cell indices), ``fraction`` per touched cell."""
+    """An area on a grid: ``touched`` ⊇ area ⊇ ``full`` (sorted cells), ``fraction`` per touched cell."""
 
     touched: IntArray
     full: IntArray

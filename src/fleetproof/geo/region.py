@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from fleetproof.geo.grid import Grid
 
-__all__ = ["FeasibleRegion", "feasible_cells"]
+__all__ = ["BlockedCells", "FeasibleRegion", "feasible_cells", "surviving"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -37,10 +37,39 @@ def _excluded(grid: Grid, cells: IntArray, vecs: FloatArray, radius_rad: FloatAr
     """How many of the disks exclude each cell entirely (cell margin included)."""
     if cells.size == 0 or radius_rad.size == 0:
         return np.zeros(cells.size, dtype=np.int64)
-    reach = radius_rad[None, :] + grid.cell_margin(cells)[:, None]
-    dots = grid.centers[cells] @ vecs.T
+    return _count_outside(grid.centers[cells], grid.cell_margin(cells), vecs, radius_rad)
+
+
+def _count_outside(
+    centres: FloatArray, margin: FloatArray, vecs: FloatArray, radius_rad: FloatArray
+) -> npt.NDArray[np.int64]:
+    """Disks that exclude every point within ``margin`` of each centre."""
+    reach = radius_rad[None, :] + margin[:, None]
+    dots = centres @ vecs.T
     out = (reach < np.pi) & (dots < np.cos(np.minimum(reach, np.pi)) - 1e-12)
     return np.asarray(out.sum(axis=1), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class BlockedCells:
+    """Cells grouped into blocks, so that a test can drop whole blocks before looking at cells."""
+
+    cells: IntArray
+    block_of: IntArray
+    centres: FloatArray
+    margin: FloatArray
+
+    @staticmethod
+    def build(grid: Grid, cells: IntArray, size: int = 8) -> BlockedCells:
+        block_of, centres, margin = grid.blocks(cells, size)
+        return BlockedCells(np.asarray(cells, dtype=np.int64), block_of, centres, margin)
+
+    def candidates(self, vecs: FloatArray, radius_rad: FloatArray, tolerance: int) -> IntArray:
+        """Cells of the blocks that at most ``tolerance`` disks exclude entirely."""
+        if radius_rad.size == 0:
+            return self.cells
+        alive = _count_outside(self.centres, self.margin, vecs, radius_rad) <= tolerance
+        return np.asarray(self.cells[alive[self.block_of]], dtype=np.int64)
 
 
 def feasible_cells(
@@ -70,14 +99,44 @@ def feasible_cells(
             lon = float(np.degrees(np.arctan2(vecs[k, 1], vecs[k, 0])))
             parts.append(grid.cap_cells(lat, lon, float(radius_rad[k])))
         cells = np.unique(np.concatenate(parts))
+    return surviving(grid, cells, vecs, radius_rad, tolerance)
+
+
+def surviving(
+    grid: Grid, cells: IntArray, vecs: FloatArray, radius_rad: FloatArray, tolerance: int = 1
+) -> tuple[IntArray, IntArray]:
+    """The given cells that at most ``tolerance`` disks exclude, with their counts.
+
+    Disks should come tightest first: most cells fall to the first few, and the
+    rest are tested only on the survivors.
+    """
     counts = np.zeros(cells.size, dtype=np.int64)
     for lo, hi in ((0, _FIRST_PASS), (_FIRST_PASS, radius_rad.size)):
-        if lo >= hi:
+        if lo >= hi or cells.size == 0:
             continue
-        counts += _excluded(grid, cells, vecs[lo:hi], radius_rad[lo:hi])
+        v, r = _relevant(grid, cells, vecs[lo:hi], radius_rad[lo:hi])
+        counts += _excluded(grid, cells, v, r)
         keep = counts <= tolerance
         cells, counts = cells[keep], counts[keep]
     return cells, counts
+
+
+def _relevant(
+    grid: Grid, cells: IntArray, vecs: FloatArray, radius_rad: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Only the disks that could exclude some of the cells: the others contain a cap around them all."""
+    if cells.size < 64 or radius_rad.size == 0:
+        return vecs, radius_rad
+    centres = grid.centers[cells]
+    mid = centres.sum(axis=0)
+    norm = float(np.linalg.norm(mid))
+    if norm < 1e-9:
+        return vecs, radius_rad
+    mid /= norm
+    spread = float(np.max(np.arccos(np.clip(centres @ mid, -1.0, 1.0)) + grid.cell_margin(cells)))
+    reach = np.arccos(np.clip(vecs @ mid, -1.0, 1.0)) + spread
+    keep = radius_rad < reach + 1e-9
+    return vecs[keep], radius_rad[keep]
 
 
 @dataclass(frozen=True)

@@ -31,16 +31,30 @@ from fleetproof.geo.grid import Grid
 from fleetproof.geo.landmarks import Landmark, LandmarkSet
 from fleetproof.geo.model import DelayModel
 from fleetproof.geo.raster import CellArea, rasterize
-from fleetproof.geo.region import FeasibleRegion, feasible_cells
-from fleetproof.geo.sphere import EARTH_RADIUS_KM, unit_vectors
+from fleetproof.geo.region import BlockedCells, FeasibleRegion, feasible_cells, surviving
 from fleetproof.geo.speed import SpeedModel
+from fleetproof.geo.sphere import EARTH_RADIUS_KM, unit_vectors
 
 __all__ = ["Estimate", "Result", "Verdict", "Verifier"]
 
 Verdict = Literal["violation", "proven", "consistent", "unknown"]
 FloatArray = npt.NDArray[np.float64]
 CHUNK = 256
+#: Cells probed before computing a whole region for a ``proven`` test; cells sampled for a likelihood.
+PROBE_SIDE = 8
+MAX_LL_CELLS = 2048
 EVIDENCE_LANDMARKS = 5
+
+
+def _excluded_count(grid: Grid, cell: int, vecs: FloatArray, rad: FloatArray) -> int:
+    """How many disks exclude one cell entirely."""
+    reach = rad + float(grid.cell_margin(np.array([cell]))[0])
+    dots = vecs @ grid.centers[cell]
+    return int(np.sum((reach < np.pi) & (dots < np.cos(np.minimum(reach, np.pi)) - 1e-12)))
+
+
+def _latlon(v: FloatArray) -> tuple[float, float]:
+    return float(np.degrees(np.arcsin(np.clip(v[2], -1.0, 1.0)))), float(np.degrees(np.arctan2(v[1], v[0])))
 
 
 def _r(x: float, nd: int = 1) -> float | None:
@@ -95,7 +109,8 @@ class Verifier:
     >>> lms = [Landmark("a", 48.86, 2.35), Landmark("b", 52.52, 13.40), Landmark("c", 40.42, -3.70)]
     >>> v = Verifier(lms)
     >>> rtts = {"a": 2.0, "b": 16.0, "c": 19.0}   # a host near Paris
-    >>> [r.verdict for r in v.verify(rtts, [Claim.point("p", "h", 48.85, 2.35), Claim.point("q", "h", 35.7, 139.7)])]
+    >>> claims = [Claim.point("p", "h", 48.85, 2.35), Claim.point("q", "h", 35.7, 139.7)]
+    >>> [r.verdict for r in v.verify(rtts, claims)]
     ['consistent', 'violation']
     """
 
@@ -113,9 +128,11 @@ class Verifier:
         self.grid = countries.grid if countries is not None else Grid(0.5)
         self.speed = speed or SpeedModel()
         self.model = model or DelayModel.default()
+        self.offsets = self.model.offsets_for(self.landmarks.ids)
+        self.scales = self.model.scales_for(self.landmarks.ids)
         self.tolerance = tolerance
         self.min_landmarks = max(min_landmarks, tolerance + 1)
-        self._areas: dict[object, CellArea] = {}
+        self._areas: dict[object, tuple[CellArea, BlockedCells]] = {}
 
     # ----- inputs
     def rtt_row(self, rtts: Mapping[str, float]) -> FloatArray:
@@ -128,7 +145,9 @@ class Verifier:
         return row
 
     # ----- one target
-    def verify(self, rtts: Mapping[str, float], claims: Sequence[Claim] = (), target: str | None = None) -> list[Result]:
+    def verify(
+        self, rtts: Mapping[str, float], claims: Sequence[Claim] = (), target: str | None = None
+    ) -> list[Result]:
         """Results for one target's RTTs (``{landmark_id: rtt_ms}``) and its claims."""
         name = target if target is not None else (claims[0].target if claims else "")
         return self.verify_matrix([name], self.rtt_row(rtts)[None, :], [(0, c) for c in claims])
@@ -136,6 +155,10 @@ class Verifier:
     def region(self, rtts: Mapping[str, float]) -> FeasibleRegion:
         """The tolerant feasible region of one target; ``.to_geojson()`` draws it."""
         return self._region(self.rtt_row(rtts))
+
+    def region_of_row(self, row: FloatArray) -> FeasibleRegion:
+        """The tolerant feasible region for an RTT row in landmark order (NaN = no measurement)."""
+        return self._region(row)
 
     def _region(self, row: FloatArray) -> FeasibleRegion:
         ok = np.isfinite(row)
@@ -147,7 +170,9 @@ class Verifier:
     # ----- many targets
     def estimate_matrix(self, rtt: FloatArray) -> EstimateBatch:
         """Vectorised estimates for an RTT matrix (T, L) in landmark order (NaN = no measurement)."""
-        return estimate_batch(rtt, self.landmarks.vectors, self.model, self.speed, self.countries)
+        return estimate_batch(
+            rtt, self.landmarks.vectors, self.offsets, self.scales, self.model, self.speed, self.countries
+        )
 
     def verify_matrix(
         self,
@@ -177,52 +202,66 @@ class Verifier:
     ) -> list[Result]:
         block = rtt[lo:hi]
         est = self.estimate_matrix(block)
-        n_valid = np.sum(np.isfinite(block), axis=1)
-        estimates = [self._estimate(est, i) for i in range(hi - lo)]
+        n_valid = np.sum(np.isfinite(block), axis=1).tolist()
+        estimates = self._estimates(est)
+        bases = self._bases(block, n_valid)
         rows_claims = [(i, c) for i in range(hi - lo) for c in by_row.get(lo + i, [])]
-        points = [(i, c) for i, c in rows_claims if c.kind == "point"]
+        points = [(i, c) for i, c in rows_claims if c.kind == "point" and n_valid[i] >= self.min_landmarks]
         point_results = dict(zip((id(c) for _, c in points), self._points(block, est, points), strict=True))
         out = []
         for i in range(hi - lo):
             claims = by_row.get(lo + i, [])
             if not claims:
-                out.append(Result(None, targets[lo + i], None, False, estimates[i], self._base(block[i], n_valid[i])))
+                out.append(Result(None, targets[lo + i], None, False, estimates[i], bases[i]))
             for c in claims:
                 if n_valid[i] < self.min_landmarks:
-                    ev = self._base(block[i], n_valid[i])
-                    ev["reason"] = f"{int(n_valid[i])} valid RTTs, {self.min_landmarks} needed"
+                    ev = {**bases[i], "reason": f"{n_valid[i]} valid RTTs, {self.min_landmarks} needed"}
                     out.append(Result(c.id, c.target, "unknown", False, estimates[i], ev))
-                elif c.kind == "point":
+                    continue
+                if c.kind == "point":
                     verdict, suspicious, ev = point_results[id(c)]
-                    ev = {**self._base(block[i], n_valid[i]), **ev}
-                    out.append(Result(c.id, c.target, verdict, suspicious, estimates[i], ev))
                 else:
                     verdict, suspicious, ev = self._area_claim(block[i], est, i, c)
-                    ev = {**self._base(block[i], n_valid[i]), **ev}
-                    out.append(Result(c.id, c.target, verdict, suspicious, estimates[i], ev))
+                out.append(Result(c.id, c.target, verdict, suspicious, estimates[i], {**bases[i], **ev}))
         return out
 
-    def _estimate(self, est: EstimateBatch, i: int) -> Estimate:
-        if not np.isfinite(est.lat[i]):
-            return Estimate(None, None, None, None, None)
-        k = int(est.country[i])
-        code = self.countries.codes[k] if (self.countries is not None and k >= 0) else None
-        return Estimate(
-            _r(est.lat[i], 4), _r(est.lon[i], 4), _r(est.radius_km[i]), code, _r(est.country_p[i], 3)
-        )
+    def _estimates(self, est: EstimateBatch) -> list[Estimate]:
+        codes = self.countries.codes if self.countries is not None else ()
+        lat = np.round(est.lat, 4).tolist()
+        lon = np.round(est.lon, 4).tolist()
+        rad = np.round(est.radius_km, 1).tolist()
+        cp = np.round(est.country_p, 3).tolist()
+        out = []
+        for i, k in enumerate(est.country.tolist()):
+            if lat[i] != lat[i]:  # NaN: no measurement at all
+                out.append(Estimate(None, None, None, None, None))
+            else:
+                out.append(Estimate(lat[i], lon[i], rad[i], codes[k] if k >= 0 else None, cp[i]))
+        return out
 
-    def _base(self, row: FloatArray, n_valid: int) -> dict[str, Any]:
-        ok = np.flatnonzero(np.isfinite(row))
-        tight = ok[np.argsort(row[ok], kind="stable")[:3]]
-        bounds = self.speed.max_distance_km(row[tight])
-        return {
-            "landmarks_used": int(n_valid),
-            "tolerance": self.tolerance,
-            "tightest": [
-                {"landmark": self.landmarks.ids[j], "rtt_ms": _r(row[j], 3), "bound_km": _r(b)}
-                for j, b in zip(tight.tolist(), bounds.tolist(), strict=True)
-            ],
-        }
+    def _bases(self, block: FloatArray, n_valid: list[int]) -> list[dict[str, Any]]:
+        """The evidence every result carries: how many landmarks, and the three tightest bounds."""
+        k = min(3, block.shape[1])
+        filled = np.where(np.isfinite(block), block, np.inf)
+        part = (
+            np.argpartition(filled, k - 1, axis=1)[:, :k]
+            if k < block.shape[1]
+            else np.argsort(filled, axis=1)
+        )
+        tight = np.take_along_axis(part, np.argsort(np.take_along_axis(filled, part, axis=1), axis=1), axis=1)
+        rtts = np.take_along_axis(block, tight, axis=1)
+        rtt_l = np.round(rtts, 3).tolist()
+        bound_l = np.round(self.speed.max_distance_km(rtts), 1).tolist()
+        ids = self.landmarks.ids
+        out = []
+        for i, row in enumerate(tight.tolist()):
+            tightest = [
+                {"landmark": ids[j], "rtt_ms": rtt_l[i][m], "bound_km": bound_l[i][m]}
+                for m, j in enumerate(row)
+                if rtt_l[i][m] == rtt_l[i][m]
+            ]
+            out.append({"landmarks_used": n_valid[i], "tolerance": self.tolerance, "tightest": tightest})
+        return out
 
     # ----- point claims, vectorised
     def _points(
@@ -231,7 +270,9 @@ class Verifier:
         if not points:
             return []
         rows = np.array([i for i, _ in points], dtype=np.int64)
-        q = unit_vectors([c.lat for _, c in points], [c.lon for _, c in points]).reshape(-1, 3)
+        lat = np.array([c.lat for _, c in points], dtype=np.float64)
+        lon = np.array([c.lon for _, c in points], dtype=np.float64)
+        q = unit_vectors(lat, lon).reshape(-1, 3)
         r = block[rows]
         ok = np.isfinite(r)
         r0 = np.where(ok, r, 0.0)
@@ -271,50 +312,108 @@ class Verifier:
         return out
 
     # ----- countries and regions
-    def _area(self, claim: Claim) -> CellArea:
+    def _area(self, claim: Claim) -> tuple[CellArea, BlockedCells]:
+        """The claim's cells, and the same grouped in blocks; cached per country set or region."""
         if claim.kind == "countries":
             key: object = ("countries", tuple(sorted(claim.countries)))
-            if key not in self._areas:
-                if self.countries is None:
-                    raise ValueError("country claims need a CountryTable")
-                self._areas[key] = self.countries.area(claim.countries)
         else:
             key = ("region", id(claim.region))
-            if key not in self._areas:
+        if key not in self._areas:
+            if claim.kind == "countries":
+                if self.countries is None:
+                    raise ValueError("country claims need a CountryTable")
+                area = self.countries.area(claim.countries)
+            else:
                 assert claim.region is not None
-                self._areas[key] = rasterize(geojson_polygons(claim.region), self.grid)
+                area = rasterize(geojson_polygons(claim.region), self.grid)
+            self._areas[key] = (area, BlockedCells.build(self.grid, area.touched))
         return self._areas[key]
 
     def _area_claim(
         self, row: FloatArray, est: EstimateBatch, i: int, claim: Claim
     ) -> tuple[Verdict, bool, dict[str, Any]]:
-        area = self._area(claim)
-        region = self._region(row)
-        inside = np.isin(region.cells, area.touched, assume_unique=True)
+        """Test the claim's own cells (not the whole region): cost grows with the claimed area only.
+
+        Shortcut for the common honest case: when the cell of the estimate belongs to
+        the claim and no disk excludes it, it is a witness that the claim is not a
+        violation, and the likelihood ratio is taken at the estimate (to cell resolution).
+        """
+        area, blocked = self._area(claim)
+        ok = np.flatnonzero(np.isfinite(row))
+        rad = self.speed.max_angle_rad(row[ok])
+        order = np.argsort(rad, kind="stable")
+        vecs, rad = self.landmarks.vectors[ok[order]], rad[order]
         desc: dict[str, Any] = {"kind": claim.kind}
         if claim.kind == "countries":
             desc["countries"] = list(claim.countries)
         else:
             desc["region"] = claim.region_name
-        ev: dict[str, Any] = {
-            "claim": desc,
-            "region_cells": int(region.cells.size),
-            "region_area_km2": round(region.area_km2()),
-            "cells_in_claim": int(inside.sum()),
-        }
-        if not inside.any():
-            ev["contradicting"] = self._area_contradictions(row, area)
-            ev["contradicting_count"] = len(ev["contradicting"])
-            return "violation", True, ev
-        proven = bool(np.isin(region.cells, area.full, assume_unique=True).all())
-        t = est.terms
-        cand = region.cells[inside]
-        ll = log_likelihood(self.grid.centers[cand][None, :, :], t.rows(slice(i, i + 1)), self.model)[0]
+        ev: dict[str, Any] = {"claim": desc, "claim_cells": int(area.touched.size)}
+        terms = est.terms.rows(slice(i, i + 1))
+        witness = self._witness(est, i, area, vecs, rad)
+        witness_full = False
+        if witness is not None:
+            ll = log_likelihood(witness[None, None, :], terms, self.model)[0]
+            ev["feasible_claim_cells"] = "at least 1 (the estimate's cell)"
+            cell = int(self.grid.cell_of(*_latlon(witness)))
+            k = int(np.searchsorted(area.full, cell))
+            witness_full = k < area.full.size and int(area.full[k]) == cell
+        else:
+            cand = blocked.candidates(vecs, rad, self.tolerance)
+            cells, counts = surviving(self.grid, cand, vecs, rad, self.tolerance)
+            ev["feasible_claim_cells"] = int(cells.size)
+            if cells.size == 0:
+                ev["contradicting"] = self._area_contradictions(row, area)
+                ev["contradicting_count"] = len(ev["contradicting"])
+                return "violation", True, ev
+            sample = cells[:: max(1, cells.size // MAX_LL_CELLS)]
+            ll = log_likelihood(self.grid.centers[sample][None, :, :], terms, self.model)[0]
+            if counts.min() > 0:
+                ev["single_contradiction"] = True
+        # A feasible cell that is not full rules ``proven`` out at once.
+        proven = (witness is None or witness_full) and self._inside(vecs, rad, area)
         lr = max(0.0, 2.0 * float(est.max_ll[i] - np.max(ll))) if np.isfinite(est.max_ll[i]) else 0.0
         ev["likelihood_ratio"] = round(lr, 2)
         ev["suspicious_threshold"] = round(self.model.lr_threshold, 2)
-        single = region.exclusions[inside].min() > 0
-        return ("proven" if proven else "consistent"), bool(single or lr > self.model.lr_threshold), ev
+        suspicious = bool(ev.get("single_contradiction", False) or lr > self.model.lr_threshold)
+        return ("proven" if proven else "consistent"), suspicious, ev
+
+    def _witness(
+        self, est: EstimateBatch, i: int, area: CellArea, vecs: FloatArray, rad: FloatArray
+    ) -> FloatArray | None:
+        """The estimate as a unit vector, if its cell is in the claim and inside every disk."""
+        if not np.isfinite(est.lat[i]):
+            return None
+        cell = int(self.grid.cell_of(est.lat[i], est.lon[i]))
+        k = int(np.searchsorted(area.touched, cell))
+        if k >= area.touched.size or area.touched[k] != cell:
+            return None
+        if _excluded_count(self.grid, cell, vecs, rad) > 0:
+            return None
+        return unit_vectors(est.lat[i], est.lon[i]).reshape(3)
+
+    def _inside(self, vecs: FloatArray, rad: FloatArray, area: CellArea) -> bool:
+        """Whether every cell of the tolerant region is a full cell of the area.
+
+        A sparse probe of the region's bounding caps usually finds a feasible cell
+        outside the area at once; only when it does not is the whole region computed.
+        """
+        if area.full.size == 0:
+            return False
+        seeds = min(self.tolerance + 1, rad.size)
+        if seeds == 0 or rad[seeds - 1] >= np.pi:
+            return False
+        for k in range(seeds):  # one sparse probe per seed cap; any feasible cell outside settles it
+            lat = float(np.degrees(np.arcsin(np.clip(vecs[k, 2], -1.0, 1.0))))
+            lon = float(np.degrees(np.arctan2(vecs[k, 1], vecs[k, 0])))
+            side = 2 * float(np.degrees(rad[k])) / self.grid.resolution_deg
+            probe = self.grid.cap_cells(lat, lon, float(rad[k]), stride=max(1, int(side / PROBE_SIDE)))
+            pos = np.minimum(np.searchsorted(area.full, probe), area.full.size - 1)
+            probe = probe[area.full[pos] != probe]
+            if surviving(self.grid, probe, vecs, rad, self.tolerance)[0].size:
+                return False
+        cells, _ = feasible_cells(self.grid, vecs, rad, self.tolerance)
+        return bool(cells.size) and bool(np.isin(cells, area.full).all())
 
     def _area_contradictions(self, row: FloatArray, area: CellArea) -> list[dict[str, Any]]:
         """Landmarks whose disk alone excludes every cell of the claim, nearest-miss first."""

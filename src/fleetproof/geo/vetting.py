@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from fleetproof.geo.landmarks import Landmark, LandmarkSet, MeshLink
-from fleetproof.geo.sphere import EARTH_RADIUS_KM
 from fleetproof.geo.speed import SpeedModel
+from fleetproof.geo.sphere import EARTH_RADIUS_KM
 
 __all__ = ["Conflict", "Quarantined", "VettingReport", "mesh_matrix", "vet_landmarks"]
 
@@ -53,7 +53,9 @@ class VettingReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "quarantined": [{"id": q.id, "reason": q.reason, "conflicts": q.conflicts} for q in self.quarantined],
+            "quarantined": [
+                {"id": q.id, "reason": q.reason, "conflicts": q.conflicts} for q in self.quarantined
+            ],
             "trusted": list(self.trusted),
             "conflicts": [
                 {"a": c.a, "b": c.b, "rtt_ms": c.rtt_ms, "bound_km": c.bound_km, "distance_km": c.distance_km}
@@ -75,14 +77,25 @@ def mesh_matrix(lms: LandmarkSet, mesh: Iterable[MeshLink]) -> np.ndarray:
     return np.where(np.isfinite(m), m, np.nan)
 
 
-def _conflicts(lms: LandmarkSet, rtt: np.ndarray, speed: SpeedModel) -> list[tuple[int, int, float, float, float]]:
+def _conflicts(
+    lms: LandmarkSet, rtt: np.ndarray, speed: SpeedModel
+) -> list[tuple[int, int, float, float, float]]:
     ang = np.arccos(np.clip(lms.vectors @ lms.vectors.T, -1.0, 1.0))
     ok = np.isfinite(rtt)
     limit = speed.max_angle_rad(np.where(ok, rtt, 0.0))
     bad = ok & (ang > limit)
     i, j = np.nonzero(np.triu(bad, 1))
     bound = speed.max_distance_km(rtt[i, j])
-    return list(zip(i.tolist(), j.tolist(), rtt[i, j].tolist(), bound.tolist(), (ang[i, j] * EARTH_RADIUS_KM).tolist(), strict=True))
+    return list(
+        zip(
+            i.tolist(),
+            j.tolist(),
+            rtt[i, j].tolist(),
+            bound.tolist(),
+            (ang[i, j] * EARTH_RADIUS_KM).tolist(),
+            strict=True,
+        )
+    )
 
 
 def vet_landmarks(
@@ -122,7 +135,9 @@ def vet_landmarks(
             chosen_set.discard(k)
     quarantined = [_reason(k, found, lms) for k in chosen if k in chosen_set]
     trusted = tuple(lid for x, lid in enumerate(lms.ids) if x not in chosen_set)
-    conflicts = tuple(Conflict(lms.ids[i], lms.ids[j], r, round(b, 1), round(d, 1)) for i, j, r, b, d in found)
+    conflicts = tuple(
+        Conflict(lms.ids[i], lms.ids[j], r, round(b, 1), round(d, 1)) for i, j, r, b, d in found
+    )
     return VettingReport(trusted, tuple(quarantined), conflicts)
 
 

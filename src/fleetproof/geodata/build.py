@@ -25,7 +25,8 @@ CELLS_FILE = "countries-cells.json.gz"
 
 
 def _deltas(cells: np.ndarray) -> list[int]:
-    return np.diff(np.concatenate([[0], cells])).astype(int).tolist()
+    out: list[int] = np.diff(np.concatenate([[0], cells])).astype(int).tolist()
+    return out
 
 
 def build(topo: dict[str, Any]) -> dict[str, Any]:

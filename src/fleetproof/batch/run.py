@@ -1,0 +1,212 @@
+"""The ``verify`` pipeline: read and validate everything, vet, calibrate, verify, then write.
+
+All inputs are read and checked before anything is written, and every output
+is written atomically, so a bad input never leaves a partial result behind.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from fleetproof.batch.csvio import read_claims, read_landmarks, read_mesh, read_rtts
+from fleetproof.batch.output import Progress, write_json, write_jsonl
+from fleetproof.errors import InputError, VerificationFailed
+
+__all__ = ["VerifyOptions", "run_verify"]
+
+
+@dataclass
+class VerifyOptions:
+    landmarks: Path
+    rtts: Path
+    out: Path
+    mesh: Path | None = None
+    claims: Path | None = None
+    landmark_report: Path | None = None
+    map_dir: Path | None = None
+    regions: Path | None = None
+    map_limit: int = 12
+    tolerance: int = 1
+    v_max_km_per_ms: float | None = None
+    allowance_ms: float = 0.0
+    false_alarm_rate: float = 0.01
+    fail_on_violation: bool = False
+    workers: int | None = None
+    force_progress: bool = False
+
+
+def _regions(path: Path | None) -> dict[str, dict[str, Any]]:
+    """Named operator regions from a GeoJSON FeatureCollection (``properties.name``)."""
+    if path is None:
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(str(path), None, f"cannot read file: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), getattr(exc, "lineno", None), f"not valid JSON: {exc}") from None
+    from fleetproof.geo import geojson_polygons
+
+    feats = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(feats, list):
+        raise InputError(str(path), None, "expected a GeoJSON FeatureCollection")
+    out: dict[str, dict[str, Any]] = {}
+    for k, f in enumerate(feats):
+        name = (f.get("properties") or {}).get("name") if isinstance(f, dict) else None
+        if not name:
+            raise InputError(str(path), None, f"feature {k} has no properties.name")
+        try:
+            if not geojson_polygons(f):
+                raise ValueError("no polygons")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(str(path), None, f"feature {name!r}: {exc}") from None
+        out[str(name)] = f
+    return out
+
+
+def _build(
+    opts: VerifyOptions, landmarks: list[Any], mesh: list[Any], countries: Any, speed: Any
+) -> tuple[Any, Any, bool]:
+    """Vet the landmarks, calibrate on the trusted mesh; returns (report, verifier, calibrated)."""
+    from fleetproof.geo import Verifier, calibrate, vet_landmarks
+
+    report = vet_landmarks(landmarks, mesh, speed)
+    trusted_ids = set(report.trusted)
+    trusted = [lm for lm in landmarks if lm.id in trusted_ids]
+    if len(trusted) < 3:
+        raise InputError(
+            str(opts.landmarks), None, f"only {len(trusted)} trusted landmark(s); at least 3 needed"
+        )
+    model = None
+    if mesh:
+        inner = [m for m in mesh if m.a in trusted_ids and m.b in trusted_ids]
+        try:
+            model = calibrate(trusted, inner, speed, countries, opts.false_alarm_rate)
+        except ValueError:  # too few usable pairs: the built-in model is used
+            model = None
+    return report, Verifier(trusted, countries, speed, model, tolerance=opts.tolerance), model is not None
+
+
+def run_verify(
+    opts: VerifyOptions, stdout: TextIO, stderr: TextIO, clock: Callable[[], float] = time.perf_counter
+) -> int:
+    from fleetproof.batch.parallel import default_workers, verify_parallel
+    from fleetproof.geo import SpeedModel
+    from fleetproof.geodata import load_countries
+
+    t0 = clock()
+    speed = SpeedModel(allowance_ms=opts.allowance_ms)
+    if opts.v_max_km_per_ms is not None:
+        speed = SpeedModel(opts.v_max_km_per_ms, opts.allowance_ms)
+    countries = load_countries()
+    landmarks = read_landmarks(opts.landmarks)
+    ids = {lm.id: i for i, lm in enumerate(landmarks)}
+    mesh = read_mesh(opts.mesh, ids) if opts.mesh is not None else []
+    table = read_rtts(opts.rtts, [lm.id for lm in landmarks])
+    claims = read_claims(opts.claims, countries.codes, _regions(opts.regions)) if opts.claims else []
+    t_read = clock()
+
+    report, verifier, calibrated = _build(opts, landmarks, mesh, countries, speed)
+    cols = np.array([ids[i] for i in verifier.landmarks.ids], dtype=np.int64)
+    targets = list(table.targets)
+    index = {t: i for i, t in enumerate(targets)}
+    for c in claims:  # claims about targets without RTTs get rows of their own (verdict: unknown)
+        if c.target not in index:
+            index[c.target] = len(targets)
+            targets.append(c.target)
+    rtt = np.full((len(targets), cols.size), np.nan)
+    rtt[: len(table.targets)] = table.rtt[:, cols]
+    pairs = [(index[c.target], c) for c in claims]
+    progress = Progress(len(targets), stderr, force=opts.force_progress)
+    workers = opts.workers if opts.workers is not None else default_workers()
+    results = verify_parallel(verifier, targets, rtt, pairs, workers, progress.advance)
+    progress.close()
+    t_verify = clock()
+
+    if opts.landmark_report is not None:
+        write_json(opts.landmark_report, report.to_json())
+    n_maps = 0
+    if opts.map_dir is not None:
+        from fleetproof.batch.mapping import write_maps
+
+        n_maps = write_maps(
+            opts.map_dir, verifier, landmarks, report, targets, rtt, claims, results, opts.map_limit
+        )
+    write_jsonl(opts.out, (r.to_json() for r in results))
+    t_end = clock()
+    times = (t_read - t0, t_verify - t_read, t_end - t_verify, t_end - t0)
+    _summary(
+        stdout, opts, results, report, len(targets), len(landmarks), n_maps, times, table.rows, calibrated
+    )
+    if opts.fail_on_violation and any(r.verdict == "violation" for r in results):
+        raise VerificationFailed("at least one claim is a violation (see the results)")
+    return 0
+
+
+def _summary(
+    out: TextIO,
+    opts: VerifyOptions,
+    results: list[Any],
+    report: Any,
+    n_targets: int,
+    n_landmarks: int,
+    n_maps: int,
+    times: tuple[float, float, float, float],
+    n_rows: int,
+    calibrated: bool,
+) -> None:
+    read_s, verify_s, write_s, total_s = times
+    verdicts = Counter(r.verdict for r in results if r.verdict is not None)
+    suspicious = sum(1 for r in results if r.suspicious)
+    p = print
+    p(
+        f"fleetproof verify: {n_targets:,} targets, {n_rows:,} RTTs, {n_landmarks} landmarks "
+        f"({len(report.trusted)} trusted, {len(report.quarantined)} quarantined)",
+        file=out,
+    )
+    p(
+        f"  delay model: {'calibrated on the landmark mesh' if calibrated else 'built-in default (no mesh)'}",
+        file=out,
+    )
+    if verdicts:
+        order = ["violation", "proven", "consistent", "unknown"]
+        p(
+            "  verdicts: "
+            + ", ".join(f"{verdicts[v]:,} {v}" for v in order if verdicts[v])
+            + f"; {suspicious:,} suspicious",
+            file=out,
+        )
+    for q in report.quarantined:
+        p(f"  quarantined landmark {q.id}: {q.reason}", file=out)
+    shown = [r for r in results if r.verdict == "violation"][:5] + [
+        r for r in results if r.suspicious and r.verdict != "violation"
+    ][:5]
+    for r in shown:
+        e = r.estimate
+        where = (
+            f"estimated at {e.lat:.2f}, {e.lon:.2f} ±{e.radius_km:.0f} km ({e.country or 'sea'})"
+            if (e.lat is not None and e.lon is not None and e.radius_km is not None)
+            else "no estimate"
+        )
+        flag = r.verdict if r.verdict == "violation" else f"{r.verdict}, suspicious"
+        p(f"  {flag}: claim {r.claim} for {r.target}; {where}", file=out)
+    rate = n_targets / max(total_s, 1e-9)
+    p(
+        f"  time: {total_s:.2f} s ({rate:,.0f} targets/s; read {read_s:.2f} s, verify {verify_s:.2f} s, "
+        f"write {write_s:.2f} s)",
+        file=out,
+    )
+    wrote = [str(opts.out)]
+    if opts.landmark_report is not None:
+        wrote.append(str(opts.landmark_report))
+    if opts.map_dir is not None:
+        wrote.append(f"{opts.map_dir} ({n_maps} maps)")
+    p("  wrote " + ", ".join(wrote), file=out)
