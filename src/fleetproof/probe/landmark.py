@@ -27,7 +27,10 @@ timed out), ``forged`` (bad MAC or bad CONFIRM signature) and ``rate_limited``.
 
 from __future__ import annotations
 
+import base64
+import heapq
 import hmac
+import logging
 import os
 import select
 import socket
@@ -46,7 +49,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fleetproof.errors import ConfigError
 from fleetproof.probe import wire
 from fleetproof.probe.keys import public_key_b64
-from fleetproof.probe.records import sign_record
+from fleetproof.probe.records import signed_record_json
 
 __all__ = ["Address", "Counters", "LandmarkConfig", "LandmarkCore", "LandmarkServer"]
 
@@ -54,6 +57,7 @@ Address = tuple[str, int]
 SendFn = Callable[[bytes, Address], None]
 
 _AWAIT_CONFIRM, _TIMING = 1, 2
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class LandmarkConfig:
     max_sources: int = 65536
     record_cache_size: int = 8192
     flush_every: int = 256
+    ephemeral_lifetime_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.landmark_id or len(self.landmark_id.encode()) > wire.MAX_ID_BYTES:
@@ -98,6 +103,7 @@ class Counters:
     nonces_lost: int = 0
     records_signed: int = 0
     records_resent: int = 0
+    internal_errors: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -140,7 +146,7 @@ class _Session:
         self.next_deadline = 0
         self.samples_ns: list[int] = []
         self.lost = 0
-        self.answered: set[int] = set()
+        self.answered: set[bytes] = set()  # replies already accepted
         self.old: dict[bytes, int] = {}  # expected replies of timed-out nonces -> seq
 
 
@@ -169,9 +175,13 @@ class LandmarkCore:
         self._sources: OrderedDict[str, _Bucket] = OrderedDict()
         self._to_sign: list[_Session] = []
         self._records: OrderedDict[bytes, bytes] = OrderedDict()
+        self._deadlines: list[tuple[int, bytes]] = []  # (deadline_ns, session id), a heap
         self._nonce_timeout_ns = int(self.config.nonce_timeout_s * 1e9)
         self._handshake_timeout_ns = int(self.config.handshake_timeout_s * 1e9)
         self._public_b64 = public_key_b64(self.key)
+        self._eph: tuple[X25519PrivateKey, bytes] | None = None
+        self._eph_born_ns = 0
+        self._eph_lifetime_ns = int(self.config.ephemeral_lifetime_s * 1e9)
 
     # -- the hot path ------------------------------------------------------
     def handle(self, data: bytes, addr: Address, now_ns: int) -> None:
@@ -180,7 +190,10 @@ class LandmarkCore:
         if len(data) == wire.RESPONSE_LEN and data[:4] == wire.H_RESPONSE:
             session = self._sessions.get(data[4:12])
             if session is None or session.addr != addr or session.state != _TIMING:
-                self.counters.rejected += 1
+                if session is None and data[4:12] in self._records:
+                    self.counters.replayed += 1  # a reply to a session that has already ended
+                else:
+                    self.counters.rejected += 1
                 return
             if hmac.compare_digest(data, session.expect):
                 self._sample(session, now_ns - session.sent_ns, now_ns)
@@ -205,10 +218,11 @@ class LandmarkCore:
         session.sent_ns = self.clock_ns()
         self.send(nonce_pkt, session.addr)
         session.next_deadline = session.sent_ns + self._nonce_timeout_ns
+        heapq.heappush(self._deadlines, (session.next_deadline, session.sid))
 
     def _sample(self, session: _Session, rtt_ns: int, now_ns: int) -> None:
         self.counters.responses_ok += 1
-        session.answered.add(session.seq)
+        session.answered.add(session.expect)
         session.samples_ns.append(rtt_ns)
         if len(session.samples_ns) >= session.samples:
             self._finish(session)
@@ -216,8 +230,7 @@ class LandmarkCore:
             self._send_nonce(session, now_ns)
 
     def _bad_response(self, session: _Session, data: bytes) -> None:
-        seq = int.from_bytes(data[12:14], "big")
-        if seq in session.answered:
+        if data in session.answered:
             self.counters.replayed += 1
         elif data in session.old:
             self.counters.late += 1
@@ -278,8 +291,7 @@ class LandmarkCore:
         sid = self.random_bytes(wire.SESSION_ID_BYTES)
         while sid in self._sessions:
             sid = self.random_bytes(wire.SESSION_ID_BYTES)
-        eph = X25519PrivateKey.generate()
-        eph_pub = eph.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        eph, eph_pub = self._ephemeral(now_ns)
         draft = wire.Accept(sid, eph_pub, self.random_bytes(16), self.config.landmark_id, b"")
         signature = self.key.sign(wire.accept_message(data, draft.unsigned()))
         accept_pkt = draft.unsigned() + signature
@@ -292,10 +304,24 @@ class LandmarkCore:
             self._sources[addr[0]].open_sessions -= 1
             return
         session.next_deadline = now_ns + self._handshake_timeout_ns
+        heapq.heappush(self._deadlines, (session.next_deadline, sid))
         self._sessions[sid] = session
         self._by_hello[data] = sid
         self.counters.sessions_started += 1
         self.send(accept_pkt, addr)
+
+    def _ephemeral(self, now_ns: int) -> tuple[X25519PrivateKey, bytes]:
+        """The landmark's X25519 half, renewed every ``ephemeral_lifetime_s``.
+
+        Every session key still differs (the device's half and both randoms are
+        fresh per session); sharing the landmark's half for a second saves a key
+        generation per session.
+        """
+        if self._eph is None or now_ns - self._eph_born_ns >= self._eph_lifetime_ns:
+            eph = X25519PrivateKey.generate()
+            self._eph = (eph, eph.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+            self._eph_born_ns = now_ns
+        return self._eph
 
     def _confirm(self, data: bytes, addr: Address, now_ns: int) -> None:
         if len(data) != wire.CONFIRM_LEN:
@@ -320,7 +346,17 @@ class LandmarkCore:
     # -- timers, completion, records -------------------------------------------
     def tick(self, now_ns: int) -> None:
         """Expire handshakes and nonces whose time is up (call at least every few ms)."""
-        for session in [s for s in self._sessions.values() if s.next_deadline <= now_ns]:
+        due: list[_Session] = []
+        heap = self._deadlines
+        while heap and heap[0][0] <= now_ns:
+            deadline, sid = heapq.heappop(heap)
+            session = self._sessions.get(sid)
+            if session is not None and session.next_deadline == deadline:
+                due.append(session)
+        if len(heap) > 4 * len(self._sessions) + 1024:  # answered nonces leave stale entries: compact
+            self._deadlines = [(s.next_deadline, s.sid) for s in self._sessions.values()]
+            heapq.heapify(self._deadlines)
+        for session in due:
             if session.state == _AWAIT_CONFIRM:
                 self.counters.sessions_expired += 1
                 self._close(session)
@@ -340,12 +376,10 @@ class LandmarkCore:
             else:
                 self._send_nonce(session, now_ns)
 
-    def next_deadline_ns(self) -> int | None:
-        return min((s.next_deadline for s in self._sessions.values()), default=None)
-
     def _close(self, session: _Session) -> None:
         self._sessions.pop(session.sid, None)
-        self._by_hello.pop(session.hello_pkt, None)
+        if self._by_hello.get(session.hello_pkt) == session.sid:
+            del self._by_hello[session.hello_pkt]
         bucket = self._sources.get(session.addr[0])
         if bucket is not None and bucket.open_sessions > 0:
             bucket.open_sessions -= 1
@@ -362,23 +396,18 @@ class LandmarkCore:
     def flush(self) -> int:
         """Sign every finished session's record and send it; return how many."""
         batch, self._to_sign = self._to_sign, []
-        device_keys: dict[bytes, str] = {}
         for session in batch:
-            if session.device_public not in device_keys:
-                device_keys[session.device_public] = public_key_b64(
-                    Ed25519PublicKey.from_public_bytes(session.device_public)
-                )
-            record = sign_record(
+            record_json = signed_record_json(
                 key=self.key,
                 device_id=session.device_id,
-                device_public_key=device_keys[session.device_public],
+                device_public_key=base64.b64encode(session.device_public).decode("ascii"),
                 landmark_id=self.config.landmark_id,
                 session_id=session.sid.hex(),
                 samples_ms=[ns / 1e6 for ns in session.samples_ns],
                 lost=session.lost,
                 time=self.wall_clock(),
             )
-            packet = wire.H_RECORD + session.sid + record.model_dump_json().encode("utf-8")
+            packet = wire.H_RECORD + session.sid + record_json
             self._records[session.sid] = packet
             if len(self._records) > self.config.record_cache_size:
                 self._records.popitem(last=False)
@@ -487,7 +516,11 @@ class LandmarkServer:
                     break
                 except OSError:
                     continue
-                core.handle(data, addr, clock())
+                try:
+                    core.handle(data, addr, clock())
+                except Exception:  # one bad datagram must not stop the landmark
+                    core.counters.internal_errors += 1
+                    _log.exception("landmark %s: error handling a datagram", core.config.landmark_id)
                 handled += 1
             if core.pending_records:
                 core.flush()

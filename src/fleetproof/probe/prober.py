@@ -51,6 +51,9 @@ __all__ = [
 ]
 
 
+TIMED_PHASE_MIN_WAIT_S = 2.0
+
+
 class ProbeChannel(Protocol):
     """A datagram path to one landmark."""
 
@@ -164,7 +167,8 @@ class InMemoryNetwork:
     ``add_landmark`` builds a :class:`LandmarkCore` whose clock is this network's
     clock; a packet's trip in either direction advances the clock by that
     landmark's one-way delay, so the RTT a core measures is exactly twice it
-    plus whatever delay a test inserts (e.g. a relay) — with no sleeping.
+    plus whatever delay a test inserts (e.g. a relay) — with no sleeping. It is
+    single-threaded: use it with ``Prober(concurrency=1)``.
     """
 
     def __init__(self, clock: FakeClock | None = None) -> None:
@@ -327,8 +331,11 @@ class Prober:
         seen_nonce = False
         idle = 0
         recv, send, response = channel.recv, channel.send, wire.response_packet
+        # The landmark replaces a lost nonce only after its own nonce timeout (1 s by default), so
+        # silence shorter than that is not yet a reason to give up.
+        patience_s = max(self.timeout_s, TIMED_PHASE_MIN_WAIT_S)
         while idle <= self.retries:
-            packet = recv(self.timeout_s)
+            packet = recv(patience_s)
             if packet is None:
                 idle += 1
                 send(wire.H_FETCH + sid if seen_nonce else confirm)

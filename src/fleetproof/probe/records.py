@@ -16,7 +16,7 @@ Stable interface (the server verifies every ingested record with it)::
 
     MeasurementRecord                    # pydantic, frozen, version 1
     RecordError(VerificationFailed)      # says why a record fails
-    verify_record(record, landmark_public_key) -> None   # or raise RecordError
+    verify_record(record, landmark_public_key, *, device_public_key=None) -> None  # or RecordError
     sign_record(fields..., key) -> MeasurementRecord     # used by the landmark
     read_records(path) / write_records(path, records)    # JSON lines, atomic write
     LandmarkEntry, load_landmark_directory(path), write_landmark_directory(path, entries)
@@ -57,6 +57,7 @@ __all__ = [
     "min_rtts",
     "read_records",
     "sign_record",
+    "signed_record_json",
     "verify_record",
     "write_landmark_directory",
     "write_records",
@@ -138,8 +139,52 @@ def sign_record(
     return unsigned.model_copy(update={"signature": signature})
 
 
-def verify_record(record: MeasurementRecord, landmark_public_key: Ed25519PublicKey | str) -> None:
-    """Check every field and the landmark's signature; raise :class:`RecordError` saying why."""
+def signed_record_json(
+    *,
+    key: Ed25519PrivateKey,
+    device_id: str,
+    device_public_key: str,
+    landmark_id: str,
+    session_id: str,
+    samples_ms: Sequence[float],
+    lost: int,
+    time: float,
+) -> bytes:
+    """The JSON of the record :func:`sign_record` would make, without building a model.
+
+    The landmark signs a record per session; skipping pydantic here saves a
+    third of that cost. Its inputs come from the landmark's own state, which
+    already satisfies the model's constraints; a test pins that the bytes
+    parse to exactly the record :func:`sign_record` returns.
+    """
+    samples = [_round_ms(s) for s in samples_ms]
+    body: dict[str, Any] = {
+        "version": RECORD_VERSION,
+        "device_id": device_id,
+        "device_public_key": device_public_key,
+        "landmark_id": landmark_id,
+        "session_id": session_id,
+        "samples_ms": samples,
+        "rtt_ms": min(samples),
+        "lost": int(lost),
+        "time": float(time),
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    body["signature"] = base64.b64encode(key.sign(SIGNING_DOMAIN + text.encode("ascii"))).decode("ascii")
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def verify_record(
+    record: MeasurementRecord,
+    landmark_public_key: Ed25519PublicKey | str,
+    *,
+    device_public_key: str | None = None,
+) -> None:
+    """Check every field and the landmark's signature; raise :class:`RecordError` saying why.
+
+    Pass ``device_public_key`` (base64, as enrolled) to also require that the
+    record was measured for that key — what the fleet server does on ingest.
+    """
     if isinstance(landmark_public_key, str):
         try:
             landmark_public_key = public_key_from_b64(landmark_public_key)
@@ -168,6 +213,10 @@ def verify_record(record: MeasurementRecord, landmark_public_key: Ed25519PublicK
             f"signature does not verify under landmark {record.landmark_id!r}'s key "
             "(record altered, or signed by another key)"
         ) from None
+    if device_public_key is not None and record.device_public_key != device_public_key.strip():
+        raise RecordError(
+            f"record was measured for another device key, not the one enrolled for {record.device_id!r}"
+        )
 
 
 def _record_problem(exc: ValidationError) -> str:

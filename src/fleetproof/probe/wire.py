@@ -15,8 +15,8 @@ not public-key arithmetic (every 1 ms of processing is ~100 km of uncertainty)::
          ◄─ RECORD signed MeasurementRecord (JSON)
     FETCH session_id ─►  (only if the RECORD was lost; answered from a cache)
 
-``K`` = HKDF-SHA256 of the X25519 shared secret, salted with both randoms and
-bound to the transcript hash. The landmark's signature on ACCEPT tells the
+``K`` = keyed BLAKE2b under the X25519 shared secret over both randoms and
+the transcript hash. The landmark's signature on ACCEPT tells the
 device it talks to the listed landmark; the device's signature on CONFIRM over
 the whole transcript (which holds ``e_d``) proves that the holder of ``D`` set
 up this session and therefore owns ``K``. Nobody else on the path can compute
@@ -30,12 +30,9 @@ version (1) and a type byte.
 from __future__ import annotations
 
 import hashlib
-import struct
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 __all__ = [
     "Accept",
@@ -172,17 +169,19 @@ def derive_session_key(
     hello_packet: bytes,
     accept_packet: bytes,
 ) -> bytes:
-    """Both sides derive the same 32-byte MAC key; it depends on the whole transcript."""
+    """Both sides derive the same 32-byte MAC key; it depends on the whole transcript.
+
+    The KDF is keyed BLAKE2b (a PRF) keyed with the X25519 shared secret over a
+    label, both randoms and the transcript hash: one hash call, where HKDF
+    would take several.
+    """
     shared = own_ephemeral.exchange(X25519PublicKey.from_public_bytes(peer_ephemeral))
-    hello = Hello.decode(hello_packet)
-    accept = Accept.decode(accept_packet)
-    hkdf = HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=hello.client_random + accept.landmark_random,
-        info=SESSION_INFO + hashlib.sha256(hello_packet + accept_packet).digest(),
-    )
-    return hkdf.derive(shared)
+    client_random = hello_packet[4:20]
+    landmark_random = accept_packet[44:60]
+    transcript = hashlib.sha256(hello_packet + accept_packet).digest()
+    return hashlib.blake2b(
+        SESSION_INFO + client_random + landmark_random + transcript, key=shared, digest_size=32
+    ).digest()
 
 
 def response_tag(key: bytes, session_id: bytes, seq: bytes, nonce: bytes) -> bytes:
@@ -215,5 +214,3 @@ def decode_error(data: bytes) -> tuple[bytes, int, str]:
 
 
 ERR_RATE_LIMITED, ERR_BUSY, ERR_BAD_CONFIRM, ERR_UNKNOWN_SESSION, ERR_EXPIRED = 1, 2, 3, 4, 5
-
-U16 = struct.Struct(">H")
