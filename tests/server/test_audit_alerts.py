@@ -117,3 +117,22 @@ def test_retention_downsamples_raw_telemetry_and_keeps_latest(client, ctx, clock
     detail = client.get(f"/api/v1/devices/{dev.device_id}", headers=ADMIN_HEADERS).json()
     assert detail["accelerators"][0]["metrics"]["power_w"] == 1.0
     assert downsample(ctx, now=clock.now) == 0
+
+
+def test_one_background_round_does_every_task(client, ctx, clock) -> None:
+    from fleetproof.server.maintenance import Background, run_once
+
+    ctx.settings.webhooks = ["http://127.0.0.1:9/hook"]
+    dev = enroll(client)
+    signed(client, dev, "/api/v1/ingest", {"items": [telemetry_item(clock.now)]}, now=clock.now)
+    posted: list[dict] = []
+    clock.advance(ctx.settings.raw_retention_s + ctx.settings.silent_after_s + 1)
+    done = run_once(ctx, poster=lambda url, body: posted.append(body))
+    assert done["silent_opened"] == 1 and done["downsampled"] == 1 and done["nonces_purged"] >= 1
+    assert done["webhooks_delivered"] == 1 and posted[0]["alert"]["kind"] == "host_silent"
+    assert done["verdicts"] == 0  # no engine configured in this context: the queue waits
+    # The thread starts and stops cleanly.
+    bg = Background(ctx)
+    bg.start()
+    bg.stop()
+    assert bg._thread is not None and not bg._thread.is_alive()

@@ -51,6 +51,8 @@ class MeshIn(BaseModel):
 
 
 def make_admin_router(ctx: ServerContext) -> APIRouter:
+    """The admin routes, closed over ``ctx`` (one function holds them all, as FastAPI routers do)."""
+
     def require_admin(
         request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> str:

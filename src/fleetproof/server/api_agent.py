@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from fleetproof.server import audit
 from fleetproof.server.admin import hash_token, landmark_dict
 from fleetproof.server.context import ServerContext
-from fleetproof.server.ingest import IngestBatch, apply_inventory, ingest_items
+from fleetproof.server.ingest import IngestBatch, apply_inventory, ingest_items, parse_batch
 from fleetproof.server.reqsign import SignatureProblem, check_request, parse_headers, public_key_from_b64
 from fleetproof.server.store.db import NonFiniteNumber, rowcount
 from fleetproof.server.store.models import Device, EnrollmentToken, Landmark, RequestNonce
@@ -70,6 +70,17 @@ def _finite(value: Any) -> bool:
     return True
 
 
+def _payload_time(payload: Any) -> Any:
+    return payload.get("time", 0.0) if isinstance(payload, dict) else getattr(payload, "time", 0.0)
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False)[:20]
+    ]
+
+
 def _finite_scalar(*values: Any) -> bool:
     return all(not isinstance(v, float) or math.isfinite(v) for v in values)
 
@@ -105,6 +116,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def make_agent_router(ctx: ServerContext) -> APIRouter:
+    """The agent routes, closed over ``ctx`` (one function holds them all, as FastAPI routers do)."""
     router = APIRouter(prefix="/api/v1", tags=["agent"])
 
     def authenticate(request: Request, body: bytes, session: Session | None = None) -> str:
@@ -232,21 +244,21 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
         """Store a batch of outbox items; duplicates (by item id) are counted and ignored."""
         body = await _read_body(request, ctx.settings.max_body_bytes)
         try:
-            batch = _parse(IngestBatch, body)
-        except HTTPException:
+            items = parse_batch(body)
+        except ValidationError as exc:
             authenticate(request, body)  # an anonymous or forged request is a 401, not a 422
-            raise
+            raise HTTPException(status_code=422, detail=_errors(exc)) from None
         limit = ctx.settings.max_items_per_request
-        if len(batch.items) > limit:
+        if len(items) > limit:
             authenticate(request, body)
             raise HTTPException(status_code=413, detail=f"more than {limit} items")
-        bad = [i.id for i in batch.items if not _finite_scalar(i.created_at, i.payload.get("time", 0.0))]
+        bad = [i.id for i in items if not _finite_scalar(i.created_at, _payload_time(i.payload))]
         if bad:
             authenticate(request, body)
             raise HTTPException(status_code=422, detail=f"items with a non-finite time: {bad[:5]}")
         try:
             # Off the event loop: while one request waits on the store, others are parsed and checked.
-            result = await run_in_threadpool(_ingest, request, body, batch.items, ctx.clock())
+            result = await run_in_threadpool(_ingest, request, body, items, ctx.clock())
         except (StatementError, NonFiniteNumber) as exc:
             # NaN or Infinity in a payload, refused by the store's JSON encoder (wrapped or not, by driver).
             if isinstance(exc, NonFiniteNumber) or isinstance(exc.orig, NonFiniteNumber):

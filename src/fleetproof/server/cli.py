@@ -63,7 +63,13 @@ def register(subparsers: Any) -> None:
     server.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     server.set_defaults(handler=_run)
     actions = server.add_subparsers(dest="server_action", metavar="ACTION")
+    _add_migrate_and_zone(actions)
+    _add_token_and_landmark(actions)
+    _add_listings_and_reports(actions)
+    _add_audit(subparsers)
 
+
+def _add_migrate_and_zone(actions: Any) -> None:
     mig = actions.add_parser("migrate", help="apply schema migrations and exit")
     _store_options(mig, suppress=True)
     mig.set_defaults(handler=_migrate)
@@ -85,6 +91,8 @@ def register(subparsers: Any) -> None:
     _store_options(zlist, suppress=True)
     zlist.set_defaults(handler=lambda a: _print(_admin_mod().list_zones(_db(a))))
 
+
+def _add_token_and_landmark(actions: Any) -> None:
     token = actions.add_parser("token", help="one-time enrollment tokens")
     token_actions = token.add_subparsers(dest="token_action", metavar="ACTION", required=True)
     tcreate = token_actions.add_parser("create")
@@ -110,6 +118,8 @@ def register(subparsers: Any) -> None:
     _store_options(llist, suppress=True)
     llist.set_defaults(handler=lambda a: _print(_admin_mod().list_landmarks(_db(a))))
 
+
+def _add_listings_and_reports(actions: Any) -> None:
     dev = actions.add_parser("devices", help="list hosts with verdict and health")
     _store_options(dev, suppress=True)
     dev.set_defaults(handler=_devices)
@@ -126,6 +136,8 @@ def register(subparsers: Any) -> None:
     rep.add_argument("--out", help="file to write (default: standard output)")
     rep.set_defaults(handler=_report)
 
+
+def _add_audit(subparsers: Any) -> None:
     aud = subparsers.add_parser("audit", help="check or export the server's hash-chained audit log")
     aud_actions = aud.add_subparsers(dest="audit_action", metavar="ACTION", required=True)
     aver = aud_actions.add_parser("verify", help="check the chain; report the first broken link")

@@ -27,6 +27,8 @@ class ServerContext:
     verifier: Any = None
     # Landmark vetting behind :class:`fleetproof.server.vetting.Vetter`; None keeps every landmark trusted.
     vetter: Any = None
+    # Short-lived read caches of this process (e.g. a zone's peer fingerprints); never authoritative.
+    cache: dict[Any, Any] = field(default_factory=dict)
 
     def is_admin(self, authorization: str | None, cookie: str | None = None) -> bool:
         """Constant-time check of the admin bearer token (header) or the dashboard cookie."""

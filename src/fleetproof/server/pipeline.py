@@ -24,7 +24,7 @@ from fleetproof.server.alerts import raise_alert, resolve_alert
 from fleetproof.server.context import ServerContext
 from fleetproof.server.fingerprint import compare, peer_median, update_baseline
 from fleetproof.server.store.db import rowcount
-from fleetproof.server.store.models import Device, Landmark, Measurement, Verdict, VerdictQueue, Zone
+from fleetproof.server.store.models import Alert, Device, Landmark, Measurement, Verdict, VerdictQueue, Zone
 
 __all__ = ["LandmarkInput", "Outcome", "Round", "Verifier", "ZonePolicy", "judge_device", "process_queue"]
 
@@ -115,8 +115,7 @@ def process_queue(
     done = 0
     for device_id, due_at in _claim(ctx, now, limit):
         try:
-            if judge_device(ctx, verifier, device_id, now=now):
-                done += 1
+            judged = judge_device(ctx, verifier, device_id, now=now, due_at=due_at)
         except Exception:
             log.exception("verdict for %s failed; it stays queued", device_id)
             with ctx.db.write() as session:
@@ -124,16 +123,54 @@ def process_queue(
                     update(VerdictQueue).where(VerdictQueue.device_id == device_id).values(claimed_at=None)
                 )
             continue
-        with ctx.db.write() as session:  # a newer measurement keeps the host queued
-            session.execute(
-                delete(VerdictQueue).where(
-                    and_(VerdictQueue.device_id == device_id, VerdictQueue.due_at == due_at)
-                )
-            )
-            session.execute(
-                update(VerdictQueue).where(VerdictQueue.device_id == device_id).values(claimed_at=None)
-            )
+        if judged:
+            done += 1
+        else:  # nothing to judge (no trusted measurements in the window): drop it from the queue
+            with ctx.db.write() as session:
+                _dequeue(session, device_id, due_at)
     return done
+
+
+def _dequeue(session: Any, device_id: str, due_at: float) -> None:
+    """Take a judged host off the queue, unless a newer measurement re-queued it meanwhile."""
+    session.execute(
+        delete(VerdictQueue).where(and_(VerdictQueue.device_id == device_id, VerdictQueue.due_at == due_at))
+    )
+    session.execute(update(VerdictQueue).where(VerdictQueue.device_id == device_id).values(claimed_at=None))
+
+
+PEER_CACHE_S = 30.0
+PEER_LIMIT = 500
+
+
+def _peer_fingerprints(
+    ctx: ServerContext, session: Any, zone_id: str, device_id: str, now: float
+) -> list[dict[str, float]]:
+    """The latest fingerprints of up to 500 hosts of the zone, other than ``device_id``.
+
+    Read at most every 30 s per zone and process: fingerprints change once a probing
+    round (minutes), and reading hundreds of them for every verdict would dominate.
+    """
+    key = ("peers", zone_id)
+    cached = ctx.cache.get(key)
+    if cached is None or cached[0] < now:
+        rows = session.execute(
+            select(Device.id, Device.fingerprint)
+            .where(Device.zone_id == zone_id, Device.fingerprint.is_not(None))
+            .order_by(Device.verdict_time.desc())
+            .limit(PEER_LIMIT + 1)
+        ).all()
+        cached = (now + PEER_CACHE_S, [(i, fp) for i, fp in rows if fp])
+        ctx.cache[key] = cached
+    return [fp for i, fp in cached[1] if i != device_id][:PEER_LIMIT]
+
+
+def _remember_fingerprint(ctx: ServerContext, zone_id: str, device_id: str, fp: dict[str, float]) -> None:
+    """Put a just-stored fingerprint into this process's peer cache, so the next verdict sees it."""
+    cached = ctx.cache.get(("peers", zone_id))
+    if cached is not None:
+        others = [(i, f) for i, f in cached[1] if i != device_id]
+        ctx.cache[("peers", zone_id)] = (cached[0], [(device_id, fp), *others][: PEER_LIMIT + 1])
 
 
 def _load_round(
@@ -153,18 +190,7 @@ def _load_round(
             .group_by(Measurement.landmark_id)
         )
         rtts = {lm: float(rtt) for lm, rtt in rows if lm in trusted}
-        peers = [
-            fp
-            for fp in session.scalars(
-                select(Device.fingerprint)
-                .where(
-                    Device.zone_id == device.zone_id, Device.id != device_id, Device.fingerprint.is_not(None)
-                )
-                .order_by(Device.verdict_time.desc())
-                .limit(500)
-            )
-            if fp
-        ]
+        peers = _peer_fingerprints(ctx, session, device.zone_id, device_id, now)
     if not rtts or zone is None:
         return None
     policy = ZonePolicy(
@@ -174,14 +200,19 @@ def _load_round(
         site_lat=zone.site_lat,
         site_lon=zone.site_lon,
     )
-    landmarks = [
-        LandmarkInput(lm.id, lm.lat, lm.lon) for lm_id, lm in sorted(trusted.items()) if lm_id in rtts
-    ]
+    # Every trusted landmark, measured or not: the engine is built once per trusted set.
+    landmarks = [LandmarkInput(lm.id, lm.lat, lm.lon) for _id, lm in sorted(trusted.items())]
     return Round(device_id, rtts, landmarks, policy), peers
 
 
-def judge_device(ctx: ServerContext, verifier: Verifier, device_id: str, *, now: float) -> bool:
-    """Run the engine for one host and store everything; False when there is nothing to judge."""
+def judge_device(
+    ctx: ServerContext, verifier: Verifier, device_id: str, *, now: float, due_at: float | None = None
+) -> bool:
+    """Run the engine for one host and store everything; False when there is nothing to judge.
+
+    With ``due_at`` (the queue entry that was claimed) the host leaves the queue in the same
+    transaction as its verdict: one commit per verdict.
+    """
     loaded = _load_round(ctx, device_id, now)
     if loaded is None:
         return False
@@ -238,6 +269,9 @@ def judge_device(ctx: ServerContext, verifier: Verifier, device_id: str, *, now:
             },
             now=now,
         )
+        if due_at is not None:
+            _dequeue(session, device_id, due_at)
+    _remember_fingerprint(ctx, round_.zone.id, device_id, round_.rtts_ms)
     ctx.metrics.inc("fleetproof_server_verdicts_total", verdict=outcome.verdict)
     return True
 
@@ -270,7 +304,12 @@ def _alerts(
             f"{name}: RTT fingerprint disagrees with the other hosts of zone {device.zone_id}",
         ),
     ]
+    open_kinds = set(
+        session.scalars(select(Alert.kind).where(Alert.device_id == device.id, Alert.closed_at.is_(None)))
+    )
     for kind, active, severity, message in conditions:
+        if not active and kind not in open_kinds:
+            continue  # nothing to open, nothing to close
         if active:
             raise_alert(
                 session,

@@ -45,8 +45,8 @@ def strict_json(obj: Any) -> str:
     """
     text = pydantic_core.to_json(obj, inf_nan_mode="constants")
     if b"NaN" in text or b"Infinity" in text:
-        try:
-            return json.dumps(obj, allow_nan=False, separators=(",", ":"))
+        try:  # through plain JSON values, since ``obj`` may hold pydantic models
+            return json.dumps(json.loads(text), allow_nan=False, separators=(",", ":"))
         except ValueError as exc:
             raise NonFiniteNumber(str(exc)) from None
     return text.decode()
