@@ -10,42 +10,81 @@ costs one engine call. :class:`GeoVetter` runs the engine's mesh vetting.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+from typing import Any, Protocol
 
 from fleetproof.server.pipeline import Outcome, Round
 from fleetproof.server.store.models import Landmark as LandmarkRow
 from fleetproof.server.vetting import MeshPair, VettingResult
 
-__all__ = ["MAX_REGION_CELLS", "GeoVerifier", "GeoVetter"]
+__all__ = ["MAX_REGION_CELLS", "GeoVerifier", "GeoVetter", "MeshSource"]
 
 # A feasible region larger than this many grid cells is not stored (it says little and costs space).
 MAX_REGION_CELLS = 4000
 
 
+class MeshSource(Protocol):
+    """Where the landmark mesh comes from: a cheap version stamp, and the pairs themselves."""
+
+    def version(self) -> Hashable: ...
+
+    def pairs(self) -> Sequence[MeshPair]: ...
+
+
 class GeoVerifier:
-    def __init__(self, *, countries: Any = None, model: Any = None) -> None:
+    """Verdicts from the engine, with a delay model calibrated on the landmark mesh.
+
+    With a ``mesh`` source (and no fixed ``model``), the engine's delay model — what the
+    estimate and the ``suspicious`` test rest on — is fitted to the latest mesh among the
+    round's landmarks, and refitted when the mesh changes (its version stamp moves). The
+    model lives in the store's data, not in this process, so every server process fits the
+    same one. Without a mesh the engine's default model is used.
+    """
+
+    CACHE_SIZE = 8
+
+    def __init__(self, *, countries: Any = None, model: Any = None, mesh: MeshSource | None = None) -> None:
         self._countries = countries
         self._model = model
+        self._mesh = mesh
         self._lock = threading.Lock()
-        self._cache: dict[tuple[tuple[str, float, float], ...], Any] = {}
+        self._cache: OrderedDict[Hashable, Any] = OrderedDict()
 
     def _engine(self, round_: Round) -> Any:
         from fleetproof.geo import Landmark, Verifier
 
-        key = tuple((lm.id, lm.lat, lm.lon) for lm in round_.landmarks)
+        landmarks = tuple((lm.id, lm.lat, lm.lon) for lm in round_.landmarks)
+        version = self._mesh.version() if self._mesh is not None and self._model is None else None
+        key = (landmarks, version)
         with self._lock:
             engine = self._cache.get(key)
-            if engine is None:
-                if self._countries is None:
-                    from fleetproof.geodata import load_countries
+            if engine is not None:
+                self._cache.move_to_end(key)
+                return engine
+            if self._countries is None:
+                from fleetproof.geodata import load_countries
 
-                    self._countries = load_countries()
-                engine = Verifier(
-                    [Landmark(i, lat, lon) for i, lat, lon in key], self._countries, model=self._model
-                )
-                self._cache = {key: engine}  # trusted sets change rarely; keep the newest only
+                self._countries = load_countries()
+            geo_landmarks = [Landmark(i, lat, lon) for i, lat, lon in landmarks]
+            model = self._model if version is None else self._calibrated(geo_landmarks)
+            engine = Verifier(geo_landmarks, self._countries, model=model)
+            self._cache[key] = engine
+            while len(self._cache) > self.CACHE_SIZE:  # hosts reaching other landmark subsets
+                self._cache.popitem(last=False)
             return engine
+
+    def _calibrated(self, landmarks: list[Any]) -> Any:
+        from fleetproof.geo import MeshLink, calibrate
+
+        assert self._mesh is not None
+        ids = {lm.id for lm in landmarks}
+        links = [
+            MeshLink(p.source_id, p.target_id, p.rtt_ms)
+            for p in self._mesh.pairs()
+            if p.source_id in ids and p.target_id in ids
+        ]
+        return calibrate(landmarks, links, countries=self._countries) if links else None
 
     def verify(self, round_: Round) -> Outcome:
         from fleetproof.geo import Claim

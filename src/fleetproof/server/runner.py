@@ -27,10 +27,11 @@ def build_context(settings: ServerSettings) -> ServerContext:
         raise UnavailableError(f"cannot reach the store: {str(exc.orig).strip().splitlines()[0]}") from None
     log.info("store %s at revision %s", db.engine.url.render_as_string(hide_password=True), head)
     from fleetproof.server.engine import GeoVerifier, GeoVetter
+    from fleetproof.server.vetting import StoreMesh
 
-    return ServerContext(
-        settings=settings, db=db, check_record=check_probe_record, verifier=GeoVerifier(), vetter=GeoVetter()
-    )
+    ctx = ServerContext(settings=settings, db=db, check_record=check_probe_record, vetter=GeoVetter())
+    ctx.verifier = GeoVerifier(mesh=StoreMesh(ctx))
+    return ctx
 
 
 def serve(settings: ServerSettings, *, log_level: str = "info") -> int:

@@ -22,7 +22,7 @@ from fleetproof.server.alerts import raise_alert, resolve_alert
 from fleetproof.server.context import ServerContext
 from fleetproof.server.store.models import Landmark, MeshMeasurement
 
-__all__ = ["MeshPair", "Vetter", "VettingResult", "record_mesh", "revet"]
+__all__ = ["MeshPair", "StoreMesh", "Vetter", "VettingResult", "record_mesh", "revet"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,21 @@ def _latest_pairs(ctx: ServerContext, now: float) -> list[MeshPair]:
             .group_by(MeshMeasurement.source_id, MeshMeasurement.target_id)
         )
         return [MeshPair(s, t, float(r)) for s, t, r in rows]
+
+
+class StoreMesh:
+    """The landmark mesh as the store holds it, for the engine's calibration (``engine.MeshSource``)."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+
+    def version(self) -> int:
+        """The newest mesh row's id: it moves whenever a mesh measurement arrives, in any process."""
+        with self.ctx.db.read() as session:
+            return int(session.scalar(select(func.max(MeshMeasurement.id))) or 0)
+
+    def pairs(self) -> list[MeshPair]:
+        return _latest_pairs(self.ctx, self.ctx.clock())
 
 
 def revet(ctx: ServerContext, *, now: float) -> dict[str, Any]:

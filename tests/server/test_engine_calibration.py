@@ -1,0 +1,64 @@
+"""The server's engine is calibrated on the landmark mesh, and refitted when the mesh changes."""
+
+from __future__ import annotations
+
+import csv
+from importlib import resources
+
+from fleetproof.geo import DelayModel
+from fleetproof.server.engine import GeoVerifier
+from fleetproof.server.pipeline import LandmarkInput, Round, ZonePolicy
+from fleetproof.server.vetting import MeshPair
+
+SAMPLE = resources.files("fleetproof.batch.data.sample")
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(SAMPLE.joinpath(name).read_text().splitlines()))
+
+
+class CountingMesh:
+    def __init__(self, pairs: list[MeshPair]) -> None:
+        self.stamp = 1
+        self._pairs = pairs
+        self.loads = 0
+
+    def version(self) -> int:
+        return self.stamp
+
+    def pairs(self) -> list[MeshPair]:
+        self.loads += 1
+        return self._pairs
+
+
+def _round() -> Round:
+    landmarks = [LandmarkInput(r["id"], float(r["lat"]), float(r["lon"])) for r in _rows("landmarks.csv")]
+    rtts = {r["landmark"]: float(r["rtt_ms"]) for r in _rows("rtts.csv") if r["target"] == "host-lyon-240"}
+    used = [lm for lm in landmarks if lm.id in rtts]
+    return Round("host-lyon-240", rtts, used, ZonePolicy("eu", ("FR", "DE")))
+
+
+def _mesh() -> CountingMesh:
+    return CountingMesh([MeshPair(r["a"], r["b"], float(r["rtt_ms"])) for r in _rows("mesh.csv")])
+
+
+def test_model_is_fitted_on_the_mesh_and_reused_until_it_changes() -> None:
+    mesh = _mesh()
+    verifier = GeoVerifier(mesh=mesh)
+    round_ = _round()
+    first = verifier.verify(round_)
+    engine = verifier._engine(round_)
+    assert engine.model.to_json() != DelayModel.default().to_json()
+    assert mesh.loads == 1
+    verifier.verify(round_)
+    assert mesh.loads == 1  # same mesh version: same engine, no refit
+    mesh.stamp = 2
+    second = verifier.verify(round_)
+    assert mesh.loads == 2  # new mesh rows: refitted
+    assert first.verdict == second.verdict == "consistent"
+
+
+def test_without_a_mesh_the_default_model_is_used() -> None:
+    verifier = GeoVerifier()
+    engine = verifier._engine(_round())
+    assert engine.model.to_json() == DelayModel.default().to_json()
