@@ -121,3 +121,21 @@ def test_every_setting_is_documented() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
     missing = [n for n in names if f"FLEETPROOF_{n.upper()}" not in doc]
     assert missing == []
+
+
+def test_a_short_admin_token_is_accepted_with_a_warning_and_an_empty_one_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fleetproof.server.runner as runner
+
+    started: list[object] = []
+    monkeypatch.setattr(runner, "serve", lambda settings, log_level="info": started.append(settings) or 0)
+    monkeypatch.delenv("FLEETPROOF_ADMIN_TOKEN", raising=False)
+    db = f"sqlite:///{tmp_path / 'fleet.db'}"
+    assert (
+        fleetproof.cli.main(["server", "--db", db, "--listen", "127.0.0.1:0", "--admin-token", "short"]) == 0
+    )
+    assert len(started) == 1
+    assert "shorter than 16 characters" in capsys.readouterr().err
+    assert fleetproof.cli.main(["server", "--db", db, "--listen", "127.0.0.1:0"]) == 2
+    assert "an admin token is required" in capsys.readouterr().err

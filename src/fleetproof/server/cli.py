@@ -335,9 +335,15 @@ def _run(args: argparse.Namespace) -> int:
             token = Path(args.admin_token_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"cannot read --admin-token-file: {exc.strerror}") from None
-    if not token or len(token) < 8:
+    if not token:
         raise ConfigError(
-            "an admin token of at least 8 characters is required (--admin-token or FLEETPROOF_ADMIN_TOKEN)"
+            "an admin token is required (--admin-token, --admin-token-file or FLEETPROOF_ADMIN_TOKEN)"
+        )
+    if len(token) < 16:
+        print(
+            "fleetproof: warning: the admin token is shorter than 16 characters; anyone who can reach the "
+            "server may guess it (`python -c 'import secrets; print(secrets.token_urlsafe(24))'` makes one)",
+            file=sys.stderr,
         )
     from fleetproof.server.config import ServerSettings
 
