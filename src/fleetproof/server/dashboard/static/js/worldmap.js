@@ -213,7 +213,9 @@ export class WorldMap {
     const p = this.points;
     if (!p) return;
     const { ctx } = this;
-    const r = this.zoom > 4 ? 3 : 2;
+    // A small fleet gets dots one can see and click; a large one small squares that do not merge.
+    const base = p.count <= 200 ? 5 : p.count <= 2000 ? 3 : 2;
+    const r = this.zoom > 4 ? base + 1 : base;
     const byHealth = this.colorBy === "health";
     const names = byHealth ? p.health_states : p.verdicts;
     const column = byHealth ? p.health : p.verdict;
