@@ -24,7 +24,6 @@ emulated host as its own source.
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import threading
 import time
@@ -35,21 +34,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from fleetproof.errors import ConfigError
+from fleetproof.geo.sphere import distance_km
 from fleetproof.probe.records import LandmarkEntry
 
 __all__ = ["DelayModel", "RelayNetwork", "great_circle_km"]
 
 C_KM_PER_MS = 299.792458
-EARTH_RADIUS_KM = 6371.0088
 Address = tuple[str, int]
 
 
 def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Haversine distance on the mean-radius sphere (within 0.5 % of WGS84)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+    """The engine's great-circle distance (:func:`fleetproof.geo.distance_km`), as a plain float."""
+    return float(distance_km(lat1, lon1, lat2, lon2))
 
 
 @dataclass(frozen=True)
