@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -129,12 +128,20 @@ def test_run_stops_on_event(tmp_path: Path) -> None:
     assert run_daemon(settings, stop=stop) == 0
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("fleetproof.agent.client") is not None, reason="the server client is installed"
-)
-def test_server_url_without_client_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_server_url_without_client_is_unavailable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FLEETPROOF_AGENT_SERVER_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("FLEETPROOF_AGENT_STATE_DIR", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "fleetproof.agent.client", None)  # as if not installed
     assert agent_main(["run", "--backend", "simulated", "--rounds", "1", "--listen", ""]) == 3
+
+
+def test_server_url_without_enrollment_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FLEETPROOF_AGENT_SERVER_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("FLEETPROOF_AGENT_STATE_DIR", str(tmp_path))
+    assert agent_main(["run", "--backend", "simulated", "--rounds", "1", "--listen", ""]) == 2
+    assert "not enrolled" in capsys.readouterr().err
 
 
 def test_agent_parser_is_extensible() -> None:
