@@ -39,13 +39,18 @@ def mesh_rounds(
     samples: int = 10,
     timeout_s: float = 1.0,
     sleep: Callable[[float], None] | None = None,
+    concurrency: int = 1,
 ) -> Iterator[ProbeResult]:
-    """Probe every other landmark once per round, ``every_s`` apart; ``rounds=None`` runs forever."""
+    """Probe every other landmark once per round, ``every_s`` apart; ``rounds=None`` runs forever.
+
+    ``concurrency`` landmarks are probed at once (1: one after the other, the gentlest on a
+    landmark that also serves devices).
+    """
     if self_id not in directory:
         raise ValueError(f"landmark {self_id!r} is not in the directory")
     if public_key_b64(key) != directory[self_id].public_key_b64:
         raise ValueError(f"the key given is not landmark {self_id!r}'s directory key")
-    prober = Prober(key, self_id, transport, samples=samples, timeout_s=timeout_s, concurrency=1)
+    prober = Prober(key, self_id, transport, samples=samples, timeout_s=timeout_s, concurrency=concurrency)
     if sleep is not None:
         prober.sleep = sleep
     others = [lm for lid, lm in directory.items() if lid != self_id]
@@ -66,6 +71,7 @@ def run_mesh(
     samples: int = 10,
     timeout_s: float = 1.0,
     sleep: Callable[[float], None] | None = None,
+    concurrency: int = 1,
 ) -> list[MeasurementRecord]:
     """All records of ``rounds`` rounds of :func:`mesh_rounds`."""
     results = mesh_rounds(
@@ -78,6 +84,7 @@ def run_mesh(
         samples=samples,
         timeout_s=timeout_s,
         sleep=sleep,
+        concurrency=concurrency,
     )
     return [record for result in results for record in result.records]
 
