@@ -169,3 +169,19 @@ def test_claims_for_unmeasured_targets_are_unknown(
     assert rows["ghost-claim"]["verdict"] == "unknown"
     assert rows["ghost-claim"]["estimate"]["lat"] is None
     assert any("host-nowhere" in p.name for p in (out / "maps").glob("*.svg"))
+
+
+@pytest.mark.parametrize("flag", ["--out", "--landmark-report", "--map"])
+def test_unwritable_output_is_a_clear_error_and_leaves_no_results(
+    tmp_path: Path, cli: Callable[..., int], capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    outputs = {"--out": tmp_path / "results.jsonl", "--landmark-report": tmp_path / "lr.json"}
+    outputs[flag] = blocker / "inside"  # a path through a file: no one can write there, root included
+    args = [arg for name, path in outputs.items() for arg in (name, path)]
+    assert cli("verify", "--sample", *args) == 2
+    err = capsys.readouterr().err
+    assert "fleetproof: error: cannot" in err and "a-file" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "results.jsonl").exists()

@@ -10,6 +10,7 @@ import numpy as np
 
 from fleetproof.batch.maps import overview_svg, result_svg
 from fleetproof.batch.output import atomic_writer
+from fleetproof.errors import ConfigError
 from fleetproof.geo import Claim, Landmark, Result, Verifier, VettingReport
 
 __all__ = ["write_maps"]
@@ -41,7 +42,10 @@ def write_maps(
     from fleetproof.geodata import load_country_shapes
 
     shapes = load_country_shapes()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot make the map folder {folder}: {exc.strerror or exc}") from None
     quarantined = {q.id: q.reason for q in report.quarantined}
     with atomic_writer(folder / "overview.svg") as fh:
         fh.write(overview_svg(landmarks, quarantined, results, shapes))

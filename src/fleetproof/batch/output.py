@@ -17,14 +17,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, TextIO
 
+from fleetproof.errors import ConfigError
+
 __all__ = ["Progress", "atomic_writer", "write_json", "write_jsonl"]
 
 
 @contextmanager
 def atomic_writer(path: Path) -> Iterator[IO[str]]:
-    """Open a temporary file beside ``path``; rename it over ``path`` only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Open a temporary file beside ``path``; rename it over ``path`` only if the block succeeds.
+
+    A folder that cannot be made or written to is the user's error, said as such.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             yield fh
