@@ -139,3 +139,18 @@ def test_a_short_admin_token_is_accepted_with_a_warning_and_an_empty_one_refused
     assert "shorter than 16 characters" in capsys.readouterr().err
     assert fleetproof.cli.main(["server", "--db", db, "--listen", "127.0.0.1:0"]) == 2
     assert "an admin token is required" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv", [["audit", "export", "--out"], ["server", "report", "inventory", "--format", "csv", "--out"]]
+)
+def test_unwritable_outputs_are_clear_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    db = f"sqlite:///{tmp_path / 'fleet.db'}"
+    assert fleetproof.cli.main(["server", "migrate", "--db", db]) == 0
+    assert fleetproof.cli.main([*argv, str(blocker / "out"), "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert "fleetproof: error: cannot write" in err and "Traceback" not in err

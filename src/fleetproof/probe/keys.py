@@ -69,7 +69,10 @@ def public_key_from_b64(text: str) -> Ed25519PublicKey:
 def write_atomic(path: str | Path, data: bytes, mode: int = 0o644) -> None:
     """Write through a temporary file in the same folder and rename, so no reader sees half a file."""
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=str(target.parent or Path(".")))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=str(target.parent or Path(".")))
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from None
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fleetproof.errors import ConfigError
 from fleetproof.server.store.db import LOCK_AUDIT, Database
 from fleetproof.server.store.models import AuditEntry
 
@@ -155,7 +156,10 @@ def verify_chain(db: Database) -> ChainReport:
 def export(db: Database, out: Path) -> int:
     """Write the log as JSON lines to ``out`` (atomically); return the number of entries."""
     out = Path(out)
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", dir=out.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=out.name + ".", dir=out.parent or ".")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
     count = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
