@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fleetproof.geo import Landmark, Verifier, calibrate, distance_km
+from fleetproof.geo.countries import CountryTable
 from fleetproof.geo.estimate import population_prior
 from fleetproof.geodata import load_countries
 from fleetproof.geodata.population import build_population, load_population
@@ -21,8 +22,9 @@ def test_population_file_is_the_world_s_towns() -> None:
 
 
 def test_prior_prefers_cities_to_empty_land() -> None:
-    grid = load_countries().grid
-    prior = population_prior(grid)
+    countries = load_countries()
+    grid = countries.grid
+    prior = population_prior(countries)
     assert prior.shape == (grid.n_cells,) and np.all(np.isfinite(prior)) and np.all(prior >= 0)
     city = prior[grid.cell_of([48.86, 35.68, 40.71], [2.35, 139.69, -74.01])]  # Paris, Tokyo, New York
     empty = prior[grid.cell_of([23.0, -25.0, 75.0], [12.0, 130.0, -40.0])]  # Sahara, Outback, Greenland
@@ -48,6 +50,16 @@ def test_estimate_lands_on_the_city_the_rtts_fit() -> None:
     e = res.estimate
     assert float(distance_km(e.lat, e.lon, lat, lon)) < 150
     assert e.country == "FR"
+
+
+def test_a_country_table_without_towns_has_a_flat_population_prior() -> None:
+    full = load_countries()
+    bare = CountryTable(full.grid, full.areas, full.names)
+    assert not np.any(population_prior(bare))
+    v = Verifier(lms(), bare, model=calibrate(lms(), mesh(), countries=bare))
+    row = v.rtt_row({lm.id: rtt_for(45.76, 4.84, lm) for lm in lms()})
+    [res] = v.verify_matrix(["lyon"], row[None, :], [])
+    assert float(distance_km(res.estimate.lat, res.estimate.lon, 45.76, 4.84)) < 300
 
 
 def test_estimates_are_unchanged_without_countries() -> None:

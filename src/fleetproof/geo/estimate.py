@@ -16,14 +16,12 @@ posterior mass.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from fleetproof.geo.countries import CountryTable
-from fleetproof.geo.grid import Grid
 from fleetproof.geo.model import RATIO_BINS, RATIO_MAX, DelayModel
 from fleetproof.geo.speed import SpeedModel
 from fleetproof.geo.sphere import EARTH_RADIUS_KM
@@ -244,23 +242,29 @@ def _log_prior(cells: IntArray, countries: CountryTable | None) -> FloatArray:
     if countries is None:
         return np.zeros(cells.shape)
     land = countries.cell_land_fraction[cells]
-    people = population_prior(countries.grid)[cells]
-    return np.asarray(np.log(OCEAN_PRIOR + (1 - OCEAN_PRIOR) * land) + people, dtype=np.float64)
+    prior = np.log(OCEAN_PRIOR + (1 - OCEAN_PRIOR) * land)
+    if countries.people is not None:
+        prior += population_prior(countries)[cells]
+    return np.asarray(prior, dtype=np.float64)
 
 
-@lru_cache(maxsize=4)
-def population_prior(grid: Grid) -> npt.NDArray[np.float32]:
-    """Per cell of ``grid``: ``log(1 + P / POP_SCALE)``, P the population within about ``POP_SIGMA_KM``.
+def population_prior(countries: CountryTable) -> npt.NDArray[np.float32]:
+    """Per grid cell: ``log(1 + P / POP_SCALE)``, P the population within about ``POP_SIGMA_KM``.
 
     Data centres are in or near cities, so among places that fit the RTTs about
-    equally well the estimate prefers a populated one. Populations (GeoNames, towns
-    of 15,000 and more, vendored by :mod:`fleetproof.geodata.population`) are summed
-    per cell and smoothed with a Gaussian of ``POP_SIGMA_KM`` (in cells of latitude;
-    longitude uses the same number of cells). Loaded once per process and grid.
+    equally well the estimate prefers a populated one. The towns' populations
+    (``countries.people``; :mod:`fleetproof.geodata` loads GeoNames towns of 15,000
+    and more) are summed per cell and smoothed with a Gaussian of ``POP_SIGMA_KM``
+    (in cells of latitude; longitude uses the same number of cells). Computed once
+    per table and kept on it; all zeros without towns.
     """
-    from fleetproof.geodata.population import load_population
-
-    lat, lon, pop = load_population()
+    cached = countries.__dict__.get("_population_prior")
+    if cached is not None:
+        return np.asarray(cached)
+    grid = countries.grid
+    if countries.people is None:
+        return np.zeros(grid.n_cells, dtype=np.float32)
+    lat, lon, pop = countries.people
     counts = np.bincount(grid.cell_of(lat, lon), weights=pop, minlength=grid.n_cells)
     raw = counts.reshape(grid.n_rows, grid.n_cols)
     sigma = POP_SIGMA_KM / (grid.resolution_deg * 111.2)
@@ -272,7 +276,9 @@ def population_prior(grid: Grid) -> npt.NDArray[np.float32]:
         shifted[lo:hi] = raw[lo - dr : hi - dr]
         for dc in range(-reach, reach + 1):
             smooth += np.exp(-(dr * dr + dc * dc) / (2 * sigma * sigma)) * np.roll(shifted, dc, axis=1)
-    return np.log1p(smooth.ravel() / POP_SCALE).astype(np.float32)
+    out = np.log1p(smooth.ravel() / POP_SCALE).astype(np.float32)
+    object.__setattr__(countries, "_population_prior", out)
+    return out
 
 
 def _country(cells: IntArray, w: FloatArray, countries: CountryTable | None) -> tuple[IntArray, FloatArray]:
