@@ -3,7 +3,8 @@
 A :class:`CountryTable` holds, for each ISO 3166 alpha-2 code, its
 :class:`~fleetproof.geo.raster.CellArea` on one :class:`~fleetproof.geo.grid.Grid`,
 and derives per-cell lookups: the country covering most of each cell and the
-land fraction (a prior for estimates: hosts sit on land). It is built from
+land fraction (a prior for estimates: hosts sit on land). It may carry where
+people live (towns with their populations, another prior for estimates). It is built from
 plain data, so the engine never reads a file; ``fleetproof.geodata`` loads the
 vendored Natural Earth set into one.
 """
@@ -29,6 +30,10 @@ class CountryTable:
     grid: Grid
     areas: Mapping[str, CellArea]
     names: Mapping[str, str] = field(default_factory=dict)
+    #: Towns as (lat °, lon °, population) arrays, for the estimate's population prior; None: no such prior.
+    people: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = field(
+        default=None, repr=False, compare=False
+    )
     codes: tuple[str, ...] = field(init=False)
     cell_country: npt.NDArray[np.int16] = field(init=False, repr=False, compare=False)
     cell_country_fraction: npt.NDArray[np.float64] = field(init=False, repr=False, compare=False)

@@ -5,9 +5,12 @@ smallest RTTs define a log-likelihood over positions (the Gaussian
 distance-given-RTT terms of :class:`~fleetproof.geo.model.DelayModel`, plus a
 heavy penalty per speed-bound disk a position falls outside). It is evaluated
 on a local grid centred on the nearest landmark and spanning its likely
-distance, then on a finer grid around the best point. A land prior (hosts sit
-on land) weights the posterior that gives the country and its probability and
-the radius holding 90 % of the posterior mass.
+distance, then on a finer grid around the best point. The nearest landmark's
+term counts ``NEAREST_WEIGHT`` times: it is the most informative, and the others'
+errors are correlated (they share the target's access link and routes). A prior
+(hosts sit on land, near where people live) weights the posterior that gives the
+point, the country and its probability and the radius holding 90 % of the
+posterior mass.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ COARSE = 21
 FINE = 9
 PEAKS = 1
 OCEAN_PRIOR = 0.02
+#: Weight of the nearest (smallest-RTT) landmark's term relative to the others.
+NEAREST_WEIGHT = 3.0
+#: Population prior: log(1 + people within ~POP_SIGMA_KM / POP_SCALE) is added to the log prior.
+POP_SCALE = 1e5
+POP_SIGMA_KM = 55.0
 RADIUS_QUANTILE = 0.9
 #: Smallest corrected RTT (ms): an access delay never turns a measurement into a zero distance.
 MIN_RTT_MS = 0.05
@@ -127,6 +135,7 @@ def log_likelihood(points: FloatArray, t: TargetTerms, model: DelayModel) -> Flo
     q += t.row_base[:, None, :]
     dens = model.flat_log_density()[q]
     dens -= BOUND_PENALTY * (ang > t.bound_rad[:, None, :])
+    dens[:, :, 0] *= NEAREST_WEIGHT
     return np.asarray(dens.sum(axis=2, dtype=np.float64))
 
 
@@ -229,11 +238,47 @@ def _cells(points: FloatArray, countries: CountryTable | None) -> IntArray:
 
 
 def _log_prior(cells: IntArray, countries: CountryTable | None) -> FloatArray:
-    """Log prior of each point: hosts sit on land (a sea cell weighs ``OCEAN_PRIOR``)."""
+    """Log prior of each point: hosts sit on land (a sea cell weighs ``OCEAN_PRIOR``), near people."""
     if countries is None:
         return np.zeros(cells.shape)
     land = countries.cell_land_fraction[cells]
-    return np.asarray(np.log(OCEAN_PRIOR + (1 - OCEAN_PRIOR) * land), dtype=np.float64)
+    prior = np.log(OCEAN_PRIOR + (1 - OCEAN_PRIOR) * land)
+    if countries.people is not None:
+        prior += population_prior(countries)[cells]
+    return np.asarray(prior, dtype=np.float64)
+
+
+def population_prior(countries: CountryTable) -> npt.NDArray[np.float32]:
+    """Per grid cell: ``log(1 + P / POP_SCALE)``, P the population within about ``POP_SIGMA_KM``.
+
+    Data centres are in or near cities, so among places that fit the RTTs about
+    equally well the estimate prefers a populated one. The towns' populations
+    (``countries.people``; :mod:`fleetproof.geodata` loads GeoNames towns of 15,000
+    and more) are summed per cell and smoothed with a Gaussian of ``POP_SIGMA_KM``
+    (in cells of latitude; longitude uses the same number of cells). Computed once
+    per table and kept on it; all zeros without towns.
+    """
+    cached = countries.__dict__.get("_population_prior")
+    if cached is not None:
+        return np.asarray(cached)
+    grid = countries.grid
+    if countries.people is None:
+        return np.zeros(grid.n_cells, dtype=np.float32)
+    lat, lon, pop = countries.people
+    counts = np.bincount(grid.cell_of(lat, lon), weights=pop, minlength=grid.n_cells)
+    raw = counts.reshape(grid.n_rows, grid.n_cols)
+    sigma = POP_SIGMA_KM / (grid.resolution_deg * 111.2)
+    reach = max(1, int(np.ceil(2 * sigma)))
+    smooth = np.zeros_like(raw)
+    for dr in range(-reach, reach + 1):
+        shifted = np.zeros_like(raw)
+        lo, hi = max(dr, 0), raw.shape[0] + min(dr, 0)
+        shifted[lo:hi] = raw[lo - dr : hi - dr]
+        for dc in range(-reach, reach + 1):
+            smooth += np.exp(-(dr * dr + dc * dc) / (2 * sigma * sigma)) * np.roll(shifted, dc, axis=1)
+    out = np.log1p(smooth.ravel() / POP_SCALE).astype(np.float32)
+    object.__setattr__(countries, "_population_prior", out)
+    return out
 
 
 def _country(cells: IntArray, w: FloatArray, countries: CountryTable | None) -> tuple[IntArray, FloatArray]:

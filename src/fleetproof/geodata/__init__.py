@@ -17,6 +17,7 @@ import numpy as np
 from fleetproof.geo.countries import CountryTable
 from fleetproof.geo.grid import Grid
 from fleetproof.geo.raster import CellArea
+from fleetproof.geodata.population import load_population
 
 __all__ = ["load_countries", "load_country_shapes", "load_topojson"]
 
@@ -30,7 +31,7 @@ def _read(name: str) -> bytes:
 
 @lru_cache(maxsize=1)
 def load_countries() -> CountryTable:
-    """Natural Earth admin-0 countries as grid cells, keyed by ISO alpha-2 (cached)."""
+    """Natural Earth admin-0 countries as grid cells, keyed by ISO alpha-2, with GeoNames towns (cached)."""
     doc = json.loads(gzip.decompress(_read(CELLS_FILE)))
     grid = Grid(float(doc["resolution_deg"]))
     areas = {}
@@ -41,7 +42,7 @@ def load_countries() -> CountryTable:
         fraction = np.asarray(c["fraction_permille"], dtype=np.float64) / 1000.0
         areas[code] = CellArea(touched, full, fraction)
         names[code] = str(c["name"])
-    return CountryTable(grid, areas, names)
+    return CountryTable(grid, areas, names, people=load_population())
 
 
 @lru_cache(maxsize=1)
