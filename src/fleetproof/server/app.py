@@ -168,13 +168,10 @@ def _publish_raw_body_schemas(app: FastAPI) -> None:
 
 
 def _mount_dashboard(app: FastAPI, ctx: ServerContext) -> None:
-    """Mount the dashboard's router when that package is present (it ships separately)."""
-    try:
-        from fleetproof.server.dashboard.routes import make_router  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return
+    """Mount the dashboard: its page, assets and JSON, read through the store's dashboard source."""
     from fastapi import HTTPException
 
+    from fleetproof.server.dashboard.routes import make_router
     from fleetproof.server.dashboard_data import StoreDashboardSource
 
     def check_admin(request: Request) -> None:
