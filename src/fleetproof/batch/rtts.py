@@ -39,6 +39,8 @@ MAX_ID_BYTES = 32
 MAX_NUMBER_BYTES = 24
 #: Most digits converted in bulk: below 2**53, so the integer is exact in a double.
 MAX_DIGITS = 15
+#: Lines parsed at a time.
+BLOCK = 1 << 16
 _POW10 = np.array([10.0**k for k in range(MAX_NUMBER_BYTES + 1)])
 
 
@@ -124,23 +126,36 @@ def _mix(words: npt.NDArray[np.uint64], length: IntArray) -> npt.NDArray[np.uint
     return h
 
 
-def _targets(raw: npt.NDArray[np.uint8], start: IntArray, length: IntArray) -> tuple[list[bytes], IntArray]:
-    """Target names in first-seen order and each row's target number."""
+def _targets(
+    raw: npt.NDArray[np.uint8], start: IntArray, length: IntArray, tmap: dict[bytes, int]
+) -> IntArray:
+    """Each row's target number; new names are added to ``tmap`` in first-seen order."""
     words = _pack(raw, start, length)
     same = np.zeros(start.size, dtype=bool)
     same[1:] = (length[1:] == length[:-1]) & np.all(words[1:] == words[:-1], axis=1)
     run_start = np.flatnonzero(~same)
-    tmap: dict[bytes, int] = {}
     ids = np.empty(run_start.size, dtype=np.int64)
     for k, r in enumerate(run_start.tolist()):
         s = int(start[r])
         ids[k] = tmap.setdefault(raw[s : s + int(length[r])].tobytes(), len(tmap))
-    run_len = np.diff(np.append(run_start, start.size))
-    return list(tmap), np.repeat(ids, run_len)
+    return np.repeat(ids, np.diff(np.append(run_start, start.size)))
+
+
+def _lines(seps: IntArray, lo: int, hi: int, size: int) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """Start, first comma, second comma and end of lines ``lo`` to ``hi`` (``size`` bytes in all)."""
+    s = seps[3 * lo : 3 * hi]
+    newlines = s[2::3]
+    start = np.concatenate([[seps[3 * lo - 1] + 1 if lo else 0], newlines[: hi - lo - 1] + 1])
+    end = newlines if newlines.size == hi - lo else np.append(newlines, size)
+    return start.astype(np.int64), s[0::3].astype(np.int64), s[1::3].astype(np.int64), end.astype(np.int64)
 
 
 def _parse_body(body: bytes, first_line: int, landmark_ids: Sequence[str]) -> Parsed | tuple[int, str] | None:
-    """Parse lines of ``body`` (no header); line numbers start at ``first_line``. Errors come back as data."""
+    """Parse lines of ``body`` (no header); line numbers start at ``first_line``. Errors come back as data.
+
+    Lines are taken ``BLOCK`` at a time: small temporaries are reused by the allocator
+    instead of being mapped (and faulted in) afresh for every column.
+    """
     n_lines = body.count(b"\n") + 1
     if body.count(b",") != 2 * n_lines:
         return None
@@ -148,38 +163,45 @@ def _parse_body(body: bytes, first_line: int, landmark_ids: Sequence[str]) -> Pa
     seps = np.flatnonzero((raw == ord(",")) | (raw == ord("\n")))
     if seps.size != 3 * n_lines - 1:
         return None
-    c1, c2, newlines = seps[0::3], seps[1::3], seps[2::3]
     # Two commas, then a newline, on every line.
-    if (raw[c1] != ord(",")).any() or (raw[c2] != ord(",")).any() or (raw[newlines] != ord("\n")).any():
+    if (raw[seps[0::3]] != 44).any() or (raw[seps[1::3]] != 44).any() or (raw[seps[2::3]] != 10).any():
         return None
-    line_start = np.concatenate([[0], newlines + 1]).astype(np.int64)
-    line_end = np.append(newlines, len(body)).astype(np.int64)
-    c1, c2 = c1.astype(np.int64), c2.astype(np.int64)
-    t_len, l_len, v_len = c1 - line_start, c2 - c1 - 1, line_end - c2 - 1
-    if int(t_len.max()) > MAX_ID_BYTES or int(l_len.max()) > MAX_ID_BYTES:
-        return None
-    values, odd = _numbers(raw, c2 + 1, v_len)
-    for r in odd.tolist():  # anything but a plain decimal: exactly what float() makes of it
-        try:
-            values[r] = float(body[int(c2[r]) + 1 : int(line_end[r])])
-        except ValueError:
-            return None  # the careful reader names the line and the text
+    values = np.empty(n_lines)
+    l_idx = np.empty(n_lines, dtype=np.int64)
+    blocks = [(lo, min(lo + BLOCK, n_lines)) for lo in range(0, n_lines, BLOCK)]
+    for lo, hi in blocks:
+        start, c1, c2, end = _lines(seps, lo, hi, len(body))
+        if int((c1 - start).max()) > MAX_ID_BYTES or int((c2 - c1 - 1).max()) > MAX_ID_BYTES:
+            return None
+        v, odd = _numbers(raw, c2 + 1, end - c2 - 1)
+        for r in odd.tolist():  # anything but a plain decimal: exactly what float() makes of it
+            try:
+                v[r] = float(body[int(c2[r]) + 1 : int(end[r])])
+            except ValueError:
+                return None  # the careful reader names the line and the text
+        values[lo:hi] = v
+        l_idx[lo:hi] = _landmarks(raw, c1 + 1, c2 - c1 - 1, landmark_ids)
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        text = body[int(c2[k]) + 1 : int(line_end[k])].decode("utf-8", "replace").strip()
+        _, _, c2, end = _lines(seps, k, k + 1, len(body))
+        text = body[int(c2[0]) + 1 : int(end[0])].decode("utf-8", "replace").strip()
         what = "must not be negative" if values[k] < 0 else "must be a finite number"
         return first_line + k, f"rtt_ms {what}, got {text!r}"
-    l_idx = _landmarks(raw, c1 + 1, l_len, landmark_ids)
     if (l_idx < 0).any():
         k = int(np.flatnonzero(l_idx < 0)[0])
-        name = body[int(c1[k]) + 1 : int(c2[k])].decode("utf-8", "replace")
+        _, c1, c2, _ = _lines(seps, k, k + 1, len(body))
+        name = body[int(c1[0]) + 1 : int(c2[0])].decode("utf-8", "replace")
         return first_line + k, f"unknown landmark id {name!r}"
-    if (t_len == 0).any():
-        return first_line + int(np.flatnonzero(t_len == 0)[0]), "target is empty"
-    names, t_idx = _targets(raw, line_start, t_len)
+    tmap: dict[bytes, int] = {}
+    t_idx = np.empty(n_lines, dtype=np.int64)
+    for lo, hi in blocks:
+        start, c1, _, _ = _lines(seps, lo, hi, len(body))
+        if (c1 == start).any():
+            return first_line + lo + int(np.flatnonzero(c1 == start)[0]), "target is empty"
+        t_idx[lo:hi] = _targets(raw, start, c1 - start, tmap)
     try:
-        targets = [t.decode("utf-8") for t in names]
+        targets = [t.decode("utf-8") for t in tmap]
     except UnicodeDecodeError:
         return None
     return targets, t_idx, l_idx, values
