@@ -102,6 +102,7 @@ def run_verify(
         Brief,
         default_workers,
         release_free_memory,
+        tune_allocator,
         verify_encoded,
         verify_parallel,
     )
@@ -109,6 +110,7 @@ def run_verify(
     from fleetproof.geodata import load_countries
 
     t0 = clock()
+    tune_allocator()
     speed = SpeedModel(allowance_ms=opts.allowance_ms)
     if opts.v_max_km_per_ms is not None:
         speed = SpeedModel(opts.v_max_km_per_ms, opts.allowance_ms)
