@@ -21,6 +21,7 @@ different header, very long ids) returns ``None`` so that reader takes over.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,8 @@ MAX_NUMBER_BYTES = 24
 MAX_DIGITS = 15
 #: Lines parsed at a time.
 BLOCK = 1 << 16
+#: Threads parsing blocks.
+THREADS = 2
 _POW10 = np.array([10.0**k for k in range(MAX_NUMBER_BYTES + 1)])
 
 
@@ -169,18 +172,25 @@ def _parse_body(body: bytes, first_line: int, landmark_ids: Sequence[str]) -> Pa
     values = np.empty(n_lines)
     l_idx = np.empty(n_lines, dtype=np.int64)
     blocks = [(lo, min(lo + BLOCK, n_lines)) for lo in range(0, n_lines, BLOCK)]
-    for lo, hi in blocks:
+
+    def block(lo: int, hi: int) -> bool:
         start, c1, c2, end = _lines(seps, lo, hi, len(body))
         if int((c1 - start).max()) > MAX_ID_BYTES or int((c2 - c1 - 1).max()) > MAX_ID_BYTES:
-            return None
+            return False
         v, odd = _numbers(raw, c2 + 1, end - c2 - 1)
         for r in odd.tolist():  # anything but a plain decimal: exactly what float() makes of it
             try:
                 v[r] = float(body[int(c2[r]) + 1 : int(end[r])])
             except ValueError:
-                return None  # the careful reader names the line and the text
+                return False  # the careful reader names the line and the text
         values[lo:hi] = v
         l_idx[lo:hi] = _landmarks(raw, c1 + 1, c2 - c1 - 1, landmark_ids)
+        return True
+
+    # numpy lets go of the GIL inside its loops: two threads share the blocks.
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        if not all(pool.map(lambda b: block(*b), blocks)):
+            return None
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
