@@ -33,7 +33,7 @@ __all__ = [
     "verify_parallel",
 ]
 
-SPAN = 1024
+SPAN = 512
 #: glibc ``mallopt`` parameters.
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
