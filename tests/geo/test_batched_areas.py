@@ -93,3 +93,18 @@ def test_cap_cells_many_equals_cap_cells() -> None:
         for k in range(n):
             ref = grid.cap_cells(float(lat[k]), float(lon[k]), float(rad[k]), stride=int(stride[k]))
             assert np.array_equal(cells[owner == k], ref)
+
+
+def test_row_threshold_exclusion_counts_equal_direct_ones() -> None:
+    from fleetproof.geo.region import _count_outside, _excluded
+    from fleetproof.geo.sphere import unit_vectors
+
+    rng = np.random.default_rng(9)
+    grid = Grid(0.5)
+    for _ in range(5):
+        cells = np.sort(rng.choice(grid.n_cells, 5000, replace=False))
+        vecs = unit_vectors(rng.uniform(-90, 90, 30), rng.uniform(-180, 180, 30)).reshape(-1, 3)
+        rad = rng.uniform(0.0, np.pi, 30)
+        rad[:3] = np.pi
+        direct = _count_outside(grid.centers[cells], grid.cell_margin(cells), vecs, rad)
+        assert np.array_equal(_excluded(grid, cells, vecs, rad), direct)

@@ -37,7 +37,13 @@ def _excluded(grid: Grid, cells: IntArray, vecs: FloatArray, radius_rad: FloatAr
     """How many of the disks exclude each cell entirely (cell margin included)."""
     if cells.size == 0 or radius_rad.size == 0:
         return np.zeros(cells.size, dtype=np.int64)
-    return _count_outside(grid.centers[cells], grid.cell_margin(cells), vecs, radius_rad)
+    if cells.size < 4 * grid.n_rows:
+        return _count_outside(grid.centers[cells], grid.cell_margin(cells), vecs, radius_rad)
+    # A cell's margin depends on its row only: one threshold per row and disk, the same numbers.
+    reach = radius_rad[None, :] + grid.row_margin_rad[:, None]
+    limit = np.where(reach < np.pi, np.cos(np.minimum(reach, np.pi)) - 1e-12, -np.inf)
+    dots = grid.centers[cells] @ vecs.T
+    return np.asarray((dots < limit[cells // grid.n_cols]).sum(axis=1), dtype=np.int64)
 
 
 def _count_outside(
