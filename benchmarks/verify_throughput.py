@@ -100,7 +100,9 @@ def csv_baseline(path: Path) -> float:
     return time.perf_counter() - t0
 
 
-def run_cli(folder: Path, claims: bool, workers: int | None) -> tuple[float, float, float, str]:
+def run_cli(
+    folder: Path, claims: bool, workers: int | None, src: Path | None = None
+) -> tuple[float, float, float, str]:
     """Run the CLI: wall seconds, CPU seconds of the process tree, peak total RSS (MB), stdout."""
     import resource
 
@@ -131,7 +133,7 @@ def run_cli(folder: Path, claims: bool, workers: int | None) -> tuple[float, flo
         args += ["--claims", str(folder / "claims.csv")]
     if workers is not None:
         args += ["--workers", str(workers)]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    env = {**os.environ, "PYTHONPATH": str(src or Path(__file__).resolve().parents[1] / "src")}
     t0 = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak = 0
@@ -162,6 +164,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", type=Path, help="generate into this folder and keep it")
     ap.add_argument("--workers", type=int, help="passed to verify (default: its own default, the CPU count)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each configuration")
+    ap.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="another src/ folder (e.g. of an older commit) timed in the same run, alternating",
+    )
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = a.keep or Path(tmp)
@@ -171,18 +179,34 @@ def main() -> None:
         rows = a.targets * a.landmarks
         print(f"{a.targets:,} targets x {a.landmarks} landmarks = {rows:,} RTT rows")
         print(f"baseline: csv module reads the RTT file in {base:.2f} s ({a.targets / base:,.0f} targets/s)")
+        trees = [("this tree", None)] + ([("baseline tree", a.baseline_src)] if a.baseline_src else [])
         for claims in (False, True):
-            wall, cpu, peak_mb, stdout = run_cli(folder, claims, a.workers)
             what = f"with claims ({a.country_share:.0%} country)" if claims else "estimates only (no claims)"
-            print(
-                f"verify {what}: {wall:.2f} s wall, {a.targets / wall:,.0f} targets/s, "
-                f"peak RSS (all processes) {peak_mb:,.0f} MB, {wall / base:.2f}x the csv-read baseline"
-            )
-            print(f"  CPU {cpu:.2f} s over the process tree: {a.targets / cpu:,.0f} targets per CPU-second")
-            print(
-                "  "
-                + "\n  ".join(line for line in stdout.splitlines() if "time:" in line or "verdicts" in line)
-            )
+            for _ in range(a.repeat):
+                for name, src in trees:
+                    load = os.getloadavg()[0]
+                    wall, cpu, peak_mb, stdout = run_cli(folder, claims, a.workers, src)
+                    print(
+                        f"verify {what}, {name} (load {load:.1f}): {wall:.2f} s wall, "
+                        f"{a.targets / wall:,.0f} targets/s, peak RSS (all processes) {peak_mb:,.0f} MB, "
+                        f"{wall / base:.2f}x the csv-read baseline"
+                    )
+                    rate = a.targets / cpu
+                    print(f"  CPU {cpu:.2f} s over the process tree: {rate:,.0f} targets per CPU-second")
+                    print(
+                        "  "
+                        + "\n  ".join(
+                            line for line in stdout.splitlines() if "time:" in line or "verdicts" in line
+                        )
+                    )
+            if a.baseline_src:  # the two trees must agree, byte for byte
+                outs = []
+                for k, (_, src) in enumerate(trees):
+                    run_cli(folder, claims, a.workers, src)
+                    outs.append(folder / f"out-{k}.jsonl")
+                    os.replace(folder / "out.jsonl", outs[-1])
+                same = outs[0].read_bytes() == outs[1].read_bytes()
+                print(f"  results identical to the baseline tree: {same}")
 
 
 if __name__ == "__main__":

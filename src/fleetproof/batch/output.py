@@ -19,7 +19,7 @@ from typing import IO, Any, TextIO
 
 from fleetproof.errors import ConfigError
 
-__all__ = ["Progress", "atomic_writer", "write_json", "write_jsonl"]
+__all__ = ["Progress", "atomic_writer", "write_json", "write_jsonl", "write_text"]
 
 
 @contextmanager
@@ -58,6 +58,13 @@ def write_jsonl(path: Path, docs: Iterable[dict[str, Any]]) -> int:
         if buf:
             fh.write("\n".join(buf) + "\n")
     return n
+
+
+def write_text(path: Path, parts: Iterable[str]) -> None:
+    """Text made elsewhere (e.g. JSON lines encoded by worker processes), written atomically."""
+    with atomic_writer(path) as fh:
+        for part in parts:
+            fh.write(part)
 
 
 def write_json(path: Path, doc: Any) -> None:

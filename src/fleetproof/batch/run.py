@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from fleetproof.batch.csvio import read_claims, read_landmarks, read_mesh, read_rtts
-from fleetproof.batch.output import Progress, write_json, write_jsonl
+from fleetproof.batch.output import Progress, write_json, write_jsonl, write_text
 from fleetproof.errors import InputError, VerificationFailed
 
 __all__ = ["VerifyOptions", "run_verify"]
@@ -98,11 +98,19 @@ def _build(
 def run_verify(
     opts: VerifyOptions, stdout: TextIO, stderr: TextIO, clock: Callable[[], float] = time.perf_counter
 ) -> int:
-    from fleetproof.batch.parallel import default_workers, verify_parallel
+    from fleetproof.batch.parallel import (
+        Brief,
+        default_workers,
+        release_free_memory,
+        tune_allocator,
+        verify_encoded,
+        verify_parallel,
+    )
     from fleetproof.geo import SpeedModel
     from fleetproof.geodata import load_countries
 
     t0 = clock()
+    tune_allocator()
     speed = SpeedModel(allowance_ms=opts.allowance_ms)
     if opts.v_max_km_per_ms is not None:
         speed = SpeedModel(opts.v_max_km_per_ms, opts.allowance_ms)
@@ -124,10 +132,18 @@ def run_verify(
             targets.append(c.target)
     rtt = np.full((len(targets), cols.size), np.nan)
     rtt[: len(table.targets)] = table.rtt[:, cols]
+    n_rows = table.rows
+    del table
+    release_free_memory()  # parsing left freed heap behind; the workers would each count it
     pairs = [(index[c.target], c) for c in claims]
     progress = Progress(len(targets), stderr, force=opts.force_progress)
     workers = opts.workers if opts.workers is not None else default_workers()
-    results = verify_parallel(verifier, targets, rtt, pairs, workers, progress.advance)
+    if opts.map_dir is None:
+        texts, briefs = verify_encoded(verifier, targets, rtt, pairs, workers, progress.advance)
+        results: list[Any] = []
+    else:
+        results = verify_parallel(verifier, targets, rtt, pairs, workers, progress.advance)
+        briefs = [Brief.of(r) for r in results]
     progress.close()
     t_verify = clock()
 
@@ -140,13 +156,13 @@ def run_verify(
         n_maps = write_maps(
             opts.map_dir, verifier, landmarks, report, targets, rtt, claims, results, opts.map_limit
         )
-    write_jsonl(opts.out, (r.to_json() for r in results))
+        write_jsonl(opts.out, (r.to_json() for r in results))
+    else:
+        write_text(opts.out, texts)
     t_end = clock()
     times = (t_read - t0, t_verify - t_read, t_end - t_verify, t_end - t0)
-    _summary(
-        stdout, opts, results, report, len(targets), len(landmarks), n_maps, times, table.rows, calibrated
-    )
-    if opts.fail_on_violation and any(r.verdict == "violation" for r in results):
+    _summary(stdout, opts, briefs, report, len(targets), len(landmarks), n_maps, times, n_rows, calibrated)
+    if opts.fail_on_violation and any(r.verdict == "violation" for r in briefs):
         raise VerificationFailed("at least one claim is a violation (see the results)")
     return 0
 
@@ -190,10 +206,9 @@ def _summary(
         r for r in results if r.suspicious and r.verdict != "violation"
     ][:5]
     for r in shown:
-        e = r.estimate
         where = (
-            f"estimated at {e.lat:.2f}, {e.lon:.2f} ±{e.radius_km:.0f} km ({e.country or 'sea'})"
-            if (e.lat is not None and e.lon is not None and e.radius_km is not None)
+            f"estimated at {r.lat:.2f}, {r.lon:.2f} ±{r.radius_km:.0f} km ({r.country or 'sea'})"
+            if (r.lat is not None and r.lon is not None and r.radius_km is not None)
             else "no estimate"
         )
         flag = r.verdict if r.verdict == "violation" else f"{r.verdict}, suspicious"

@@ -115,6 +115,42 @@ class Grid:
         rows, cols = rows[::stride], cols[::stride]
         return np.asarray((rows[:, None] * self.n_cols + cols[None, :]).ravel(), dtype=np.int64)
 
+    def cap_cells_many(
+        self, lat_deg: FloatArray, lon_deg: FloatArray, radius_rad: FloatArray, stride: IntArray
+    ) -> tuple[IntArray, IntArray]:
+        """:meth:`cap_cells` for many caps in one go: (cells, owner), owner being each cell's cap.
+
+        The cells of cap ``k`` are exactly ``cap_cells(lat[k], lon[k], radius[k], stride[k])``,
+        in the same order; a batch of targets pays a few numpy calls instead of a few per cap.
+        """
+        res, n_cols = self.resolution_deg, self.n_cols
+        stride = np.asarray(stride, dtype=np.int64)
+        rho = np.degrees(radius_rad) + res
+        lat_lo, lat_hi = lat_deg - rho, lat_deg + rho
+        r0 = np.maximum(np.floor((lat_lo + 90.0) / res).astype(np.int64), 0)
+        r1 = np.minimum(np.floor((lat_hi + 90.0) / res).astype(np.int64), self.n_rows - 1)
+        s = np.sin(np.radians(rho))
+        c = np.cos(np.radians(lat_deg))
+        whole = (lat_lo <= -90.0) | (lat_hi >= 90.0) | (rho >= 90.0) | (s >= c)
+        half = np.degrees(np.arcsin(np.where(whole, 0.0, s / np.where(whole, 1.0, c)))) + res
+        c0 = np.floor((lon_deg - half + 180.0) / res).astype(np.int64)
+        c1 = np.floor((lon_deg + half + 180.0) / res).astype(np.int64)
+        # The sorted columns are two ascending runs: ``head`` (0, 1, …) when the box wraps, then ``tail``.
+        head = np.where(c0 < 0, c1 + 1, np.where(c1 >= n_cols, c1 - n_cols + 1, 0))
+        tail = np.where(c0 < 0, c0 + n_cols, c0)
+        width = c1 - c0 + 1
+        head, tail, width = np.where(whole, 0, head), np.where(whole, 0, tail), np.where(whole, n_cols, width)
+        n_r = np.maximum((r1 - r0) // stride + 1, 0)
+        n_c = (width - 1) // stride + 1
+        size = n_r * n_c
+        owner = np.repeat(np.arange(size.size, dtype=np.int64), size)
+        k = np.arange(int(size.sum()), dtype=np.int64) - np.repeat(np.cumsum(size) - size, size)
+        ri, ci = np.divmod(k, n_c[owner])
+        st = stride[owner]
+        m = ci * st
+        col = np.where(m < head[owner], m, tail[owner] + m - head[owner])
+        return (r0[owner] + ri * st) * n_cols + col, owner
+
     def blocks(self, cells: IntArray, size: int) -> tuple[IntArray, FloatArray, FloatArray]:
         """Group cells into size×size blocks: (block of each cell, block centres (B, 3), block margins (B,)).
 

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from fleetproof.geo.grid import Grid
 
-__all__ = ["BlockedCells", "FeasibleRegion", "feasible_cells", "surviving"]
+__all__ = ["BlockedCells", "FeasibleRegion", "feasible_cells", "surviving", "surviving_many"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -37,7 +37,13 @@ def _excluded(grid: Grid, cells: IntArray, vecs: FloatArray, radius_rad: FloatAr
     """How many of the disks exclude each cell entirely (cell margin included)."""
     if cells.size == 0 or radius_rad.size == 0:
         return np.zeros(cells.size, dtype=np.int64)
-    return _count_outside(grid.centers[cells], grid.cell_margin(cells), vecs, radius_rad)
+    if cells.size < 4 * grid.n_rows:
+        return _count_outside(grid.centers[cells], grid.cell_margin(cells), vecs, radius_rad)
+    # A cell's margin depends on its row only: one threshold per row and disk, the same numbers.
+    reach = radius_rad[None, :] + grid.row_margin_rad[:, None]
+    limit = np.where(reach < np.pi, np.cos(np.minimum(reach, np.pi)) - 1e-12, -np.inf)
+    dots = grid.centers[cells] @ vecs.T
+    return np.asarray((dots < limit[cells // grid.n_cols]).sum(axis=1), dtype=np.int64)
 
 
 def _count_outside(
@@ -119,6 +125,39 @@ def surviving(
         keep = counts <= tolerance
         cells, counts = cells[keep], counts[keep]
     return cells, counts
+
+
+def surviving_many(
+    grid: Grid,
+    cells: IntArray,
+    owner: IntArray,
+    vectors: FloatArray,
+    order: IntArray,
+    radius_rad: FloatArray,
+    tolerance: int = 1,
+) -> npt.NDArray[np.bool_]:
+    """:func:`surviving` for the cells of many targets at once: which cells survive their owner's disks.
+
+    ``vectors`` are all landmarks' unit vectors (L, 3); ``order`` (T, L) lists each target's
+    landmarks tightest disk first and ``radius_rad`` (T, L) their radii in that order, ``inf``
+    for landmarks without a measurement (such a disk excludes nothing). ``owner`` (P,) names
+    each cell's target. As in :func:`surviving`, the tightest disks are tried first and the
+    rest only on the cells they leave.
+    """
+    counts = np.zeros(cells.size, dtype=np.int64)
+    alive = np.arange(cells.size, dtype=np.int64)
+    for lo, hi in ((0, _FIRST_PASS), (_FIRST_PASS, radius_rad.shape[1])):
+        if lo >= hi or alive.size == 0:
+            continue
+        who, c = owner[alive], cells[alive]
+        dots = np.einsum("pk,pwk->pw", grid.centers[c], vectors[order[who, lo:hi]])
+        reach = radius_rad[who, lo:hi] + grid.cell_margin(c)[:, None]
+        out = (reach < np.pi) & (dots < np.cos(np.minimum(reach, np.pi)) - 1e-12)
+        counts[alive] += out.sum(axis=1)
+        alive = alive[counts[alive] <= tolerance]
+    keep = np.zeros(cells.size, dtype=bool)
+    keep[alive] = True
+    return keep
 
 
 def _relevant(

@@ -31,7 +31,7 @@ from fleetproof.geo.grid import Grid
 from fleetproof.geo.landmarks import Landmark, LandmarkSet
 from fleetproof.geo.model import DelayModel
 from fleetproof.geo.raster import CellArea, rasterize
-from fleetproof.geo.region import BlockedCells, FeasibleRegion, feasible_cells, surviving
+from fleetproof.geo.region import BlockedCells, FeasibleRegion, feasible_cells, surviving, surviving_many
 from fleetproof.geo.speed import SpeedModel
 from fleetproof.geo.sphere import EARTH_RADIUS_KM, unit_vectors
 
@@ -39,9 +39,12 @@ __all__ = ["Estimate", "Result", "Verdict", "Verifier"]
 
 Verdict = Literal["violation", "proven", "consistent", "unknown"]
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 CHUNK = 256
 #: Cells probed before computing a whole region for a ``proven`` test; cells sampled for a likelihood.
 PROBE_SIDE = 8
+#: Probe cells per claim tested first when many claims are probed together.
+PROBE_FIRST = 6
 MAX_LL_CELLS = 2048
 EVIDENCE_LANDMARKS = 5
 
@@ -51,6 +54,19 @@ def _excluded_count(grid: Grid, cell: int, vecs: FloatArray, rad: FloatArray) ->
     reach = rad + float(grid.cell_margin(np.array([cell]))[0])
     dots = vecs @ grid.centers[cell]
     return int(np.sum((reach < np.pi) & (dots < np.cos(np.minimum(reach, np.pi)) - 1e-12)))
+
+
+def _member(index: IntArray, keys: IntArray) -> npt.NDArray[np.bool_]:
+    """Whether each key is in the sorted ``index``."""
+    if index.size == 0:
+        return np.zeros(keys.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(index, keys), index.size - 1)
+    return np.asarray(index[pos] == keys)
+
+
+def _latlon_many(v: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Latitudes and longitudes (degrees) of unit vectors (N, 3), as :func:`_latlon` computes them."""
+    return np.degrees(np.arcsin(np.clip(v[:, 2], -1.0, 1.0))), np.degrees(np.arctan2(v[:, 1], v[:, 0]))
 
 
 def _latlon(v: FloatArray) -> tuple[float, float]:
@@ -133,6 +149,10 @@ class Verifier:
         self.tolerance = tolerance
         self.min_landmarks = max(min_landmarks, tolerance + 1)
         self._areas: dict[object, tuple[CellArea, BlockedCells]] = {}
+        self._area_keys: dict[object, int] = {}
+        self._area_index: tuple[int, IntArray, IntArray] = (0, np.zeros(0, np.int64), np.zeros(0, np.int64))
+        #: Decide country and region claims of a chunk together (False: one at a time, the reference path).
+        self.batched = True
 
     # ----- inputs
     def rtt_row(self, rtts: Mapping[str, float]) -> FloatArray:
@@ -208,6 +228,8 @@ class Verifier:
         rows_claims = [(i, c) for i in range(hi - lo) for c in by_row.get(lo + i, [])]
         points = [(i, c) for i, c in rows_claims if c.kind == "point" and n_valid[i] >= self.min_landmarks]
         point_results = dict(zip((id(c) for _, c in points), self._points(block, est, points), strict=True))
+        areas = [(i, c) for i, c in rows_claims if c.kind != "point" and n_valid[i] >= self.min_landmarks]
+        area_results = dict(zip((id(c) for _, c in areas), self._area_claims(block, est, areas), strict=True))
         out = []
         for i in range(hi - lo):
             claims = by_row.get(lo + i, [])
@@ -218,10 +240,7 @@ class Verifier:
                     ev = {**bases[i], "reason": f"{n_valid[i]} valid RTTs, {self.min_landmarks} needed"}
                     out.append(Result(c.id, c.target, "unknown", False, estimates[i], ev))
                     continue
-                if c.kind == "point":
-                    verdict, suspicious, ev = point_results[id(c)]
-                else:
-                    verdict, suspicious, ev = self._area_claim(block[i], est, i, c)
+                verdict, suspicious, ev = (point_results if c.kind == "point" else area_results)[id(c)]
                 out.append(Result(c.id, c.target, verdict, suspicious, estimates[i], {**bases[i], **ev}))
         return out
 
@@ -312,12 +331,15 @@ class Verifier:
         return out
 
     # ----- countries and regions
+    @staticmethod
+    def _area_key(claim: Claim) -> object:
+        if claim.kind == "countries":
+            return ("countries", tuple(sorted(claim.countries)))
+        return ("region", id(claim.region))
+
     def _area(self, claim: Claim) -> tuple[CellArea, BlockedCells]:
         """The claim's cells, and the same grouped in blocks; cached per country set or region."""
-        if claim.kind == "countries":
-            key: object = ("countries", tuple(sorted(claim.countries)))
-        else:
-            key = ("region", id(claim.region))
+        key = self._area_key(claim)
         if key not in self._areas:
             if claim.kind == "countries":
                 if self.countries is None:
@@ -328,6 +350,124 @@ class Verifier:
                 area = rasterize(geojson_polygons(claim.region), self.grid)
             self._areas[key] = (area, BlockedCells.build(self.grid, area.touched))
         return self._areas[key]
+
+    def _area_ids(self, claims: Sequence[Claim]) -> tuple[IntArray, IntArray, IntArray]:
+        """A number per claimed area; sorted ``area * n_cells + cell`` keys of touched and of full cells."""
+        ids = np.empty(len(claims), dtype=np.int64)
+        for k, c in enumerate(claims):
+            key = self._area_key(c)
+            if key not in self._area_keys:
+                self._area(c)
+                self._area_keys[key] = len(self._area_keys)
+            ids[k] = self._area_keys[key]
+        done, touched, full = self._area_index
+        if done != len(self._area_keys):  # append the new areas: numbered in order, so still sorted
+            n = self.grid.n_cells
+            new = [(k * n, self._areas[key][0]) for key, k in self._area_keys.items() if k >= done]
+            touched = np.concatenate([touched, *(base + a.touched for base, a in new)])
+            full = np.concatenate([full, *(base + a.full for base, a in new)])
+            self._area_index = (len(self._area_keys), touched, full)
+        return ids, self._area_index[1], self._area_index[2]
+
+    def _area_claims(
+        self, block: FloatArray, est: EstimateBatch, items: Sequence[tuple[int, Claim]]
+    ) -> list[tuple[Verdict, bool, dict[str, Any]]]:
+        """Country and region claims of a chunk: :meth:`_area_claim` for each, the common case batched.
+
+        Claims whose estimate is a witness (see :meth:`_area_claim`) are decided together with
+        a few numpy calls for the whole chunk; the others, and any claim whose sparse probe
+        finds no feasible cell outside the area, take :meth:`_area_claim` itself. The results
+        are the same (``tests/geo/test_batched_areas.py`` compares the two on random fleets).
+        """
+        if not items or not self.batched:
+            return [self._area_claim(block[i], est, i, c) for i, c in items]
+        rows = np.array([i for i, _ in items], dtype=np.int64)
+        ids, touched, full = self._area_ids([c for _, c in items])
+        n = self.grid.n_cells
+        r = block[rows]
+        ok = np.isfinite(r)
+        rad = np.where(ok, self.speed.max_angle_rad(np.where(ok, r, 0.0)), np.inf)
+        lat, lon = est.lat[rows], est.lon[rows]
+        has = np.isfinite(lat)
+        cell = self.grid.cell_of(np.where(has, lat, 0.0), np.where(has, lon, 0.0))
+        reach = rad + self.grid.cell_margin(cell)[:, None]
+        dots = self.grid.centers[cell] @ self.landmarks.vectors.T
+        excluded = (reach < np.pi) & (dots < np.cos(np.minimum(reach, np.pi)) - 1e-12)
+        wit = np.flatnonzero(has & _member(touched, ids * n + cell) & ~excluded.any(axis=1))
+        vec = unit_vectors(lat[wit], lon[wit]).reshape(-1, 3)
+        ll = log_likelihood(vec[:, None, :], est.terms.rows(rows[wit]), self.model)[:, 0]
+        wfull = _member(full, ids[wit] * n + self.grid.cell_of(*_latlon_many(vec)))
+        proven = np.zeros(wit.size, dtype=bool)
+        need = np.flatnonzero(wfull)
+        proven[need] = self._inside_many(rad[wit[need]], ids[wit[need]], full, [items[k] for k in wit[need]])
+        max_ll = est.max_ll[rows[wit]]
+        lr = np.where(np.isfinite(max_ll), np.maximum(0.0, 2.0 * (max_ll - ll)), 0.0).tolist()
+        out: list[tuple[Verdict, bool, dict[str, Any]] | None] = [None] * len(items)
+        threshold = round(self.model.lr_threshold, 2)
+        for m, k in enumerate(wit.tolist()):
+            c = items[k][1]
+            area = self._areas[self._area_key(c)][0]
+            desc: dict[str, Any] = {"kind": c.kind}
+            if c.kind == "countries":
+                desc["countries"] = list(c.countries)
+            else:
+                desc["region"] = c.region_name
+            ev: dict[str, Any] = {
+                "claim": desc,
+                "claim_cells": int(area.touched.size),
+                "feasible_claim_cells": "at least 1 (the estimate's cell)",
+                "likelihood_ratio": round(lr[m], 2),
+                "suspicious_threshold": threshold,
+            }
+            out[k] = ("proven" if proven[m] else "consistent"), bool(lr[m] > self.model.lr_threshold), ev
+        return [
+            o if o is not None else self._area_claim(block[i], est, i, c)
+            for o, (i, c) in zip(out, items, strict=True)
+        ]
+
+    def _inside_many(
+        self, rad: FloatArray, ids: IntArray, full: IntArray, items: Sequence[tuple[int, Claim]]
+    ) -> npt.NDArray[np.bool_]:
+        """:meth:`_inside` for many claims: ``rad`` (M, L) in landmark order, ``inf`` where unmeasured.
+
+        All the sparse probes are tested at once; a claim whose probes find no feasible cell
+        outside its area gets the full test of :meth:`_inside`.
+        """
+        result = np.zeros(rad.shape[0], dtype=bool)
+        if rad.shape[0] == 0:
+            return result
+        order = np.argsort(rad, axis=1, kind="stable")
+        rs = np.take_along_axis(rad, order, axis=1)
+        seeds = np.minimum(self.tolerance + 1, np.isfinite(rad).sum(axis=1))
+        probe = (seeds > 0) & (rs[np.arange(rs.shape[0]), np.maximum(seeds - 1, 0)] < np.pi)
+        settled = np.zeros(rad.shape[0], dtype=bool)
+        for k in range(self.tolerance + 1):  # one sparse probe per seed cap, as in _inside
+            claim_of = np.flatnonzero(probe & ~settled & (seeds > k))
+            if claim_of.size == 0:
+                break
+            seed_rad = rs[claim_of, k]
+            lat, lon = _latlon_many(self.landmarks.vectors[order[claim_of, k]])
+            side = 2 * np.degrees(seed_rad) / self.grid.resolution_deg
+            stride = np.maximum(1, (side / PROBE_SIDE).astype(np.int64))
+            cells, seed_of = self.grid.cap_cells_many(lat, lon, seed_rad, stride)
+            owner = claim_of[seed_of]
+            outside = ~_member(full, ids[owner] * self.grid.n_cells + cells)
+            cells, owner = cells[outside], owner[outside]
+            # Most probe cells are feasible: a few per claim usually settle it, the rest only if not.
+            count = np.bincount(owner, minlength=rad.shape[0])
+            rank = np.arange(owner.size) - (np.cumsum(count) - count)[owner]
+            first = rank % np.maximum(count // PROBE_FIRST, 1)[owner] == 0
+            for part in (first, ~first):
+                part &= ~settled[owner]
+                keep = surviving_many(
+                    self.grid, cells[part], owner[part], self.landmarks.vectors, order, rs, self.tolerance
+                )
+                settled[owner[part][keep]] = True  # a feasible cell outside the area: not proven
+        for m in np.flatnonzero(probe & ~settled).tolist():
+            valid = int(np.isfinite(rs[m]).sum())
+            vecs = self.landmarks.vectors[order[m, :valid]]
+            result[m] = self._inside(vecs, rs[m, :valid], self._area(items[m][1])[0])
+        return result
 
     def _area_claim(
         self, row: FloatArray, est: EstimateBatch, i: int, claim: Claim
