@@ -202,14 +202,9 @@ class DemoFleet:
                 {"source_id": a, "target_id": b, "rtt_ms": rtt, "time": now} for (a, b), rtt in mesh.items()
             ]
         }
-        result = self._check(client.post("/api/v1/landmarks/mesh", json=body), "the landmark mesh")
-        quarantined = [
-            lm["id"] for lm in self._check(client.get("/api/v1/landmarks"), "landmarks") if not lm["trusted"]
-        ]
-        self.say(
-            f"  landmark mesh: {len(mesh)} pairs measured; quarantined: {', '.join(quarantined) or 'none'}"
-        )
-        del result
+        vetting = self._check(client.post("/api/v1/landmarks/mesh", json=body), "the landmark mesh")
+        quarantined = ", ".join(vetting.get("quarantined", [])) or "none"
+        self.say(f"  landmark mesh: {len(mesh)} pairs measured; quarantined: {quarantined}")
 
     def _tokens(self, client: httpx.Client) -> dict[str, str]:
         tokens = {}
