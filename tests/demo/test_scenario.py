@@ -17,6 +17,15 @@ def test_bundled_scenario_shows_the_point() -> None:
     # One host sits far outside its zone: Singapore is not in eu-central.
     relocated = [h for h in scenario.hosts if h.zone == "eu-central" and h.actual.lat < 10]
     assert len(relocated) == 1
+    # One landmark answers from far away from where it is advertised.
+    mislocated = [lm for lm in scenario.landmarks if lm.actual is not None]
+    assert [lm.id for lm in mislocated] == ["lm-saopaulo"]
+    assert mislocated[0].where.lat > 45
+
+
+def test_landmark_answers_from_where_it_is_advertised_by_default() -> None:
+    lm = load_scenario().landmarks[0]
+    assert lm.actual is None and (lm.where.lat, lm.where.lon) == (lm.lat, lm.lon)
 
 
 def _write(tmp_path: Path, data: object) -> Path:

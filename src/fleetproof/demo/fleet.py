@@ -65,7 +65,7 @@ class DemoFleet:
         self.workdir = Path(tempfile.mkdtemp(prefix="fleetproof-demo-"))
         self.group = ProcessGroup(self.workdir)
         self.server_url = f"http://127.0.0.1:{options.port}"
-        self.landmarks: dict[str, Any] = {}  # id -> LandmarkEntry (real address)
+        self.landmarks: dict[str, Any] = {}  # id -> LandmarkEntry: real address, actual position
         self._landmark_keys: dict[str, Any] = {}
         self._relays: Any = None
         self.agents: dict[str, Child] = {}
@@ -128,7 +128,11 @@ class DemoFleet:
 
             self.group.wait_for(child, listening, timeout_s=30, what="its listening address")
             host, port = found[0].group(1), found[0].group(2)
-            self.landmarks[lm.id] = LandmarkEntry(lm.id, lm.lat, lm.lon, f"{host}:{port}", key.public_key())
+            # Where the landmark really is: the relays' delays come from here, not from its advertisement.
+            where = lm.where
+            self.landmarks[lm.id] = LandmarkEntry(
+                lm.id, where.lat, where.lon, f"{host}:{port}", key.public_key()
+            )
         self.say(f"  {len(self.landmarks)} landmarks answering on 127.0.0.1")
 
     def _start_server(self) -> None:

@@ -6,12 +6,14 @@ A scenario is JSON::
       "landmarks": [{"id": "fra", "lat": 50.12, "lon": 8.68, "country": "DE"}],
       "zones": [{"id": "eu-central", "allowed_countries": ["DE", "NL"], "lat": 50.1, "lon": 8.7}],
       "hosts": [{"id": "gpu-fra-01", "zone": "eu-central", "accelerators": 8, "vendor": "nvidia",
-                 "actual": {"lat": 50.11, "lon": 8.68}, "faults": ["xid:79@0"]}]
+                 "actual": {"lat": 50.11, "lon": 8.68}, "faults": ["xid79@0", "thermal@2+30"]}]
     }
 
 ``actual`` is where the delay emulator places the host; the server never sees it, so a host whose
-``actual`` lies outside its zone is what the verdicts must catch. ``faults`` are handed to the simulated
-accelerator backend unchanged (see the agent's documentation for their syntax).
+``actual`` lies outside its zone is what the verdicts must catch. A landmark may have an ``actual``
+position too (advertised in one city, answering from another), which landmark vetting must catch.
+``faults`` are handed to the simulated accelerator backend unchanged (``KIND[@DEVICE][+AFTER_S]``; see
+``docs/agent.md`` for the kinds).
 """
 
 from __future__ import annotations
@@ -42,10 +44,21 @@ class Position(_Model):
 
 
 class Landmark(_Model):
+    """A landmark as advertised (``lat``, ``lon``); ``actual`` is where it really answers from, if elsewhere.
+
+    A mislocated landmark is what real landmark lists contain: the server registers the advertised
+    position, the emulated network uses the actual one, and mesh vetting has to find it out.
+    """
+
     id: str = Field(pattern=_ID)
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    actual: Position | None = None
+
+    @property
+    def where(self) -> Position:
+        return self.actual or Position(lat=self.lat, lon=self.lon)
 
 
 class Zone(_Model):
