@@ -2,7 +2,8 @@
 
 The acceptance contract: with a scenario of its own, `GET /api/v1/devices` lists every scenario host
 by its id with a verdict, and `GET /` answers the dashboard. A host placed on another continent than
-its zone allows must come out `violation`; an honest one must not. (The engine tolerates one
+its zone allows must come out `violation`; an honest one must not; a landmark answering from another
+continent than it is advertised on must be quarantined. (The engine tolerates one
 landmark being wrong, so two landmarks near the moved host are needed to disprove its claim.)
 """
 
@@ -30,6 +31,14 @@ SCENARIO = {
         {"id": "newyork", "lat": 40.73, "lon": -73.65, "country": "US"},
         {"id": "tokyo", "lat": 35.67, "lon": 139.82, "country": "JP"},
         {"id": "hongkong", "lat": 22.3, "lon": 114.17, "country": "HK"},
+        # Advertised in Sydney, answering from Paris: the mesh must give it away.
+        {
+            "id": "fake-sydney",
+            "lat": -33.87,
+            "lon": 151.21,
+            "country": "AU",
+            "actual": {"lat": 48.86, "lon": 2.35},
+        },
     ],
     "zones": [{"id": "eu", "allowed_countries": ["DE", "NL", "BE", "FR"]}],
     "hosts": [
@@ -89,6 +98,12 @@ def test_demo_catches_the_moved_host_and_the_faulty_one(tmp_path: Path) -> None:
         assert by_id["moved-to-tokyo"]["verdict"] == "violation"
         assert by_id["honest-fra"]["verdict"] in {"consistent", "proven"}
         assert by_id["faulty-fra"]["health"] == "unhealthy"
+        landmarks = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/landmarks",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        ).json()
+        assert [lm["id"] for lm in landmarks if not lm["trusted"]] == ["fake-sydney"]
         page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
         assert page.status_code == 200
         assert "<html" in page.text.lower()
