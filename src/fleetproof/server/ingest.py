@@ -336,19 +336,7 @@ def apply_inventory(session: Session, device: Device, report: InventoryReport, n
         session,
         Accelerator,
         [
-            {
-                "device_id": device.id,
-                "uuid": a.uuid,
-                "index": a.index,
-                "vendor": a.vendor,
-                "model": a.model,
-                "serial": a.serial,
-                "bus_id": a.bus_id,
-                "driver_version": a.driver_version,
-                "firmware_version": a.firmware_version,
-                "memory_total_bytes": a.memory_total_bytes,
-                "updated_at": now,
-            }
+            {"device_id": device.id, **a.model_dump(), "updated_at": now}  # the wire fields are the columns
             for a in report.accelerators
         ],
         ["device_id", "uuid"],

@@ -16,6 +16,7 @@ from fleetproof.server.store.models import (
     Verdict,
     Zone,
 )
+from fleetproof.wire import AcceleratorInventory
 
 __all__ = ["device_detail", "device_item", "device_query", "verdict_dict"]
 
@@ -120,15 +121,7 @@ def device_detail(session: Session, device_id: str, *, history: int = 50) -> dic
             "inventory": d.inventory,
             "accelerators": [
                 {
-                    "uuid": a.uuid,
-                    "index": a.index,
-                    "vendor": a.vendor,
-                    "model": a.model,
-                    "serial": a.serial,
-                    "bus_id": a.bus_id,
-                    "driver_version": a.driver_version,
-                    "firmware_version": a.firmware_version,
-                    "memory_total_bytes": a.memory_total_bytes,
+                    **{name: getattr(a, name) for name in AcceleratorInventory.model_fields},
                     "health": a.health,
                     "metrics": latest[a.uuid].metrics if a.uuid in latest else {},
                     "metrics_time": latest[a.uuid].time if a.uuid in latest else None,
