@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fleetproof.agent.client import IDENTITY_FILE, KEY_FILE
-from fleetproof.agent.config import load_settings
+from fleetproof.agent.config import Settings, load_settings
 from fleetproof.agent.probing import make_probe_round
 from fleetproof.errors import ConfigError
 from fleetproof.probe.keys import generate_key, public_key_b64, save_private_key
@@ -21,7 +21,7 @@ from fleetproof.probe.records import (
 )
 
 
-def _settings(state_dir: Path, **values: object) -> object:
+def _settings(state_dir: Path, **values: object) -> Settings:
     return load_settings(env={}, overrides={"state_dir": str(state_dir), "listen": "", **values})
 
 
@@ -84,3 +84,12 @@ def test_a_round_measures_every_landmark_and_the_records_check_out(tmp_path: Pat
         assert record.device_id == "gpu-01" and record.device_public_key == device_key
         assert len(record.samples_ms) == 3
         verify_record(record, by_id[record.landmark_id].public_key)
+
+
+def test_the_agent_keeps_the_name_it_was_enrolled_under(tmp_path: Path) -> None:
+    _enroll(tmp_path, "gpu-01")
+    record = json.loads((tmp_path / IDENTITY_FILE).read_text())
+    (tmp_path / IDENTITY_FILE).write_text(json.dumps({**record, "hostname": "rack7-gpu-01"}))
+    assert _settings(tmp_path).resolved_hostname() == "rack7-gpu-01"
+    explicit = _settings(tmp_path, hostname="other")
+    assert explicit.resolved_hostname() == "other"

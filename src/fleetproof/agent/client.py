@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from fleetproof.agent.config import ENROLLMENT_FILE
 from fleetproof.agent.transport import OutboxItem, Transport, TransportError
 from fleetproof.errors import ConfigError, UnavailableError
 from fleetproof.server.reqsign import sign_request
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("fleetproof.agent.client")
-IDENTITY_FILE = "server.json"
+IDENTITY_FILE = ENROLLMENT_FILE
 KEY_FILE = "device.key"
 
 
@@ -66,6 +67,7 @@ class Identity:
     device_id: str
     server_url: str
     zone: str
+    hostname: str | None = None  # the name enrolled under; the agent keeps reporting it
 
 
 def load_identity(state_dir: str | Path) -> Identity | None:
@@ -74,7 +76,12 @@ def load_identity(state_dir: str | Path) -> Identity | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Identity(device_id=data["device_id"], server_url=data["server_url"], zone=data["zone"])
+        return Identity(
+            device_id=data["device_id"],
+            server_url=data["server_url"],
+            zone=data["zone"],
+            hostname=data.get("hostname"),
+        )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path} is not a valid enrollment record ({exc}); enroll again") from None
 
@@ -219,6 +226,11 @@ def enroll(
     if response.status_code != 200:
         raise ConfigError(f"enrollment refused ({response.status_code}): {_detail(response)}")
     answer = response.json()
-    identity = Identity(device_id=answer["device_id"], server_url=server_url.rstrip("/"), zone=answer["zone"])
+    identity = Identity(
+        device_id=answer["device_id"],
+        server_url=server_url.rstrip("/"),
+        zone=answer["zone"],
+        hostname=inventory.host.hostname,
+    )
     write_atomic(state / IDENTITY_FILE, (json.dumps(asdict(identity), indent=1) + "\n").encode(), 0o600)
     return identity

@@ -22,6 +22,7 @@ from fleetproof.errors import ConfigError
 __all__ = ["SETTINGS", "Setting", "Settings", "load_settings"]
 
 DEFAULT_CONFIG_PATH = Path("/etc/fleetproof/agent.toml")
+ENROLLMENT_FILE = "server.json"  # written in the state directory by `fleetproof agent enroll`
 ENV_PREFIX = "FLEETPROOF_AGENT_"
 
 
@@ -162,9 +163,18 @@ class Settings:
         return Path.home() / ".local" / "state" / "fleetproof" / "agent"
 
     def resolved_hostname(self) -> str:
+        """The ``hostname`` setting, else the name the agent was enrolled under, else the system's."""
+        import json
         import socket
 
-        return str(self._values["hostname"] or socket.gethostname())
+        if self._values["hostname"]:
+            return str(self._values["hostname"])
+        try:
+            enrolled = json.loads((self.resolved_state_dir() / ENROLLMENT_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            enrolled = {}
+        name = enrolled.get("hostname") if isinstance(enrolled, dict) else None
+        return str(name or socket.gethostname())
 
 
 def _coerce(setting: Setting, raw: Any, where: str) -> Any:

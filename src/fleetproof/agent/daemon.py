@@ -15,6 +15,7 @@ from typing import Any
 from fleetproof.agent.checks.base import create_all
 from fleetproof.agent.cli import build_collectors
 from fleetproof.agent.collectors.system import host_inventory
+from fleetproof.agent.config import ENROLLMENT_FILE
 from fleetproof.agent.inventory import load_inventory
 from fleetproof.agent.outbox import Outbox
 from fleetproof.agent.runner import Agent, ProbeRound
@@ -24,9 +25,6 @@ from fleetproof.errors import ConfigError, UnavailableError
 __all__ = ["build_agent", "make_server_transport", "run_daemon"]
 
 log = logging.getLogger("fleetproof.agent")
-
-
-ENROLLMENT_FILE = "server.json"  # written by `fleetproof agent enroll` in the state directory
 
 
 def make_server_transport(settings: Any) -> Transport | None:
