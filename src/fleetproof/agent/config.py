@@ -54,7 +54,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Directory for the outbox, the last inventory and the enrollment record; empty "
         "means /var/lib/fleetproof/agent as root, else ~/.local/state/fleetproof/agent.",
     ),
-    Setting("hostname", "", "Host name to report; empty means the system's."),
+    Setting("hostname", "", "Host name to report; empty means the name enrolled under, else the system's."),
     Setting(
         "server_url",
         "",
