@@ -136,3 +136,49 @@ def test_one_background_round_does_every_task(client, ctx, clock) -> None:
     bg.start()
     bg.stop()
     assert bg._thread is not None and not bg._thread.is_alive()
+
+
+def test_webhooks_reach_a_real_receiver_over_http_with_retries(ctx, clock) -> None:
+    """The production poster against a real HTTP server on loopback: a 503 is retried after backoff."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from fleetproof.server.alerts import httpx_poster
+
+    received: list[dict] = []
+    answers = [503, 204]
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            status = answers.pop(0)
+            if status < 300:
+                received.append(body)
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        with ctx.db.write() as session:
+            raise_alert(
+                session, kind="relocation", subject="dev-1", message="moved", now=clock.now, webhooks=[url]
+            )
+        post = httpx_poster(timeout_s=5)
+        assert deliver_due(ctx.db, post, now=clock.now) == 0  # 503: kept for later
+        assert deliver_due(ctx.db, post, now=clock.now + 1) == 0  # not due yet: backing off
+        assert deliver_due(ctx.db, post, now=clock.now + backoff_s(1)) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert len(received) == 1 and answers == []
+    assert received[0]["event"] == "opened" and received[0]["alert"]["kind"] == "relocation"
+    with ctx.db.read() as session:
+        delivery = session.scalar(select(AlertDelivery))
+        assert delivery.attempts == 2 and delivery.delivered_at is not None and "503" in delivery.last_error
