@@ -9,12 +9,11 @@ noticed at the next start. Changes are events: a device added, removed, swapped
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from fleetproof.agent.collectors.base import DeviceInfo
+from fleetproof.files import atomic_open
 
 __all__ = ["InventoryChange", "diff_inventory", "load_inventory", "save_inventory"]
 
@@ -68,16 +67,8 @@ def diff_inventory(old: list[DeviceInfo], new: list[DeviceInfo]) -> list[Invento
 def save_inventory(path: Path, devices: list[DeviceInfo]) -> None:
     """Write atomically: a crash leaves the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".inventory.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump([asdict(d) for d in devices], fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, fsync=True) as fh:
+        json.dump([asdict(d) for d in devices], fh, indent=1)
 
 
 def load_inventory(path: Path) -> list[DeviceInfo]:

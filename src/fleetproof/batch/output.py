@@ -7,10 +7,7 @@ file or nothing — never a truncated one.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -18,29 +15,23 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from fleetproof.errors import ConfigError
+from fleetproof.files import atomic_open
 
 __all__ = ["Progress", "atomic_writer", "write_json", "write_jsonl", "write_text"]
 
 
 @contextmanager
 def atomic_writer(path: Path) -> Iterator[IO[str]]:
-    """Open a temporary file beside ``path``; rename it over ``path`` only if the block succeeds.
+    """:func:`fleetproof.files.atomic_open` for text, making the folder first if needed.
 
     A folder that cannot be made or written to is the user's error, said as such.
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            yield fh
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path) as fh:
+        yield fh
 
 
 def write_jsonl(path: Path, docs: Iterable[dict[str, Any]]) -> int:

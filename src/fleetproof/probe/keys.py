@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
-import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from fleetproof.errors import ConfigError, InputError
+from fleetproof.files import atomic_open
 
 __all__ = [
     "generate_key",
@@ -68,19 +67,8 @@ def public_key_from_b64(text: str) -> Ed25519PublicKey:
 
 def write_atomic(path: str | Path, data: bytes, mode: int = 0o644) -> None:
     """Write through a temporary file in the same folder and rename, so no reader sees half a file."""
-    target = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=str(target.parent or Path(".")))
-    except OSError as exc:
-        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from None
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, binary=True, mode=mode) as fh:
+        fh.write(data)
 
 
 def save_private_key(key: Ed25519PrivateKey, path: str | Path) -> Path:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fleetproof.errors import ConfigError
+from fleetproof.files import atomic_open
 from fleetproof.server.store.db import LOCK_AUDIT, Database
 from fleetproof.server.store.models import AuditEntry
 
@@ -155,21 +153,11 @@ def verify_chain(db: Database) -> ChainReport:
 
 def export(db: Database, out: Path) -> int:
     """Write the log as JSON lines to ``out`` (atomically); return the number of entries."""
-    out = Path(out)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=out.name + ".", dir=out.parent or ".")
-    except OSError as exc:
-        raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for e in iter_entries(db):
-                fh.write(json.dumps(_as_dict(e), sort_keys=True) + "\n")
-                count += 1
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(out) as fh:
+        for e in iter_entries(db):
+            fh.write(json.dumps(_as_dict(e), sort_keys=True) + "\n")
+            count += 1
     return count
 
 

@@ -1,0 +1,47 @@
+"""Files that are never half-written: write beside the target, then rename over it.
+
+A reader (or a crash) sees either the old file or the complete new one. Every
+part writes its outputs through :func:`atomic_open`, so a folder that cannot be
+written to is reported the same way everywhere: as a user error naming the path.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from fleetproof.errors import ConfigError
+
+__all__ = ["atomic_open"]
+
+
+@contextmanager
+def atomic_open(
+    path: str | Path, *, binary: bool = False, mode: int | None = None, fsync: bool = False
+) -> Iterator[IO[Any]]:
+    """Open a temporary file in ``path``'s folder; rename it over ``path`` only if the block succeeds.
+
+    ``mode`` sets the file's permissions (the default is the temporary file's 0600); ``fsync``
+    flushes the data to disk before the rename, for state that must survive a power cut.
+    """
+    target = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            yield fh
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
