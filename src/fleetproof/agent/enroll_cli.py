@@ -39,22 +39,16 @@ def add_enroll_command(agent_subparsers: Any) -> argparse.ArgumentParser:
 
 
 def host_inventory(hostname: str | None = None) -> Any:
-    """A host-only inventory for enrollment; the running agent sends the full one later."""
-    import platform
+    """A host-only inventory for enrollment (the running agent sends the full one later).
+
+    The host fields are the collector's (:func:`fleetproof.agent.collectors.system.host_inventory`).
+    """
     import socket
 
-    import psutil
-
+    from fleetproof.agent.collectors.system import host_inventory as host_fields
     from fleetproof.wire import HostInventory, InventoryReport
 
-    host = HostInventory(
-        hostname=hostname or socket.gethostname() or "unknown",
-        os=platform.platform()[:255],
-        kernel=platform.release()[:255] or None,
-        cpu_model=(platform.processor() or platform.machine() or None),
-        cpu_count=os.cpu_count(),
-        memory_total_bytes=int(psutil.virtual_memory().total),
-    )
+    host = HostInventory(**host_fields(hostname or socket.gethostname() or "unknown"))
     return InventoryReport(time=time.time(), host=host, accelerators=[])
 
 
