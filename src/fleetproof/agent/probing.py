@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from fleetproof.errors import ConfigError
@@ -22,20 +21,13 @@ log = logging.getLogger("fleetproof.agent.probe")
 LandmarkSource = Callable[[], list[Any]]
 
 
-def _server_landmarks(state_dir: Path, settings: Any) -> LandmarkSource:
+def _server_landmarks(identity: Any, key: Any, server_url: str) -> LandmarkSource:
     """Ask the server for its trusted landmarks at every round, so quarantines take effect."""
-    from fleetproof.agent.client import HttpTransport, load_identity
-    from fleetproof.probe.keys import load_private_key, public_key_from_b64
+    from fleetproof.agent.client import HttpTransport
+    from fleetproof.probe.keys import public_key_from_b64
     from fleetproof.probe.records import LandmarkEntry
 
-    identity = load_identity(state_dir)
-    if identity is None:
-        raise ConfigError("probing needs either `landmarks_file` or an enrolled agent")
-    from fleetproof.agent.client import KEY_FILE
-
-    client = HttpTransport(
-        settings.server_url or identity.server_url, identity.device_id, load_private_key(state_dir / KEY_FILE)
-    )
+    client = HttpTransport(server_url or identity.server_url, identity.device_id, key)
 
     def fetch() -> list[Any]:
         return [
@@ -73,6 +65,7 @@ def make_probe_round(settings: Any) -> Callable[[], list[dict[str, Any]]] | None
     from fleetproof.probe.prober import Prober, UdpTransport
     from fleetproof.probe.records import load_landmark_directory
 
+    key = load_private_key(state_dir / KEY_FILE)
     if settings.landmarks_file:
         directory = load_landmark_directory(settings.landmarks_file)
 
@@ -80,9 +73,9 @@ def make_probe_round(settings: Any) -> Callable[[], list[dict[str, Any]]] | None
             return list(directory.values())
 
     else:
-        landmarks = _server_landmarks(state_dir, settings)
+        landmarks = _server_landmarks(identity, key, settings.server_url)
     prober = Prober(
-        key=load_private_key(state_dir / KEY_FILE),
+        key=key,
         device_id=identity.device_id,
         transport=UdpTransport(),
         samples=int(settings.probe_samples),
