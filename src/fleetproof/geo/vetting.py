@@ -3,10 +3,16 @@
 Two landmarks whose advertised positions are farther apart than their RTT
 allows cannot both be where they say. Each such pair is a *conflict*; the
 quarantine is a small set of landmarks that explains every conflict (a vertex
-cover of the conflict graph: greedy by number of conflicts, then by total
-excess distance, then pruned of any landmark whose conflicts are already
-explained). A mislocated landmark usually conflicts with many honest ones, so
-it is the one removed. A landmark with no conflict is trusted: the bound
+cover of the conflict graph: greedy by number of conflicts, then by
+*tightness*, then by total excess distance, then pruned of any landmark whose
+conflicts are already explained). A mislocated landmark usually conflicts with
+many honest ones, so it is the one removed. When only one pair conflicts, the
+count cannot tell which of the two is wrong; tightness can: it is the largest
+share of the bound that the landmark's advertised position uses on any of its
+``TIGHT_LINKS`` shortest links that are not conflicts. A landmark advertised
+away from where it answers sits close to the bound with its neighbours too, and
+an honest one rarely does (long intercontinental links run close to the bound
+for everyone, so only the short ones are looked at). A landmark with no conflict is trusted: the bound
 cannot see an error smaller than the slack of the routes around it.
 """
 
@@ -21,6 +27,9 @@ import numpy as np
 from fleetproof.geo.landmarks import Landmark, LandmarkSet, MeshLink
 from fleetproof.geo.speed import SpeedModel
 from fleetproof.geo.sphere import EARTH_RADIUS_KM
+
+#: Shortest links per landmark looked at for its tightness (see the module docstring).
+TIGHT_LINKS = 8
 
 __all__ = ["Conflict", "Quarantined", "VettingReport", "mesh_matrix", "vet_landmarks"]
 
@@ -113,20 +122,20 @@ def vet_landmarks(
     """
     speed = speed or SpeedModel()
     lms = LandmarkSet(landmarks)
-    found = _conflicts(lms, mesh_matrix(lms, mesh), speed)
+    rtt = mesh_matrix(lms, mesh)
+    found = _conflicts(lms, rtt, speed)
     n = len(lms)
-    degree = np.zeros(n, dtype=np.int64)
     excess = np.zeros(n)
     for i, j, _, b, d in found:
-        degree[[i, j]] += 1
         excess[[i, j]] += d - b
+    tight = _tightness(lms, rtt, speed)
     open_edges = {(i, j) for i, j, *_ in found}
     chosen: list[int] = []
     while open_edges:
         live = np.zeros(n, dtype=np.int64)
         for i, j in open_edges:
             live[[i, j]] += 1
-        k = max(range(n), key=lambda x: (live[x], excess[x], lms.ids[x]))
+        k = max(range(n), key=lambda x: (live[x], tight[x], excess[x], lms.ids[x]))
         chosen.append(k)
         open_edges = {(i, j) for i, j in open_edges if k not in (i, j)}
     chosen_set = set(chosen)
@@ -139,6 +148,18 @@ def vet_landmarks(
         Conflict(lms.ids[i], lms.ids[j], r, round(b, 1), round(d, 1)) for i, j, r, b, d in found
     )
     return VettingReport(trusted, tuple(quarantined), conflicts)
+
+
+def _tightness(lms: LandmarkSet, rtt: np.ndarray, speed: SpeedModel) -> np.ndarray:
+    """Per landmark: the largest distance / bound over its ``TIGHT_LINKS`` shortest links that the bound
+    allows (0 without any)."""
+    ang = np.arccos(np.clip(lms.vectors @ lms.vectors.T, -1.0, 1.0))
+    ok = np.isfinite(rtt)
+    limit = speed.max_angle_rad(np.where(ok, rtt, 0.0))
+    allowed = ok & (ang <= limit)
+    share = np.where(allowed, ang / np.maximum(limit, 1e-12), 0.0)
+    order = np.argsort(np.where(allowed, rtt, np.inf), axis=1)[:, :TIGHT_LINKS]
+    return np.asarray(np.take_along_axis(share, order, axis=1).max(axis=1, initial=0.0))
 
 
 def _reason(k: int, found: list[tuple[int, int, float, float, float]], lms: LandmarkSet) -> Quarantined:
