@@ -4,12 +4,20 @@ The speed bound says where a target *cannot* be; this model says where it
 *probably* is. It is fitted on the landmark mesh (landmarks of known position
 measuring each other). For each pair, the *ratio* ``ρ = distance / bound(rtt)``
 lies in [0, 1] for honest pairs; the model keeps, per RTT bin, a smoothed
-histogram of ρ. The likelihood of a landmark–target distance ``d`` given RTT
+density of ρ. The likelihood of a landmark–target distance ``d`` given RTT
 ``r`` is then ``density(ρ = d / bound(r)) / bound(r)``: non-parametric like
 Spotter's (Laki et al., 2011) distance distributions, but without forcing a
 Gaussian, so a badly routed short path (a long RTT over a short distance)
-stays plausible. It never supports ``violation`` or ``proven``; it drives
-estimates, country probabilities and the ``suspicious`` flag.
+stays plausible.
+
+Each bin's density is a kernel estimate over *all* pairs, weighted by how close
+their RTT is to the bin's (a Gaussian in log RTT of width ``RTT_BANDWIDTH``),
+with a Gaussian kernel of width ``RATIO_BANDWIDTH`` in ρ. A mesh has only a
+hundred or so pairs per bin; pooling neighbouring RTTs gives densities that
+change smoothly with the RTT instead of following each bin's sampling noise.
+
+The model never supports ``violation`` or ``proven``; it drives estimates,
+country probabilities and the ``suspicious`` flag.
 """
 
 from __future__ import annotations
@@ -32,6 +40,10 @@ RATIO_MAX = 1.5
 #: Share of every density spread uniformly over [0, 1], so no ratio is impossible under the model.
 FLOOR = 0.03
 MIN_BIN_PAIRS = 40
+MAX_RTT_BINS = 24
+#: Kernel widths of the fit: in natural-log RTT (0.3 ≈ ±35 %) and in ratio.
+RTT_BANDWIDTH = 0.3
+RATIO_BANDWIDTH = 0.05
 
 
 def _smooth(counts: FloatArray) -> FloatArray:
@@ -95,21 +107,39 @@ class DelayModel:
 
     @staticmethod
     def fit(rtt_ms: Sequence[float] | FloatArray, ratio: Sequence[float] | FloatArray) -> DelayModel:
-        """Fit to pairs of (RTT less the landmark's access delay, distance / bound of that RTT)."""
+        """Fit to pairs of (RTT less the landmark's access delay, distance / bound of that RTT).
+
+        >>> rng = np.random.default_rng(1)
+        >>> rtt = rng.uniform(1.0, 100.0, 400)
+        >>> m = DelayModel.fit(rtt, rng.beta(4.0, 4.0, 400))  # ratios around 0.5
+        >>> m.log_density.shape
+        (10, 30)
+        >>> peak = (np.argmax(m.log_density, axis=1) + 0.5) * RATIO_MAX / RATIO_BINS
+        >>> bool(np.all(np.abs(peak - 0.5) < 0.15))
+        True
+        """
         rtt = np.asarray(rtt_ms, dtype=np.float64)
         rho = np.asarray(ratio, dtype=np.float64)
         ok = np.isfinite(rtt) & np.isfinite(rho) & (rtt > 0)
         rtt, rho = rtt[ok], np.clip(rho[ok], 0.0, RATIO_MAX)
         if rtt.size < 20:
             raise ValueError("need at least 20 landmark pairs to fit a delay model")
-        n_bins = int(np.clip(rtt.size // MIN_BIN_PAIRS, 1, 16))
+        n_bins = int(np.clip(rtt.size // MIN_BIN_PAIRS, 1, MAX_RTT_BINS))
         edges = np.unique(np.quantile(rtt, np.linspace(0, 1, n_bins + 1))[1:-1])
         which = np.searchsorted(edges, rtt, side="right")
-        rbin = np.minimum((rho / RATIO_MAX * RATIO_BINS).astype(np.int64), RATIO_BINS - 1)
+        log_rtt = np.log(rtt)
+        centres = (np.arange(RATIO_BINS) + 0.5) * (RATIO_MAX / RATIO_BINS)
+        # Ratio kernel at every bin centre for every pair, reflected at 0 (ratios are never negative).
+        kern = np.exp(-0.5 * ((centres[:, None] - rho[None, :]) / RATIO_BANDWIDTH) ** 2)
+        kern += np.exp(-0.5 * ((centres[:, None] + rho[None, :]) / RATIO_BANDWIDTH) ** 2)
         table = np.zeros((edges.size + 1, RATIO_BINS))
         for b in range(edges.size + 1):
-            counts = np.bincount(rbin[which == b], minlength=RATIO_BINS).astype(np.float64)
-            table[b] = np.log(_smooth(counts + 0.5))
+            mine = which == b
+            centre = float(np.median(log_rtt[mine])) if mine.any() else float(np.median(log_rtt))
+            weight = np.exp(-0.5 * ((log_rtt - centre) / RTT_BANDWIDTH) ** 2)
+            dens = kern @ weight
+            dens *= RATIO_BINS / RATIO_MAX / max(float(dens.sum()), 1e-300)
+            table[b] = np.log((1 - FLOOR) * dens + FLOOR / RATIO_MAX)
         return DelayModel(tuple(float(e) for e in edges), table, n_pairs=int(rtt.size))
 
     def offsets_for(self, ids: Sequence[str]) -> FloatArray:
