@@ -209,3 +209,24 @@ def test_a_server_out_of_reach_is_logged_and_retried_sooner_not_fatal(
     finally:
         for landmark in landmarks:
             landmark.stop()
+
+
+def test_a_malformed_row_from_the_server_is_left_out_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fleetproof.agent.client import HttpTransport, load_identity
+    from fleetproof.agent.probing import _server_landmarks
+
+    _enroll(tmp_path, "gpu-01")
+    good = {"id": "fra", "lat": 50.1, "lon": 8.7, "address": "127.0.0.1:9"}
+    good["public_key"] = public_key_b64(generate_key())
+    rows = [good, {**good, "id": "bad-key", "public_key": "nope"}, {"id": "no-fields"}]
+    monkeypatch.setattr(HttpTransport, "get_landmarks", lambda self: rows)
+    fetch = _server_landmarks(load_identity(tmp_path), generate_key(), "")
+    with caplog.at_level(logging.WARNING, logger="fleetproof.agent.probe"):
+        assert [e.id for e in fetch()] == ["fra"]
+    assert "'bad-key' left out" in caplog.text and "'no-fields' left out" in caplog.text
+    monkeypatch.setattr(HttpTransport, "get_landmarks", lambda self: [])
+    with caplog.at_level(logging.WARNING, logger="fleetproof.agent.probe"):
+        assert fetch() == []
+    assert "lists no trusted landmarks" in caplog.text
