@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -344,3 +345,89 @@ def fake_amdsmi() -> FakeAmdSmi:
 @pytest.fixture
 def fake_hlml() -> FakeHLML:
     return FakeHLML(load_json("gaudi/hl225_2dev.json"))
+
+
+class FleetServer:
+    """The real fleet server app on SQLite, served by uvicorn on 127.0.0.1 in a thread.
+
+    ``stop`` and ``start`` again keep the same store and port, so a test can take the server away
+    from an enrolled agent and bring it back. The server reads the wall clock: agents sign their
+    requests with it, and nothing here waits on it.
+    """
+
+    ADMIN = "agent-test-admin-token-0123"
+
+    def __init__(self, tmp_path: Path) -> None:
+        import socket
+
+        from fleetproof.server.config import ServerSettings
+        from fleetproof.server.context import ServerContext
+        from fleetproof.server.records_check import check_probe_record
+        from fleetproof.server.store.db import Database
+
+        url = f"sqlite:///{tmp_path / 'fleet.db'}"
+        self.db = Database(url)
+        self.db.migrate()
+        settings = ServerSettings(db=url, admin_token=self.ADMIN, background=False)
+        self.ctx = ServerContext(settings=settings, db=self.db, check_record=check_probe_record)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: Any = None
+        self._thread: Any = None
+
+    def start(self) -> None:
+        import socket
+        import threading
+        import time
+
+        import uvicorn
+
+        from fleetproof.server.app import create_app
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        config = uvicorn.Config(create_app(self.ctx), log_level="warning", lifespan="off", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the fleet server did not start")
+            time.sleep(0.02)
+        self._sock = sock
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+        self._server = None
+
+    def admin(self, method: str, path: str, body: dict[str, Any]) -> Any:
+        import httpx
+
+        response = httpx.request(
+            method,
+            self.url + path,
+            json=body,
+            headers={"Authorization": f"Bearer {self.ADMIN}"},
+            timeout=10,
+        )
+        assert response.status_code < 300, response.text
+        return response.json()
+
+
+@pytest.fixture
+def fleet_server(tmp_path: Path) -> Iterator[FleetServer]:
+    server = FleetServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.db.dispose()

@@ -159,7 +159,15 @@ class HttpTransport:
             raise UnavailableError(f"server unreachable: {exc}") from exc
         if response.status_code != 200:
             raise UnavailableError(f"server answered {response.status_code}: {_detail(response)}")
-        result: list[dict[str, Any]] = response.json()
+        try:
+            result = response.json()
+        except ValueError:
+            result = None
+        if not isinstance(result, list):
+            # A proxy's error page, say: as good as no answer.
+            raise UnavailableError(
+                f"server answered with something other than a landmark list: {response.text[:200]!r}"
+            )
         return result
 
 

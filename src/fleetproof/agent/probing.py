@@ -3,7 +3,9 @@
 The landmarks come from ``landmarks_file`` (a ``DIR.csv``: ``id,lat,lon,address,public_key``) when that
 setting is given, else from the fleet server the agent is enrolled with (its trusted landmarks). The device
 key is the one created at enrollment, so the records name the device the server knows. A round that
-cannot reach a landmark reports it in the log and carries on: the server judges what it gets.
+cannot reach a landmark reports it in the log and carries on: the server judges what it gets. A round
+that cannot get the list from the server raises :class:`~fleetproof.errors.UnavailableError`; the agent
+loop logs it and tries again sooner than the next regular round (see ``Agent``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from fleetproof.errors import ConfigError
+from fleetproof.errors import ConfigError, UnavailableError
 
 __all__ = ["make_probe_round"]
 
@@ -27,19 +29,34 @@ def _server_landmarks(identity: Any, key: Any, server_url: str) -> LandmarkSourc
     from fleetproof.probe.keys import public_key_from_b64
     from fleetproof.probe.records import LandmarkEntry
 
-    client = HttpTransport(server_url or identity.server_url, identity.device_id, key)
+    url = server_url or identity.server_url
+    client = HttpTransport(url, identity.device_id, key)
 
     def fetch() -> list[Any]:
-        return [
-            LandmarkEntry(
-                id=row["id"],
-                lat=float(row["lat"]),
-                lon=float(row["lon"]),
-                address=row["address"],
-                public_key=public_key_from_b64(row["public_key"]),
-            )
-            for row in client.get_landmarks()
-        ]
+        try:
+            rows = client.get_landmarks()
+        except UnavailableError as exc:
+            raise UnavailableError(f"cannot get the landmark list from {url}: {exc}") from None
+        entries = []
+        for row in rows:
+            # One malformed row must not cost the round its other landmarks.
+            try:
+                entries.append(
+                    LandmarkEntry(
+                        id=str(row["id"]),
+                        lat=float(row["lat"]),
+                        lon=float(row["lon"]),
+                        address=str(row["address"]),
+                        public_key=public_key_from_b64(row["public_key"]),
+                    )
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning(
+                    "server landmark %r left out: %s", row.get("id") if isinstance(row, dict) else row, exc
+                )
+        if not entries:
+            log.warning("the server at %s lists no trusted landmarks to probe", url)
+        return entries
 
     return fetch
 

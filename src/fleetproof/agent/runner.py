@@ -9,7 +9,11 @@ Hooks left open for parts that plug in later:
 * ``transport``: anything with ``send(items)`` (the server client, a test double);
   without one the outbox just fills, within its bound.
 * ``probe_round``: a callable returning probe records (dicts); it runs every
-  ``probe_interval_s`` and its records are enqueued as kind ``probe_record``.
+  ``probe_interval_s`` and its records are enqueued as kind ``probe_record``. A round that
+  raises :class:`~fleetproof.errors.UnavailableError` (the server's landmark list out of
+  reach, say) is logged in one line and tried again after ``probe_retry_s``, doubling on
+  each further failure up to ``probe_interval_s``: waiting a whole interval (5 minutes by
+  default) after a server restart would leave the host unverified for no reason.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from fleetproof.agent.collectors.base import Collector, DeviceInfo, Snapshot, co
 from fleetproof.agent.inventory import InventoryChange, diff_inventory, save_inventory
 from fleetproof.agent.outbox import Outbox
 from fleetproof.agent.transport import ItemKind, Transport
+from fleetproof.errors import UnavailableError
 from fleetproof.wire import (
     AcceleratorInventory,
     AcceleratorSample,
@@ -82,6 +87,7 @@ class Agent:
         batch_size: int = 100,
         probe_round: ProbeRound | None = None,
         probe_interval_s: float = 300.0,
+        probe_retry_s: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.collectors = collectors
@@ -96,6 +102,8 @@ class Agent:
         self.batch_size = batch_size
         self.probe_round = probe_round
         self.probe_interval_s = probe_interval_s
+        self.probe_retry_s = probe_retry_s
+        self._probe_failures = 0
         self.clock = clock
         self.state = AgentState(components=[c.name for c in components])
         self._last_states: dict[tuple[str, str | None, str | None], str] = {}
@@ -220,9 +228,16 @@ class Agent:
         self._next_probe_at = now + self.probe_interval_s
         try:
             records = self.probe_round()
+        except UnavailableError as exc:
+            self._probe_failures += 1
+            delay = min(self.probe_interval_s, self.probe_retry_s * 2 ** min(self._probe_failures - 1, 20))
+            self._next_probe_at = now + delay
+            log.error("probe round skipped: %s; trying again in %.0f s", exc, delay)
+            return []
         except Exception:
             log.exception("probe round failed")
             return []
+        self._probe_failures = 0
         return [("probe_record", dict(r), str(r["id"]) if "id" in r else None) for r in records]
 
     def _deliver(self) -> None:

@@ -2,7 +2,8 @@
 
 Every child is a ``python -m fleetproof …`` of this same interpreter, so the demo runs whatever
 fleetproof is installed beside it. Stopping sends SIGTERM, waits, then SIGKILL, and only ever to the
-processes this group started.
+processes this group started. Each child also follows this process (:mod:`fleetproof.lifeline`): if
+the demo is killed without a chance to stop them (SIGKILL, a crash), they stop on their own.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleetproof.errors import UnavailableError
+from fleetproof.lifeline import child_env
 
 __all__ = ["Child", "ProcessGroup"]
 
@@ -47,6 +49,7 @@ class ProcessGroup:
         full_env = dict(os.environ)
         full_env.update(env or {})
         full_env["PYTHONUNBUFFERED"] = "1"
+        full_env.update(child_env())
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "fleetproof", *args],
