@@ -5,7 +5,11 @@
    (``min_j (rtt_ij − d_ij / v)``, with ``v`` the speed bound per ms of RTT) is
    taken as its access delay and subtracted before the model is applied — the
    intercept of CBG's "bestline" (Gueye et al., 2006) with the slope fixed at the
-   physical one.
+   physical one. A real target never takes part in that minimum, so when a
+   landmark plays a target in step 2 the others' access delays are taken without
+   it: a target may be the one place a landmark reaches faster than all the
+   others, and the model must have seen that happen (ratios above 1) rather than
+   treat it as nearly impossible.
 2. *Model.* Each landmark plays a target: its ``k_nearest`` RTTs (less the other
    landmark's access delay) and the true distances fit the
    :class:`~fleetproof.geo.model.DelayModel`.
@@ -34,7 +38,7 @@ from fleetproof.geo.speed import SpeedModel
 from fleetproof.geo.sphere import EARTH_RADIUS_KM
 from fleetproof.geo.vetting import mesh_matrix
 
-__all__ = ["access_delays", "calibrate", "honest_statistics"]
+__all__ = ["access_delays", "calibrate", "held_out_access_delays", "honest_statistics"]
 
 MIN_PAIRS = 20
 SCALE_PRIOR = 15.0
@@ -49,6 +53,24 @@ def access_delays(rtt: np.ndarray, dist_km: np.ndarray, speed: SpeedModel) -> np
     excess = rtt - speed.allowance_ms - dist_km / km_per_ms
     with np.errstate(all="ignore"):
         low = np.nanmin(np.where(np.isfinite(excess), excess, np.inf), axis=1)
+    return np.where(np.isfinite(low), np.maximum(low, 0.0) / 2.0, 0.0)
+
+
+def held_out_access_delays(rtt: np.ndarray, dist_km: np.ndarray, speed: SpeedModel) -> np.ndarray:
+    """(n, n): entry [i, j] is landmark j's access delay (as :func:`access_delays`) without landmark i.
+
+    Only the pair that gives j its smallest excess changes: without it, the second smallest counts.
+    """
+    km_per_ms = speed.v_max_km_per_ms / 2.0
+    excess = rtt - speed.allowance_ms - dist_km / km_per_ms
+    excess = np.where(np.isfinite(excess), excess, np.inf)
+    np.fill_diagonal(excess, np.inf)
+    n = excess.shape[0]
+    if n < 2:
+        return np.zeros((n, n))
+    two = np.partition(excess, 1, axis=0)[:2]  # smallest and second smallest per column
+    best = np.argmin(excess, axis=0)
+    low = np.where(np.arange(n)[:, None] == best[None, :], two[1][None, :], two[0][None, :])
     return np.where(np.isfinite(low), np.maximum(low, 0.0) / 2.0, 0.0)
 
 
@@ -103,11 +125,16 @@ def _fit(lms: LandmarkSet, rtt: np.ndarray, speed: SpeedModel, k_nearest: int) -
     idx = np.argsort(filled, axis=1)[:, :k]
     r = np.take_along_axis(rtt, idx, axis=1)
     d = np.take_along_axis(dist, idx, axis=1)
-    rc = np.maximum(r - offsets[idx], MIN_RTT_MS)
     ok = np.isfinite(r)
-    ratio = np.where(ok, d / np.maximum(speed.max_distance_km(rc), 1.0), np.nan)
-    scales = landmark_scales(idx, ratio, len(lms))
-    ratio = ratio / scales[idx]
+    # A landmark's distance scale describes its own reach: measured with its own access delay.
+    own = np.maximum(r - offsets[idx], MIN_RTT_MS)
+    scales = landmark_scales(
+        idx, np.where(ok, d / np.maximum(speed.max_distance_km(own), 1.0), np.nan), len(lms)
+    )
+    # The densities are what a target sees: the others' access delays as they would be without it.
+    held_out = np.take_along_axis(held_out_access_delays(rtt, dist, speed), idx, axis=1)
+    rc = np.maximum(r - held_out, MIN_RTT_MS)
+    ratio = np.where(ok, d / np.maximum(speed.max_distance_km(rc), 1.0), np.nan) / scales[idx]
     model = DelayModel.fit(rc[ok], ratio[ok]) if ok.sum() >= MIN_PAIRS else DelayModel.default()
     model = DelayModel.from_json({**model.to_json(), "k_nearest": k_nearest})
     return model.with_landmarks(
