@@ -1,16 +1,24 @@
 """Estimates: the most likely place of each target, its uncertainty and its country.
 
 Vectorised over targets. For every target the ``k_nearest`` landmarks with the
-smallest RTTs define a log-likelihood over positions (the Gaussian
-distance-given-RTT terms of :class:`~fleetproof.geo.model.DelayModel`, plus a
-heavy penalty per speed-bound disk a position falls outside). It is evaluated
-on a local grid centred on the nearest landmark and spanning its likely
-distance, then on a finer grid around the best point. The nearest landmark's
-term counts ``NEAREST_WEIGHT`` times: it is the most informative, and the others'
-errors are correlated (they share the target's access link and routes). A prior
-(hosts sit on land, near where people live) weights the posterior that gives the
-point, the country and its probability and the radius holding 90 % of the
-posterior mass.
+smallest RTTs define a log-likelihood over positions (the distance-given-RTT
+densities of :class:`~fleetproof.geo.model.DelayModel`, plus a heavy penalty per
+speed-bound disk a position falls outside). It is evaluated on a local grid
+centred on the nearest landmark and spanning its likely distance, then on a
+finer grid around the best point. The nearest landmark's term counts
+``NEAREST_WEIGHT`` times: it is the most informative, and the others' errors are
+correlated (they share the target's access link and routes). A prior (hosts sit
+on land, near where people live) weights the posterior that gives the point,
+the country and its probability and the radius holding 90 % of the posterior
+mass.
+
+The point is the posterior mean of the mode around the best grid point (within
+``LOCAL_KM``), not the best point itself: the likelihood is flat-topped over a
+few hundred kilometres, and where in that plateau its maximum falls is mostly
+noise. The mean is taken under a likelihood tempered by ``LOCAL_TEMPERATURE``,
+because the terms are not independent, so their product is sharper than the
+evidence. Only the local mode is averaged: a mean over distant modes would land
+between them, where the target is not.
 """
 
 from __future__ import annotations
@@ -43,6 +51,10 @@ NEAREST_WEIGHT = 3.0
 POP_SCALE = 1e5
 POP_SIGMA_KM = 55.0
 RADIUS_QUANTILE = 0.9
+#: The estimate averages the posterior within this distance of its best point, likelihood tempered by ...
+LOCAL_KM = 300.0
+#: ... this factor (see the module docstring).
+LOCAL_TEMPERATURE = 2.0
 #: Smallest corrected RTT (ms): an access delay never turns a measurement into a zero distance.
 MIN_RTT_MS = 0.05
 
@@ -204,16 +216,20 @@ def estimate_batch(
     cells_f = _cells(fine, countries)
     prior_f = _log_prior(cells_f, countries)
     fbest = np.argmax(ll_f + prior_f, axis=1)
-    est = fine[np.arange(n_t), fbest]
+    best = fine[np.arange(n_t), fbest]
     # Posterior over both grids, points weighted by their cell area; coarse points a fine grid covers drop.
     near = np.einsum("tpk,tmk->tpm", coarse.astype(np.float64), centres.astype(np.float64)).max(axis=2)
     cover = np.arccos(np.clip(near, -1, 1)) <= 1.5 * step[:, None]
-    logw_c = (ll_c / model.temperature + prior_c + 2 * np.log(step)[:, None]) - np.where(cover, np.inf, 0.0)
-    logw_f = ll_f / model.temperature + prior_f + 2 * np.log(fstep)[:, None]
+    area_c = 2 * np.log(step)[:, None] - np.where(cover, np.inf, 0.0)
+    area_f = np.broadcast_to(2 * np.log(fstep)[:, None], ll_f.shape)
+    area = np.concatenate([area_c, area_f], axis=1)
     pts = np.concatenate([coarse, fine], axis=1)
-    logw = np.concatenate([logw_c, logw_f], axis=1)
+    ll = np.concatenate([ll_c, ll_f], axis=1)
+    prior = np.concatenate([prior_c, prior_f], axis=1)
+    logw = ll / model.temperature + prior + area
     w = np.exp(logw - np.max(logw, axis=1, keepdims=True))
     w /= np.sum(w, axis=1, keepdims=True)
+    est = _local_mean(pts, best, ll / LOCAL_TEMPERATURE + prior + area)
     lat, lon = _to_latlon(est)
     dist = np.arccos(np.clip(np.einsum("tpk,tk->tp", pts, est), -1, 1)) * EARTH_RADIUS_KM
     order = np.argsort(dist, axis=1)
@@ -227,6 +243,18 @@ def estimate_batch(
     return EstimateBatch(
         lat + nan, lon + nan, radius + nan, np.where(has, country, -1), country_p + nan, max_ll + nan, t
     )
+
+
+def _local_mean(pts: FloatArray, best: FloatArray, logw: FloatArray) -> FloatArray:
+    """Per target, the weighted mean direction (T, 3) of the points within ``LOCAL_KM`` of ``best``."""
+    b = np.asarray(best, dtype=np.float64)
+    inside = np.einsum("tpk,tk->tp", pts, b) >= np.cos(LOCAL_KM / EARTH_RADIUS_KM)
+    lw = np.where(inside, logw, -np.inf)
+    top = np.max(lw, axis=1, keepdims=True)
+    w = np.exp(lw - np.where(np.isfinite(top), top, 0.0))
+    v = np.einsum("tp,tpk->tk", w, pts)
+    norm = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.asarray(np.where(norm > 1e-12, v / np.maximum(norm, 1e-12), b))
 
 
 def _cells(points: FloatArray, countries: CountryTable | None) -> IntArray:
