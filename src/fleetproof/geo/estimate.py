@@ -247,14 +247,14 @@ def estimate_batch(
 
 def _local_mean(pts: FloatArray, best: FloatArray, logw: FloatArray) -> FloatArray:
     """Per target, the weighted mean direction (T, 3) of the points within ``LOCAL_KM`` of ``best``."""
-    b = np.asarray(best, dtype=np.float64)
+    b = np.asarray(best, dtype=pts.dtype)
     inside = np.einsum("tpk,tk->tp", pts, b) >= np.cos(LOCAL_KM / EARTH_RADIUS_KM)
     lw = np.where(inside, logw, -np.inf)
     top = np.max(lw, axis=1, keepdims=True)
-    w = np.exp(lw - np.where(np.isfinite(top), top, 0.0))
+    w = np.exp(lw - np.where(np.isfinite(top), top, 0.0)).astype(pts.dtype)
     v = np.einsum("tp,tpk->tk", w, pts)
     norm = np.linalg.norm(v, axis=1, keepdims=True)
-    return np.asarray(np.where(norm > 1e-12, v / np.maximum(norm, 1e-12), b))
+    return np.asarray(np.where(norm > 1e-12, v / np.maximum(norm, 1e-12), b), dtype=pts.dtype)
 
 
 def _cells(points: FloatArray, countries: CountryTable | None) -> IntArray:
