@@ -83,6 +83,16 @@ def cbg_estimate(
     return float(np.degrees(np.arcsin(v[2]))), float(np.degrees(np.arctan2(v[1], v[0])))
 
 
+def destinations(lat: float, lon: float, km: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` points ``km`` from (lat, lon) in evenly spread directions (degrees)."""
+    la, lo = np.radians(lat), np.radians(lon)
+    d = km / 6371.0088
+    b = np.linspace(0.0, 2 * np.pi, n, endpoint=False)
+    la2 = np.arcsin(np.sin(la) * np.cos(d) + np.cos(la) * np.sin(d) * np.cos(b))
+    lo2 = lo + np.arctan2(np.sin(b) * np.sin(d) * np.cos(la), np.cos(d) - np.sin(la) * np.sin(la2))
+    return np.degrees(la2), (np.degrees(lo2) + 540.0) % 360.0 - 180.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -176,6 +186,18 @@ def main() -> None:
         line("plain CBG", cbg_errs, f"   ({cbg_fallback} fell back to shortest ping)" if cbg_fallback else "")
         line("CBG, target in its fit", cbg_leak_errs)
     print(f"  median ratio fleetproof / shortest ping: {np.median(errs_a) / np.median(sp_errs):.2f}")
+    # How much of the country figure the error sizes alone decide: each truth moved by its own error
+    # (and by half of it) in evenly spread directions, and the country found there.
+    spread: dict[float, list[float]] = {1.0: [], 0.5: []}
+    for t, err in zip(trusted, errs, strict=True):
+        for f, hits in spread.items():
+            la, lo = destinations(t.lat, t.lon, err * f, 36)
+            found = [countries.country_at(float(x), float(y)) for x, y in zip(la, lo, strict=True)]
+            hits.append(float(np.mean([c == t.country for c in found])))
+    print(
+        f"  country at the same error in 36 directions: {np.mean(spread[1.0]):.1%}; "
+        f"at half the error: {np.mean(spread[0.5]):.1%}"
+    )
     print(
         f"country correct: {np.mean(country_ok):.1%}; "
         f"90% radius covers the truth for {np.mean(radius_cover):.1%}"
