@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from fleetproof.geo.grid import Grid
 
-__all__ = ["BlockedCells", "FeasibleRegion", "feasible_cells", "surviving", "surviving_many"]
+__all__ = ["BlockedCells", "FeasibleRegion", "count_outside", "feasible_cells", "surviving", "surviving_many"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -38,7 +38,7 @@ def _excluded(grid: Grid, cells: IntArray, vecs: FloatArray, radius_rad: FloatAr
     if cells.size == 0 or radius_rad.size == 0:
         return np.zeros(cells.size, dtype=np.int64)
     if cells.size < 4 * grid.n_rows:
-        return _count_outside(grid.centers[cells], grid.cell_margin(cells), vecs, radius_rad)
+        return count_outside(grid.centers[cells], grid.cell_margin(cells), vecs, radius_rad)
     # A cell's margin depends on its row only: one threshold per row and disk, the same numbers.
     reach = radius_rad[None, :] + grid.row_margin_rad[:, None]
     limit = np.where(reach < np.pi, np.cos(np.minimum(reach, np.pi)) - 1e-12, -np.inf)
@@ -46,7 +46,7 @@ def _excluded(grid: Grid, cells: IntArray, vecs: FloatArray, radius_rad: FloatAr
     return np.asarray((dots < limit[cells // grid.n_cols]).sum(axis=1), dtype=np.int64)
 
 
-def _count_outside(
+def count_outside(
     centres: FloatArray, margin: FloatArray, vecs: FloatArray, radius_rad: FloatArray
 ) -> npt.NDArray[np.int64]:
     """Disks that exclude every point within ``margin`` of each centre."""
@@ -74,7 +74,7 @@ class BlockedCells:
         """Cells of the blocks that at most ``tolerance`` disks exclude entirely."""
         if radius_rad.size == 0:
             return self.cells
-        alive = _count_outside(self.centres, self.margin, vecs, radius_rad) <= tolerance
+        alive = count_outside(self.centres, self.margin, vecs, radius_rad) <= tolerance
         return np.asarray(self.cells[alive[self.block_of]], dtype=np.int64)
 
 
