@@ -25,7 +25,15 @@ import numpy.typing as npt
 
 from fleetproof.geo.grid import Grid
 
-__all__ = ["BlockedCells", "FeasibleRegion", "count_outside", "feasible_cells", "surviving", "surviving_many"]
+__all__ = [
+    "BlockedCells",
+    "FeasibleRegion",
+    "candidate_cells",
+    "count_outside",
+    "feasible_cells",
+    "surviving",
+    "surviving_many",
+]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -95,17 +103,24 @@ def feasible_cells(
     """
     order = np.argsort(radius_rad, kind="stable")
     vecs, radius_rad = vecs[order], radius_rad[order]
+    return surviving(grid, candidate_cells(grid, vecs, radius_rad, tolerance), vecs, radius_rad, tolerance)
+
+
+def candidate_cells(grid: Grid, vecs: FloatArray, radius_rad: FloatArray, tolerance: int = 1) -> IntArray:
+    """Cells that may hold a tolerant place: those of the ``tolerance + 1`` tightest disks' boxes.
+
+    Disks must come tightest first. A place excluded by at most ``tolerance`` disks lies in
+    one of them; the whole globe is returned only when they do not bound anything.
+    """
     seeds = min(tolerance + 1, radius_rad.size)
     if seeds == 0 or radius_rad[seeds - 1] >= np.pi:
-        cells = np.arange(grid.n_cells, dtype=np.int64)
-    else:
-        parts = []
-        for k in range(seeds):
-            lat = float(np.degrees(np.arcsin(np.clip(vecs[k, 2], -1.0, 1.0))))
-            lon = float(np.degrees(np.arctan2(vecs[k, 1], vecs[k, 0])))
-            parts.append(grid.cap_cells(lat, lon, float(radius_rad[k])))
-        cells = np.unique(np.concatenate(parts))
-    return surviving(grid, cells, vecs, radius_rad, tolerance)
+        return np.arange(grid.n_cells, dtype=np.int64)
+    parts = []
+    for k in range(seeds):
+        lat = float(np.degrees(np.arcsin(np.clip(vecs[k, 2], -1.0, 1.0))))
+        lon = float(np.degrees(np.arctan2(vecs[k, 1], vecs[k, 0])))
+        parts.append(grid.cap_cells(lat, lon, float(radius_rad[k])))
+    return np.asarray(np.unique(np.concatenate(parts)), dtype=np.int64)
 
 
 def surviving(

@@ -32,7 +32,13 @@ from fleetproof.geo.landmarks import Landmark, LandmarkSet
 from fleetproof.geo.model import DelayModel
 from fleetproof.geo.raster import CellArea, polygon_edges, rasterize
 from fleetproof.geo.refine import DEFAULT_DEPTH, Refined, Shape, refine
-from fleetproof.geo.region import BlockedCells, FeasibleRegion, feasible_cells, surviving, surviving_many
+from fleetproof.geo.region import (
+    BlockedCells,
+    FeasibleRegion,
+    feasible_cells,
+    surviving,
+    surviving_many,
+)
 from fleetproof.geo.speed import SpeedModel
 from fleetproof.geo.sphere import EARTH_RADIUS_KM, unit_vectors
 
@@ -50,6 +56,10 @@ MAX_LL_CELLS = 2048
 EVIDENCE_LANDMARKS = 5
 #: Sub-cells per side whose centres may stand in for an estimate just outside its claim.
 SUB_SIDE = 4
+#: ``proven`` is refined only for regions whose tightest disk is at most this wide (radians, 5°):
+#: a wider region that reaches into the claim's border cells nearly always leaves the claim, and
+#: computing it whole to find out would cost more than refinement saves.
+REFINE_PROVEN_MAX_RAD = float(np.radians(5.0))
 
 
 def _excluded_count(grid: Grid, cell: int, vecs: FloatArray, rad: FloatArray) -> int:
@@ -463,9 +473,8 @@ class Verifier:
         # A feasible cell that is not full rules ``proven`` out; the estimate's cell is not refined
         # for it (the region reaches the border right where the target most likely is).
         need = np.flatnonzero(wfull)
-        known = touched if self.refine_depth > 0 else full
         proven[need], refined = self._inside_many(
-            rad[wit[need]], ids[wit[need]], known, [items[k] for k in wit[need]]
+            rad[wit[need]], ids[wit[need]], touched, full, [items[k] for k in wit[need]]
         )
         max_ll = est.max_ll[rows[wit]]
         lr = np.where(np.isfinite(max_ll), np.maximum(0.0, 2.0 * (max_ll - ll)), 0.0).tolist()
@@ -496,14 +505,18 @@ class Verifier:
         ]
 
     def _inside_many(
-        self, rad: FloatArray, ids: IntArray, known: IntArray, items: Sequence[tuple[int, Claim]]
+        self,
+        rad: FloatArray,
+        ids: IntArray,
+        touched: IntArray,
+        full: IntArray,
+        items: Sequence[tuple[int, Claim]],
     ) -> tuple[npt.NDArray[np.bool_], dict[int, Refined]]:
         """:meth:`_inside` for many claims: ``rad`` (M, L) in landmark order, ``inf`` where unmeasured.
 
-        All the sparse probes are tested at once; a claim whose probes find no feasible cell
-        outside ``known`` (area-keyed cells: full ones, or touched ones when refining, as in
-        :meth:`_inside`) gets the full test of :meth:`_inside`. Also returns, by index, the
-        claims that refinement proved.
+        All the sparse probes are tested at once (``touched``/``full``: the area-keyed cells of
+        :meth:`_area_ids`); a claim whose probes do not settle it gets the rest of :meth:`_inside`.
+        Also returns, by index, the claims that refinement proved.
         """
         result = np.zeros(rad.shape[0], dtype=bool)
         refined: dict[int, Refined] = {}
@@ -511,9 +524,11 @@ class Verifier:
             return result, refined
         order = np.argsort(rad, axis=1, kind="stable")
         rs = np.take_along_axis(rad, order, axis=1)
+        refining = (self.refine_depth > 0) & (rs[:, 0] <= REFINE_PROVEN_MAX_RAD)
         seeds = np.minimum(self.tolerance + 1, np.isfinite(rad).sum(axis=1))
         probe = (seeds > 0) & (rs[np.arange(rs.shape[0]), np.maximum(seeds - 1, 0)] < np.pi)
         settled = np.zeros(rad.shape[0], dtype=bool)
+        border_owner, border_cells = [], []
         for k in range(self.tolerance + 1):  # one sparse probe per seed cap, as in _inside
             claim_of = np.flatnonzero(probe & ~settled & (seeds > k))
             if claim_of.size == 0:
@@ -524,8 +539,10 @@ class Verifier:
             stride = np.maximum(1, (side / PROBE_SIDE).astype(np.int64))
             cells, seed_of = self.grid.cap_cells_many(lat, lon, seed_rad, stride)
             owner = claim_of[seed_of]
-            outside = ~_member(known, ids[owner] * self.grid.n_cells + cells)
-            cells, owner = cells[outside], owner[outside]
+            key = ids[owner] * self.grid.n_cells + cells
+            outside = ~_member(full, key)
+            cells, owner, key = cells[outside], owner[outside], key[outside]
+            clear = ~(_member(touched, key) & refining[owner])
             # Most probe cells are feasible: a few per claim usually settle it, the rest only if not.
             count = np.bincount(owner, minlength=rad.shape[0])
             rank = np.arange(owner.size) - (np.cumsum(count) - count)[owner]
@@ -535,7 +552,15 @@ class Verifier:
                 keep = surviving_many(
                     self.grid, cells[part], owner[part], self.landmarks.vectors, order, rs, self.tolerance
                 )
-                settled[owner[part][keep]] = True  # a feasible cell outside the area: not proven
+                alive = np.flatnonzero(part)[keep]
+                settled[owner[alive[clear[alive]]]] = True  # a feasible cell outside the area: not proven
+                border_owner.append(owner[alive[~clear[alive]]])
+                border_cells.append(cells[alive[~clear[alive]]])
+        if border_owner:
+            b_owner, b_cells = np.concatenate(border_owner), np.concatenate(border_cells)
+            live = ~settled[b_owner]
+            claims = [c for _, c in items]
+            settled |= self._leaves_claim(claims, b_owner[live], b_cells[live], rad, self.landmarks.vectors)
         for m in np.flatnonzero(probe & ~settled).tolist():
             valid = int(np.isfinite(rs[m]).sum())
             vecs = self.landmarks.vectors[order[m, :valid]]
@@ -543,6 +568,32 @@ class Verifier:
             if how is not None:
                 refined[m] = how
         return result, refined
+
+    def _leaves_claim(
+        self, claims: Sequence[Claim], owner: IntArray, cells: IntArray, rad: FloatArray, vecs: FloatArray
+    ) -> npt.NDArray[np.bool_]:
+        """Per claim: whether the centre of one of its feasible border ``cells`` is, exactly, a place of
+        the tolerant region outside the claim — a witness that it is not ``proven``.
+
+        ``owner`` names each cell's claim, ``rad`` (M, L) the claims' disk radii for ``vecs``.
+        """
+        found = np.zeros(len(claims), dtype=bool)
+        if cells.size == 0:
+            return found
+        lat, lon = self.grid.center_latlon(cells)
+        limit = np.where(rad < np.pi, np.cos(np.minimum(rad, np.pi)), -np.inf)
+        q = self.grid.centers[cells]
+        ok = np.flatnonzero(((q @ vecs.T) < limit[owner]).sum(axis=1) <= self.tolerance)
+        groups: dict[object, list[int]] = {}
+        for k in ok.tolist():
+            groups.setdefault(self._area_key(claims[int(owner[k])]), []).append(k)
+        for ks in groups.values():
+            parts = self._shape(claims[int(owner[ks[0]])])
+            if parts is not None:
+                sel = np.array(ks, dtype=np.int64)
+                inside = np.any([p.inside(lon[sel], lat[sel]) for p in parts], axis=0)
+                found[owner[sel[~inside]]] = True
+        return found
 
     def _area_claim(
         self, row: FloatArray, est: EstimateBatch, i: int, claim: Claim
@@ -703,21 +754,30 @@ class Verifier:
         (by :meth:`_inside_many`) and found nothing.
         """
         area = self._area(claim)[0]
-        refining = self.refine_depth > 0
-        known = area.touched if refining else area.full
-        if known.size == 0:
+        refining = self.refine_depth > 0 and rad.size > 0 and rad[0] <= REFINE_PROVEN_MAX_RAD
+        if (area.touched if refining else area.full).size == 0:
             return False, None
         seeds = min(self.tolerance + 1, rad.size)
         if seeds == 0 or rad[seeds - 1] >= np.pi:
             return False, None
-        # One sparse probe per seed cap; any feasible cell outside settles it.
+        # One sparse probe per seed cap; any feasible cell outside the area settles it. When
+        # refining, feasible border cells settle it only if one's centre is a witness.
+        border = []
         for k in range(0 if probed else seeds):
             lat = float(np.degrees(np.arcsin(np.clip(vecs[k, 2], -1.0, 1.0))))
             lon = float(np.degrees(np.arctan2(vecs[k, 1], vecs[k, 0])))
             side = 2 * float(np.degrees(rad[k])) / self.grid.resolution_deg
             probe = self.grid.cap_cells(lat, lon, float(rad[k]), stride=max(1, int(side / PROBE_SIDE)))
-            probe = probe[~_member(known, probe)]
-            if surviving(self.grid, probe, vecs, rad, self.tolerance)[0].size:
+            alive = surviving(self.grid, probe[~_member(area.full, probe)], vecs, rad, self.tolerance)[0]
+            on_border = _member(area.touched, alive) if refining else np.zeros(alive.size, dtype=bool)
+            if not on_border.all():
+                return False, None
+            border.append(alive)
+        if border:
+            cells = np.concatenate(border)
+            if self._leaves_claim([claim], np.zeros(cells.size, dtype=np.int64), cells, rad[None, :], vecs)[
+                0
+            ]:
                 return False, None
         cells, _ = feasible_cells(self.grid, vecs, rad, self.tolerance)
         if cells.size == 0:
