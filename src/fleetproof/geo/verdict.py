@@ -56,10 +56,10 @@ MAX_LL_CELLS = 2048
 EVIDENCE_LANDMARKS = 5
 #: Sub-cells per side whose centres may stand in for an estimate just outside its claim.
 SUB_SIDE = 4
-#: ``proven`` is refined only for regions whose tightest disk is at most this wide (radians, 5°):
+#: ``proven`` is refined only for regions whose tightest disk is at most this wide (radians, 3°):
 #: a wider region that reaches into the claim's border cells nearly always leaves the claim, and
 #: computing it whole to find out would cost more than refinement saves.
-REFINE_PROVEN_MAX_RAD = float(np.radians(5.0))
+REFINE_PROVEN_MAX_RAD = float(np.radians(3.0))
 
 
 def _excluded_count(grid: Grid, cell: int, vecs: FloatArray, rad: FloatArray) -> int:
