@@ -170,7 +170,9 @@ size_st = st.floats(0.001, 0.6)
 
 
 def nearby_landmarks(truth: tuple[float, float], offsets: list[tuple[float, float]]) -> list[Landmark]:
-    return make_landmarks([(min(max(truth[0] + a, -89.0), 89.0), truth[1] + b) for a, b in offsets])
+    return make_landmarks(
+        [(min(max(truth[0] + a, -89.0), 89.0), (truth[1] + b + 180.0) % 360.0 - 180.0) for a, b in offsets]
+    )
 
 
 def box_region(lon0: float, lat0: float, lon1: float, lat1: float) -> dict[str, object]:
@@ -186,6 +188,7 @@ def box_region(lon0: float, lat0: float, lon1: float, lat1: float) -> dict[str, 
     sizes=st.tuples(size_st, size_st, size_st, size_st),
     gap=st.floats(0.0001, 0.6),
     side=st.integers(0, 3),
+    tolerance=st.integers(0, 2),
 )
 def test_refined_region_claims_sound_both_ways(
     truth: tuple[float, float],
@@ -194,6 +197,7 @@ def test_refined_region_claims_sound_both_ways(
     sizes: tuple[float, float, float, float],
     gap: float,
     side: int,
+    tolerance: int,
 ) -> None:
     """A box holding the truth is never a violation; a box beside it (any side) never proven."""
     lms = nearby_landmarks(truth, offsets)
@@ -208,7 +212,7 @@ def test_refined_region_claims_sound_both_ways(
         box_region(lon - w0, lat - gap - h0, lon + w1, lat - gap),
     ][side]
     claims = [Claim.in_region("around", "t", around, "a"), Claim.in_region("beside", "t", beside, "b")]
-    results = {r.claim: r for r in Verifier(lms).verify(rtts, claims)}
+    results = {r.claim: r for r in Verifier(lms, tolerance=tolerance).verify(rtts, claims)}
     for r in results.values():
         event(f"{r.claim}: {r.verdict}{', refined' if 'refined' in r.evidence else ''}")
     assert results["around"].verdict != "violation", results["around"].evidence
