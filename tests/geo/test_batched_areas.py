@@ -96,7 +96,7 @@ def test_cap_cells_many_equals_cap_cells() -> None:
 
 
 def test_row_threshold_exclusion_counts_equal_direct_ones() -> None:
-    from fleetproof.geo.region import _count_outside, _excluded
+    from fleetproof.geo.region import _excluded, count_outside
     from fleetproof.geo.sphere import unit_vectors
 
     rng = np.random.default_rng(9)
@@ -106,5 +106,5 @@ def test_row_threshold_exclusion_counts_equal_direct_ones() -> None:
         vecs = unit_vectors(rng.uniform(-90, 90, 30), rng.uniform(-180, 180, 30)).reshape(-1, 3)
         rad = rng.uniform(0.0, np.pi, 30)
         rad[:3] = np.pi
-        direct = _count_outside(grid.centers[cells], grid.cell_margin(cells), vecs, rad)
+        direct = count_outside(grid.centers[cells], grid.cell_margin(cells), vecs, rad)
         assert np.array_equal(_excluded(grid, cells, vecs, rad), direct)

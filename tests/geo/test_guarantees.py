@@ -8,7 +8,8 @@ claim that excludes the truth ``proven``.
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, assume, given, settings
+import numpy as np
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from fleetproof.geo import Claim, Landmark, MeshLink, SpeedModel, Verifier, distance_km, vet_landmarks
@@ -162,3 +163,107 @@ def test_vetting_quarantines_a_planted_mislocated_landmark(
     assert set(rep.trusted) == {lm.id for lm in lms} - {lms[bad].id}
     doc = rep.to_json()
     assert doc["quarantined"][0]["id"] == lms[bad].id and "speed bound" in doc["quarantined"][0]["reason"]
+
+
+# ----- refinement at the edges of the grid: sound on sub-cells too
+near_st = st.tuples(st.floats(-0.5, 0.5), st.floats(-0.5, 0.5))  # landmark offsets from the truth, degrees
+tight_st = st.tuples(st.floats(1.0, 1.1), st.floats(0.0, 0.2))  # tight RTTs: small disks, refinement at work
+size_st = st.floats(0.001, 0.6)
+
+
+def nearby_landmarks(truth: tuple[float, float], offsets: list[tuple[float, float]]) -> list[Landmark]:
+    return make_landmarks(
+        [(min(max(truth[0] + a, -89.0), 89.0), (truth[1] + b + 180.0) % 360.0 - 180.0) for a, b in offsets]
+    )
+
+
+def box_region(lon0: float, lat0: float, lon1: float, lat1: float) -> dict[str, object]:
+    ring = [[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1], [lon0, lat0]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+@SETTINGS
+@given(
+    truth=st.tuples(st.floats(-80.0, 80.0), st.floats(-170.0, 170.0)),
+    offsets=st.lists(near_st, min_size=3, max_size=8),
+    slack=st.lists(tight_st, min_size=8, max_size=8),
+    sizes=st.tuples(size_st, size_st, size_st, size_st),
+    gap=st.floats(0.0001, 0.6),
+    side=st.integers(0, 3),
+    tolerance=st.integers(0, 2),
+)
+def test_refined_region_claims_sound_both_ways(
+    truth: tuple[float, float],
+    offsets: list[tuple[float, float]],
+    slack: list[tuple[float, float]],
+    sizes: tuple[float, float, float, float],
+    gap: float,
+    side: int,
+    tolerance: int,
+) -> None:
+    """A box holding the truth is never a violation; a box beside it (any side) never proven."""
+    lms = nearby_landmarks(truth, offsets)
+    rtts = honest_rtts(truth, lms, slack)
+    lat, lon = truth
+    w0, w1, h0, h1 = sizes
+    around = box_region(lon - w0, lat - h0, lon + w1, lat + h1)
+    beside = [
+        box_region(lon + gap, lat - h0, lon + gap + w1, lat + h1),
+        box_region(lon - gap - w0, lat - h0, lon - gap, lat + h1),
+        box_region(lon - w0, lat + gap, lon + w1, lat + gap + h1),
+        box_region(lon - w0, lat - gap - h0, lon + w1, lat - gap),
+    ][side]
+    claims = [Claim.in_region("around", "t", around, "a"), Claim.in_region("beside", "t", beside, "b")]
+    results = {r.claim: r for r in Verifier(lms, tolerance=tolerance).verify(rtts, claims)}
+    for r in results.values():
+        event(f"{r.claim}: {r.verdict}{', refined' if 'refined' in r.evidence else ''}")
+    assert results["around"].verdict != "violation", results["around"].evidence
+    assert results["beside"].verdict != "proven", results["beside"].evidence
+
+
+def _even_odd(edges: np.ndarray, lon: float, lat: float) -> tuple[bool, float]:
+    """Brute force: inside (even–odd) and the distance (degrees, planar) to the nearest edge."""
+    x1, y1, x2, y2 = edges.T
+    cross = (y1 > lat) != (y2 > lat)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xc = x1 + (lat - y1) * (x2 - x1) / (y2 - y1)
+    inside = bool(np.sum(cross & (xc > lon)) % 2)
+    dx, dy = x2 - x1, y2 - y1
+    t = np.clip(((lon - x1) * dx + (lat - y1) * dy) / np.maximum(dx * dx + dy * dy, 1e-300), 0.0, 1.0)
+    near = float(np.min(np.hypot(x1 + t * dx - lon, y1 + t * dy - lat)))
+    return inside, near
+
+
+@SETTINGS
+@given(
+    code_index=st.integers(0, 10_000),
+    edge_index=st.integers(0, 10**9),
+    shift=st.tuples(st.floats(-0.3, 0.3), st.floats(-0.3, 0.3)),
+    offsets=st.lists(near_st, min_size=3, max_size=8),
+    slack=st.lists(tight_st, min_size=8, max_size=8),
+)
+def test_refined_country_claims_sound_near_borders(
+    code_index: int,
+    edge_index: int,
+    shift: tuple[float, float],
+    offsets: list[tuple[float, float]],
+    slack: list[tuple[float, float]],
+) -> None:
+    """A truth near a border, where refinement works: its country never a violation, others never proven."""
+    from fleetproof.geodata import load_country_edges
+
+    countries = load_countries()
+    code = countries.codes[code_index % len(countries.codes)]
+    edges = load_country_edges()[code]
+    x1, y1, _, _ = edges[edge_index % edges.shape[0]]
+    truth = (float(np.clip(y1 + shift[1], -89.0, 89.0)), float(np.clip(x1 + shift[0], -180.0, 180.0)))
+    inside, near = _even_odd(edges, truth[1], truth[0])
+    assume(near > 1e-6)  # not on the border itself, where even–odd is a matter of rounding
+    lms = nearby_landmarks(truth, offsets)
+    rtts = honest_rtts(truth, lms, slack)
+    [r] = Verifier(lms, countries).verify(rtts, [Claim.country("c", "t", code)])
+    event(f"{'inside' if inside else 'outside'}: {r.verdict}{', refined' if 'refined' in r.evidence else ''}")
+    if inside:
+        assert r.verdict != "violation", r.evidence
+    else:
+        assert r.verdict != "proven", r.evidence

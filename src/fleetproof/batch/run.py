@@ -138,6 +138,8 @@ def run_verify(
     pairs = [(index[c.target], c) for c in claims]
     progress = Progress(len(targets), stderr, force=opts.force_progress)
     workers = opts.workers if opts.workers is not None else default_workers()
+    if workers > 1 and countries.edges is not None and any(c.kind == "countries" for c in claims):
+        len(countries.edges)  # borders for refined verdicts: read once here, not in every worker
     if opts.map_dir is None:
         texts, briefs = verify_encoded(verifier, targets, rtt, pairs, workers, progress.advance)
         results: list[Any] = []

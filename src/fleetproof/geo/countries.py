@@ -34,6 +34,9 @@ class CountryTable:
     people: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = field(
         default=None, repr=False, compare=False
     )
+    #: Country boundaries as edge arrays (E, 4) of ``x1, y1, x2, y2`` in lon/lat degrees, for refining
+    #: verdicts inside border cells (:mod:`fleetproof.geo.refine`); None: cells only.
+    edges: Mapping[str, npt.NDArray[np.float64]] | None = field(default=None, repr=False, compare=False)
     codes: tuple[str, ...] = field(init=False)
     cell_country: npt.NDArray[np.int16] = field(init=False, repr=False, compare=False)
     cell_country_fraction: npt.NDArray[np.float64] = field(init=False, repr=False, compare=False)

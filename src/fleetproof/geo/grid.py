@@ -17,13 +17,13 @@ import numpy.typing as npt
 
 from fleetproof.geo.sphere import unit_vectors
 
-__all__ = ["Grid"]
+__all__ = ["Grid", "corner_margin"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
-def _corner_margin(lat_lo: FloatArray, res: float) -> FloatArray:
+def corner_margin(lat_lo: FloatArray, res: float) -> FloatArray:
     """Largest central angle from a cell's centre to its corners (radians), slightly rounded up.
 
     On a sphere the farthest point of a latitude–longitude cell from its centre is one
@@ -64,7 +64,7 @@ class Grid:
         object.__setattr__(self, "n_rows", n_rows)
         object.__setattr__(self, "n_cols", 2 * n_rows)
         lat_lo = np.asarray(-90.0 + res * np.arange(n_rows), dtype=np.float64)
-        object.__setattr__(self, "row_margin_rad", _corner_margin(lat_lo, res))
+        object.__setattr__(self, "row_margin_rad", corner_margin(lat_lo, res))
         lat_c = lat_lo + res / 2
         lon_c = -180.0 + res * (np.arange(2 * n_rows) + 0.5)
         la, lo = np.meshgrid(lat_c, lon_c, indexing="ij")
@@ -167,7 +167,7 @@ class Grid:
         lat_hi = np.minimum(lat_lo + span, 90.0)
         lon_c = -180.0 + (bcol + 0.5) * span
         centres = unit_vectors((lat_lo + lat_hi) / 2, lon_c).reshape(-1, 3)
-        margin = np.asarray(_corner_margin(np.asarray(lat_lo, dtype=np.float64), span), dtype=np.float64)
+        margin = np.asarray(corner_margin(np.asarray(lat_lo, dtype=np.float64), span), dtype=np.float64)
         return np.asarray(inverse, dtype=np.int64).ravel(), centres, margin
 
     def cell_margin(self, cells: IntArray) -> FloatArray:

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from fleetproof.geo.grid import Grid
 
-__all__ = ["CellArea", "rasterize"]
+__all__ = ["CellArea", "polygon_edges", "rasterize"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -52,7 +52,7 @@ class CellArea:
         return CellArea(touched, full, fraction)
 
 
-def _edges(rings: Sequence[Ring]) -> FloatArray:
+def polygon_edges(rings: Sequence[Ring]) -> FloatArray:
     """All edges of all rings as rows ``x1, y1, x2, y2`` (rings closed if needed)."""
     out = []
     for ring in rings:
@@ -129,7 +129,7 @@ def rasterize(polygons: Sequence[Sequence[Ring]], grid: Grid, subsample: int = 5
     9
     """
     rings = [ring for poly in polygons for ring in poly]
-    edges = _edges(rings)
+    edges = polygon_edges(rings)
     if edges.shape[0] == 0:
         return CellArea.union([])
     fine = grid.resolution_deg / subsample

@@ -25,7 +25,15 @@ import numpy.typing as npt
 
 from fleetproof.geo.grid import Grid
 
-__all__ = ["BlockedCells", "FeasibleRegion", "feasible_cells", "surviving", "surviving_many"]
+__all__ = [
+    "BlockedCells",
+    "FeasibleRegion",
+    "candidate_cells",
+    "count_outside",
+    "feasible_cells",
+    "surviving",
+    "surviving_many",
+]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -38,7 +46,7 @@ def _excluded(grid: Grid, cells: IntArray, vecs: FloatArray, radius_rad: FloatAr
     if cells.size == 0 or radius_rad.size == 0:
         return np.zeros(cells.size, dtype=np.int64)
     if cells.size < 4 * grid.n_rows:
-        return _count_outside(grid.centers[cells], grid.cell_margin(cells), vecs, radius_rad)
+        return count_outside(grid.centers[cells], grid.cell_margin(cells), vecs, radius_rad)
     # A cell's margin depends on its row only: one threshold per row and disk, the same numbers.
     reach = radius_rad[None, :] + grid.row_margin_rad[:, None]
     limit = np.where(reach < np.pi, np.cos(np.minimum(reach, np.pi)) - 1e-12, -np.inf)
@@ -46,7 +54,7 @@ def _excluded(grid: Grid, cells: IntArray, vecs: FloatArray, radius_rad: FloatAr
     return np.asarray((dots < limit[cells // grid.n_cols]).sum(axis=1), dtype=np.int64)
 
 
-def _count_outside(
+def count_outside(
     centres: FloatArray, margin: FloatArray, vecs: FloatArray, radius_rad: FloatArray
 ) -> npt.NDArray[np.int64]:
     """Disks that exclude every point within ``margin`` of each centre."""
@@ -74,7 +82,7 @@ class BlockedCells:
         """Cells of the blocks that at most ``tolerance`` disks exclude entirely."""
         if radius_rad.size == 0:
             return self.cells
-        alive = _count_outside(self.centres, self.margin, vecs, radius_rad) <= tolerance
+        alive = count_outside(self.centres, self.margin, vecs, radius_rad) <= tolerance
         return np.asarray(self.cells[alive[self.block_of]], dtype=np.int64)
 
 
@@ -95,17 +103,24 @@ def feasible_cells(
     """
     order = np.argsort(radius_rad, kind="stable")
     vecs, radius_rad = vecs[order], radius_rad[order]
+    return surviving(grid, candidate_cells(grid, vecs, radius_rad, tolerance), vecs, radius_rad, tolerance)
+
+
+def candidate_cells(grid: Grid, vecs: FloatArray, radius_rad: FloatArray, tolerance: int = 1) -> IntArray:
+    """Cells that may hold a tolerant place: those of the ``tolerance + 1`` tightest disks' boxes.
+
+    Disks must come tightest first. A place excluded by at most ``tolerance`` disks lies in
+    one of them; the whole globe is returned only when they do not bound anything.
+    """
     seeds = min(tolerance + 1, radius_rad.size)
     if seeds == 0 or radius_rad[seeds - 1] >= np.pi:
-        cells = np.arange(grid.n_cells, dtype=np.int64)
-    else:
-        parts = []
-        for k in range(seeds):
-            lat = float(np.degrees(np.arcsin(np.clip(vecs[k, 2], -1.0, 1.0))))
-            lon = float(np.degrees(np.arctan2(vecs[k, 1], vecs[k, 0])))
-            parts.append(grid.cap_cells(lat, lon, float(radius_rad[k])))
-        cells = np.unique(np.concatenate(parts))
-    return surviving(grid, cells, vecs, radius_rad, tolerance)
+        return np.arange(grid.n_cells, dtype=np.int64)
+    parts = []
+    for k in range(seeds):
+        lat = float(np.degrees(np.arcsin(np.clip(vecs[k, 2], -1.0, 1.0))))
+        lon = float(np.degrees(np.arctan2(vecs[k, 1], vecs[k, 0])))
+        parts.append(grid.cap_cells(lat, lon, float(radius_rad[k])))
+    return np.asarray(np.unique(np.concatenate(parts)), dtype=np.int64)
 
 
 def surviving(

@@ -30,8 +30,15 @@ from fleetproof.geo.estimate import EstimateBatch, estimate_batch, log_likelihoo
 from fleetproof.geo.grid import Grid
 from fleetproof.geo.landmarks import Landmark, LandmarkSet
 from fleetproof.geo.model import DelayModel
-from fleetproof.geo.raster import CellArea, rasterize
-from fleetproof.geo.region import BlockedCells, FeasibleRegion, feasible_cells, surviving, surviving_many
+from fleetproof.geo.raster import CellArea, polygon_edges, rasterize
+from fleetproof.geo.refine import DEFAULT_DEPTH, Refined, Shape, refine
+from fleetproof.geo.region import (
+    BlockedCells,
+    FeasibleRegion,
+    feasible_cells,
+    surviving,
+    surviving_many,
+)
 from fleetproof.geo.speed import SpeedModel
 from fleetproof.geo.sphere import EARTH_RADIUS_KM, unit_vectors
 
@@ -47,6 +54,12 @@ PROBE_SIDE = 8
 PROBE_FIRST = 6
 MAX_LL_CELLS = 2048
 EVIDENCE_LANDMARKS = 5
+#: Sub-cells per side whose centres may stand in for an estimate just outside its claim.
+SUB_SIDE = 4
+#: ``proven`` is refined only for regions whose tightest disk is at most this wide (radians, 3°):
+#: a wider region that reaches into the claim's border cells nearly always leaves the claim, and
+#: computing it whole to find out would cost more than refinement saves.
+REFINE_PROVEN_MAX_RAD = float(np.radians(3.0))
 
 
 def _excluded_count(grid: Grid, cell: int, vecs: FloatArray, rad: FloatArray) -> int:
@@ -71,6 +84,10 @@ def _latlon_many(v: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 def _latlon(v: FloatArray) -> tuple[float, float]:
     return float(np.degrees(np.arcsin(np.clip(v[2], -1.0, 1.0)))), float(np.degrees(np.arctan2(v[1], v[0])))
+
+
+def _rings(region: Mapping[str, Any]) -> list[Sequence[Sequence[float]]]:
+    return [ring for poly in geojson_polygons(region) for ring in poly]
 
 
 def _r(x: float, nd: int = 1) -> float | None:
@@ -138,6 +155,7 @@ class Verifier:
         model: DelayModel | None = None,
         tolerance: int = 1,
         min_landmarks: int = 3,
+        refine_depth: int = DEFAULT_DEPTH,
     ) -> None:
         self.landmarks = LandmarkSet(landmarks)
         self.countries = countries
@@ -148,6 +166,10 @@ class Verifier:
         self.scales = self.model.scales_for(self.landmarks.ids)
         self.tolerance = tolerance
         self.min_landmarks = max(min_landmarks, tolerance + 1)
+        #: Levels of 4×4 subdivision for cells that block a verdict (0: decide on grid cells only).
+        self.refine_depth = refine_depth
+        self._shapes: dict[object, tuple[Shape, ...] | None] = {}
+        self._country_shapes: dict[str, Shape] = {}
         self._areas: dict[object, tuple[CellArea, BlockedCells]] = {}
         self._area_keys: dict[object, int] = {}
         self._area_index: tuple[int, IntArray, IntArray] = (0, np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -351,6 +373,47 @@ class Verifier:
             self._areas[key] = (area, BlockedCells.build(self.grid, area.touched))
         return self._areas[key]
 
+    def _shape(self, claim: Claim) -> tuple[Shape, ...] | None:
+        """The claim's boundary for refinement, built on first need; None where only cells are known."""
+        key = self._area_key(claim)
+        if key not in self._shapes:
+            parts: tuple[Shape, ...] | None = None
+            if claim.kind == "region":
+                assert claim.region is not None
+                parts = (Shape.build(self.grid, polygon_edges(_rings(claim.region))),)
+            elif self.countries is not None and self.countries.edges is not None:
+                edges = self.countries.edges
+                if all(code in edges for code in claim.countries):
+                    for code in claim.countries:
+                        if code not in self._country_shapes:
+                            self._country_shapes[code] = Shape.build(self.grid, edges[code])
+                    parts = tuple(self._country_shapes[code] for code in claim.countries)
+            self._shapes[key] = parts
+        return self._shapes[key]
+
+    def _refine(
+        self,
+        claim: Claim,
+        cells: IntArray,
+        vecs: FloatArray,
+        rad: FloatArray,
+        goal: Literal["violation", "proven"],
+        depth: int | None = None,
+    ) -> Refined:
+        area = self._area(claim)[0]
+        return refine(
+            self.grid,
+            cells,
+            area.full,
+            area.touched,
+            lambda: self._shape(claim),
+            vecs,
+            rad,
+            self.tolerance,
+            goal,
+            self.refine_depth if depth is None else depth,
+        )
+
     def _area_ids(self, claims: Sequence[Claim]) -> tuple[IntArray, IntArray, IntArray]:
         """A number per claimed area; sorted ``area * n_cells + cell`` keys of touched and of full cells."""
         ids = np.empty(len(claims), dtype=np.int64)
@@ -394,16 +457,30 @@ class Verifier:
         dots = self.grid.centers[cell] @ self.landmarks.vectors.T
         excluded = (reach < np.pi) & (dots < np.cos(np.minimum(reach, np.pi)) - 1e-12)
         wit = np.flatnonzero(has & _member(touched, ids * n + cell) & ~excluded.any(axis=1))
+        if self.refine_depth > 0 and wit.size:
+            exact = self._exact_witnesses(
+                [items[k][1] for k in wit.tolist()],
+                lat[wit],
+                lon[wit],
+                rad[wit],
+                _member(full, ids[wit] * n + cell[wit]),
+            )
+            wit = wit[exact]
         vec = unit_vectors(lat[wit], lon[wit]).reshape(-1, 3)
         ll = log_likelihood(vec[:, None, :], est.terms.rows(rows[wit]), self.model)[:, 0]
         wfull = _member(full, ids[wit] * n + self.grid.cell_of(*_latlon_many(vec)))
         proven = np.zeros(wit.size, dtype=bool)
+        # A feasible cell that is not full rules ``proven`` out; the estimate's cell is not refined
+        # for it (the region reaches the border right where the target most likely is).
         need = np.flatnonzero(wfull)
-        proven[need] = self._inside_many(rad[wit[need]], ids[wit[need]], full, [items[k] for k in wit[need]])
+        proven[need], refined = self._inside_many(
+            rad[wit[need]], ids[wit[need]], touched, full, [items[k] for k in wit[need]]
+        )
         max_ll = est.max_ll[rows[wit]]
         lr = np.where(np.isfinite(max_ll), np.maximum(0.0, 2.0 * (max_ll - ll)), 0.0).tolist()
         out: list[tuple[Verdict, bool, dict[str, Any]] | None] = [None] * len(items)
         threshold = round(self.model.lr_threshold, 2)
+        refined_at = {int(need[j]): r.evidence() for j, r in refined.items()}
         for m, k in enumerate(wit.tolist()):
             c = items[k][1]
             area = self._areas[self._area_key(c)][0]
@@ -419,6 +496,8 @@ class Verifier:
                 "likelihood_ratio": round(lr[m], 2),
                 "suspicious_threshold": threshold,
             }
+            if m in refined_at:
+                ev["refined"] = refined_at[m]
             out[k] = ("proven" if proven[m] else "consistent"), bool(lr[m] > self.model.lr_threshold), ev
         return [
             o if o is not None else self._area_claim(block[i], est, i, c)
@@ -426,21 +505,30 @@ class Verifier:
         ]
 
     def _inside_many(
-        self, rad: FloatArray, ids: IntArray, full: IntArray, items: Sequence[tuple[int, Claim]]
-    ) -> npt.NDArray[np.bool_]:
+        self,
+        rad: FloatArray,
+        ids: IntArray,
+        touched: IntArray,
+        full: IntArray,
+        items: Sequence[tuple[int, Claim]],
+    ) -> tuple[npt.NDArray[np.bool_], dict[int, Refined]]:
         """:meth:`_inside` for many claims: ``rad`` (M, L) in landmark order, ``inf`` where unmeasured.
 
-        All the sparse probes are tested at once; a claim whose probes find no feasible cell
-        outside its area gets the full test of :meth:`_inside`.
+        All the sparse probes are tested at once (``touched``/``full``: the area-keyed cells of
+        :meth:`_area_ids`); a claim whose probes do not settle it gets the rest of :meth:`_inside`.
+        Also returns, by index, the claims that refinement proved.
         """
         result = np.zeros(rad.shape[0], dtype=bool)
+        refined: dict[int, Refined] = {}
         if rad.shape[0] == 0:
-            return result
+            return result, refined
         order = np.argsort(rad, axis=1, kind="stable")
         rs = np.take_along_axis(rad, order, axis=1)
+        refining = (self.refine_depth > 0) & (rs[:, 0] <= REFINE_PROVEN_MAX_RAD)
         seeds = np.minimum(self.tolerance + 1, np.isfinite(rad).sum(axis=1))
         probe = (seeds > 0) & (rs[np.arange(rs.shape[0]), np.maximum(seeds - 1, 0)] < np.pi)
         settled = np.zeros(rad.shape[0], dtype=bool)
+        border_owner, border_cells = [], []
         for k in range(self.tolerance + 1):  # one sparse probe per seed cap, as in _inside
             claim_of = np.flatnonzero(probe & ~settled & (seeds > k))
             if claim_of.size == 0:
@@ -451,8 +539,10 @@ class Verifier:
             stride = np.maximum(1, (side / PROBE_SIDE).astype(np.int64))
             cells, seed_of = self.grid.cap_cells_many(lat, lon, seed_rad, stride)
             owner = claim_of[seed_of]
-            outside = ~_member(full, ids[owner] * self.grid.n_cells + cells)
-            cells, owner = cells[outside], owner[outside]
+            key = ids[owner] * self.grid.n_cells + cells
+            outside = ~_member(full, key)
+            cells, owner, key = cells[outside], owner[outside], key[outside]
+            clear = ~(_member(touched, key) & refining[owner])
             # Most probe cells are feasible: a few per claim usually settle it, the rest only if not.
             count = np.bincount(owner, minlength=rad.shape[0])
             rank = np.arange(owner.size) - (np.cumsum(count) - count)[owner]
@@ -462,12 +552,48 @@ class Verifier:
                 keep = surviving_many(
                     self.grid, cells[part], owner[part], self.landmarks.vectors, order, rs, self.tolerance
                 )
-                settled[owner[part][keep]] = True  # a feasible cell outside the area: not proven
+                alive = np.flatnonzero(part)[keep]
+                settled[owner[alive[clear[alive]]]] = True  # a feasible cell outside the area: not proven
+                border_owner.append(owner[alive[~clear[alive]]])
+                border_cells.append(cells[alive[~clear[alive]]])
+        if border_owner:
+            b_owner, b_cells = np.concatenate(border_owner), np.concatenate(border_cells)
+            live = ~settled[b_owner]
+            claims = [c for _, c in items]
+            settled |= self._leaves_claim(claims, b_owner[live], b_cells[live], rad, self.landmarks.vectors)
         for m in np.flatnonzero(probe & ~settled).tolist():
             valid = int(np.isfinite(rs[m]).sum())
             vecs = self.landmarks.vectors[order[m, :valid]]
-            result[m] = self._inside(vecs, rs[m, :valid], self._area(items[m][1])[0])
-        return result
+            result[m], how = self._inside(vecs, rs[m, :valid], items[m][1], probed=True)
+            if how is not None:
+                refined[m] = how
+        return result, refined
+
+    def _leaves_claim(
+        self, claims: Sequence[Claim], owner: IntArray, cells: IntArray, rad: FloatArray, vecs: FloatArray
+    ) -> npt.NDArray[np.bool_]:
+        """Per claim: whether the centre of one of its feasible border ``cells`` is, exactly, a place of
+        the tolerant region outside the claim — a witness that it is not ``proven``.
+
+        ``owner`` names each cell's claim, ``rad`` (M, L) the claims' disk radii for ``vecs``.
+        """
+        found = np.zeros(len(claims), dtype=bool)
+        if cells.size == 0:
+            return found
+        lat, lon = self.grid.center_latlon(cells)
+        limit = np.where(rad < np.pi, np.cos(np.minimum(rad, np.pi)), -np.inf)
+        q = self.grid.centers[cells]
+        ok = np.flatnonzero(((q @ vecs.T) < limit[owner]).sum(axis=1) <= self.tolerance)
+        groups: dict[object, list[int]] = {}
+        for k in ok.tolist():
+            groups.setdefault(self._area_key(claims[int(owner[k])]), []).append(k)
+        for ks in groups.values():
+            parts = self._shape(claims[int(owner[ks[0]])])
+            if parts is not None:
+                sel = np.array(ks, dtype=np.int64)
+                inside = np.any([p.inside(lon[sel], lat[sel]) for p in parts], axis=0)
+                found[owner[sel[~inside]]] = True
+        return found
 
     def _area_claim(
         self, row: FloatArray, est: EstimateBatch, i: int, claim: Claim
@@ -490,7 +616,7 @@ class Verifier:
             desc["region"] = claim.region_name
         ev: dict[str, Any] = {"claim": desc, "claim_cells": int(area.touched.size)}
         terms = est.terms.rows(slice(i, i + 1))
-        witness = self._witness(est, i, area, vecs, rad)
+        witness = self._witness(est, i, claim, vecs, rad)
         witness_full = False
         if witness is not None:
             ll = log_likelihood(witness[None, None, :], terms, self.model)[0]
@@ -502,6 +628,12 @@ class Verifier:
             cand = blocked.candidates(vecs, rad, self.tolerance)
             cells, counts = surviving(self.grid, cand, vecs, rad, self.tolerance)
             ev["feasible_claim_cells"] = int(cells.size)
+            # Only an overlap confined to border cells of the claim is worth a finer look.
+            if cells.size and self.refine_depth > 0 and not _member(area.full, cells).any():
+                how = self._refine(claim, cells, vecs, rad, "violation")
+                if how.decided:  # every feasible claim cell is excluded on a finer look
+                    ev["refined"] = how.evidence()
+                    cells = cells[:0]
             if cells.size == 0:
                 ev["contradicting"] = self._area_contradictions(row, area)
                 ev["contradicting_count"] = len(ev["contradicting"])
@@ -510,50 +642,153 @@ class Verifier:
             ll = log_likelihood(self.grid.centers[sample][None, :, :], terms, self.model)[0]
             if counts.min() > 0:
                 ev["single_contradiction"] = True
-        # A feasible cell that is not full rules ``proven`` out at once.
-        proven = (witness is None or witness_full) and self._inside(vecs, rad, area)
+        # A feasible cell that is not full rules ``proven`` out at once (see _area_claims).
+        proven, shown = False, None
+        if witness is None or witness_full:
+            proven, shown = self._inside(vecs, rad, claim)
         lr = max(0.0, 2.0 * float(est.max_ll[i] - np.max(ll))) if np.isfinite(est.max_ll[i]) else 0.0
         ev["likelihood_ratio"] = round(lr, 2)
         ev["suspicious_threshold"] = round(self.model.lr_threshold, 2)
+        if proven and shown is not None:
+            ev["refined"] = shown.evidence()
         suspicious = bool(ev.get("single_contradiction", False) or lr > self.model.lr_threshold)
         return ("proven" if proven else "consistent"), suspicious, ev
 
     def _witness(
-        self, est: EstimateBatch, i: int, area: CellArea, vecs: FloatArray, rad: FloatArray
+        self, est: EstimateBatch, i: int, claim: Claim, vecs: FloatArray, rad: FloatArray
     ) -> FloatArray | None:
-        """The estimate as a unit vector, if its cell is in the claim and inside every disk."""
+        """The estimate as a unit vector, if its cell is in the claim and inside every disk.
+
+        When refining, the estimate itself must also be a place of the claim in the tolerant
+        region (see :meth:`_exact_witnesses`), or it would stand in the way of a refined violation.
+        """
         if not np.isfinite(est.lat[i]):
             return None
+        area = self._area(claim)[0]
         cell = int(self.grid.cell_of(est.lat[i], est.lon[i]))
-        k = int(np.searchsorted(area.touched, cell))
-        if k >= area.touched.size or area.touched[k] != cell:
+        if not _member(area.touched, np.array([cell]))[0]:
             return None
         if _excluded_count(self.grid, cell, vecs, rad) > 0:
             return None
-        return unit_vectors(est.lat[i], est.lon[i]).reshape(3)
+        lat, lon = np.array([est.lat[i]]), np.array([est.lon[i]])
+        if self.refine_depth > 0:
+            infull = _member(area.full, np.array([cell]))
+            if not self._exact_witnesses([claim], lat, lon, rad[None, :], infull, vecs)[0]:
+                return None
+        return unit_vectors(lat, lon).reshape(3)
 
-    def _inside(self, vecs: FloatArray, rad: FloatArray, area: CellArea) -> bool:
-        """Whether every cell of the tolerant region is a full cell of the area.
+    def _exact_witnesses(
+        self,
+        claims: Sequence[Claim],
+        lat: FloatArray,
+        lon: FloatArray,
+        rad: FloatArray,
+        infull: npt.NDArray[np.bool_],
+        vecs: FloatArray | None = None,
+    ) -> npt.NDArray[np.bool_]:
+        """Which estimates stand for a place of their claim in the tolerant region, tested exactly.
 
-        A sparse probe of the region's bounding caps usually finds a feasible cell
-        outside the area at once; only when it does not is the whole region computed.
+        ``rad`` (M, L) are the disks' radii for ``vecs`` (all landmarks by default; ``inf``:
+        no disk). An estimate in a full cell of its claim is tested against the disks alone.
+        One in a border cell (just off a coast, across a border) may be replaced by the centre
+        of a neighbouring full cell; failing that, the estimate and the centres of its cell's
+        4×4 sub-cells are tested against the claim's polygons (without them, not taken).
         """
-        if area.full.size == 0:
-            return False
+        v = self.landmarks.vectors if vecs is None else vecs
+        limit = np.where(rad < np.pi, np.cos(np.minimum(rad, np.pi)), -np.inf)
+        good = np.zeros(lat.size, dtype=bool)
+
+        def feasible(owner: IntArray, plat: FloatArray, plon: FloatArray) -> npt.NDArray[np.bool_]:
+            q = unit_vectors(plat, plon).reshape(-1, 3)
+            return np.asarray(((q @ v.T) < limit[owner]).sum(axis=1) <= self.tolerance)
+
+        full_at = np.flatnonzero(infull)
+        good[full_at] = feasible(full_at, lat[full_at], lon[full_at])
+        edge = np.flatnonzero(~infull)
+        if edge.size == 0:
+            return good
+        g = self.grid
+        cell = g.cell_of(lat[edge], lon[edge])
+        row, col = np.divmod(cell, g.n_cols)
+        dr, dc = (a.ravel() for a in np.meshgrid([-1, 0, 1], [-1, 0, 1], indexing="ij"))
+        nrow, ncol = row[:, None] + dr, (col[:, None] + dc) % g.n_cols
+        on_grid = (nrow >= 0) & (nrow < g.n_rows)
+        owner = np.repeat(edge, dr.size)[on_grid.ravel()]
+        near = (nrow * g.n_cols + ncol)[on_grid]
+        ids, _, full_index = self._area_ids(claims)
+        full_near = _member(full_index, ids[owner] * g.n_cells + near)
+        owner, near = owner[full_near], near[full_near]
+        nlat, nlon = g.center_latlon(near)
+        good[owner[feasible(owner, nlat, nlon)]] = True
+        rest = edge[~good[edge]]
+        if rest.size == 0:
+            return good
+        clat, clon = g.center_latlon(g.cell_of(lat[rest], lon[rest]))
+        off = ((np.arange(SUB_SIDE) + 0.5) / SUB_SIDE - 0.5) * g.resolution_deg
+        sy, sx = (a.ravel() for a in np.meshgrid(off, off, indexing="ij"))
+        plat = np.concatenate([lat[rest], (clat[:, None] + sy).ravel()])
+        plon = np.concatenate([lon[rest], (clon[:, None] + sx).ravel()])
+        owner = np.concatenate([rest, np.repeat(rest, sy.size)])
+        ok = np.flatnonzero(feasible(owner, plat, plon))
+        groups: dict[object, list[int]] = {}
+        for k in ok.tolist():
+            groups.setdefault(self._area_key(claims[int(owner[k])]), []).append(k)
+        for ks in groups.values():
+            parts = self._shape(claims[int(owner[ks[0]])])
+            if parts is not None:
+                sel = np.array(ks, dtype=np.int64)
+                inside = np.any([p.inside(plon[sel], plat[sel]) for p in parts], axis=0)
+                good[owner[sel[inside]]] = True
+        return good
+
+    def _inside(
+        self, vecs: FloatArray, rad: FloatArray, claim: Claim, probed: bool = False
+    ) -> tuple[bool, Refined | None]:
+        """Whether the whole tolerant region lies inside the claim, and the refinement that showed it.
+
+        On cells alone: every region cell is a full cell of the area. A sparse probe of the
+        region's bounding caps usually finds a feasible cell outside the area at once (outside
+        its touched cells when refining, as border cells may still be settled on sub-cells);
+        only when it does not is the whole region computed, and its cells that are not full
+        refined (:mod:`fleetproof.geo.refine`). ``probed``: the same probes were already run
+        (by :meth:`_inside_many`) and found nothing.
+        """
+        area = self._area(claim)[0]
+        refining = self.refine_depth > 0 and rad.size > 0 and rad[0] <= REFINE_PROVEN_MAX_RAD
+        if (area.touched if refining else area.full).size == 0:
+            return False, None
         seeds = min(self.tolerance + 1, rad.size)
         if seeds == 0 or rad[seeds - 1] >= np.pi:
-            return False
-        for k in range(seeds):  # one sparse probe per seed cap; any feasible cell outside settles it
+            return False, None
+        # One sparse probe per seed cap; any feasible cell outside the area settles it. When
+        # refining, feasible border cells settle it only if one's centre is a witness.
+        border = []
+        for k in range(0 if probed else seeds):
             lat = float(np.degrees(np.arcsin(np.clip(vecs[k, 2], -1.0, 1.0))))
             lon = float(np.degrees(np.arctan2(vecs[k, 1], vecs[k, 0])))
             side = 2 * float(np.degrees(rad[k])) / self.grid.resolution_deg
             probe = self.grid.cap_cells(lat, lon, float(rad[k]), stride=max(1, int(side / PROBE_SIDE)))
-            pos = np.minimum(np.searchsorted(area.full, probe), area.full.size - 1)
-            probe = probe[area.full[pos] != probe]
-            if surviving(self.grid, probe, vecs, rad, self.tolerance)[0].size:
-                return False
+            alive = surviving(self.grid, probe[~_member(area.full, probe)], vecs, rad, self.tolerance)[0]
+            on_border = _member(area.touched, alive) if refining else np.zeros(alive.size, dtype=bool)
+            if not on_border.all():
+                return False, None
+            border.append(alive)
+        if border:
+            cells = np.concatenate(border)
+            if self._leaves_claim([claim], np.zeros(cells.size, dtype=np.int64), cells, rad[None, :], vecs)[
+                0
+            ]:
+                return False, None
         cells, _ = feasible_cells(self.grid, vecs, rad, self.tolerance)
-        return bool(cells.size) and bool(np.isin(cells, area.full).all())
+        if cells.size == 0:
+            return False, None
+        blocking = cells[~_member(area.full, cells)]
+        if blocking.size == 0:
+            return True, None
+        if not refining:
+            return False, None
+        how = self._refine(claim, blocking, vecs, rad, "proven")
+        return how.decided, (how if how.decided else None)
 
     def _area_contradictions(self, row: FloatArray, area: CellArea) -> list[dict[str, Any]]:
         """Landmarks whose disk alone excludes every cell of the claim, nearest-miss first."""

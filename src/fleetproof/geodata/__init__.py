@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -19,7 +20,7 @@ from fleetproof.geo.grid import Grid
 from fleetproof.geo.raster import CellArea
 from fleetproof.geodata.population import load_population
 
-__all__ = ["load_countries", "load_country_shapes", "load_topojson"]
+__all__ = ["load_countries", "load_country_edges", "load_country_shapes", "load_topojson"]
 
 CELLS_FILE = "countries-cells.json.gz"
 TOPOJSON_FILE = "countries-50m.json"
@@ -42,7 +43,7 @@ def load_countries() -> CountryTable:
         fraction = np.asarray(c["fraction_permille"], dtype=np.float64) / 1000.0
         areas[code] = CellArea(touched, full, fraction)
         names[code] = str(c["name"])
-    return CountryTable(grid, areas, names, people=load_population())
+    return CountryTable(grid, areas, names, people=load_population(), edges=_LazyEdges())
 
 
 @lru_cache(maxsize=1)
@@ -59,3 +60,27 @@ def load_country_shapes() -> dict[str, list[list[list[list[float]]]]]:
 
     shapes, _ = decode_countries(load_topojson())
     return shapes
+
+
+@lru_cache(maxsize=1)
+def load_country_edges() -> dict[str, np.ndarray]:
+    """Country boundaries as edge arrays ``(E, 4)`` keyed by alpha-2 (cached)."""
+    from fleetproof.geodata.topojson import decode_country_edges
+
+    return decode_country_edges(json.loads(_read(TOPOJSON_FILE)))  # the parsed document is not kept
+
+
+class _LazyEdges(Mapping[str, np.ndarray]):
+    """:func:`load_country_edges`, read on first use: most verdicts never look inside a border cell."""
+
+    def _data(self) -> dict[str, np.ndarray]:
+        return load_country_edges()
+
+    def __getitem__(self, code: str) -> np.ndarray:
+        return self._data()[code]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())

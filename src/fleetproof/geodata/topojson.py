@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 import numpy as np
 
 from fleetproof.geodata.iso import NUMERIC_TO_ALPHA2, UNCODED_FEATURES
 
-__all__ = ["Polygons", "decode_countries"]
+__all__ = ["Polygons", "decode_countries", "decode_country_edges"]
 
 #: One country: a list of polygons, each a list of rings, each a list of [lon, lat].
 Polygons = list[list[list[list[float]]]]
@@ -54,3 +55,48 @@ def decode_countries(topo: dict[str, Any]) -> tuple[dict[str, Polygons], dict[st
         shapes.setdefault(code, []).extend(decoded)
         names.setdefault(code, name)
     return shapes, names
+
+
+def _arc_refs(rings: Any) -> list[int]:
+    """Every arc index in nested ring lists (reversed arcs as their plain index: orientation is moot)."""
+    if isinstance(rings, int):
+        return [rings if rings >= 0 else ~rings]
+    return [i for r in rings for i in _arc_refs(r)]
+
+
+def decode_country_edges(topo: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Country boundaries as edge arrays ``(E, 4)`` of ``x1, y1, x2, y2``, keyed by alpha-2.
+
+    The same segments as the rings of :func:`decode_countries` (points rounded alike, an arc
+    counted once per ring that uses it), built with numpy: verdict refinement needs them at
+    run time, where decoding rings into lists would cost a noticeable share of a batch.
+    """
+    lengths = np.fromiter((len(a) for a in topo["arcs"]), dtype=np.int64, count=len(topo["arcs"]))
+    coords = chain.from_iterable(chain.from_iterable(topo["arcs"]))
+    flat = np.fromiter(coords, dtype=np.float64, count=2 * int(lengths.sum())).reshape(-1, 2)
+    t = topo.get("transform")
+    if t is not None:
+        ends = np.cumsum(lengths)
+        total = np.cumsum(flat, axis=0)
+        before = np.vstack([np.zeros((1, 2)), total[ends[:-1] - 1]])
+        flat = (total - np.repeat(before, lengths, axis=0)) * np.asarray(t["scale"]) + np.asarray(
+            t["translate"]
+        )
+    flat = np.round(flat, 6)
+    starts = np.cumsum(lengths) - lengths
+    n_edges = np.maximum(lengths - 1, 0)
+    edges: dict[str, list[int]] = {}
+    for geom in topo["objects"]["countries"]["geometries"]:
+        name = geom.get("properties", {}).get("name", "")
+        code = NUMERIC_TO_ALPHA2.get(str(geom.get("id"))) if geom.get("id") else UNCODED_FEATURES.get(name)
+        if code is None or geom["type"] not in ("Polygon", "MultiPolygon"):
+            continue
+        edges.setdefault(code, []).extend(_arc_refs(geom["arcs"]))
+    out = {}
+    for code, refs in edges.items():
+        idx = np.asarray(refs, dtype=np.int64)
+        count = n_edges[idx]
+        owner = np.repeat(idx, count)
+        k = starts[owner] + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        out[code] = np.hstack([flat[k], flat[k + 1]])
+    return out
