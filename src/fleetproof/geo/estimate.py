@@ -141,12 +141,14 @@ def log_likelihood(points: FloatArray, t: TargetTerms, model: DelayModel) -> Flo
     """
     dots = np.matmul(points.astype(np.float32, copy=False), t.vecs.transpose(0, 2, 1))
     np.clip(dots, -1.0, 1.0, out=dots)
-    ang = np.arccos(dots)
-    q = (ang * t.bins_per_rad[:, None, :]).astype(np.int32)
+    ang = np.arccos(dots, out=dots)
+    outside = ang > t.bound_rad[:, None, :]
+    # In place and in float32 throughout: every temporary here is (T, P, K), the largest arrays of a run.
+    q = np.multiply(ang, t.bins_per_rad[:, None, :], out=ang).astype(np.int32)
     np.minimum(q, RATIO_BINS - 1, out=q)
     q += t.row_base[:, None, :]
     dens = model.flat_log_density()[q]
-    dens -= BOUND_PENALTY * (ang > t.bound_rad[:, None, :])
+    np.subtract(dens, np.float32(BOUND_PENALTY), out=dens, where=outside)
     dens[:, :, 0] *= NEAREST_WEIGHT
     return np.asarray(dens.sum(axis=2, dtype=np.float64))
 
