@@ -185,3 +185,38 @@ def test_unwritable_output_is_a_clear_error_and_leaves_no_results(
     assert "fleetproof: error: cannot" in err and "a-file" in err
     assert "Traceback" not in err
     assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_refine_depth_option(tmp_path: Path, cli: Callable[..., int]) -> None:
+    """Geneva, 5 km from France, three landmarks 1.5 km away: only refinement shows the FR claim false."""
+    (tmp_path / "l.csv").write_text(
+        "id,lat,lon\n" + "".join(f"L{i},{46.2044 + 1e-4 * i},6.1432\n" for i in range(3))
+    )
+    rtt_ms = 1.5 / (199.86 / 2)
+    (tmp_path / "r.csv").write_text(
+        "target,landmark,rtt_ms\n" + "".join(f"t,L{i},{rtt_ms}\n" for i in range(3))
+    )
+    (tmp_path / "c.csv").write_text("claim,target,lat,lon,country\nfr,t,,,FR\n")
+    verdicts = {}
+    for depth in ("0", "3"):
+        out = tmp_path / f"out{depth}.jsonl"
+        args = [
+            "--landmarks",
+            tmp_path / "l.csv",
+            "--rtts",
+            tmp_path / "r.csv",
+            "--claims",
+            tmp_path / "c.csv",
+        ]
+        assert cli("verify", *args, "--out", out, "--refine-depth", depth) == 0
+        [row] = [json.loads(x) for x in out.read_text().splitlines()]
+        verdicts[depth] = (row["verdict"], "refined" in row["evidence"])
+    assert verdicts == {"0": ("consistent", False), "3": ("violation", True)}
+
+
+def test_refine_depth_out_of_range_is_a_clear_error(
+    tmp_path: Path, cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli("verify", "--sample", "--out", tmp_path / "r.jsonl", "--refine-depth", "9") == 2
+    assert "--refine-depth must be between 0 and 6" in capsys.readouterr().err
+    assert not (tmp_path / "r.jsonl").exists()

@@ -63,6 +63,13 @@ def register(subparsers: Any) -> None:
     mdl.add_argument("--allowance-ms", type=float, default=0.0, help="subtracted from every RTT first (0)")
     mdl.add_argument("--tolerance", type=int, default=1, help="landmark contradictions tolerated (1)")
     mdl.add_argument(
+        "--refine-depth",
+        type=int,
+        default=3,
+        metavar="N",
+        help="levels of 4x4 sub-cells looked into where grid cells leave a verdict open (3; 0: grid only)",
+    )
+    mdl.add_argument(
         "--false-alarm-rate", type=float, default=0.01, help="suspicious rate on honest mesh (0.01)"
     )
     p.add_argument("--workers", type=int, metavar="N", help="processes for verification (default: CPU cores)")
@@ -78,6 +85,8 @@ def _handle(args: argparse.Namespace) -> int:
 
     if args.tolerance < 0 or args.map_limit < 0 or (args.workers is not None and args.workers < 1):
         raise ConfigError("--tolerance and --map-limit must not be negative, --workers at least 1")
+    if not 0 <= args.refine_depth <= 6:
+        raise ConfigError("--refine-depth must be between 0 and 6")
     if args.allowance_ms < 0 or (args.v_max_km_per_ms is not None and not args.v_max_km_per_ms > 0):
         raise ConfigError("--allowance-ms must be ≥ 0 and --v-max-km-per-ms > 0")
     if not 0 < args.false_alarm_rate < 1:
@@ -105,6 +114,7 @@ def _handle(args: argparse.Namespace) -> int:
             regions=paths["regions"],
             map_limit=args.map_limit,
             tolerance=args.tolerance,
+            refine_depth=args.refine_depth,
             v_max_km_per_ms=args.v_max_km_per_ms,
             allowance_ms=args.allowance_ms,
             false_alarm_rate=args.false_alarm_rate,

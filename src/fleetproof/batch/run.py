@@ -35,6 +35,7 @@ class VerifyOptions:
     regions: Path | None = None
     map_limit: int = 12
     tolerance: int = 1
+    refine_depth: int = 3
     v_max_km_per_ms: float | None = None
     allowance_ms: float = 0.0
     false_alarm_rate: float = 0.01
@@ -92,7 +93,10 @@ def _build(
             model = calibrate(trusted, inner, speed, countries, opts.false_alarm_rate)
         except ValueError:  # too few usable pairs: the built-in model is used
             model = None
-    return report, Verifier(trusted, countries, speed, model, tolerance=opts.tolerance), model is not None
+    verifier = Verifier(
+        trusted, countries, speed, model, tolerance=opts.tolerance, refine_depth=opts.refine_depth
+    )
+    return report, verifier, model is not None
 
 
 def run_verify(
