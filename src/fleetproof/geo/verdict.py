@@ -584,16 +584,26 @@ class Verifier:
         limit = np.where(rad < np.pi, np.cos(np.minimum(rad, np.pi)), -np.inf)
         q = self.grid.centers[cells]
         ok = np.flatnonzero(((q @ vecs.T) < limit[owner]).sum(axis=1) <= self.tolerance)
+        sel, inside = self._in_claims(claims, owner, ok, lat, lon)
+        found[owner[sel[~inside]]] = True
+        return found
+
+    def _in_claims(
+        self, claims: Sequence[Claim], owner: IntArray, points: IntArray, lat: FloatArray, lon: FloatArray
+    ) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+        """Of ``points`` (indices into ``lat``/``lon``, each of claim ``owner[k]``), those whose claim has a
+        known boundary, and whether each lies inside its claim (exact polygon test, grouped by area)."""
         groups: dict[object, list[int]] = {}
-        for k in ok.tolist():
+        for k in points.tolist():
             groups.setdefault(self._area_key(claims[int(owner[k])]), []).append(k)
+        sels, ins = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=bool)]
         for ks in groups.values():
             parts = self._shape(claims[int(owner[ks[0]])])
             if parts is not None:
                 sel = np.array(ks, dtype=np.int64)
-                inside = np.any([p.inside(lon[sel], lat[sel]) for p in parts], axis=0)
-                found[owner[sel[~inside]]] = True
-        return found
+                sels.append(sel)
+                ins.append(np.any([p.inside(lon[sel], lat[sel]) for p in parts], axis=0))
+        return np.concatenate(sels), np.concatenate(ins).astype(bool)
 
     def _area_claim(
         self, row: FloatArray, est: EstimateBatch, i: int, claim: Claim
@@ -730,15 +740,8 @@ class Verifier:
         plon = np.concatenate([lon[rest], (clon[:, None] + sx).ravel()])
         owner = np.concatenate([rest, np.repeat(rest, sy.size)])
         ok = np.flatnonzero(feasible(owner, plat, plon))
-        groups: dict[object, list[int]] = {}
-        for k in ok.tolist():
-            groups.setdefault(self._area_key(claims[int(owner[k])]), []).append(k)
-        for ks in groups.values():
-            parts = self._shape(claims[int(owner[ks[0]])])
-            if parts is not None:
-                sel = np.array(ks, dtype=np.int64)
-                inside = np.any([p.inside(plon[sel], plat[sel]) for p in parts], axis=0)
-                good[owner[sel[inside]]] = True
+        sel, inside = self._in_claims(claims, owner, ok, plat, plon)
+        good[owner[sel[inside]]] = True
         return good
 
     def _inside(
