@@ -12,8 +12,9 @@ share of the bound that the landmark's advertised position uses on any of its
 ``TIGHT_LINKS`` shortest links that are not conflicts. A landmark advertised
 away from where it answers sits close to the bound with its neighbours too, and
 an honest one rarely does (long intercontinental links run close to the bound
-for everyone, so only the short ones are looked at). A landmark with no conflict is trusted: the bound
-cannot see an error smaller than the slack of the routes around it.
+for everyone, so only the short ones are looked at). A landmark with no
+conflict is trusted: the bound cannot see an error smaller than the slack of the
+routes around it.
 """
 
 from __future__ import annotations
