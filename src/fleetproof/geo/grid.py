@@ -17,10 +17,18 @@ import numpy.typing as npt
 
 from fleetproof.geo.sphere import unit_vectors
 
-__all__ = ["Grid", "corner_margin"]
+__all__ = ["Grid", "corner_margin", "in_sorted"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+
+
+def in_sorted(index: IntArray, keys: IntArray) -> npt.NDArray[np.bool_]:
+    """Whether each key is in the sorted ``index`` (cell sets and area-keyed cell sets are kept sorted)."""
+    if index.size == 0:
+        return np.zeros(keys.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(index, keys), index.size - 1)
+    return np.asarray(index[pos] == keys)
 
 
 def corner_margin(lat_lo: FloatArray, res: float) -> FloatArray:

@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from fleetproof.geo.grid import Grid, corner_margin
+from fleetproof.geo.grid import Grid, corner_margin, in_sorted
 from fleetproof.geo.region import count_outside
 from fleetproof.geo.sphere import unit_vectors
 
@@ -49,14 +49,6 @@ SPLIT = 4
 BUDGET = 2048
 #: Slack (degrees) for the polygon tests: an edge this close to a sub-cell counts as meeting it.
 _EPS_DEG = 1e-9
-
-
-def _member(index: IntArray, keys: IntArray) -> BoolArray:
-    """Whether each key is in the sorted ``index``."""
-    if index.size == 0:
-        return np.zeros(keys.shape, dtype=bool)
-    pos = np.minimum(np.searchsorted(index, keys), index.size - 1)
-    return np.asarray(index[pos] == keys)
 
 
 def _csr(keys: IntArray, values: IntArray) -> tuple[IntArray, IntArray, IntArray]:
@@ -285,7 +277,7 @@ def refine(
     rows, cols = np.divmod(cells, grid.n_cols)
     x0, y0 = -180.0 + cols * res, -90.0 + rows * res
     parent, size = cells, res
-    p_full, p_touched = _member(full, cells), _member(touched, cells)
+    p_full, p_touched = in_sorted(full, cells), in_sorted(touched, cells)
     for level in range(depth + 1):
         if level > 0:
             k = SPLIT * SPLIT

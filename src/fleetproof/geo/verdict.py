@@ -27,7 +27,7 @@ import numpy.typing as npt
 from fleetproof.geo.claims import Claim, geojson_polygons
 from fleetproof.geo.countries import CountryTable
 from fleetproof.geo.estimate import EstimateBatch, estimate_batch, log_likelihood
-from fleetproof.geo.grid import Grid
+from fleetproof.geo.grid import Grid, in_sorted
 from fleetproof.geo.landmarks import Landmark, LandmarkSet
 from fleetproof.geo.model import DelayModel
 from fleetproof.geo.raster import CellArea, polygon_edges, rasterize
@@ -67,14 +67,6 @@ def _excluded_count(grid: Grid, cell: int, vecs: FloatArray, rad: FloatArray) ->
     reach = rad + float(grid.cell_margin(np.array([cell]))[0])
     dots = vecs @ grid.centers[cell]
     return int(np.sum((reach < np.pi) & (dots < np.cos(np.minimum(reach, np.pi)) - 1e-12)))
-
-
-def _member(index: IntArray, keys: IntArray) -> npt.NDArray[np.bool_]:
-    """Whether each key is in the sorted ``index``."""
-    if index.size == 0:
-        return np.zeros(keys.shape, dtype=bool)
-    pos = np.minimum(np.searchsorted(index, keys), index.size - 1)
-    return np.asarray(index[pos] == keys)
 
 
 def _latlon_many(v: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -456,19 +448,19 @@ class Verifier:
         reach = rad + self.grid.cell_margin(cell)[:, None]
         dots = self.grid.centers[cell] @ self.landmarks.vectors.T
         excluded = (reach < np.pi) & (dots < np.cos(np.minimum(reach, np.pi)) - 1e-12)
-        wit = np.flatnonzero(has & _member(touched, ids * n + cell) & ~excluded.any(axis=1))
+        wit = np.flatnonzero(has & in_sorted(touched, ids * n + cell) & ~excluded.any(axis=1))
         if self.refine_depth > 0 and wit.size:
             exact = self._exact_witnesses(
                 [items[k][1] for k in wit.tolist()],
                 lat[wit],
                 lon[wit],
                 rad[wit],
-                _member(full, ids[wit] * n + cell[wit]),
+                in_sorted(full, ids[wit] * n + cell[wit]),
             )
             wit = wit[exact]
         vec = unit_vectors(lat[wit], lon[wit]).reshape(-1, 3)
         ll = log_likelihood(vec[:, None, :], est.terms.rows(rows[wit]), self.model)[:, 0]
-        wfull = _member(full, ids[wit] * n + self.grid.cell_of(*_latlon_many(vec)))
+        wfull = in_sorted(full, ids[wit] * n + self.grid.cell_of(*_latlon_many(vec)))
         proven = np.zeros(wit.size, dtype=bool)
         # A feasible cell that is not full rules ``proven`` out; the estimate's cell is not refined
         # for it (the region reaches the border right where the target most likely is).
@@ -540,9 +532,9 @@ class Verifier:
             cells, seed_of = self.grid.cap_cells_many(lat, lon, seed_rad, stride)
             owner = claim_of[seed_of]
             key = ids[owner] * self.grid.n_cells + cells
-            outside = ~_member(full, key)
+            outside = ~in_sorted(full, key)
             cells, owner, key = cells[outside], owner[outside], key[outside]
-            clear = ~(_member(touched, key) & refining[owner])
+            clear = ~(in_sorted(touched, key) & refining[owner])
             # Most probe cells are feasible: a few per claim usually settle it, the rest only if not.
             count = np.bincount(owner, minlength=rad.shape[0])
             rank = np.arange(owner.size) - (np.cumsum(count) - count)[owner]
@@ -639,7 +631,7 @@ class Verifier:
             cells, counts = surviving(self.grid, cand, vecs, rad, self.tolerance)
             ev["feasible_claim_cells"] = int(cells.size)
             # Only an overlap confined to border cells of the claim is worth a finer look.
-            if cells.size and self.refine_depth > 0 and not _member(area.full, cells).any():
+            if cells.size and self.refine_depth > 0 and not in_sorted(area.full, cells).any():
                 how = self._refine(claim, cells, vecs, rad, "violation")
                 if how.decided:  # every feasible claim cell is excluded on a finer look
                     ev["refined"] = how.evidence()
@@ -676,13 +668,13 @@ class Verifier:
             return None
         area = self._area(claim)[0]
         cell = int(self.grid.cell_of(est.lat[i], est.lon[i]))
-        if not _member(area.touched, np.array([cell]))[0]:
+        if not in_sorted(area.touched, np.array([cell]))[0]:
             return None
         if _excluded_count(self.grid, cell, vecs, rad) > 0:
             return None
         lat, lon = np.array([est.lat[i]]), np.array([est.lon[i]])
         if self.refine_depth > 0:
-            infull = _member(area.full, np.array([cell]))
+            infull = in_sorted(area.full, np.array([cell]))
             if not self._exact_witnesses([claim], lat, lon, rad[None, :], infull, vecs)[0]:
                 return None
         return unit_vectors(lat, lon).reshape(3)
@@ -726,7 +718,7 @@ class Verifier:
         owner = np.repeat(edge, dr.size)[on_grid.ravel()]
         near = (nrow * g.n_cols + ncol)[on_grid]
         ids, _, full_index = self._area_ids(claims)
-        full_near = _member(full_index, ids[owner] * g.n_cells + near)
+        full_near = in_sorted(full_index, ids[owner] * g.n_cells + near)
         owner, near = owner[full_near], near[full_near]
         nlat, nlon = g.center_latlon(near)
         good[owner[feasible(owner, nlat, nlon)]] = True
@@ -771,8 +763,8 @@ class Verifier:
             lon = float(np.degrees(np.arctan2(vecs[k, 1], vecs[k, 0])))
             side = 2 * float(np.degrees(rad[k])) / self.grid.resolution_deg
             probe = self.grid.cap_cells(lat, lon, float(rad[k]), stride=max(1, int(side / PROBE_SIDE)))
-            alive = surviving(self.grid, probe[~_member(area.full, probe)], vecs, rad, self.tolerance)[0]
-            on_border = _member(area.touched, alive) if refining else np.zeros(alive.size, dtype=bool)
+            alive = surviving(self.grid, probe[~in_sorted(area.full, probe)], vecs, rad, self.tolerance)[0]
+            on_border = in_sorted(area.touched, alive) if refining else np.zeros(alive.size, dtype=bool)
             if not on_border.all():
                 return False, None
             border.append(alive)
@@ -785,7 +777,7 @@ class Verifier:
         cells, _ = feasible_cells(self.grid, vecs, rad, self.tolerance)
         if cells.size == 0:
             return False, None
-        blocking = cells[~_member(area.full, cells)]
+        blocking = cells[~in_sorted(area.full, cells)]
         if blocking.size == 0:
             return True, None
         if not refining:
