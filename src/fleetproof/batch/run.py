@@ -111,7 +111,7 @@ def run_verify(
         verify_parallel,
     )
     from fleetproof.geo import SpeedModel
-    from fleetproof.geodata import load_countries
+    from fleetproof.geodata import load_countries, load_country_edges
 
     t0 = clock()
     tune_allocator()
@@ -143,7 +143,7 @@ def run_verify(
     progress = Progress(len(targets), stderr, force=opts.force_progress)
     workers = opts.workers if opts.workers is not None else default_workers()
     if workers > 1 and countries.edges is not None and any(c.kind == "countries" for c in claims):
-        len(countries.edges)  # borders for refined verdicts: read once here, not in every worker
+        load_country_edges()  # borders for refined verdicts: read once here, not in every worker
     if opts.map_dir is None:
         texts, briefs = verify_encoded(verifier, targets, rtt, pairs, workers, progress.advance)
         results: list[Any] = []

@@ -35,6 +35,13 @@ def _ring(indices: list[int], arcs: list[np.ndarray]) -> list[list[float]]:
     return [[round(float(x), 6), round(float(y), 6)] for x, y in pts]
 
 
+def _code(geom: dict[str, Any]) -> str | None:
+    """A feature's ISO alpha-2 code: by numeric id, or by name for the features left uncoded."""
+    if geom.get("id"):
+        return NUMERIC_TO_ALPHA2.get(str(geom["id"]))
+    return UNCODED_FEATURES.get(geom.get("properties", {}).get("name", ""))
+
+
 def decode_countries(topo: dict[str, Any]) -> tuple[dict[str, Polygons], dict[str, str]]:
     """Return ``({alpha2: polygons}, {alpha2: name})``; features sharing a code are merged."""
     arcs = _arcs(topo)
@@ -42,7 +49,7 @@ def decode_countries(topo: dict[str, Any]) -> tuple[dict[str, Polygons], dict[st
     names: dict[str, str] = {}
     for geom in topo["objects"]["countries"]["geometries"]:
         name = geom.get("properties", {}).get("name", "")
-        code = NUMERIC_TO_ALPHA2.get(str(geom.get("id"))) if geom.get("id") else UNCODED_FEATURES.get(name)
+        code = _code(geom)
         if code is None:
             continue
         if geom["type"] == "Polygon":
@@ -87,8 +94,7 @@ def decode_country_edges(topo: dict[str, Any]) -> dict[str, np.ndarray]:
     n_edges = np.maximum(lengths - 1, 0)
     edges: dict[str, list[int]] = {}
     for geom in topo["objects"]["countries"]["geometries"]:
-        name = geom.get("properties", {}).get("name", "")
-        code = NUMERIC_TO_ALPHA2.get(str(geom.get("id"))) if geom.get("id") else UNCODED_FEATURES.get(name)
+        code = _code(geom)
         if code is None or geom["type"] not in ("Polygon", "MultiPolygon"):
             continue
         edges.setdefault(code, []).extend(_arc_refs(geom["arcs"]))
