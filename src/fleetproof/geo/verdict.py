@@ -462,9 +462,10 @@ class Verifier:
         ll = log_likelihood(vec[:, None, :], est.terms.rows(rows[wit]), self.model)[:, 0]
         wfull = in_sorted(full, ids[wit] * n + self.grid.cell_of(*_latlon_many(vec)))
         proven = np.zeros(wit.size, dtype=bool)
-        # A feasible cell that is not full rules ``proven`` out; the estimate's cell is not refined
-        # for it (the region reaches the border right where the target most likely is).
-        need = np.flatnonzero(wfull)
+        # On the grid a feasible cell that is not full rules ``proven`` out, so a claim whose estimate
+        # sits in a border cell is tried only where refinement can look inside that cell.
+        tight = np.min(rad[wit], axis=1, initial=np.inf) <= REFINE_PROVEN_MAX_RAD
+        need = np.flatnonzero(wfull | ((self.refine_depth > 0) & tight))
         proven[need], refined = self._inside_many(
             rad[wit[need]], ids[wit[need]], touched, full, [items[k] for k in wit[need]]
         )
@@ -644,9 +645,11 @@ class Verifier:
             ll = log_likelihood(self.grid.centers[sample][None, :, :], terms, self.model)[0]
             if counts.min() > 0:
                 ev["single_contradiction"] = True
-        # A feasible cell that is not full rules ``proven`` out at once (see _area_claims).
+        # A feasible cell that is not full rules ``proven`` out at once, unless refinement may look
+        # inside it (see _area_claims).
         proven, shown = False, None
-        if witness is None or witness_full:
+        tight = self.refine_depth > 0 and rad.size > 0 and rad[0] <= REFINE_PROVEN_MAX_RAD
+        if witness is None or witness_full or tight:
             proven, shown = self._inside(vecs, rad, claim)
         lr = max(0.0, 2.0 * float(est.max_ll[i] - np.max(ll))) if np.isfinite(est.max_ll[i]) else 0.0
         ev["likelihood_ratio"] = round(lr, 2)
