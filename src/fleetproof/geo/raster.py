@@ -53,7 +53,13 @@ class CellArea:
 
 
 def polygon_edges(rings: Sequence[Ring]) -> FloatArray:
-    """All edges of all rings as rows ``x1, y1, x2, y2`` (rings closed if needed)."""
+    """All edges of all rings as rows ``x1, y1, x2, y2`` (rings closed if needed).
+
+    A ring that reaches past ±180° longitude (written as 177…181 rather than cut at the
+    antimeridian) also gets a copy shifted by 360°: the grid ends at ±180°, and without
+    the copy its part beyond would silently drop out of the claim. Each copy is a closed
+    ring, so the even–odd rule is unchanged for rings less than 360° wide.
+    """
     out = []
     for ring in rings:
         pts = np.asarray(ring, dtype=np.float64)[:, :2]
@@ -61,7 +67,11 @@ def polygon_edges(rings: Sequence[Ring]) -> FloatArray:
             continue
         if not np.array_equal(pts[0], pts[-1]):
             pts = np.vstack([pts, pts[:1]])
-        out.append(np.hstack([pts[:-1], pts[1:]]))
+        edges = np.hstack([pts[:-1], pts[1:]])
+        out.append(edges)
+        for beyond, shift in ((pts[:, 0].max() > 180.0, -360.0), (pts[:, 0].min() < -180.0, 360.0)):
+            if beyond:
+                out.append(edges + np.array([shift, 0.0, shift, 0.0]))
     return np.vstack(out) if out else np.zeros((0, 4))
 
 
@@ -101,6 +111,9 @@ def _edge_cells(edges: FloatArray, grid: Grid) -> IntArray:
     res = grid.resolution_deg
     xlo = np.minimum(edges[:, 0], edges[:, 2])
     xhi = np.maximum(edges[:, 0], edges[:, 2])
+    # An edge wholly beyond ±180° (of a ring written past the antimeridian) meets no cell.
+    on_grid = (xlo <= 180.0) & (xhi >= -180.0)
+    edges, xlo, xhi = edges[on_grid], xlo[on_grid], xhi[on_grid]
     ylo = np.minimum(edges[:, 1], edges[:, 3])
     yhi = np.maximum(edges[:, 1], edges[:, 3])
     # Closed intervals: an edge lying exactly on a cell border marks the cells on both sides.
