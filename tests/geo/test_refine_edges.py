@@ -401,3 +401,28 @@ def test_polar_limits_are_sound() -> None:
     lms, rtts, _ = disk(89.9, 30.0, 50.0)
     [r] = Verifier(lms).verify(rtts, [Claim.in_region("c", "t", cap, "cap")])
     assert r.verdict == "consistent"  # truly proven
+
+
+# ----- overlapping polygons: a union, not even–odd across them
+def test_overlapping_features_are_a_union() -> None:
+    """Two features of one region that overlap: their common part is in the claim (even–odd
+    across them used to make it a hole, and a target there a false violation)."""
+
+    def feature(box: Box) -> dict[str, Any]:
+        coords = [box.ring(box.lon0, box.lon0 + box.width)]
+        return {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": coords}}
+
+    a, b = Box(0.0, 6.0, 0.0, 6.0), Box(3.1, 6.0, 3.1, 6.0)
+    features = [feature(a), feature(b)]
+    region = {"type": "FeatureCollection", "features": features}
+    multi = {"type": "MultiPolygon", "coordinates": [f["geometry"]["coordinates"] for f in features]}
+    for doc in (region, multi):
+        claim = [Claim.in_region("c", "t", doc, "two")]
+        lms, rtts, _ = disk(4.6, 4.6, 50.0)  # in the overlap only
+        for depth in (0, 3):
+            assert [r.verdict for r in Verifier(lms, refine_depth=depth).verify(rtts, claim)] == ["proven"]
+        # In the notch beside both boxes, ~165 km from each: refined to a violation, the union no wider.
+        gap = min(a.edge_distance(7.5, 1.6), b.edge_distance(7.5, 1.6))
+        lms, rtts, _ = disk(7.5, 1.6, radius_near(gap, -5.0))
+        [r] = Verifier(lms).verify(rtts, claim)
+        assert r.verdict == "violation" and "refined" in r.evidence

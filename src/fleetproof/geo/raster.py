@@ -23,11 +23,12 @@ import numpy.typing as npt
 
 from fleetproof.geo.grid import Grid
 
-__all__ = ["CellArea", "polygon_edges", "rasterize"]
+__all__ = ["CellArea", "disjoint_groups", "polygon_edges", "rasterize"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 Ring = Sequence[Sequence[float]]
+Polygon = Sequence[Ring]
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,43 @@ def polygon_edges(rings: Sequence[Ring]) -> FloatArray:
             if beyond:
                 out.append(edges + np.array([shift, 0.0, shift, 0.0]))
     return np.vstack(out) if out else np.zeros((0, 4))
+
+
+def disjoint_groups(polygons: Sequence[Polygon]) -> list[list[Polygon]]:
+    """The polygons in groups (first fit, in order) within which no two bounding boxes overlap.
+
+    The even–odd rule reads the common part of two overlapping polygons as outside, yet
+    a claim made of several (the features of a region may well overlap) holds it. Within
+    a group no two polygons can overlap, so even–odd there is their union, and an area is
+    the union of its groups. Boxes that only touch share a group; longitudes are compared
+    modulo 360° (see :func:`polygon_edges`).
+    """
+    boxes: list[list[tuple[float, float, float, float]]] = []
+    groups: list[list[Polygon]] = []
+    for poly in polygons:
+        pts = [np.asarray(ring, dtype=np.float64)[:, :2] for ring in poly if len(ring)]
+        if not pts:
+            continue
+        every = np.vstack(pts)
+        x0, y0 = every.min(axis=0)
+        x1, y1 = every.max(axis=0)
+        box = (float(x0), float(y0), float(x1), float(y1))
+        for members, group in zip(boxes, groups, strict=True):
+            if not any(_overlap(box, other) for other in members):
+                members.append(box)
+                group.append(poly)
+                break
+        else:
+            boxes.append([box])
+            groups.append([poly])
+    return groups
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Whether two lon/lat boxes share more than a border, longitudes modulo 360°."""
+    if not (a[1] < b[3] and b[1] < a[3]):
+        return False
+    return any(a[0] < b[2] + k and b[0] + k < a[2] for k in (-360.0, 0.0, 360.0))
 
 
 def _inside_fine(edges: FloatArray, fine: float, n_rows: int, n_cols: int) -> tuple[IntArray, IntArray]:
@@ -132,6 +170,8 @@ def _edge_cells(edges: FloatArray, grid: Grid) -> IntArray:
 def rasterize(polygons: Sequence[Sequence[Ring]], grid: Grid, subsample: int = 5) -> CellArea:
     """Cells of a (multi)polygon given as a list of polygons, each a list of rings (outer first).
 
+    Polygons that may overlap are rasterised apart (:func:`disjoint_groups`) and united.
+
     >>> g = Grid(1.0)
     >>> sq = [[[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0], [0.0, 0.0]]]
     >>> a = rasterize([sq], g)
@@ -141,6 +181,9 @@ def rasterize(polygons: Sequence[Sequence[Ring]], grid: Grid, subsample: int = 5
     >>> len(rasterize([big], g).full)
     9
     """
+    groups = disjoint_groups(polygons)
+    if len(groups) > 1:
+        return CellArea.union([rasterize(group, grid, subsample) for group in groups])
     rings = [ring for poly in polygons for ring in poly]
     edges = polygon_edges(rings)
     if edges.shape[0] == 0:
