@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from fleetproof.geo import Claim, Landmark, SpeedModel, Verifier
-from fleetproof.geo.grid import corner_margin
+from fleetproof.geo.grid import Grid, corner_margin
+from fleetproof.geo.raster import cut_at_antimeridian, polygon_edges, rasterize
+from fleetproof.geo.refine import Shape
 from fleetproof.geo.sphere import EARTH_RADIUS_KM, unit_vectors
 
 SPEED = SpeedModel()
@@ -426,3 +428,48 @@ def test_overlapping_features_are_a_union() -> None:
         lms, rtts, _ = disk(7.5, 1.6, radius_near(gap, -5.0))
         [r] = Verifier(lms).verify(rtts, claim)
         assert r.verdict == "violation" and "refined" in r.evidence
+
+
+# ----- countries whose rings cross the antimeridian (world-atlas writes them with jump edges)
+def test_russia_and_antarctica_across_the_antimeridian() -> None:
+    """Russia's mainland and Wrangel Island, and Antarctica's coast, cross ±180° with edges from
+    about 180° to about −180°; read the long way, they turned a band of latitudes inside out
+    (Siberia out of Russia, Nunavut and Greenland in it, and much of Antarctica out of it)."""
+    from fleetproof.geodata import load_countries
+
+    countries = load_countries()
+    claims = [Claim.country("ru", "t", "RU"), Claim.country("gl", "t", "GL"), Claim.country("aq", "t", "AQ")]
+    v = {}
+    for name, (lat, lon) in {
+        "siberia": (66.0, 100.0),
+        "chukotka": (66.0, -172.0),  # east of 180°
+        "greenland": (72.0, -40.0),
+        "antarctica": (-85.0, 120.0),
+    }.items():
+        lms, rtts, _ = disk(lat, lon, 30.0)
+        v[name] = {r.claim: r.verdict for r in Verifier(lms, countries).verify(rtts, claims)}
+    assert v["siberia"] == {"ru": "proven", "gl": "violation", "aq": "violation"}
+    assert v["chukotka"]["ru"] != "violation" and v["chukotka"]["gl"] == "violation"
+    assert v["greenland"] == {"ru": "violation", "gl": "proven", "aq": "violation"}
+    assert v["antarctica"] == {"ru": "violation", "gl": "violation", "aq": "proven"}
+    assert countries.country_at(66.0, 100.0) == "RU" and countries.country_at(66.5, -40.0) == "GL"
+
+
+def test_cut_at_antimeridian_reads_jump_edges_the_short_way() -> None:
+    """A ring written 179°E → 179°W with jump edges, cut, holds what the ring cut by hand holds."""
+    box = Enclave(Box(179.0, 2.0, -18.0, -16.0))
+    ring = [[179.0, -18.0], [-179.0, -18.0], [-179.0, -16.0], [179.0, -16.0], [179.0, -18.0]]
+    edges = cut_at_antimeridian(polygon_edges([ring]))
+    shape = Shape.build(Grid(0.5), edges)
+    rng = np.random.default_rng(5)
+    lon, lat = rng.uniform(-180.0, 180.0, 4000), rng.uniform(-19.0, -15.0, 4000)
+    lon[:2000] = rng.uniform(178.0, 182.0, 2000)  # most near the cut
+    lon = (lon + 180.0) % 360.0 - 180.0
+    expected = np.array([box.holds(float(y), float(x)) for y, x in zip(lat, lon, strict=True)])
+    assert (shape.inside(lon, lat) == expected).all()
+    area = rasterize([[ring]], Grid(0.5), cut=True)
+    cut_by_hand = rasterize([[box.outer.ring(179.0, 180.0)], [box.outer.ring(-180.0, -179.0)]], Grid(0.5))
+    assert np.array_equal(area.touched, cut_by_hand.touched)
+    # An odd number of jumps (a ring around a pole) is left as it is.
+    polar = polygon_edges([[[-180.0, 80.0], [0.0, 80.0], [180.0, 80.0], [-180.0, 80.0]]])
+    assert np.array_equal(cut_at_antimeridian(polar), polar)

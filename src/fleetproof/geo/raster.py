@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from fleetproof.geo.grid import Grid
 
-__all__ = ["CellArea", "disjoint_groups", "polygon_edges", "rasterize"]
+__all__ = ["CellArea", "cut_at_antimeridian", "disjoint_groups", "polygon_edges", "rasterize"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -74,6 +74,33 @@ def polygon_edges(rings: Sequence[Ring]) -> FloatArray:
             if beyond:
                 out.append(edges + np.array([shift, 0.0, shift, 0.0]))
     return np.vstack(out) if out else np.zeros((0, 4))
+
+
+def cut_at_antimeridian(edges: FloatArray) -> FloatArray:
+    """Edges that jump across ±180° (more than 180° of longitude) taken the short way round.
+
+    world-atlas writes a ring that crosses the antimeridian (Russia's Chukotka, Fiji,
+    Antarctica's coast) with an edge from about 180° to about −180°; read straight in
+    lon/lat it spans the globe the long way, and the even–odd rule turns a band of
+    latitudes inside out. Each such edge is split where it meets ±180°, and the pieces are
+    closed along both meridians between consecutive crossings counted from the south,
+    whose end is taken to be outside (true of every country: Antarctica's rings cut the
+    pole off at −89.999°). An odd number of crossings is left as it is.
+    """
+    e = np.asarray(edges, dtype=np.float64).reshape(-1, 4)
+    jump = np.abs(e[:, 2] - e[:, 0]) > 180.0
+    if not jump.any() or int(jump.sum()) % 2:
+        return e
+    x1, y1, x2, y2 = e[jump].T
+    side = np.where(x1 > 0.0, 180.0, -180.0)  # the meridian on the start's side
+    span = x2 + 2.0 * side - x1  # along the edge with its end moved by ±360°; 0 when it runs on ±180°
+    t = np.divide(side - x1, span, out=np.zeros_like(span), where=span != 0.0)
+    y = y1 + t * (y2 - y1)
+    pieces = np.vstack([np.column_stack([x1, y1, side, y]), np.column_stack([-side, y, x2, y2])])
+    ys = np.sort(y)
+    lo, hi = ys[0::2], ys[1::2]
+    seams = [np.column_stack([np.full(lo.size, m), lo, np.full(lo.size, m), hi]) for m in (180.0, -180.0)]
+    return np.vstack([e[~jump], pieces, *seams])
 
 
 def disjoint_groups(polygons: Sequence[Polygon]) -> list[list[Polygon]]:
@@ -167,10 +194,13 @@ def _edge_cells(edges: FloatArray, grid: Grid) -> IntArray:
     return np.unique((r0[box] + dr) * grid.n_cols + c0[box] + dc)
 
 
-def rasterize(polygons: Sequence[Sequence[Ring]], grid: Grid, subsample: int = 5) -> CellArea:
+def rasterize(
+    polygons: Sequence[Sequence[Ring]], grid: Grid, subsample: int = 5, cut: bool = False
+) -> CellArea:
     """Cells of a (multi)polygon given as a list of polygons, each a list of rings (outer first).
 
     Polygons that may overlap are rasterised apart (:func:`disjoint_groups`) and united.
+    ``cut``: edges across ±180° go the short way (:func:`cut_at_antimeridian`; world-atlas).
 
     >>> g = Grid(1.0)
     >>> sq = [[[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0], [0.0, 0.0]]]
@@ -183,9 +213,11 @@ def rasterize(polygons: Sequence[Sequence[Ring]], grid: Grid, subsample: int = 5
     """
     groups = disjoint_groups(polygons)
     if len(groups) > 1:
-        return CellArea.union([rasterize(group, grid, subsample) for group in groups])
+        return CellArea.union([rasterize(group, grid, subsample, cut) for group in groups])
     rings = [ring for poly in polygons for ring in poly]
     edges = polygon_edges(rings)
+    if cut:
+        edges = cut_at_antimeridian(edges)
     if edges.shape[0] == 0:
         return CellArea.union([])
     fine = grid.resolution_deg / subsample

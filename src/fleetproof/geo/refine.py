@@ -26,9 +26,10 @@ a cut at ±180° or an edge along a pole is a border like any other, so the sub-
 never full (a region across the cut, or around a pole inside a claim reaching it, stays
 ``consistent``); and a small disk around a pole meets every column of the polar row, so a claim
 bounded all around near the pole has more border sub-cells there than ``budget`` (not a
-``violation``). A ring that crosses ±180° without a cut (an edge from 179° to −179°) goes the
-long way round, as GeoJSON reads it; one written past 180° is read modulo 360°
-(:func:`fleetproof.geo.raster.polygon_edges`).
+``violation``). A region's ring that crosses ±180° without a cut (an edge from 179° to −179°)
+goes the long way round, as GeoJSON reads it; one written past 180° is read modulo 360°
+(:func:`fleetproof.geo.raster.polygon_edges`); countries' rings are cut at ±180°
+(:func:`fleetproof.geo.raster.cut_at_antimeridian`).
 """
 
 from __future__ import annotations
