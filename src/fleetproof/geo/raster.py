@@ -23,11 +23,12 @@ import numpy.typing as npt
 
 from fleetproof.geo.grid import Grid
 
-__all__ = ["CellArea", "polygon_edges", "rasterize"]
+__all__ = ["CellArea", "cut_at_antimeridian", "disjoint_groups", "polygon_edges", "rasterize"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 Ring = Sequence[Sequence[float]]
+Polygon = Sequence[Ring]
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,13 @@ class CellArea:
 
 
 def polygon_edges(rings: Sequence[Ring]) -> FloatArray:
-    """All edges of all rings as rows ``x1, y1, x2, y2`` (rings closed if needed)."""
+    """All edges of all rings as rows ``x1, y1, x2, y2`` (rings closed if needed).
+
+    A ring that reaches past ±180° longitude (written as 177…181 rather than cut at the
+    antimeridian) also gets a copy shifted by 360°: the grid ends at ±180°, and without
+    the copy its part beyond would silently drop out of the claim. Each copy is a closed
+    ring, so the even–odd rule is unchanged for rings less than 360° wide.
+    """
     out = []
     for ring in rings:
         pts = np.asarray(ring, dtype=np.float64)[:, :2]
@@ -61,8 +68,76 @@ def polygon_edges(rings: Sequence[Ring]) -> FloatArray:
             continue
         if not np.array_equal(pts[0], pts[-1]):
             pts = np.vstack([pts, pts[:1]])
-        out.append(np.hstack([pts[:-1], pts[1:]]))
+        edges = np.hstack([pts[:-1], pts[1:]])
+        out.append(edges)
+        for beyond, shift in ((pts[:, 0].max() > 180.0, -360.0), (pts[:, 0].min() < -180.0, 360.0)):
+            if beyond:
+                out.append(edges + np.array([shift, 0.0, shift, 0.0]))
     return np.vstack(out) if out else np.zeros((0, 4))
+
+
+def cut_at_antimeridian(edges: FloatArray) -> FloatArray:
+    """Edges that jump across ±180° (more than 180° of longitude) taken the short way round.
+
+    world-atlas writes a ring that crosses the antimeridian (Russia's Chukotka, Fiji,
+    Antarctica's coast) with an edge from about 180° to about −180°; read straight in
+    lon/lat it spans the globe the long way, and the even–odd rule turns a band of
+    latitudes inside out. Each such edge is split where it meets ±180°, and the pieces are
+    closed along both meridians between consecutive crossings counted from the south,
+    whose end is taken to be outside (true of every country: Antarctica's rings cut the
+    pole off at −89.999°). An odd number of crossings is left as it is.
+    """
+    e = np.asarray(edges, dtype=np.float64).reshape(-1, 4)
+    jump = np.abs(e[:, 2] - e[:, 0]) > 180.0
+    if not jump.any() or int(jump.sum()) % 2:
+        return e
+    x1, y1, x2, y2 = e[jump].T
+    side = np.where(x1 > 0.0, 180.0, -180.0)  # the meridian on the start's side
+    span = x2 + 2.0 * side - x1  # along the edge with its end moved by ±360°; 0 when it runs on ±180°
+    t = np.divide(side - x1, span, out=np.zeros_like(span), where=span != 0.0)
+    y = y1 + t * (y2 - y1)
+    pieces = np.vstack([np.column_stack([x1, y1, side, y]), np.column_stack([-side, y, x2, y2])])
+    ys = np.sort(y)
+    lo, hi = ys[0::2], ys[1::2]
+    seams = [np.column_stack([np.full(lo.size, m), lo, np.full(lo.size, m), hi]) for m in (180.0, -180.0)]
+    return np.vstack([e[~jump], pieces, *seams])
+
+
+def disjoint_groups(polygons: Sequence[Polygon]) -> list[list[Polygon]]:
+    """The polygons in groups (first fit, in order) within which no two bounding boxes overlap.
+
+    The even–odd rule reads the common part of two overlapping polygons as outside, yet
+    a claim made of several (the features of a region may well overlap) holds it. Within
+    a group no two polygons can overlap, so even–odd there is their union, and an area is
+    the union of its groups. Boxes that only touch share a group; longitudes are compared
+    modulo 360° (see :func:`polygon_edges`).
+    """
+    boxes: list[list[tuple[float, float, float, float]]] = []
+    groups: list[list[Polygon]] = []
+    for poly in polygons:
+        pts = [np.asarray(ring, dtype=np.float64)[:, :2] for ring in poly if len(ring)]
+        if not pts:
+            continue
+        every = np.vstack(pts)
+        x0, y0 = every.min(axis=0)
+        x1, y1 = every.max(axis=0)
+        box = (float(x0), float(y0), float(x1), float(y1))
+        for members, group in zip(boxes, groups, strict=True):
+            if not any(_overlap(box, other) for other in members):
+                members.append(box)
+                group.append(poly)
+                break
+        else:
+            boxes.append([box])
+            groups.append([poly])
+    return groups
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Whether two lon/lat boxes share more than a border, longitudes modulo 360°."""
+    if not (a[1] < b[3] and b[1] < a[3]):
+        return False
+    return any(a[0] < b[2] + k and b[0] + k < a[2] for k in (-360.0, 0.0, 360.0))
 
 
 def _inside_fine(edges: FloatArray, fine: float, n_rows: int, n_cols: int) -> tuple[IntArray, IntArray]:
@@ -101,6 +176,9 @@ def _edge_cells(edges: FloatArray, grid: Grid) -> IntArray:
     res = grid.resolution_deg
     xlo = np.minimum(edges[:, 0], edges[:, 2])
     xhi = np.maximum(edges[:, 0], edges[:, 2])
+    # An edge wholly beyond ±180° (of a ring written past the antimeridian) meets no cell.
+    on_grid = (xlo <= 180.0) & (xhi >= -180.0)
+    edges, xlo, xhi = edges[on_grid], xlo[on_grid], xhi[on_grid]
     ylo = np.minimum(edges[:, 1], edges[:, 3])
     yhi = np.maximum(edges[:, 1], edges[:, 3])
     # Closed intervals: an edge lying exactly on a cell border marks the cells on both sides.
@@ -116,8 +194,13 @@ def _edge_cells(edges: FloatArray, grid: Grid) -> IntArray:
     return np.unique((r0[box] + dr) * grid.n_cols + c0[box] + dc)
 
 
-def rasterize(polygons: Sequence[Sequence[Ring]], grid: Grid, subsample: int = 5) -> CellArea:
+def rasterize(
+    polygons: Sequence[Sequence[Ring]], grid: Grid, subsample: int = 5, cut: bool = False
+) -> CellArea:
     """Cells of a (multi)polygon given as a list of polygons, each a list of rings (outer first).
+
+    Polygons that may overlap are rasterised apart (:func:`disjoint_groups`) and united.
+    ``cut``: edges across ±180° go the short way (:func:`cut_at_antimeridian`; world-atlas).
 
     >>> g = Grid(1.0)
     >>> sq = [[[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0], [0.0, 0.0]]]
@@ -128,8 +211,13 @@ def rasterize(polygons: Sequence[Sequence[Ring]], grid: Grid, subsample: int = 5
     >>> len(rasterize([big], g).full)
     9
     """
+    groups = disjoint_groups(polygons)
+    if len(groups) > 1:
+        return CellArea.union([rasterize(group, grid, subsample, cut) for group in groups])
     rings = [ring for poly in polygons for ring in poly]
     edges = polygon_edges(rings)
+    if cut:
+        edges = cut_at_antimeridian(edges)
     if edges.shape[0] == 0:
         return CellArea.union([])
     fine = grid.resolution_deg / subsample

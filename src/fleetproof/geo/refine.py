@@ -19,6 +19,17 @@ A search also stops early at a *witness*: a sub-cell centre that is itself insid
 tolerant region (exact point test) and inside the claim (for ``violation``) or outside it
 (for ``proven``) settles that the verdict cannot be reached. Work is bounded by ``budget``
 live sub-cells per level; beyond it the search gives up and the grid's answer stands.
+
+Holes (enclaves) need nothing special: their rings are edges like any other, so a place in a
+hole is outside. The lon/lat plane is taken as written, which leaves two cases sound but open:
+a cut at ±180° or an edge along a pole is a border like any other, so the sub-cells along it are
+never full (a region across the cut, or around a pole inside a claim reaching it, stays
+``consistent``); and a small disk around a pole meets every column of the polar row, so a claim
+bounded all around near the pole has more border sub-cells there than ``budget`` (not a
+``violation``). A region's ring that crosses ±180° without a cut (an edge from 179° to −179°)
+goes the long way round, as GeoJSON reads it; one written past 180° is read modulo 360°
+(:func:`fleetproof.geo.raster.polygon_edges`); countries' rings are cut at ±180°
+(:func:`fleetproof.geo.raster.cut_at_antimeridian`).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from fleetproof.geo.estimate import EstimateBatch, estimate_batch, log_likelihoo
 from fleetproof.geo.grid import Grid, in_sorted
 from fleetproof.geo.landmarks import Landmark, LandmarkSet
 from fleetproof.geo.model import DelayModel
-from fleetproof.geo.raster import CellArea, polygon_edges, rasterize
+from fleetproof.geo.raster import CellArea, disjoint_groups, polygon_edges, rasterize
 from fleetproof.geo.refine import DEFAULT_DEPTH, Refined, Shape, refine
 from fleetproof.geo.region import (
     BlockedCells,
@@ -76,10 +76,6 @@ def _latlon_many(v: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 def _latlon(v: FloatArray) -> tuple[float, float]:
     return float(np.degrees(np.arcsin(np.clip(v[2], -1.0, 1.0)))), float(np.degrees(np.arctan2(v[1], v[0])))
-
-
-def _rings(region: Mapping[str, Any]) -> list[Sequence[Sequence[float]]]:
-    return [ring for poly in geojson_polygons(region) for ring in poly]
 
 
 def _r(x: float, nd: int = 1) -> float | None:
@@ -372,7 +368,10 @@ class Verifier:
             parts: tuple[Shape, ...] | None = None
             if claim.kind == "region":
                 assert claim.region is not None
-                parts = (Shape.build(self.grid, polygon_edges(_rings(claim.region))),)
+                parts = tuple(
+                    Shape.build(self.grid, polygon_edges([ring for poly in group for ring in poly]))
+                    for group in disjoint_groups(geojson_polygons(claim.region))
+                )
             elif self.countries is not None and self.countries.edges is not None:
                 edges = self.countries.edges
                 if all(code in edges for code in claim.countries):

@@ -35,7 +35,7 @@ def build(topo: dict[str, Any]) -> dict[str, Any]:
     shapes, names = decode_countries(topo)
     countries = {}
     for code in sorted(shapes):
-        area = rasterize(shapes[code], grid, SUBSAMPLE)
+        area = rasterize(shapes[code], grid, SUBSAMPLE, cut=True)
         countries[code] = {
             "name": names[code],
             "touched": _deltas(area.touched),

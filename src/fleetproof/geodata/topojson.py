@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from fleetproof.geo.raster import cut_at_antimeridian
 from fleetproof.geodata.iso import NUMERIC_TO_ALPHA2, UNCODED_FEATURES
 
 __all__ = ["Polygons", "decode_countries", "decode_country_edges"]
@@ -75,8 +76,10 @@ def decode_country_edges(topo: dict[str, Any]) -> dict[str, np.ndarray]:
     """Country boundaries as edge arrays ``(E, 4)`` of ``x1, y1, x2, y2``, keyed by alpha-2.
 
     The same segments as the rings of :func:`decode_countries` (points rounded alike, an arc
-    counted once per ring that uses it), built with numpy: verdict refinement needs them at
-    run time, where decoding rings into lists would cost a noticeable share of a batch.
+    counted once per ring that uses it; edges across ±180° cut there, as the cells are made:
+    :func:`~fleetproof.geo.raster.cut_at_antimeridian`), built with numpy: verdict refinement
+    needs them at run time, where decoding rings into lists would cost a noticeable share of
+    a batch.
     """
     lengths = np.fromiter((len(a) for a in topo["arcs"]), dtype=np.int64, count=len(topo["arcs"]))
     coords = chain.from_iterable(chain.from_iterable(topo["arcs"]))
@@ -104,5 +107,5 @@ def decode_country_edges(topo: dict[str, Any]) -> dict[str, np.ndarray]:
         count = n_edges[idx]
         owner = np.repeat(idx, count)
         k = starts[owner] + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-        out[code] = np.hstack([flat[k], flat[k + 1]])
+        out[code] = cut_at_antimeridian(np.hstack([flat[k], flat[k + 1]]))
     return out
