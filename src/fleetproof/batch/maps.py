@@ -65,24 +65,48 @@ class _Canvas:
         return head + "".join(self.parts) + "</svg>\n"
 
 
+def _unwrapped(ring: Sequence[Sequence[float]]) -> np.ndarray | None:
+    """A ring's points with longitudes made continuous across ±180° (so 179 → −179 becomes 179 → 181);
+    None for a ring that winds around a pole (Antarctica's), which no shift can draw closed."""
+    pts = np.asarray(ring, dtype=np.float64)[:, :2].copy()
+    if pts.shape[0] < 2:
+        return pts
+    step = np.diff(pts[:, 0])
+    wrap = np.concatenate(
+        [[0.0], np.cumsum(np.where(step > 180.0, -360.0, np.where(step < -180.0, 360.0, 0.0)))]
+    )
+    if wrap[-1] != 0.0:
+        return None
+    pts[:, 0] += wrap
+    return pts
+
+
 def _countries(c: _Canvas, shapes: Shapes, highlight: Sequence[str] = ()) -> None:
     lon0, lon1, lat0, lat1 = c.bbox
     for code, polys in shapes.items():
         rings = []
         for poly in polys:
-            pts = np.asarray(poly[0])
-            if (
-                pts[:, 0].max() < lon0
-                or pts[:, 0].min() > lon1
-                or pts[:, 1].max() < lat0
-                or pts[:, 1].min() > lat1
-            ):
+            unwrapped = [_unwrapped(ring) for ring in poly]
+            outer = unwrapped[0] if unwrapped else None
+            if outer is None or outer.shape[0] == 0 or any(r is None for r in unwrapped):
                 continue
-            if pts[:, 0].max() - pts[:, 0].min() > 180:  # drawn across the antimeridian: skip, not smear
-                continue
-            rings.extend([[(y, x) for x, y in ring] for ring in poly])
+            # A polygon reaching past ±180° after unwrapping is drawn once more a turn away; the
+            # canvas shows whichever copy falls in view.
+            for shift in (0.0, -360.0, 360.0):
+                if (
+                    outer[:, 0].max() + shift < lon0
+                    or outer[:, 0].min() + shift > lon1
+                    or outer[:, 1].max() < lat0
+                    or outer[:, 1].min() > lat1
+                ):
+                    continue
+                rings.extend([[(y, x + shift) for x, y in r] for r in unwrapped if r is not None])
         fill = "#ffcc80" if code in highlight else "#fbfbf8"
-        c.path(rings, f'fill="{fill}" stroke="#9e9e9e" stroke-width="0.5" fill-rule="evenodd"')
+        c.path(
+            rings,
+            f'data-country="{escape(code)}" fill="{fill}" stroke="#9e9e9e" stroke-width="0.5" '
+            'fill-rule="evenodd"',
+        )
 
 
 def _view(points: Sequence[tuple[float, float]], min_span: float = 20.0) -> tuple[float, float, float, float]:
