@@ -7,9 +7,11 @@ is written atomically, so a bad input never leaves a partial result behind.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,7 +20,7 @@ import numpy as np
 
 from fleetproof.batch.csvio import not_utf8, read_claims, read_landmarks, read_mesh, read_rtts
 from fleetproof.batch.output import Progress, write_json, write_jsonl, write_text
-from fleetproof.errors import InputError, VerificationFailed
+from fleetproof.errors import ConfigError, InputError, VerificationFailed
 
 __all__ = ["VerifyOptions", "run_verify"]
 
@@ -110,6 +112,46 @@ def _check_polygons(polygons: list[Any]) -> None:
                     raise ValueError(f"position {shown} is out of range (lon -180..180, lat -90..90)")
 
 
+def _check_outputs(opts: VerifyOptions) -> None:
+    """Refuse output paths that cannot be written before any work is done."""
+    for path in (opts.out, opts.landmark_report):
+        if path is not None and path.is_dir():
+            raise ConfigError(f"cannot write {path}: it is a folder")
+    if opts.map_dir is not None and opts.map_dir.exists() and not opts.map_dir.is_dir():
+        raise ConfigError(f"cannot make the map folder {opts.map_dir}: a file of that name is in the way")
+
+
+def _new_paths(path: Path) -> list[Path]:
+    """``path`` and those of its folders that do not exist yet, deepest first."""
+    out = []
+    for p in (path, *path.parents):
+        if p.exists() or p.is_symlink():
+            break
+        out.append(p)
+    return out
+
+
+@contextmanager
+def _all_or_nothing(opts: VerifyOptions) -> Iterator[None]:
+    """Remove what this run created if writing any output fails, so no partial set of outputs is left.
+
+    Each file is written atomically, but the outputs are several files: without this a
+    failure on the last one (a folder that cannot be made) left the first ones behind.
+    Files that existed before are not restored; they were replaced whole or not at all.
+    """
+    outputs = [p for p in (opts.out, opts.landmark_report, opts.map_dir) if p is not None]
+    created = [p for path in outputs for p in _new_paths(path)]
+    try:
+        yield
+    except BaseException:
+        if opts.map_dir is not None and opts.map_dir in created:
+            shutil.rmtree(opts.map_dir, ignore_errors=True)
+        for p in created:  # deepest first within each output: files, then the folders made for them
+            with suppress(OSError):  # a folder that still holds something stays
+                p.rmdir() if p.is_dir() else p.unlink(missing_ok=True)
+        raise
+
+
 def _build(
     opts: VerifyOptions, landmarks: list[Any], mesh: list[Any], countries: Any, speed: Any
 ) -> tuple[Any, Any, bool]:
@@ -151,6 +193,7 @@ def run_verify(
     from fleetproof.geodata import load_countries, load_country_edges
 
     t0 = clock()
+    _check_outputs(opts)
     tune_allocator()
     speed = SpeedModel(allowance_ms=opts.allowance_ms)
     if opts.v_max_km_per_ms is not None:
@@ -191,18 +234,19 @@ def run_verify(
     progress.close()
     t_verify = clock()
 
-    if opts.landmark_report is not None:
-        write_json(opts.landmark_report, report.to_json())
     n_maps = 0
-    if opts.map_dir is not None:
-        from fleetproof.batch.mapping import write_maps
+    with _all_or_nothing(opts):
+        if opts.landmark_report is not None:
+            write_json(opts.landmark_report, report.to_json())
+        if opts.map_dir is not None:
+            from fleetproof.batch.mapping import write_maps
 
-        n_maps = write_maps(
-            opts.map_dir, verifier, landmarks, report, targets, rtt, claims, results, opts.map_limit
-        )
-        write_jsonl(opts.out, (r.to_json() for r in results))
-    else:
-        write_text(opts.out, texts)
+            n_maps = write_maps(
+                opts.map_dir, verifier, landmarks, report, targets, rtt, claims, results, opts.map_limit
+            )
+            write_jsonl(opts.out, (r.to_json() for r in results))
+        else:
+            write_text(opts.out, texts)
     t_end = clock()
     times = (t_read - t0, t_verify - t_read, t_end - t_verify, t_end - t0)
     _summary(stdout, opts, briefs, report, len(targets), len(landmarks), n_maps, times, n_rows, calibrated)
