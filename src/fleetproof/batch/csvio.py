@@ -19,7 +19,7 @@ import numpy as np
 from fleetproof.errors import InputError
 from fleetproof.geo import Claim, Landmark, MeshLink
 
-__all__ = ["RttTable", "read_claims", "read_landmarks", "read_mesh", "read_rtts"]
+__all__ = ["RttTable", "not_utf8", "read_claims", "read_landmarks", "read_mesh", "read_rtts"]
 
 
 def _rows(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
@@ -35,6 +35,9 @@ def _rows(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[str, 
             if header is None or not any(h.strip() for h in header):
                 raise InputError(str(path), None, "file is empty")
             names = [h.strip().lower() for h in header]
+            twice = sorted({n for n in names if n and names.count(n) > 1})
+            if twice:
+                raise InputError(str(path), 1, f"column(s) {', '.join(twice)} appear more than once")
             missing = [c for c in required if c not in names]
             if missing:
                 raise InputError(
@@ -56,9 +59,26 @@ def _rows(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[str, 
             if not seen_rows:
                 raise InputError(str(path), None, "file has a header but no data rows")
         except UnicodeDecodeError:
-            raise InputError(str(path), None, "file is not UTF-8 text") from None
+            raise not_utf8(path) from None
         except csv.Error as exc:
             raise InputError(str(path), reader.line_num, f"malformed CSV: {exc}") from None
+
+
+def not_utf8(path: Path) -> InputError:
+    """The error for a file that is not UTF-8, with the line of its first bad byte.
+
+    Only called once decoding has failed, so the file is read a second time just then.
+    """
+    try:
+        data = path.read_bytes()
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        head = data[: exc.start]
+        line = head.count(b"\n") + head.count(b"\r") - head.count(b"\r\n") + 1
+        return InputError(str(path), line, f"not UTF-8 text (byte {data[exc.start]:#04x})")
+    except OSError:
+        pass
+    return InputError(str(path), None, "file is not UTF-8 text")
 
 
 def _number(path: Path, line: int, column: str, text: str) -> float:
@@ -103,7 +123,7 @@ def read_landmarks(path: Path) -> list[Landmark]:
         first[lid] = line
         lat, lon = _latlon(path, line, row["lat"], row["lon"])
         country = row.get("country", "").upper() or None
-        if country is not None and (len(country) != 2 or not country.isalpha()):
+        if country is not None and (len(country) != 2 or not (country.isascii() and country.isalpha())):
             raise InputError(
                 str(path), line, f"country must be an ISO 3166 alpha-2 code, got {row['country']!r}"
             )

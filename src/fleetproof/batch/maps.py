@@ -146,7 +146,8 @@ def result_svg(
 
         for poly in geojson_polygons(claim.region):
             c.path(
-                [[(y, x) for x, y in ring] for ring in poly], 'fill="none" stroke="#ef6c00" stroke-width="2"'
+                [[(pos[1], pos[0]) for pos in ring] for ring in poly],  # [lon, lat] or [lon, lat, alt]
+                'fill="none" stroke="#ef6c00" stroke-width="2"',
             )
     for poly in region.to_geojson()["coordinates"]:
         c.path([[(y, x) for x, y in poly[0]]], 'fill="#42a5f5" fill-opacity="0.35" stroke="none"')

@@ -15,7 +15,8 @@ of every field at once) with numpy.
 
 Any problem is reported with its line, as the careful reader in
 :mod:`fleetproof.batch.csvio` would; anything unusual (quotes, blank lines, a
-different header, very long ids) returns ``None`` so that reader takes over.
+different header, very long ids, spaces around an id) returns ``None`` so that reader
+takes over.
 """
 
 from __future__ import annotations
@@ -202,6 +203,8 @@ def _parse_body(body: bytes, first_line: int, landmark_ids: Sequence[str]) -> Pa
         k = int(np.flatnonzero(l_idx < 0)[0])
         _, c1, c2, _ = _lines(seps, k, k + 1, len(body))
         name = body[int(c1[0]) + 1 : int(c2[0])].decode("utf-8", "replace")
+        if name != name.strip():  # " A" is landmark "A" to the careful reader, which strips fields
+            return None
         return first_line + k, f"unknown landmark id {name!r}"
     tmap: dict[bytes, int] = {}
     t_idx = np.empty(n_lines, dtype=np.int64)
@@ -213,6 +216,8 @@ def _parse_body(body: bytes, first_line: int, landmark_ids: Sequence[str]) -> Pa
     try:
         targets = [t.decode("utf-8") for t in tmap]
     except UnicodeDecodeError:
+        return None
+    if any(t != t.strip() for t in targets):  # " t1" and "t1" are one target once stripped
         return None
     return targets, t_idx, l_idx, values
 

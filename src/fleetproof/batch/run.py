@@ -7,18 +7,20 @@ is written atomically, so a bad input never leaves a partial result behind.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
-from fleetproof.batch.csvio import read_claims, read_landmarks, read_mesh, read_rtts
+from fleetproof.batch.csvio import not_utf8, read_claims, read_landmarks, read_mesh, read_rtts
 from fleetproof.batch.output import Progress, write_json, write_jsonl, write_text
-from fleetproof.errors import InputError, VerificationFailed
+from fleetproof.errors import ConfigError, InputError, VerificationFailed
 
 __all__ = ["VerifyOptions", "run_verify"]
 
@@ -45,15 +47,23 @@ class VerifyOptions:
 
 
 def _regions(path: Path | None) -> dict[str, dict[str, Any]]:
-    """Named operator regions from a GeoJSON FeatureCollection (``properties.name``)."""
+    """Named operator regions from a GeoJSON FeatureCollection (``properties.name``).
+
+    Every ring is checked here, once, so that a bad coordinate is reported against the
+    file instead of failing deep inside verification or map drawing.
+    """
     if path is None:
         return {}
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         raise InputError(str(path), None, f"cannot read file: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), getattr(exc, "lineno", None), f"not valid JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise InputError(str(path), None, "not valid JSON: nested too deeply") from None
     from fleetproof.geo import geojson_polygons
 
     feats = doc.get("features") if isinstance(doc, dict) else None
@@ -61,16 +71,85 @@ def _regions(path: Path | None) -> dict[str, dict[str, Any]]:
         raise InputError(str(path), None, "expected a GeoJSON FeatureCollection")
     out: dict[str, dict[str, Any]] = {}
     for k, f in enumerate(feats):
-        name = (f.get("properties") or {}).get("name") if isinstance(f, dict) else None
-        if not name:
-            raise InputError(str(path), None, f"feature {k} has no properties.name")
+        props = f.get("properties") if isinstance(f, dict) else None
+        name = props.get("name") if isinstance(props, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(str(path), None, f"feature {k} has no properties.name (a non-empty string)")
+        if name in out:
+            raise InputError(str(path), None, f"feature {k}: region name {name!r} is used twice")
         try:
-            if not geojson_polygons(f):
+            polygons = geojson_polygons(f)
+            if not polygons:
                 raise ValueError("no polygons")
-        except (ValueError, KeyError, TypeError) as exc:
+            _check_polygons(polygons)
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise InputError(str(path), None, f"feature {name!r}: {exc}") from None
-        out[str(name)] = f
+        out[name] = f
     return out
+
+
+def _check_polygons(polygons: list[Any]) -> None:
+    """Each polygon a list of rings, each ring at least 4 [lon, lat] positions, finite and in range.
+
+    GeoJSON's rule of 4 positions (a closed triangle) is kept; a ring whose last
+    position differs from its first is closed automatically, as before.
+    """
+    for polygon in polygons:
+        if not isinstance(polygon, list) or not polygon:
+            raise ValueError("a polygon must be a non-empty list of rings")
+        for ring in polygon:
+            if not isinstance(ring, list) or len(ring) < 4:
+                n = len(ring) if isinstance(ring, list) else "no"
+                raise ValueError(f"a ring has {n} positions; at least 4 needed")
+            for pos in ring:
+                shown = repr(pos) if len(repr(pos)) <= 40 else repr(pos)[:37] + "..."
+                if not isinstance(pos, list) or not 2 <= len(pos) <= 3:
+                    raise ValueError(f"position {shown} is not [lon, lat]")
+                if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pos):
+                    raise ValueError(f"position {shown} has a value that is not a number")
+                lon, lat = pos[0], pos[1]  # compared as they are: float() of a huge int overflows
+                if not (-180 <= lon <= 180 and -90 <= lat <= 90):  # NaN fails too
+                    raise ValueError(f"position {shown} is out of range (lon -180..180, lat -90..90)")
+
+
+def _check_outputs(opts: VerifyOptions) -> None:
+    """Refuse output paths that cannot be written before any work is done."""
+    for path in (opts.out, opts.landmark_report):
+        if path is not None and path.is_dir():
+            raise ConfigError(f"cannot write {path}: it is a folder")
+    if opts.map_dir is not None and opts.map_dir.exists() and not opts.map_dir.is_dir():
+        raise ConfigError(f"cannot make the map folder {opts.map_dir}: a file of that name is in the way")
+
+
+def _new_paths(path: Path) -> list[Path]:
+    """``path`` and those of its folders that do not exist yet, deepest first."""
+    out = []
+    for p in (path, *path.parents):
+        if p.exists() or p.is_symlink():
+            break
+        out.append(p)
+    return out
+
+
+@contextmanager
+def _all_or_nothing(opts: VerifyOptions) -> Iterator[None]:
+    """Remove what this run created if writing any output fails, so no partial set of outputs is left.
+
+    Each file is written atomically, but the outputs are several files: without this a
+    failure on the last one (a folder that cannot be made) left the first ones behind.
+    Files that existed before are not restored; they were replaced whole or not at all.
+    """
+    outputs = [p for p in (opts.out, opts.landmark_report, opts.map_dir) if p is not None]
+    created = [p for path in outputs for p in _new_paths(path)]
+    try:
+        yield
+    except BaseException:
+        if opts.map_dir is not None and opts.map_dir in created:
+            shutil.rmtree(opts.map_dir, ignore_errors=True)
+        for p in created:  # deepest first within each output: files, then the folders made for them
+            with suppress(OSError):  # a folder that still holds something stays
+                p.rmdir() if p.is_dir() else p.unlink(missing_ok=True)
+        raise
 
 
 def _build(
@@ -114,6 +193,7 @@ def run_verify(
     from fleetproof.geodata import load_countries, load_country_edges
 
     t0 = clock()
+    _check_outputs(opts)
     tune_allocator()
     speed = SpeedModel(allowance_ms=opts.allowance_ms)
     if opts.v_max_km_per_ms is not None:
@@ -123,7 +203,8 @@ def run_verify(
     ids = {lm.id: i for i, lm in enumerate(landmarks)}
     mesh = read_mesh(opts.mesh, ids) if opts.mesh is not None else []
     table = read_rtts(opts.rtts, [lm.id for lm in landmarks])
-    claims = read_claims(opts.claims, countries.codes, _regions(opts.regions)) if opts.claims else []
+    regions = _regions(opts.regions)  # checked even when no claim uses it: a bad file is an error
+    claims = read_claims(opts.claims, countries.codes, regions) if opts.claims else []
     t_read = clock()
 
     report, verifier, calibrated = _build(opts, landmarks, mesh, countries, speed)
@@ -153,18 +234,19 @@ def run_verify(
     progress.close()
     t_verify = clock()
 
-    if opts.landmark_report is not None:
-        write_json(opts.landmark_report, report.to_json())
     n_maps = 0
-    if opts.map_dir is not None:
-        from fleetproof.batch.mapping import write_maps
+    with _all_or_nothing(opts):
+        if opts.landmark_report is not None:
+            write_json(opts.landmark_report, report.to_json())
+        if opts.map_dir is not None:
+            from fleetproof.batch.mapping import write_maps
 
-        n_maps = write_maps(
-            opts.map_dir, verifier, landmarks, report, targets, rtt, claims, results, opts.map_limit
-        )
-        write_jsonl(opts.out, (r.to_json() for r in results))
-    else:
-        write_text(opts.out, texts)
+            n_maps = write_maps(
+                opts.map_dir, verifier, landmarks, report, targets, rtt, claims, results, opts.map_limit
+            )
+            write_jsonl(opts.out, (r.to_json() for r in results))
+        else:
+            write_text(opts.out, texts)
     t_end = clock()
     times = (t_read - t0, t_verify - t_read, t_end - t_verify, t_end - t0)
     _summary(stdout, opts, briefs, report, len(targets), len(landmarks), n_maps, times, n_rows, calibrated)
