@@ -332,7 +332,7 @@ def _set(path: tuple[object, ...], value: object) -> Callable[[dict], object]:  
 
 
 BAD_POSITIONS = [
-    ["a", 40], [None, 40], [True, 40], [10], [], 5, "10,40", [200, 40], [10, 95], [10, -90.5],
+    ["a", 40], [None, 40], [True, 40], [10], [], 5, "10,40", [400, 40], [10, 95], [10, -90.5],
     [float("nan"), 40], [10, float("inf")], [10**400, 40], [10, 40, 1, 2], {"lon": 10},
 ]  # fmt: skip
 
@@ -622,7 +622,10 @@ REGRESSIONS = [
     # traceback from inside verification or map drawing, or silently gave a verdict.
     ("regions.json", _region_with([[["a", 40], [20, 40], [20, 55], ["a", 40]]]), (None, "not a number")),
     ("regions.json", _region_with([[[0, 40], [20, 40], [0, 40]]]), (None, "at least 4")),
-    ("regions.json", _region_with([[[0, 40], [200, 40], [200, 55], [0, 40]]]), (None, "out of range")),
+    ("regions.json", _region_with([[[0, 40], [400, 40], [400, 55], [0, 40]]]), (None, "out of range")),
+    ("regions.json", _region_with([[[-190, 40], [190, 40], [190, 55], [-190, 40]]]), (None, "360")),
+    # A ring written past 180° (not cut at the antimeridian) is a region, read modulo 360°.
+    ("regions.json", _region_with([[[177, -19], [181, -19], [181, -16], [177, -16], [177, -19]]]), None),
     ("regions.json", _region_with([[[0, 40], [20, math.nan], [20, 55], [0, 40]]]), (None, "out of range")),
     ("regions.json", _region_with([[[0, 40], [20, 10**400], [20, 55], [0, 40]]]), (None, "out of range")),
     ("regions.json", _region_with([[[True, 40], [20, 40], [20, 55], [True, 40]]]), (None, "not a number")),

@@ -74,3 +74,32 @@ def test_openapi_and_metrics_are_served(client) -> None:
     assert "IngestItem" in spec["components"]["schemas"]
     text = client.get("/metrics").text
     assert "fleetproof_server_verdict_queue" in text
+
+
+BAD_REGIONS = [
+    {"type": "Polygon", "coordinates": [[[0, 40], [20, 40], [0, 40]]]},  # a ring of 3 positions
+    {"type": "Polygon", "coordinates": [[["a", 40], [20, 40], [20, 55], ["a", 40]]]},
+    {"type": "Polygon", "coordinates": [[[0, 40], [20, 95], [20, 55], [0, 40]]]},
+    {"type": "Polygon", "coordinates": [[[0, 40], [20, 40], [20, 55], [0, 40]], 5]},
+    {"type": "MultiPolygon", "coordinates": "x"},
+    {"type": "Polygon"},
+]
+
+
+@pytest.mark.parametrize("region", BAD_REGIONS)
+def test_zone_regions_with_bad_coordinates_are_refused(client, region: dict[str, object]) -> None:
+    """A zone region is checked when it comes in, not when a verdict first needs it."""
+    r = client.post("/api/v1/zones", json={"id": "z", "allowed_region": region}, headers=ADMIN_HEADERS)
+    assert r.status_code == 422, r.text
+    assert "allowed_region" in r.text
+    assert "z" not in [z["id"] for z in client.get("/api/v1/zones", headers=ADMIN_HEADERS).json()]
+
+
+def test_zone_region_written_past_the_antimeridian_is_accepted(client) -> None:
+    ring = [[177, -19], [181, -19], [181, -16], [177, -16], [177, -19]]
+    r = client.post(
+        "/api/v1/zones",
+        json={"id": "fiji", "allowed_region": {"type": "Polygon", "coordinates": [ring]}},
+        headers=ADMIN_HEADERS,
+    )
+    assert r.status_code == 201, r.text

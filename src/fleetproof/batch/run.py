@@ -64,7 +64,7 @@ def _regions(path: Path | None) -> dict[str, dict[str, Any]]:
         raise InputError(str(path), exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
     except RecursionError:
         raise InputError(str(path), None, "not valid JSON: nested too deeply") from None
-    from fleetproof.geo import geojson_polygons
+    from fleetproof.geo.claims import check_polygons, geojson_polygons
 
     feats = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(feats, list):
@@ -81,35 +81,11 @@ def _regions(path: Path | None) -> dict[str, dict[str, Any]]:
             polygons = geojson_polygons(f)
             if not polygons:
                 raise ValueError("no polygons")
-            _check_polygons(polygons)
+            check_polygons(polygons)
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise InputError(str(path), None, f"feature {name!r}: {exc}") from None
         out[name] = f
     return out
-
-
-def _check_polygons(polygons: list[Any]) -> None:
-    """Each polygon a list of rings, each ring at least 4 [lon, lat] positions, finite and in range.
-
-    GeoJSON's rule of 4 positions (a closed triangle) is kept; a ring whose last
-    position differs from its first is closed automatically, as before.
-    """
-    for polygon in polygons:
-        if not isinstance(polygon, list) or not polygon:
-            raise ValueError("a polygon must be a non-empty list of rings")
-        for ring in polygon:
-            if not isinstance(ring, list) or len(ring) < 4:
-                n = len(ring) if isinstance(ring, list) else "no"
-                raise ValueError(f"a ring has {n} positions; at least 4 needed")
-            for pos in ring:
-                shown = repr(pos) if len(repr(pos)) <= 40 else repr(pos)[:37] + "..."
-                if not isinstance(pos, list) or not 2 <= len(pos) <= 3:
-                    raise ValueError(f"position {shown} is not [lon, lat]")
-                if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pos):
-                    raise ValueError(f"position {shown} has a value that is not a number")
-                lon, lat = pos[0], pos[1]  # compared as they are: float() of a huge int overflows
-                if not (-180 <= lon <= 180 and -90 <= lat <= 90):  # NaN fails too
-                    raise ValueError(f"position {shown} is out of range (lon -180..180, lat -90..90)")
 
 
 def _check_outputs(opts: VerifyOptions) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Claim", "ClaimKind", "geojson_polygons"]
+__all__ = ["Claim", "ClaimKind", "check_polygons", "geojson_polygons"]
 
 ClaimKind = Literal["point", "countries", "region"]
 
@@ -58,7 +58,7 @@ class Claim:
 
     @staticmethod
     def in_region(claim_id: str, target: str, geojson: Mapping[str, Any], name: str | None = None) -> Claim:
-        geojson_polygons(geojson)  # validate early
+        check_polygons(geojson_polygons(geojson))  # validate early, not deep inside a verdict
         return Claim(claim_id, target, region=geojson, region_name=name)
 
     def to_json(self) -> dict[str, Any]:
@@ -91,3 +91,40 @@ def geojson_polygons(doc: Mapping[str, Any]) -> list[Sequence[Sequence[Sequence[
     if kind == "GeometryCollection":
         return [p for g in doc.get("geometries", []) for p in geojson_polygons(g)]
     raise ValueError(f"not a polygon GeoJSON object: type {kind!r}")
+
+
+def check_polygons(polygons: Sequence[Any]) -> None:
+    """Raise ``ValueError`` unless each polygon is rings of at least 4 finite [lon, lat] positions.
+
+    Checked once where a region comes in (a file, an API call), so that a bad coordinate
+    is reported there instead of failing deep inside a verdict or a map. GeoJSON's rule of
+    4 positions (a closed triangle) is kept; a ring whose last position differs from its
+    first is closed automatically. A ring may run past ±180° (177…181 instead of a cut at
+    the antimeridian), which the engine reads modulo 360°, so longitudes may reach ±360° as
+    long as a ring spans at most a full turn.
+
+    >>> check_polygons([[[[0, 0], [1, 0], [1, 1], [0, 0]]]])
+    >>> check_polygons([[[[0, 0], [1, 0], [0, 0]]]])
+    Traceback (most recent call last):
+    ...
+    ValueError: a ring has 3 positions; at least 4 needed
+    """
+    for polygon in polygons:
+        if not isinstance(polygon, list | tuple) or not polygon:
+            raise ValueError("a polygon must be a non-empty list of rings")
+        for ring in polygon:
+            if not isinstance(ring, list | tuple) or len(ring) < 4:
+                n = len(ring) if isinstance(ring, list | tuple) else "no"
+                raise ValueError(f"a ring has {n} positions; at least 4 needed")
+            for pos in ring:
+                shown = repr(pos) if len(repr(pos)) <= 40 else repr(pos)[:37] + "..."
+                if not isinstance(pos, list | tuple) or not 2 <= len(pos) <= 3:
+                    raise ValueError(f"position {shown} is not [lon, lat]")
+                if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pos):
+                    raise ValueError(f"position {shown} has a value that is not a number")
+                lon, lat = pos[0], pos[1]  # compared as they are: float() of a huge int overflows
+                if not (-360 <= lon <= 360 and -90 <= lat <= 90):  # NaN fails too
+                    raise ValueError(f"position {shown} is out of range (lon -360..360, lat -90..90)")
+            lons = [pos[0] for pos in ring]
+            if max(lons) - min(lons) > 360:
+                raise ValueError("a ring spans more than 360° of longitude")

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from fleetproof.errors import ConfigError
+from fleetproof.geo.claims import check_polygons, geojson_polygons
 from fleetproof.server import audit
 from fleetproof.server.reqsign import public_key_from_b64
 from fleetproof.server.store.db import Database
@@ -58,6 +59,11 @@ class ZoneIn(BaseModel):
     def _region(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None and value.get("type") not in {"Polygon", "MultiPolygon"}:
             raise ValueError("allowed_region must be a GeoJSON Polygon or MultiPolygon")
+        if value is not None:
+            try:
+                check_polygons(geojson_polygons(value))
+            except (KeyError, TypeError) as exc:
+                raise ValueError(f"allowed_region has no valid coordinates ({type(exc).__name__})") from None
         return value
 
 
