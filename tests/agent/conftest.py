@@ -34,6 +34,8 @@ class FakeNVML:
         self.calls: list[str] = []
         self.lost: set[int] = set()
         self.events: list[tuple[int, int]] = []
+        # A driver older than the newest NVML calls: those raise NVML_ERROR_FUNCTION_NOT_FOUND.
+        self.old_driver = False
         for name in dir(pynvml):
             if name.startswith(("NVML_", "nvmlEventType", "nvmlClocks")):
                 setattr(self, name, getattr(pynvml, name))
@@ -95,6 +97,13 @@ class FakeNVML:
         assert sensor == pynvml.NVML_TEMPERATURE_GPU
         return int(self._value(h, "temperature_gpu_c"))
 
+    def nvmlDeviceGetTemperatureV(self, h: int, sensor: int, version: int = pynvml.nvmlTemperature_v1) -> int:
+        # nvidia-ml-py looks the symbol up on first use; a driver without it raises FUNCTION_NOT_FOUND.
+        if self.old_driver:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_FUNCTION_NOT_FOUND)
+        assert sensor == pynvml.NVML_TEMPERATURE_GPU and version == pynvml.nvmlTemperature_v1
+        return int(self._value(h, "temperature_gpu_c"))
+
     def nvmlDeviceGetPowerUsage(self, h: int) -> int:
         return int(self._value(h, "power_usage_mw"))
 
@@ -128,6 +137,11 @@ class FakeNVML:
         return int(self._value(h, "pcie_replay_counter"))
 
     def nvmlDeviceGetCurrentClocksEventReasons(self, h: int) -> int:
+        if self.old_driver:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_FUNCTION_NOT_FOUND)
+        return int(self._value(h, "clocks_event_reasons"))
+
+    def nvmlDeviceGetCurrentClocksThrottleReasons(self, h: int) -> int:
         return int(self._value(h, "clocks_event_reasons"))
 
     def nvmlDeviceGetPersistenceMode(self, h: int) -> int:

@@ -235,6 +235,27 @@ def test_nvidia_unexpected_error_is_recorded(fake_nvml: Any) -> None:
     assert "temperature_c" in dev.metrics
 
 
+def test_nvidia_calls_an_older_driver_lacks_are_unsupported_not_errors(fake_nvml: Any) -> None:
+    # nvidia-ml-py raises NVML_ERROR_FUNCTION_NOT_FOUND when libnvidia-ml lacks a symbol
+    # (nvmlDeviceGetTemperatureV, nvmlDeviceGetCurrentClocksEventReasons on older drivers).
+    fake_nvml.old_driver = True
+    fake_nvml.data["devices"][0]["clocks_event_reasons"] = 0x40
+    dev = NvidiaCollector(nvml=fake_nvml).collect().devices[0]
+    assert dev.errors == []
+    assert dev.metrics["temperature_c"] == fake_nvml.data["devices"][0]["temperature_gpu_c"]
+    assert dev.throttle_reasons == {"hw_thermal_slowdown"}
+    assert "nvmlDeviceGetCurrentClocksThrottleReasons" in fake_nvml.calls
+
+
+def test_nvidia_pre_ampere_board_counts_retired_pages(fake_nvml: Any) -> None:
+    dev = fake_nvml.data["devices"][0]
+    dev["remapped_rows"] = None  # NOT_SUPPORTED before Ampere
+    dev["retired_pages"] = {"0": [0x1000, 0x2000], "1": [0x3000]}  # by NVML_PAGE_RETIREMENT_CAUSE_*
+    m = NvidiaCollector(nvml=fake_nvml).collect().devices[0].metrics
+    assert m["retired_pages_sbe"] == 2 and m["retired_pages_dbe"] == 1
+    assert not any(k.startswith("remapped_rows") for k in m)
+
+
 def test_kernel_log_xid_lines(fake_nvml: Any, fixtures_dir: Path, tmp_path: Path) -> None:
     lines = (fixtures_dir / "nvidia" / "kern_xid.log").read_text().splitlines()
     parsed = [p for p in map(parse_kernel_xid, lines) if p]
