@@ -259,19 +259,44 @@ class FakeAmdSmi:
         return list(self._v(h, "bad_pages"))
 
 
+class HLMLError(Exception):
+    """Shaped like pyhlml's ``HLMLError``: the HLML return code in ``value``, a message naming only it."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(value)
+        self.value = value
+
+    def __str__(self) -> str:
+        return f"HLML Error with code {self.value}"
+
+
+HLML_ERROR_NOT_SUPPORTED, HLML_ERROR_AIP_IS_LOST = 3, 15  # pyhlml's HLML_RETURN values
+
+
 class FakeHLML:
-    """The pyhlml getters the collector uses, answered from a recording."""
+    """The pyhlml getters the collector uses, answered from a recording.
+
+    Names, arguments and return shapes follow ``habana-pyhlml`` (``pyhlml/main.py``):
+    strings come back as bytes, PCI info, memory and utilisation as structures.
+    ``old_pyhlml`` makes utilisation a plain percentage, as pyhlml 1.9 returned it.
+    """
+
+    HLMLError = HLMLError
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = copy.deepcopy(data)
+        self.lost: set[int] = set()
+        self.old_pyhlml = False
 
     def _d(self, h: int) -> dict[str, Any]:
+        if h in self.lost:
+            raise HLMLError(HLML_ERROR_AIP_IS_LOST)
         return self.data["devices"][h]  # type: ignore[no-any-return]
 
     def _v(self, h: int, key: str) -> Any:
         value = self._d(h)[key]
         if value is None:
-            raise RuntimeError("HLML_ERROR_NOT_SUPPORTED")
+            raise HLMLError(HLML_ERROR_NOT_SUPPORTED)
         return value
 
     def hlmlInit(self) -> None:
@@ -298,8 +323,8 @@ class FakeHLML:
     def hlmlDeviceGetSerial(self, h: int) -> bytes:
         return str(self._v(h, "serial")).encode()
 
-    def hlmlDeviceGetFWVersion(self, h: int) -> bytes:
-        return str(self._v(h, "fw_version")).encode()
+    def hlmlDeviceGetFirmwareSPIVersion(self, h: int) -> bytes:
+        return str(self._v(h, "fw_spi_version")).encode()
 
     def hlmlDeviceGetPCIInfo(self, h: int) -> Any:
         return SimpleNamespace(bus_id=str(self._v(h, "bus_id")).encode())
@@ -307,7 +332,8 @@ class FakeHLML:
     def hlmlDeviceGetMemoryInfo(self, h: int) -> Any:
         return SimpleNamespace(**self._v(h, "memory"))
 
-    def hlmlDeviceGetTemperature(self, h: int, sensor: int) -> int:
+    def hlmlDeviceGetTemperature(self, h: int, sensor_type: int) -> int:
+        assert sensor_type == 0  # HLML_TEMPERATURE_ON_AIP
         return int(self._v(h, "temperature_aip_c"))
 
     def hlmlDeviceGetPowerUsage(self, h: int) -> int:
@@ -316,10 +342,14 @@ class FakeHLML:
     def hlmlDeviceGetPowerManagementDefaultLimit(self, h: int) -> int:
         return int(self._v(h, "power_limit_mw"))
 
-    def hlmlDeviceGetUtilizationRates(self, h: int) -> int:
-        return int(self._v(h, "utilization"))
+    def hlmlDeviceGetUtilizationRates(self, h: int) -> Any:
+        util = self._v(h, "utilization")
+        if self.old_pyhlml:
+            return int(util["aip"])
+        return SimpleNamespace(aip=int(util["aip"]), memory=int(util["memory"]))
 
     def hlmlDeviceGetClockInfo(self, h: int, clock_type: int = 0) -> int:
+        assert clock_type == 0  # HLML_CLOCK_SOC
         return int(self._v(h, "clock_soc_mhz"))
 
     def hlmlDeviceGetTotalECCErrors(self, h: int, error_type: int, counter_type: int) -> int:

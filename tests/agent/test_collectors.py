@@ -299,7 +299,30 @@ def test_gaudi_collector_from_recording(fake_hlml: Any) -> None:
     assert a.metrics["memory_total_bytes"] == 103079215104 and a.metrics["utilization_percent"] == 96
     assert b.metrics["ecc_volatile_corrected_total"] == 4 and b.metrics["pcie_replay_total"] == 3
     assert a.persistence_mode is None  # not supported: no verdict either way
-    assert a.errors == []
+    assert a.info.firmware_version is not None and a.info.firmware_version.startswith("Preboot version")
+    assert a.errors == [] and b.errors == []
+
+
+def test_gaudi_older_pyhlml_utilisation_is_a_plain_percentage(fake_hlml: Any) -> None:
+    fake_hlml.old_pyhlml = True
+    a, _ = GaudiCollector(hlml=fake_hlml).collect().devices
+    assert a.metrics["utilization_percent"] == 96 and a.errors == []
+
+
+def test_gaudi_errors_by_hlml_code(fake_hlml: Any) -> None:
+    collector = GaudiCollector(hlml=fake_hlml)
+    uuid = collector.collect().devices[1].info.uuid
+    # pyhlml's message names only the code ("HLML Error with code 49"): an unknown
+    # failure is recorded, NOT_SUPPORTED (3) is not, AIP_IS_LOST (15) marks the device lost.
+
+    def fail(h: int) -> int:
+        raise fake_hlml.HLMLError(49)
+
+    fake_hlml.hlmlDeviceGetPCIEReplayCounter = fail
+    fake_hlml.lost.add(1)
+    a, b = collector.collect().devices
+    assert b.lost and b.metrics == {} and b.info.uuid == uuid  # identity kept from the last round
+    assert not a.lost and a.errors == ["hlmlDeviceGetPCIEReplayCounter: HLML Error with code 49"]
 
 
 def test_ascend_parses_910b_table(fixtures_dir: Path) -> None:
