@@ -9,9 +9,10 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from enum import IntEnum
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import pynvml
 import pytest
@@ -180,21 +181,43 @@ class FakeNVML:
         return None
 
 
-class AmdSmiError(Exception):
-    pass
+class AmdSmiLibraryException(Exception):
+    """Shaped like amdsmi's: the status in ``err_code``, the message amdsmi formats from it."""
+
+    _INFO: ClassVar[dict[int, str]] = {
+        2: "AMDSMI_STATUS_NOT_SUPPORTED - Feature not supported",
+        7: "AMDSMI_STATUS_API_FAILED - API call failed",
+    }
+
+    def __init__(self, err_code: int) -> None:
+        super().__init__(err_code)
+        self.err_code = err_code
+
+    def __str__(self) -> str:
+        return f"Error code:\n\t{self.err_code} | {self._INFO.get(self.err_code, 'unknown')}"
+
+
+AMDSMI_STATUS_NOT_SUPPORTED = 2
 
 
 class FakeAmdSmi:
-    """The amdsmi calls the collector uses, answered from a recording."""
+    """The amdsmi calls the collector uses, answered from a recording.
 
-    class AmdSmiTemperatureType:
-        EDGE, HOTSPOT, VRAM = "EDGE", "HOTSPOT", "VRAM"
+    Names, enum values, argument checks and dict keys follow amdsmi's Python interface
+    (``amdsmi_interface.py``): the enum getters refuse anything but their IntEnum, as
+    the real ones do (AmdSmiParameterException).
+    """
 
-    class AmdSmiTemperatureMetric:
-        CURRENT = "CURRENT"
+    AmdSmiLibraryException = AmdSmiLibraryException
 
-    class AmdSmiClkType:
-        GFX, MEM = "GFX", "MEM"
+    class AmdSmiTemperatureType(IntEnum):
+        EDGE, HOTSPOT, VRAM = 0, 1, 2
+
+    class AmdSmiTemperatureMetric(IntEnum):
+        CURRENT = 0
+
+    class AmdSmiClkType(IntEnum):
+        GFX, MEM = 0, 4
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = copy.deepcopy(data)
@@ -204,7 +227,7 @@ class FakeAmdSmi:
         self.calls.append(key)
         value = self.data["devices"][h][key]
         if value is None:
-            raise AmdSmiError("AMDSMI_STATUS_NOT_SUPPORTED - Feature not supported")
+            raise AmdSmiLibraryException(AMDSMI_STATUS_NOT_SUPPORTED)
         return value
 
     def amdsmi_init(self) -> None:
@@ -231,10 +254,12 @@ class FakeAmdSmi:
     def amdsmi_get_gpu_vbios_info(self, h: int) -> dict[str, Any]:
         return dict(self._v(h, "vbios_info"))
 
-    def amdsmi_get_temp_metric(self, h: int, sensor: str, metric: str) -> int:
-        value = self._v(h, "temp")[sensor]
+    def amdsmi_get_temp_metric(self, h: int, sensor: IntEnum, metric: IntEnum) -> int:
+        assert isinstance(sensor, self.AmdSmiTemperatureType)
+        assert isinstance(metric, self.AmdSmiTemperatureMetric)
+        value = self._v(h, "temp")[sensor.name]
         if value is None:
-            raise AmdSmiError("AMDSMI_STATUS_NOT_SUPPORTED")
+            raise AmdSmiLibraryException(AMDSMI_STATUS_NOT_SUPPORTED)
         return int(value)
 
     def amdsmi_get_power_info(self, h: int) -> dict[str, Any]:
@@ -246,8 +271,9 @@ class FakeAmdSmi:
     def amdsmi_get_gpu_vram_usage(self, h: int) -> dict[str, Any]:
         return dict(self._v(h, "vram_usage"))
 
-    def amdsmi_get_clock_info(self, h: int, clk: str) -> dict[str, Any]:
-        return dict(self._v(h, "clock")[clk])
+    def amdsmi_get_clock_info(self, h: int, clk: IntEnum) -> dict[str, Any]:
+        assert isinstance(clk, self.AmdSmiClkType)
+        return dict(self._v(h, "clock")[clk.name])
 
     def amdsmi_get_gpu_total_ecc_count(self, h: int) -> dict[str, Any]:
         return dict(self._v(h, "ecc"))

@@ -407,6 +407,19 @@ def test_amd_other_releases_power_fields_and_unsupported_values(fake_amdsmi: Any
     assert "memory_temperature_c" not in m
 
 
+def test_amd_failures_by_status_code(fake_amdsmi: Any) -> None:
+    def fail(h: int) -> int:
+        raise fake_amdsmi.AmdSmiLibraryException(7)  # AMDSMI_STATUS_API_FAILED
+
+    fake_amdsmi.amdsmi_get_gpu_pci_replay_counter = fail
+    fake_amdsmi.data["devices"][0]["bad_pages"] = None  # AMDSMI_STATUS_NOT_SUPPORTED: absent, no error
+    a, _ = AmdCollector(amdsmi=fake_amdsmi).collect().devices
+    assert a.errors == [
+        "amdsmi_get_gpu_pci_replay_counter: Error code: 7 | AMDSMI_STATUS_API_FAILED - API call failed"
+    ]
+    assert "retired_pages_dbe" not in a.metrics and "pcie_replay_total" not in a.metrics
+
+
 def test_every_nvml_name_the_collector_uses_exists_in_nvidia_ml_py() -> None:
     """The fake answers whatever it is asked; this pins the names to the real library's."""
     import pynvml
