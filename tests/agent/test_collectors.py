@@ -358,6 +358,29 @@ def test_ascend_parses_older_910_table_and_uses_the_runner(fixtures_dir: Path) -
     assert npu.metrics["temperature_c"] == 42
 
 
+def test_ascend_two_chip_cards_get_one_reading_and_one_identity_per_chip(fixtures_dir: Path) -> None:
+    # Atlas 300I Duo (310P3): the NPU row repeats per chip, both chips print the card's bus id,
+    # row two reads "Chip Device", there is no HBM column and power is "NA".
+    text = (fixtures_dir / "ascend" / "npu-smi-info_310p3_duo_2cards.txt").read_text()
+    readings = parse_npu_smi_info(text)
+    assert [r.info.uuid for r in readings] == [
+        "NPU-0000:01:00.0",
+        "NPU-0000:01:00.0-chip1",
+        "NPU-0000:82:00.0",
+        "NPU-0000:82:00.0-chip1",
+    ]
+    assert [r.info.index for r in readings] == [0, 1, 2, 3]
+    first = readings[0]
+    assert first.info.model == "Ascend 310P3" and first.info.driver_version == "24.1.0"
+    assert first.metrics == {
+        "temperature_c": 55.0,
+        "utilization_percent": 12.0,
+        "memory_used_bytes": 20914 * 2**20,
+        "memory_total_bytes": 44280 * 2**20,
+    }
+    assert [r.vendor_health for r in readings] == ["OK", "OK", "Warning", "OK"]
+
+
 def test_ascend_without_npu_smi_is_unavailable() -> None:
     assert not AscendCollector(npu_smi="/nonexistent/npu-smi").available()
 
