@@ -12,7 +12,7 @@ of row two (chip id, then logical device id), have no HBM column (their memory
 is the last ``used / total`` pair), and often print ``NA`` for power. A card with
 two chips (Atlas 300I Duo, 310P3) repeats the NPU row once per chip, and both
 chips report the card's bus id. Parsing goes by position within each ``|``
-cell; the layout is the same in the published outputs of driver releases 22.x
+cell; the layout is the same in the published outputs of driver releases 23.x
 to 25.x. ``npu-smi info`` shows no UUID, so the bus id stands in for one:
 ``NPU-<bus id>`` for chip 0, ``NPU-<bus id>-chip<N>`` for the card's other chips.
 The command runner is injectable so tests feed recorded output.
