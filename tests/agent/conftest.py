@@ -9,9 +9,10 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from enum import IntEnum
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import pynvml
 import pytest
@@ -34,6 +35,8 @@ class FakeNVML:
         self.calls: list[str] = []
         self.lost: set[int] = set()
         self.events: list[tuple[int, int]] = []
+        # A driver older than the newest NVML calls: those raise NVML_ERROR_FUNCTION_NOT_FOUND.
+        self.old_driver = False
         for name in dir(pynvml):
             if name.startswith(("NVML_", "nvmlEventType", "nvmlClocks")):
                 setattr(self, name, getattr(pynvml, name))
@@ -95,6 +98,13 @@ class FakeNVML:
         assert sensor == pynvml.NVML_TEMPERATURE_GPU
         return int(self._value(h, "temperature_gpu_c"))
 
+    def nvmlDeviceGetTemperatureV(self, h: int, sensor: int, version: int = pynvml.nvmlTemperature_v1) -> int:
+        # nvidia-ml-py looks the symbol up on first use; a driver without it raises FUNCTION_NOT_FOUND.
+        if self.old_driver:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_FUNCTION_NOT_FOUND)
+        assert sensor == pynvml.NVML_TEMPERATURE_GPU and version == pynvml.nvmlTemperature_v1
+        return int(self._value(h, "temperature_gpu_c"))
+
     def nvmlDeviceGetPowerUsage(self, h: int) -> int:
         return int(self._value(h, "power_usage_mw"))
 
@@ -128,6 +138,11 @@ class FakeNVML:
         return int(self._value(h, "pcie_replay_counter"))
 
     def nvmlDeviceGetCurrentClocksEventReasons(self, h: int) -> int:
+        if self.old_driver:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_FUNCTION_NOT_FOUND)
+        return int(self._value(h, "clocks_event_reasons"))
+
+    def nvmlDeviceGetCurrentClocksThrottleReasons(self, h: int) -> int:
         return int(self._value(h, "clocks_event_reasons"))
 
     def nvmlDeviceGetPersistenceMode(self, h: int) -> int:
@@ -166,21 +181,43 @@ class FakeNVML:
         return None
 
 
-class AmdSmiError(Exception):
-    pass
+class AmdSmiLibraryException(Exception):
+    """Shaped like amdsmi's: the status in ``err_code``, the message amdsmi formats from it."""
+
+    _INFO: ClassVar[dict[int, str]] = {
+        2: "AMDSMI_STATUS_NOT_SUPPORTED - Feature not supported",
+        7: "AMDSMI_STATUS_API_FAILED - API call failed",
+    }
+
+    def __init__(self, err_code: int) -> None:
+        super().__init__(err_code)
+        self.err_code = err_code
+
+    def __str__(self) -> str:
+        return f"Error code:\n\t{self.err_code} | {self._INFO.get(self.err_code, 'unknown')}"
+
+
+AMDSMI_STATUS_NOT_SUPPORTED = 2
 
 
 class FakeAmdSmi:
-    """The amdsmi calls the collector uses, answered from a recording."""
+    """The amdsmi calls the collector uses, answered from a recording.
 
-    class AmdSmiTemperatureType:
-        EDGE, HOTSPOT, VRAM = "EDGE", "HOTSPOT", "VRAM"
+    Names, enum values, argument checks and dict keys follow amdsmi's Python interface
+    (``amdsmi_interface.py``): the enum getters refuse anything but their IntEnum, as
+    the real ones do (AmdSmiParameterException).
+    """
 
-    class AmdSmiTemperatureMetric:
-        CURRENT = "CURRENT"
+    AmdSmiLibraryException = AmdSmiLibraryException
 
-    class AmdSmiClkType:
-        GFX, MEM = "GFX", "MEM"
+    class AmdSmiTemperatureType(IntEnum):
+        EDGE, HOTSPOT, VRAM = 0, 1, 2
+
+    class AmdSmiTemperatureMetric(IntEnum):
+        CURRENT = 0
+
+    class AmdSmiClkType(IntEnum):
+        GFX, MEM = 0, 4
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = copy.deepcopy(data)
@@ -190,7 +227,7 @@ class FakeAmdSmi:
         self.calls.append(key)
         value = self.data["devices"][h][key]
         if value is None:
-            raise AmdSmiError("AMDSMI_STATUS_NOT_SUPPORTED - Feature not supported")
+            raise AmdSmiLibraryException(AMDSMI_STATUS_NOT_SUPPORTED)
         return value
 
     def amdsmi_init(self) -> None:
@@ -217,10 +254,12 @@ class FakeAmdSmi:
     def amdsmi_get_gpu_vbios_info(self, h: int) -> dict[str, Any]:
         return dict(self._v(h, "vbios_info"))
 
-    def amdsmi_get_temp_metric(self, h: int, sensor: str, metric: str) -> int:
-        value = self._v(h, "temp")[sensor]
+    def amdsmi_get_temp_metric(self, h: int, sensor: IntEnum, metric: IntEnum) -> int:
+        assert isinstance(sensor, self.AmdSmiTemperatureType)
+        assert isinstance(metric, self.AmdSmiTemperatureMetric)
+        value = self._v(h, "temp")[sensor.name]
         if value is None:
-            raise AmdSmiError("AMDSMI_STATUS_NOT_SUPPORTED")
+            raise AmdSmiLibraryException(AMDSMI_STATUS_NOT_SUPPORTED)
         return int(value)
 
     def amdsmi_get_power_info(self, h: int) -> dict[str, Any]:
@@ -232,8 +271,9 @@ class FakeAmdSmi:
     def amdsmi_get_gpu_vram_usage(self, h: int) -> dict[str, Any]:
         return dict(self._v(h, "vram_usage"))
 
-    def amdsmi_get_clock_info(self, h: int, clk: str) -> dict[str, Any]:
-        return dict(self._v(h, "clock")[clk])
+    def amdsmi_get_clock_info(self, h: int, clk: IntEnum) -> dict[str, Any]:
+        assert isinstance(clk, self.AmdSmiClkType)
+        return dict(self._v(h, "clock")[clk.name])
 
     def amdsmi_get_gpu_total_ecc_count(self, h: int) -> dict[str, Any]:
         return dict(self._v(h, "ecc"))
@@ -245,19 +285,44 @@ class FakeAmdSmi:
         return list(self._v(h, "bad_pages"))
 
 
+class HLMLError(Exception):
+    """Shaped like pyhlml's ``HLMLError``: the HLML return code in ``value``, a message naming only it."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(value)
+        self.value = value
+
+    def __str__(self) -> str:
+        return f"HLML Error with code {self.value}"
+
+
+HLML_ERROR_NOT_SUPPORTED, HLML_ERROR_AIP_IS_LOST = 3, 15  # pyhlml's HLML_RETURN values
+
+
 class FakeHLML:
-    """The pyhlml getters the collector uses, answered from a recording."""
+    """The pyhlml getters the collector uses, answered from a recording.
+
+    Names, arguments and return shapes follow ``habana-pyhlml`` (``pyhlml/main.py``):
+    strings come back as bytes, PCI info, memory and utilisation as structures.
+    ``old_pyhlml`` makes utilisation a plain percentage, as pyhlml 1.9 returned it.
+    """
+
+    HLMLError = HLMLError
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = copy.deepcopy(data)
+        self.lost: set[int] = set()
+        self.old_pyhlml = False
 
     def _d(self, h: int) -> dict[str, Any]:
+        if h in self.lost:
+            raise HLMLError(HLML_ERROR_AIP_IS_LOST)
         return self.data["devices"][h]  # type: ignore[no-any-return]
 
     def _v(self, h: int, key: str) -> Any:
         value = self._d(h)[key]
         if value is None:
-            raise RuntimeError("HLML_ERROR_NOT_SUPPORTED")
+            raise HLMLError(HLML_ERROR_NOT_SUPPORTED)
         return value
 
     def hlmlInit(self) -> None:
@@ -284,8 +349,8 @@ class FakeHLML:
     def hlmlDeviceGetSerial(self, h: int) -> bytes:
         return str(self._v(h, "serial")).encode()
 
-    def hlmlDeviceGetFWVersion(self, h: int) -> bytes:
-        return str(self._v(h, "fw_version")).encode()
+    def hlmlDeviceGetFirmwareSPIVersion(self, h: int) -> bytes:
+        return str(self._v(h, "fw_spi_version")).encode()
 
     def hlmlDeviceGetPCIInfo(self, h: int) -> Any:
         return SimpleNamespace(bus_id=str(self._v(h, "bus_id")).encode())
@@ -293,7 +358,8 @@ class FakeHLML:
     def hlmlDeviceGetMemoryInfo(self, h: int) -> Any:
         return SimpleNamespace(**self._v(h, "memory"))
 
-    def hlmlDeviceGetTemperature(self, h: int, sensor: int) -> int:
+    def hlmlDeviceGetTemperature(self, h: int, sensor_type: int) -> int:
+        assert sensor_type == 0  # HLML_TEMPERATURE_ON_AIP
         return int(self._v(h, "temperature_aip_c"))
 
     def hlmlDeviceGetPowerUsage(self, h: int) -> int:
@@ -302,10 +368,14 @@ class FakeHLML:
     def hlmlDeviceGetPowerManagementDefaultLimit(self, h: int) -> int:
         return int(self._v(h, "power_limit_mw"))
 
-    def hlmlDeviceGetUtilizationRates(self, h: int) -> int:
-        return int(self._v(h, "utilization"))
+    def hlmlDeviceGetUtilizationRates(self, h: int) -> Any:
+        util = self._v(h, "utilization")
+        if self.old_pyhlml:
+            return int(util["aip"])
+        return SimpleNamespace(aip=int(util["aip"]), memory=int(util["memory"]))
 
     def hlmlDeviceGetClockInfo(self, h: int, clock_type: int = 0) -> int:
+        assert clock_type == 0  # HLML_CLOCK_SOC
         return int(self._v(h, "clock_soc_mhz"))
 
     def hlmlDeviceGetTotalECCErrors(self, h: int, error_type: int, counter_type: int) -> int:

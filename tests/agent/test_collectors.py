@@ -235,6 +235,27 @@ def test_nvidia_unexpected_error_is_recorded(fake_nvml: Any) -> None:
     assert "temperature_c" in dev.metrics
 
 
+def test_nvidia_calls_an_older_driver_lacks_are_unsupported_not_errors(fake_nvml: Any) -> None:
+    # nvidia-ml-py raises NVML_ERROR_FUNCTION_NOT_FOUND when libnvidia-ml lacks a symbol
+    # (nvmlDeviceGetTemperatureV, nvmlDeviceGetCurrentClocksEventReasons on older drivers).
+    fake_nvml.old_driver = True
+    fake_nvml.data["devices"][0]["clocks_event_reasons"] = 0x40
+    dev = NvidiaCollector(nvml=fake_nvml).collect().devices[0]
+    assert dev.errors == []
+    assert dev.metrics["temperature_c"] == fake_nvml.data["devices"][0]["temperature_gpu_c"]
+    assert dev.throttle_reasons == {"hw_thermal_slowdown"}
+    assert "nvmlDeviceGetCurrentClocksThrottleReasons" in fake_nvml.calls
+
+
+def test_nvidia_pre_ampere_board_counts_retired_pages(fake_nvml: Any) -> None:
+    dev = fake_nvml.data["devices"][0]
+    dev["remapped_rows"] = None  # NOT_SUPPORTED before Ampere
+    dev["retired_pages"] = {"0": [0x1000, 0x2000], "1": [0x3000]}  # by NVML_PAGE_RETIREMENT_CAUSE_*
+    m = NvidiaCollector(nvml=fake_nvml).collect().devices[0].metrics
+    assert m["retired_pages_sbe"] == 2 and m["retired_pages_dbe"] == 1
+    assert not any(k.startswith("remapped_rows") for k in m)
+
+
 def test_kernel_log_xid_lines(fake_nvml: Any, fixtures_dir: Path, tmp_path: Path) -> None:
     lines = (fixtures_dir / "nvidia" / "kern_xid.log").read_text().splitlines()
     parsed = [p for p in map(parse_kernel_xid, lines) if p]
@@ -278,7 +299,30 @@ def test_gaudi_collector_from_recording(fake_hlml: Any) -> None:
     assert a.metrics["memory_total_bytes"] == 103079215104 and a.metrics["utilization_percent"] == 96
     assert b.metrics["ecc_volatile_corrected_total"] == 4 and b.metrics["pcie_replay_total"] == 3
     assert a.persistence_mode is None  # not supported: no verdict either way
-    assert a.errors == []
+    assert a.info.firmware_version is not None and a.info.firmware_version.startswith("Preboot version")
+    assert a.errors == [] and b.errors == []
+
+
+def test_gaudi_older_pyhlml_utilisation_is_a_plain_percentage(fake_hlml: Any) -> None:
+    fake_hlml.old_pyhlml = True
+    a, _ = GaudiCollector(hlml=fake_hlml).collect().devices
+    assert a.metrics["utilization_percent"] == 96 and a.errors == []
+
+
+def test_gaudi_errors_by_hlml_code(fake_hlml: Any) -> None:
+    collector = GaudiCollector(hlml=fake_hlml)
+    uuid = collector.collect().devices[1].info.uuid
+    # pyhlml's message names only the code ("HLML Error with code 49"): an unknown
+    # failure is recorded, NOT_SUPPORTED (3) is not, AIP_IS_LOST (15) marks the device lost.
+
+    def fail(h: int) -> int:
+        raise fake_hlml.HLMLError(49)
+
+    fake_hlml.hlmlDeviceGetPCIEReplayCounter = fail
+    fake_hlml.lost.add(1)
+    a, b = collector.collect().devices
+    assert b.lost and b.metrics == {} and b.info.uuid == uuid  # identity kept from the last round
+    assert not a.lost and a.errors == ["hlmlDeviceGetPCIEReplayCounter: HLML Error with code 49"]
 
 
 def test_ascend_parses_910b_table(fixtures_dir: Path) -> None:
@@ -312,6 +356,29 @@ def test_ascend_parses_older_910_table_and_uses_the_runner(fixtures_dir: Path) -
     assert calls[-1] == ["/usr/local/bin/npu-smi", "info"]
     assert npu.info.driver_version == "22.0.4" and npu.metrics["memory_total_bytes"] == 32768 * 2**20
     assert npu.metrics["temperature_c"] == 42
+
+
+def test_ascend_two_chip_cards_get_one_reading_and_one_identity_per_chip(fixtures_dir: Path) -> None:
+    # Atlas 300I Duo (310P3): the NPU row repeats per chip, both chips print the card's bus id,
+    # row two reads "Chip Device", there is no HBM column and power is "NA".
+    text = (fixtures_dir / "ascend" / "npu-smi-info_310p3_duo_2cards.txt").read_text()
+    readings = parse_npu_smi_info(text)
+    assert [r.info.uuid for r in readings] == [
+        "NPU-0000:01:00.0",
+        "NPU-0000:01:00.0-chip1",
+        "NPU-0000:82:00.0",
+        "NPU-0000:82:00.0-chip1",
+    ]
+    assert [r.info.index for r in readings] == [0, 1, 2, 3]
+    first = readings[0]
+    assert first.info.model == "Ascend 310P3" and first.info.driver_version == "24.1.0"
+    assert first.metrics == {
+        "temperature_c": 55.0,
+        "utilization_percent": 12.0,
+        "memory_used_bytes": 20914 * 2**20,
+        "memory_total_bytes": 44280 * 2**20,
+    }
+    assert [r.vendor_health for r in readings] == ["OK", "OK", "Warning", "OK"]
 
 
 def test_ascend_without_npu_smi_is_unavailable() -> None:
@@ -361,6 +428,19 @@ def test_amd_other_releases_power_fields_and_unsupported_values(fake_amdsmi: Any
     m = AmdCollector(amdsmi=fake_amdsmi).collect().devices[0].metrics
     assert m["power_w"] == 611 and m["power_limit_w"] == 750
     assert "memory_temperature_c" not in m
+
+
+def test_amd_failures_by_status_code(fake_amdsmi: Any) -> None:
+    def fail(h: int) -> int:
+        raise fake_amdsmi.AmdSmiLibraryException(7)  # AMDSMI_STATUS_API_FAILED
+
+    fake_amdsmi.amdsmi_get_gpu_pci_replay_counter = fail
+    fake_amdsmi.data["devices"][0]["bad_pages"] = None  # AMDSMI_STATUS_NOT_SUPPORTED: absent, no error
+    a, _ = AmdCollector(amdsmi=fake_amdsmi).collect().devices
+    assert a.errors == [
+        "amdsmi_get_gpu_pci_replay_counter: Error code: 7 | AMDSMI_STATUS_API_FAILED - API call failed"
+    ]
+    assert "retired_pages_dbe" not in a.metrics and "pcie_replay_total" not in a.metrics
 
 
 def test_every_nvml_name_the_collector_uses_exists_in_nvidia_ml_py() -> None:

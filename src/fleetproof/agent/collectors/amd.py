@@ -3,8 +3,12 @@
 Only ``amdsmi_get_*`` calls are made. The module is injectable (``amdsmi=``)
 for tests; without ROCm the import fails (ImportError, or KeyError/OSError from
 the bindings when the library is missing) and :meth:`available` returns False.
-AMD SMI reports socket power in watts, the power limit in watts or (some releases)
-microwatts, and VRAM in MiB; all are normalised here.
+AMD SMI reports temperatures in °C (the library divides ROCm SMI's millidegrees),
+socket power in watts, VRAM in MiB, and the power limit in watts or microwatts
+depending on the release (``power_limit`` is hwmon's ``power1_cap`` as read, in
+microwatts, in some releases and divided down to watts in others); all are
+normalised here. Failures are ``AmdSmiLibraryException`` with the status in
+``err_code``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ def _import_amdsmi() -> Any:
 
 
 _UNSUPPORTED = {0xFFFF, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF}
+_STATUS_NOT_SUPPORTED = 2  # AMDSMI_STATUS_NOT_SUPPORTED
 
 
 def _number(value: Any) -> float | None:
@@ -79,8 +84,12 @@ class AmdCollector:
         try:
             return getattr(self._smi, fn)(*args)
         except Exception as exc:  # AmdSmiLibraryException: not supported or failed
-            if "NOT_SUPPORTED" not in str(exc).upper():
-                reading.errors.append(f"{fn}: {exc}")
+            code = getattr(exc, "err_code", None)
+            unsupported = (
+                code == _STATUS_NOT_SUPPORTED if code is not None else "NOT_SUPPORTED" in str(exc).upper()
+            )
+            if not unsupported:
+                reading.errors.append(f"{fn}: {' '.join(str(exc).split())}")
             return None
 
     def _read(self, smi: Any, index: int, h: Any) -> DeviceReading:

@@ -7,10 +7,15 @@
 
 row one: NPU id, name, health, power (W), temperature (°C), huge pages; row
 two: chip id, bus id, AI Core use (%), memory used / total (MB), HBM used /
-total (MB). The header names the columns; parsing goes by position within each
-``|`` cell, which is stable across driver releases 22.x–24.x. ``npu-smi info``
-shows no UUID, so the bus id stands in for one (``NPU-<bus id>``). The command
-runner is injectable so tests feed recorded output.
+total (MB). Inference cards (310, 310P) print ``Chip Device`` in the first cell
+of row two (chip id, then logical device id), have no HBM column (their memory
+is the last ``used / total`` pair), and often print ``NA`` for power. A card with
+two chips (Atlas 300I Duo, 310P3) repeats the NPU row once per chip, and both
+chips report the card's bus id. Parsing goes by position within each ``|``
+cell; the layout is the same in the published outputs of driver releases 23.x
+to 25.x. ``npu-smi info`` shows no UUID, so the bus id stands in for one:
+``NPU-<bus id>`` for chip 0, ``NPU-<bus id>-chip<N>`` for the card's other chips.
+The command runner is injectable so tests feed recorded output.
 """
 
 from __future__ import annotations
@@ -69,6 +74,8 @@ def parse_npu_smi_info(text: str) -> list[DeviceReading]:
 def _reading(first: list[str], second: list[str], driver: str | None, index: int) -> DeviceReading:
     _npu_id, name = first[0].split(maxsplit=1)
     bus_id = second[1]
+    chip = second[0].split()[0]
+    uuid = f"NPU-{bus_id}" if chip == "0" else f"NPU-{bus_id}-chip{chip}"
     stats = first[2].split()
     hbm = _USED_TOTAL_RE.findall(second[2])
     total_mb = int(hbm[-1][1]) if hbm else None
@@ -76,7 +83,7 @@ def _reading(first: list[str], second: list[str], driver: str | None, index: int
         index=index,
         vendor="ascend",
         model=f"Ascend {name.strip()}",
-        uuid=f"NPU-{bus_id}",
+        uuid=uuid,
         bus_id=bus_id,
         driver_version=driver,
         memory_total_bytes=total_mb * MB if total_mb else None,

@@ -143,7 +143,13 @@ class NvidiaCollector:
         return Snapshot(collector=self.name, time=now, devices=devices)
 
     def _call(self, reading: DeviceReading, fn: str, *args: Any) -> Any:
-        """Call one NVML getter; None when unsupported, raise _Lost when the GPU is gone."""
+        """Call one NVML getter; None when unsupported, raise _Lost when the GPU is gone.
+
+        "Unsupported" covers three cases that are no fault of the GPU: the board lacks
+        the feature (NVML_ERROR_NOT_SUPPORTED), the installed driver's libnvidia-ml lacks
+        the symbol (nvidia-ml-py raises NVML_ERROR_FUNCTION_NOT_FOUND when it looks the
+        function up), and the installed nvidia-ml-py lacks the wrapper (AttributeError).
+        """
         nv = self._nv
         try:
             return getattr(nv, fn)(*args)
@@ -151,7 +157,7 @@ class NvidiaCollector:
             code = getattr(exc, "value", None)
             if code == nv.NVML_ERROR_GPU_IS_LOST:
                 raise _Lost(str(exc)) from exc
-            if code != nv.NVML_ERROR_NOT_SUPPORTED:
+            if code not in (nv.NVML_ERROR_NOT_SUPPORTED, nv.NVML_ERROR_FUNCTION_NOT_FOUND):
                 reading.errors.append(f"{fn}: {exc}")
             return None
         except AttributeError:
@@ -197,7 +203,12 @@ class NvidiaCollector:
     def _read_metrics(self, reading: DeviceReading, h: Any) -> None:
         nv, m = self._nv, reading.metrics
         call = self._call
-        put(m, "temperature_c", call(reading, "nvmlDeviceGetTemperature", h, nv.NVML_TEMPERATURE_GPU))
+        # nvmlDeviceGetTemperatureV replaces the deprecated nvmlDeviceGetTemperature (both °C);
+        # drivers older than the V call answer FUNCTION_NOT_FOUND and the old call is used.
+        temp = call(reading, "nvmlDeviceGetTemperatureV", h, nv.NVML_TEMPERATURE_GPU)
+        if temp is None:
+            temp = call(reading, "nvmlDeviceGetTemperature", h, nv.NVML_TEMPERATURE_GPU)
+        put(m, "temperature_c", temp)
         put(m, "power_w", call(reading, "nvmlDeviceGetPowerUsage", h), 1e-3)
         put(m, "power_limit_w", call(reading, "nvmlDeviceGetEnforcedPowerLimit", h), 1e-3)
         for key, clock in (("clock_sm_mhz", nv.NVML_CLOCK_SM), ("clock_memory_mhz", nv.NVML_CLOCK_MEM)):
@@ -210,7 +221,10 @@ class NvidiaCollector:
         if mem is not None:
             m["memory_used_bytes"] = float(mem.used)
             m["memory_total_bytes"] = float(mem.total)
-        for kind, err in (("corrected", nv.NVML_MEMORY_ERROR_TYPE_CORRECTED), ("uncorrected", 1)):
+        for kind, err in (
+            ("corrected", nv.NVML_MEMORY_ERROR_TYPE_CORRECTED),
+            ("uncorrected", nv.NVML_MEMORY_ERROR_TYPE_UNCORRECTED),
+        ):
             for scope, counter in (("volatile", nv.NVML_VOLATILE_ECC), ("aggregate", nv.NVML_AGGREGATE_ECC)):
                 put(
                     m,
@@ -222,7 +236,10 @@ class NvidiaCollector:
             for key, value in zip(("correctable", "uncorrectable", "pending", "failure"), rows, strict=True):
                 m[f"remapped_rows_{key}"] = float(value)
         else:  # before Ampere: page retirement instead of row remapping
-            for key, cause in (("sbe", 0), ("dbe", 1)):
+            for key, cause in (
+                ("sbe", nv.NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS),
+                ("dbe", nv.NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR),
+            ):
                 pages = call(reading, "nvmlDeviceGetRetiredPages", h, cause)
                 if pages is not None:
                     m[f"retired_pages_{key}"] = float(len(pages))
