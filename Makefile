@@ -20,8 +20,8 @@ verify-sample: $(STAMP)
 	$(BIN)/fleetproof verify --sample --out out/results.jsonl --landmark-report out/landmarks.json --map out/maps
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
 	$(BIN)/mypy
 
 test: lint

@@ -193,8 +193,9 @@ class SimulatedCollector:
             temp, sm_clock = 92.0 + 2 * n("temp"), 1305.0
             reasons |= {"hw_thermal_slowdown", "sw_thermal_slowdown"}
         if "power" in kinds:
-            power, sm_clock = POWER_LIMIT_W - 2 * n("power"), min(sm_clock, 1650.0)
-            reasons.add("sw_power_cap")
+            # A power brake from outside the board (a failing supply): clocks well down, power too.
+            power, sm_clock = 0.6 * POWER_LIMIT_W - 10 * n("power"), min(sm_clock, 1095.0)
+            reasons.add("hw_power_brake_slowdown")
         ecc = self._ecc[index]
         if "ecc_storm" in kinds:
             burst = 4000 + int(2000 * n("ecc"))
