@@ -1,4 +1,4 @@
-"""Footprint of `fleetproof agent run` with 8 simulated accelerators at a 10 s interval.
+"""Footprint of `fleetproof agent run` with 8 simulated accelerators (or a real backend) at a 10 s interval.
 
 Starts the agent as its own process (exporter on, outbox on, no server), lets it
 run for --duration seconds while Prometheus-style scrapes hit /metrics every
@@ -44,16 +44,18 @@ def _baseline_rss_mb() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=float, default=300.0, help="measured seconds")
-    ap.add_argument("--devices", type=int, default=8)
+    ap.add_argument("--devices", type=int, default=8, help="simulated accelerators")
+    ap.add_argument("--backend", default="simulated", help="e.g. nvidia, on a host with its hardware")
     ap.add_argument("--interval", type=float, default=10.0)
     ap.add_argument(
         "--warmup", type=float, default=3.0, help="seconds ignored after start (imports, first round)"
     )
     args = ap.parse_args()
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), FLEETPROOF_AGENT_SIMULATED_DEVICES=str(args.devices))
+    path = os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p)
+    env = dict(os.environ, PYTHONPATH=path, FLEETPROOF_AGENT_SIMULATED_DEVICES=str(args.devices))
     with tempfile.TemporaryDirectory() as state:
-        cmd = [sys.executable, "-m", "fleetproof.agent", "run", "--backend", "simulated"]
+        cmd = [sys.executable, "-m", "fleetproof.agent", "run", "--backend", args.backend]
         cmd += ["--interval", str(args.interval), "--listen", f"127.0.0.1:{port}", "--state-dir", state]
         agent = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         proc = psutil.Process(agent.pid)
@@ -78,7 +80,8 @@ def main() -> None:
     cpu_s = (c1.user - c0.user) + (c1.system - c0.system)
     baseline = _baseline_rss_mb()
     result = {
-        "devices": args.devices,
+        "backend": args.backend,
+        "devices": args.devices if args.backend == "simulated" else None,
         "interval_s": args.interval,
         "window_s": round(t1 - t0, 1),
         "scrapes": scrapes,

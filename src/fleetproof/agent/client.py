@@ -11,19 +11,28 @@ retried with the outbox's backoff.
 Enrollment (:func:`enroll`) generates the device key if there is none, registers its
 public key with a one-time token and keeps the answer in ``server.json`` in the
 agent's state directory, beside ``device.key`` (0600) and ``device.key.pub``.
+
+Requests go through :class:`StdlibClient` (the standard library's ``urllib``) unless a
+client is injected: any object with httpx's ``get``/``post`` shape will do, as the tests'
+``httpx`` clients do. The agent itself loads no HTTP package: importing ``httpx`` alone
+brings its command-line dependencies along (``rich``, ``pygments``, ``click``), about
+13 MB of the agent's resident memory.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fleetproof.agent.config import ENROLLMENT_FILE
@@ -34,9 +43,11 @@ from fleetproof.wire import InventoryReport
 
 __all__ = [
     "ClientSettings",
+    "HttpClient",
     "HttpTransport",
     "Identity",
     "SettingsLike",
+    "StdlibClient",
     "enroll",
     "load_identity",
     "make_transport",
@@ -45,6 +56,74 @@ __all__ = [
 log = logging.getLogger("fleetproof.agent.client")
 IDENTITY_FILE = ENROLLMENT_FILE
 KEY_FILE = "device.key"
+
+
+class Response(Protocol):
+    """What the transport reads of an answer (httpx's ``Response`` has it too)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def json(self) -> Any: ...
+
+
+class HttpClient(Protocol):
+    """The two calls the transport makes (``httpx.Client`` has them too)."""
+
+    def get(self, url: str, *, headers: Mapping[str, str]) -> Response: ...
+
+    def post(self, url: str, *, content: bytes, headers: Mapping[str, str]) -> Response: ...
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status_code: int
+    content: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class StdlibClient:
+    """:class:`HttpClient` on ``urllib``: HTTP(S) with certificate checks and the proxy settings of the
+    environment; an error status is an answer, a network failure an ``OSError``."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+
+    def get(self, url: str, *, headers: Mapping[str, str]) -> _Answer:
+        return self._request("GET", url, None, headers)
+
+    def post(self, url: str, *, content: bytes, headers: Mapping[str, str]) -> _Answer:
+        return self._request("POST", url, content, headers)
+
+    def _request(self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]) -> _Answer:
+        if not url.lower().startswith(("http://", "https://")):  # urllib would also open file: and ftp:
+            raise OSError(f"not an http(s) URL: {url[:100]!r}")
+        request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as r:
+                return _Answer(r.status, r.read(), dict(r.headers))
+        except urllib.error.HTTPError as exc:  # an answer, only not a 2xx one
+            with exc:
+                return _Answer(exc.code, exc.read(), dict(exc.headers or {}))
+        except http.client.HTTPException as exc:  # a broken answer: as good as none
+            raise OSError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """What a client raises when the server cannot be reached: ``OSError`` (``urllib``'s
+    ``URLError`` and timeouts are ones), and httpx's errors where an httpx client was injected."""
+    httpx = sys.modules.get("httpx")
+    return (OSError,) if httpx is None else (OSError, httpx.HTTPError)
 
 
 class SettingsLike(Protocol):
@@ -95,7 +174,7 @@ class HttpTransport:
         device_id: str,
         key: Ed25519PrivateKey,
         *,
-        client: httpx.Client | None = None,
+        client: HttpClient | None = None,
         timeout_s: float = 15.0,
         max_items_per_request: int = 500,
         clock: Callable[[], float] = time.time,
@@ -103,7 +182,7 @@ class HttpTransport:
         self.base = server_url.rstrip("/")
         self.device_id = device_id
         self.key = key
-        self.client = client or httpx.Client(timeout=timeout_s)
+        self.client: HttpClient = client or StdlibClient(timeout_s)
         self.max_items = max(1, max_items_per_request)
         self.clock = clock
         self.rejected: list[dict[str, str]] = []
@@ -130,7 +209,7 @@ class HttpTransport:
         headers["Content-Type"] = "application/json"
         try:
             response = self.client.post(self.base + path, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+        except _network_errors() as exc:
             raise TransportError(f"server unreachable: {exc}") from exc
         status = response.status_code
         if status == 413 and len(items) > 1:
@@ -155,7 +234,7 @@ class HttpTransport:
         headers = sign_request(self.key, self.device_id, "GET", path, b"", now=self.clock())
         try:
             response = self.client.get(self.base + path, headers=headers)
-        except httpx.HTTPError as exc:
+        except _network_errors() as exc:
             raise UnavailableError(f"server unreachable: {exc}") from exc
         if response.status_code != 200:
             raise UnavailableError(f"server answered {response.status_code}: {_detail(response)}")
@@ -171,7 +250,7 @@ class HttpTransport:
         return result
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(response: Response) -> str:
     try:
         return str(response.json().get("detail"))[:500]
     except ValueError:
@@ -204,7 +283,7 @@ def enroll(
     state_dir: str | Path,
     inventory: InventoryReport,
     *,
-    client: httpx.Client | None = None,
+    client: HttpClient | None = None,
 ) -> Identity:
     """Register this device's key with a one-time token; keep the identity in ``state_dir``."""
     from fleetproof.probe.keys import (
@@ -224,12 +303,13 @@ def enroll(
         key = generate_key()
         save_private_key(key, key_path)
     body = {"public_key": public_key_b64(key), "inventory": inventory.model_dump(mode="json")}
-    http = client or httpx.Client(timeout=30.0)
+    http = client or StdlibClient(30.0)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     try:
         response = http.post(
-            server_url.rstrip("/") + "/api/v1/enroll", json=body, headers={"Authorization": f"Bearer {token}"}
+            server_url.rstrip("/") + "/api/v1/enroll", content=json.dumps(body).encode(), headers=headers
         )
-    except httpx.HTTPError as exc:
+    except _network_errors() as exc:
         raise UnavailableError(f"cannot reach the server at {server_url}: {exc}") from exc
     if response.status_code != 200:
         raise ConfigError(f"enrollment refused ({response.status_code}): {_detail(response)}")
