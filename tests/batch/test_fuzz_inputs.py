@@ -642,6 +642,8 @@ REGRESSIONS = [
     ("regions.json", b"\xef\xbb\xbf" + json.dumps(REGION).encode(), None),
     # 3-D positions ([lon, lat, alt], allowed by GeoJSON) failed in the map drawing.
     ("regions.json", _region_with([[[-5, 40, 1], [20, 40, 1], [20, 56, 1], [-5, 56, 1], [-5, 40, 1]]]), None),
+    # A ring mixing [lon, lat] and [lon, lat, alt] passed the check, then failed inside the engine.
+    ("regions.json", _region_with([[[-5, 40], [20, 40, 1], [20, 56], [-5, 56, 1], [-5, 40]]]), None),
     # Not UTF-8: said so, but not where.
     (
         "regions.json",
