@@ -111,3 +111,72 @@ def test_the_agent_loads_no_http_package() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+class _Redirecting(BaseHTTPRequestHandler):
+    """Answers every request with a redirect to ``target``; records what reached it."""
+
+    target: ClassVar[str] = ""
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(302)
+        self.send_header("Location", _Redirecting.target + "/ok")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_redirects_are_answers_not_followed(server: str) -> None:
+    """A redirect must not carry the signature or an enrollment token elsewhere, nor turn a POST
+    into a GET whose 200 would count the batch as delivered."""
+    _Redirecting.target = server
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Redirecting)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        moved = f"http://127.0.0.1:{srv.server_address[1]}"
+        r = StdlibClient(5.0).post(moved + "/enroll", content=b"{}", headers={"Authorization": "Bearer t0k"})
+        assert r.status_code == 302
+        with pytest.raises(TransportError) as refused:
+            HttpTransport(moved, "dev-1", generate_key()).send([OutboxItem("a", "telemetry", 1.0, {})])
+        assert not refused.value.retryable and "302" in str(refused.value)
+        assert _Handler.seen == []  # nothing reached the redirect's target
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+class _Truncated(BaseHTTPRequestHandler):
+    """An error answer that promises more body than it sends, then closes."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(503)
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        self.wfile.write(b"busy")
+        self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_broken_error_answer_is_a_network_error() -> None:
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Truncated)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+        with pytest.raises(TransportError) as broken:
+            HttpTransport(url, "dev-1", generate_key(), timeout_s=5.0).send(
+                [OutboxItem("a", "telemetry", 1.0, {})]
+            )
+        assert broken.value.retryable and "unreachable" in str(broken.value)
+    finally:
+        srv.shutdown()
+        srv.server_close()

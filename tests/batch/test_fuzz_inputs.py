@@ -642,6 +642,8 @@ REGRESSIONS = [
     ("regions.json", b"\xef\xbb\xbf" + json.dumps(REGION).encode(), None),
     # 3-D positions ([lon, lat, alt], allowed by GeoJSON) failed in the map drawing.
     ("regions.json", _region_with([[[-5, 40, 1], [20, 40, 1], [20, 56, 1], [-5, 56, 1], [-5, 40, 1]]]), None),
+    # A ring mixing [lon, lat] and [lon, lat, alt] passed the check, then failed inside the engine.
+    ("regions.json", _region_with([[[-5, 40], [20, 40, 1], [20, 56], [-5, 56, 1], [-5, 40]]]), None),
     # Not UTF-8: said so, but not where.
     (
         "regions.json",
@@ -756,3 +758,38 @@ def test_landmarks_reader_accepts_what_the_fuzzing_calls_harmless(tmp_path: Path
     p.write_bytes(b'\xef\xbb\xbf"ID" ,LAT,lon\r\n\r\n"paris, centre", 48.86 ,+2.35\r\n')
     [lm] = read_landmarks(p)
     assert (lm.id, lm.lat, lm.lon) == ("paris, centre", 48.86, 2.35)
+
+
+@pytest.mark.parametrize("other", ["--map", "--landmark-report"])
+def test_one_path_for_two_outputs_is_refused(
+    cli: Callable[..., int], capsys: pytest.CaptureFixture[str], tmp_path: Path, other: str
+) -> None:
+    """--out and --map on one path was an IsADirectoryError traceback after the maps were drawn;
+    --out and --landmark-report on one path silently left only the results there."""
+    paths = {}
+    for name, content in _plain_files().items():
+        paths[name] = tmp_path / name
+        paths[name].write_bytes(content)
+    out = tmp_path / "out"
+    out.mkdir()
+    same = out / "same"
+    code = cli(
+        "verify",
+        "--landmarks",
+        paths["landmarks.csv"],
+        "--rtts",
+        paths["rtts.csv"],
+        "--claims",
+        paths["claims.csv"],
+        "--regions",
+        paths["regions.json"],
+        "--out",
+        same,
+        other,
+        out / "." / "same",
+        "--workers",
+        "1",
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and err.startswith("fleetproof: error: cannot"), err
+    assert list(out.iterdir()) == []

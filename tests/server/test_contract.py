@@ -83,6 +83,7 @@ BAD_REGIONS = [
     {"type": "Polygon", "coordinates": [[[0, 40], [20, 40], [20, 55], [0, 40]], 5]},
     {"type": "MultiPolygon", "coordinates": "x"},
     {"type": "Polygon"},
+    {"type": "MultiPolygon", "coordinates": []},  # no area at all: every device a violation
 ]
 
 

@@ -92,12 +92,22 @@ class _Answer:
         return json.loads(self.content)
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects come back as answers, as with httpx's default: ``urllib`` would follow a
+    POST's 301/302/303 as a GET that carries every header (the request signature, an
+    enrollment token) to wherever ``Location`` points, and report that GET's answer."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 class StdlibClient:
     """:class:`HttpClient` on ``urllib``: HTTP(S) with certificate checks and the proxy settings of the
-    environment; an error status is an answer, a network failure an ``OSError``."""
+    environment; an error status (redirects included) is an answer, a network failure an ``OSError``."""
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
+        self._opener = urllib.request.build_opener(_NoRedirects)
 
     def get(self, url: str, *, headers: Mapping[str, str]) -> _Answer:
         return self._request("GET", url, None, headers)
@@ -110,12 +120,13 @@ class StdlibClient:
             raise OSError(f"not an http(s) URL: {url[:100]!r}")
         request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as r:
-                return _Answer(r.status, r.read(), dict(r.headers))
-        except urllib.error.HTTPError as exc:  # an answer, only not a 2xx one
-            with exc:
-                return _Answer(exc.code, exc.read(), dict(exc.headers or {}))
-        except http.client.HTTPException as exc:  # a broken answer: as good as none
+            try:
+                with self._opener.open(request, timeout=self.timeout_s) as r:
+                    return _Answer(r.status, r.read(), dict(r.headers))
+            except urllib.error.HTTPError as exc:  # an answer, only not a 2xx one
+                with exc:
+                    return _Answer(exc.code, exc.read(), dict(exc.headers or {}))
+        except http.client.HTTPException as exc:  # a broken answer (its body too): as good as none
             raise OSError(f"{type(exc).__name__}: {exc}") from exc
 
 

@@ -7,6 +7,7 @@ is written atomically, so a bad input never leaves a partial result behind.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections import Counter
@@ -93,6 +94,10 @@ def _check_outputs(opts: VerifyOptions) -> None:
     for path in (opts.out, opts.landmark_report):
         if path is not None and path.is_dir():
             raise ConfigError(f"cannot write {path}: it is a folder")
+    for flag, other in (("--landmark-report", opts.landmark_report), ("--map", opts.map_dir)):
+        # One would overwrite the other, or the maps' folder stand where the results go.
+        if other is not None and os.path.realpath(other) == os.path.realpath(opts.out):
+            raise ConfigError(f"cannot write {opts.out}: {flag} names the same path")
     if opts.map_dir is not None and opts.map_dir.exists() and not opts.map_dir.is_dir():
         raise ConfigError(f"cannot make the map folder {opts.map_dir}: a file of that name is in the way")
 

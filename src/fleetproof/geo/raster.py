@@ -53,6 +53,14 @@ class CellArea:
         return CellArea(touched, full, fraction)
 
 
+def _lonlat(ring: Ring) -> FloatArray:
+    """A ring's positions as (N, 2) lon/lat; GeoJSON lets a ring mix [lon, lat] and [lon, lat, alt]."""
+    try:
+        return np.asarray(ring, dtype=np.float64)[:, :2]
+    except ValueError:  # positions of different lengths: not one array
+        return np.asarray([pos[:2] for pos in ring], dtype=np.float64).reshape(-1, 2)
+
+
 def polygon_edges(rings: Sequence[Ring]) -> FloatArray:
     """All edges of all rings as rows ``x1, y1, x2, y2`` (rings closed if needed).
 
@@ -63,7 +71,7 @@ def polygon_edges(rings: Sequence[Ring]) -> FloatArray:
     """
     out = []
     for ring in rings:
-        pts = np.asarray(ring, dtype=np.float64)[:, :2]
+        pts = _lonlat(ring)
         if pts.shape[0] < 3:
             continue
         if not np.array_equal(pts[0], pts[-1]):
@@ -115,7 +123,7 @@ def disjoint_groups(polygons: Sequence[Polygon]) -> list[list[Polygon]]:
     boxes: list[list[tuple[float, float, float, float]]] = []
     groups: list[list[Polygon]] = []
     for poly in polygons:
-        pts = [np.asarray(ring, dtype=np.float64)[:, :2] for ring in poly if len(ring)]
+        pts = [_lonlat(ring) for ring in poly if len(ring)]
         if not pts:
             continue
         every = np.vstack(pts)

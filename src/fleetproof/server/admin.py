@@ -61,9 +61,12 @@ class ZoneIn(BaseModel):
             raise ValueError("allowed_region must be a GeoJSON Polygon or MultiPolygon")
         if value is not None:
             try:
-                check_polygons(geojson_polygons(value))
+                polygons = geojson_polygons(value)
+                check_polygons(polygons)
             except (KeyError, TypeError) as exc:
                 raise ValueError(f"allowed_region has no valid coordinates ({type(exc).__name__})") from None
+            if not polygons:  # an empty area: every device of the zone would be a violation
+                raise ValueError("allowed_region has no polygons")
         return value
 
 
