@@ -33,7 +33,10 @@ class _Handler(BaseHTTPRequestHandler):
             "/api/v1/ingest": (200, {"rejected": [{"id": "b", "error": "bad kind"}]}),
             "/full/api/v1/ingest": (503, {"detail": "busy"}),
             "/bad/api/v1/ingest": (422, {"detail": "items: field required"}),
+            "/ok/api/v1/enroll": (200, {"welcome": True}),
         }.get(self.path, (404, {"detail": "no such route"}))
+        if self.path == "/nowhere-but-ok/api/v1/ingest":
+            status, doc = 200, ["<html>a proxy's page</html>"]
         data = json.dumps(doc).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -180,3 +183,24 @@ def test_a_broken_error_answer_is_a_network_error() -> None:
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_a_2xx_answer_that_is_not_an_ingest_result_is_retried(server: str) -> None:
+    """A proxy's page with 200: the batch may never have reached the server, so it is not dropped."""
+    with pytest.raises(TransportError) as page:
+        HttpTransport(server + "/nowhere-but-ok", "dev-1", generate_key()).send(
+            [OutboxItem("a", "telemetry", 1.0, {})]
+        )
+    assert page.value.retryable
+
+
+def test_enrollment_errors_are_clear(server: str, tmp_path: Path) -> None:
+    from fleetproof.agent.client import enroll
+    from fleetproof.agent.enroll_cli import host_inventory
+    from fleetproof.errors import ConfigError, UnavailableError
+
+    with pytest.raises(ConfigError, match="one word"):
+        enroll(server, "fpe_abc\nX-Injected: 1", tmp_path / "s", host_inventory("h"))
+    assert not (tmp_path / "s").exists()  # nothing written for a bad token
+    with pytest.raises(UnavailableError, match="without a device id"):
+        enroll(server + "/ok", "fpe_abc", tmp_path / "s2", host_inventory("h"))

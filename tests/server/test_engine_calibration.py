@@ -62,3 +62,17 @@ def test_without_a_mesh_the_default_model_is_used() -> None:
     verifier = GeoVerifier()
     engine = verifier._engine(_round())
     assert engine.model.to_json() == DelayModel.default().to_json()
+
+
+def test_a_stored_zone_region_that_is_no_longer_valid_gives_unknown_with_why() -> None:
+    """A zone saved before regions were checked on the way in (here a ring of 3 positions) must not stall
+    the device's verdict: it comes out ``unknown`` and says what to fix."""
+    from dataclasses import replace
+
+    bad = {"type": "Polygon", "coordinates": [[[0.0, 40.0], [20.0, 40.0], [0.0, 40.0]]]}
+    round_ = _round()
+    round_ = replace(round_, zone=ZonePolicy("old", (), allowed_region=bad))
+    outcome = GeoVerifier().verify(round_)
+    assert outcome.verdict == "unknown"
+    assert "allowed_region is not a valid polygon" in outcome.evidence["zone_error"]
+    assert outcome.estimate is not None and outcome.estimate["lat"] is not None

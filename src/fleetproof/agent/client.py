@@ -229,7 +229,18 @@ class HttpTransport:
             self._send(items[half:])
             return
         if 200 <= status < 300:
-            rejected = response.json().get("rejected", [])
+            try:
+                answer = response.json()
+            except ValueError:
+                answer = None
+            if not isinstance(answer, dict) or not isinstance(answer.get("rejected", []), list):
+                # A proxy's page, say: the server may never have seen the batch, so it is sent again.
+                raise TransportError(
+                    f"server answered {status} with something other than an ingest result: "
+                    f"{response.text[:200]!r}",
+                    retryable=True,
+                )
+            rejected = [r for r in answer.get("rejected", []) if isinstance(r, dict)]
             for r in rejected:
                 log.warning("server refused item %s: %s", r.get("id"), r.get("error"))
             self.rejected.extend(rejected)
@@ -305,6 +316,10 @@ def enroll(
         write_atomic,
     )
 
+    if not token or not token.isprintable() or any(ch.isspace() for ch in token):
+        raise ConfigError(
+            "the enrollment token must be one word of printable characters (as the server gave it)"
+        )
     state = Path(state_dir)
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     key_path = state / KEY_FILE
@@ -324,12 +339,16 @@ def enroll(
         raise UnavailableError(f"cannot reach the server at {server_url}: {exc}") from exc
     if response.status_code != 200:
         raise ConfigError(f"enrollment refused ({response.status_code}): {_detail(response)}")
-    answer = response.json()
+    try:
+        answer = response.json()
+        device_id, zone = str(answer["device_id"]), str(answer["zone"])
+    except (ValueError, KeyError, TypeError):
+        raise UnavailableError(
+            f"the server at {server_url} answered the enrollment without a device id and zone: "
+            f"{response.text[:200]!r}"
+        ) from None
     identity = Identity(
-        device_id=answer["device_id"],
-        server_url=server_url.rstrip("/"),
-        zone=answer["zone"],
-        hostname=inventory.host.hostname,
+        device_id=device_id, server_url=server_url.rstrip("/"), zone=zone, hostname=inventory.host.hostname
     )
     write_atomic(state / IDENTITY_FILE, (json.dumps(asdict(identity), indent=1) + "\n").encode(), 0o600)
     return identity

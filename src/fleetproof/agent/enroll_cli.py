@@ -60,6 +60,6 @@ def _enroll(args: argparse.Namespace) -> int:
     if not token:
         raise ConfigError("an enrollment token is required (--token or FLEETPROOF_ENROLL_TOKEN)")
     state_dir = args.state_dir or default_state_dir()
-    identity = enroll(args.server, token, state_dir, host_inventory(args.hostname))
+    identity = enroll(args.server, token.strip(), state_dir, host_inventory(args.hostname))
     print(f"enrolled as {identity.device_id} in zone {identity.zone}; state in {state_dir}")
     return 0

@@ -92,8 +92,14 @@ class GeoVerifier:
         engine = self._engine(round_)
         zone, target = round_.zone, round_.device_id
         claims: list[Any] = []
+        zone_error: str | None = None
         if zone.allowed_region is not None:
-            claims = [Claim.in_region(f"zone:{zone.id}", target, zone.allowed_region, name=zone.id)]
+            try:
+                claims = [Claim.in_region(f"zone:{zone.id}", target, zone.allowed_region, name=zone.id)]
+            except (ValueError, KeyError, TypeError) as exc:
+                # A region stored before the API checked regions as it does now: no claim can be
+                # tested, so the verdict is "unknown", with why, until the zone is fixed.
+                zone_error = f"zone {zone.id}: allowed_region is not a valid polygon ({exc}); fix the zone"
         elif zone.allowed_countries:
             claims = [Claim.country(f"zone:{zone.id}", target, *zone.allowed_countries)]
         elif zone.site_lat is not None and zone.site_lon is not None:
@@ -105,6 +111,8 @@ class GeoVerifier:
             region_doc = region.to_geojson()
         evidence = dict(result.evidence)
         evidence["claim"] = claims[0].to_json() if claims else None
+        if zone_error is not None:
+            evidence["zone_error"] = zone_error
         evidence["region_cells"] = len(region.cells)
         return Outcome(
             verdict=result.verdict or "unknown",  # a zone without a policy: nothing to decide
