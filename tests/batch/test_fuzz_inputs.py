@@ -753,6 +753,29 @@ def test_a_failed_write_takes_back_what_this_run_wrote(
     assert not (tmp_path / "x" / "out").exists()
 
 
+def test_a_failed_write_takes_back_the_maps_added_to_an_existing_folder(
+    cli: Callable[..., int],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A map folder that was there before keeps what it held, and loses only this run's maps."""
+    import fleetproof.batch.run as run_module
+    from fleetproof.errors import ConfigError
+
+    def fail(*_args: object) -> None:
+        raise ConfigError("cannot write the results: disk full")
+
+    maps = tmp_path / "x" / "out" / "maps"
+    maps.mkdir(parents=True)
+    (maps / "mine.txt").write_text("the operator's own file\n")
+    monkeypatch.setattr(run_module, "write_jsonl", fail)
+    run = _verify(cli, capsys, tmp_path / "x", _plain_files(), maps=True)
+    assert run.code == 2 and "disk full" in run.err
+    assert sorted(p.name for p in maps.iterdir()) == ["mine.txt"]
+    assert not (tmp_path / "x" / "out" / "lr.json").exists()
+
+
 def test_landmarks_reader_accepts_what_the_fuzzing_calls_harmless(tmp_path: Path) -> None:
     p = tmp_path / "l.csv"
     p.write_bytes(b'\xef\xbb\xbf"ID" ,LAT,lon\r\n\r\n"paris, centre", 48.86 ,+2.35\r\n')

@@ -119,14 +119,20 @@ def _all_or_nothing(opts: VerifyOptions) -> Iterator[None]:
     Each file is written atomically, but the outputs are several files: without this a
     failure on the last one (a folder that cannot be made) left the first ones behind.
     Files that existed before are not restored; they were replaced whole or not at all.
+    In a map folder that existed before, the maps this run added are removed.
     """
     outputs = [p for p in (opts.out, opts.landmark_report, opts.map_dir) if p is not None]
     created = [p for path in outputs for p in _new_paths(path)]
+    maps_before = set(opts.map_dir.iterdir()) if opts.map_dir is not None and opts.map_dir.is_dir() else None
     try:
         yield
     except BaseException:
         if opts.map_dir is not None and opts.map_dir in created:
             shutil.rmtree(opts.map_dir, ignore_errors=True)
+        elif opts.map_dir is not None and maps_before is not None:
+            with suppress(OSError):
+                for p in set(opts.map_dir.iterdir()) - maps_before:
+                    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
         for p in created:  # deepest first within each output: files, then the folders made for them
             with suppress(OSError):  # a folder that still holds something stays
                 p.rmdir() if p.is_dir() else p.unlink(missing_ok=True)
