@@ -247,6 +247,20 @@ def test_nvidia_calls_an_older_driver_lacks_are_unsupported_not_errors(fake_nvml
     assert "nvmlDeviceGetCurrentClocksThrottleReasons" in fake_nvml.calls
 
 
+def test_nvidia_temperature_falls_back_without_leaving_an_error(fake_nvml: Any) -> None:
+    """When only the newer temperature call fails (for any reason) and the older one answers, the
+    reading is complete: no error is left behind for the health check to count."""
+    import pynvml
+
+    def fail(h: int, sensor: int) -> int:
+        raise pynvml.NVMLError(pynvml.NVML_ERROR_UNKNOWN)
+
+    fake_nvml.nvmlDeviceGetTemperatureV = fail
+    dev = NvidiaCollector(nvml=fake_nvml).collect().devices[0]
+    assert dev.errors == []
+    assert dev.metrics["temperature_c"] == fake_nvml.data["devices"][0]["temperature_gpu_c"]
+
+
 def test_nvidia_pre_ampere_board_counts_retired_pages(fake_nvml: Any) -> None:
     dev = fake_nvml.data["devices"][0]
     dev["remapped_rows"] = None  # NOT_SUPPORTED before Ampere
@@ -323,6 +337,22 @@ def test_gaudi_errors_by_hlml_code(fake_hlml: Any) -> None:
     a, b = collector.collect().devices
     assert b.lost and b.metrics == {} and b.info.uuid == uuid  # identity kept from the last round
     assert not a.lost and a.errors == ["hlmlDeviceGetPCIEReplayCounter: HLML Error with code 49"]
+
+
+def test_gaudi_unexpected_reading_is_named_for_what_failed(fake_hlml: Any) -> None:
+    """A reading that is not an HLMLError (here a memory structure without ``used``) is that device's
+    error, named as a reading, not as a failed handle lookup; the other device is read as usual."""
+
+    class Odd:
+        total = 96 * 2**30
+
+    real = fake_hlml.hlmlDeviceGetMemoryInfo
+    fake_hlml.hlmlDeviceGetMemoryInfo = lambda h: (
+        Odd() if h == fake_hlml.hlmlDeviceGetHandleByIndex(0) else real(h)
+    )
+    a, b = GaudiCollector(hlml=fake_hlml).collect().devices
+    assert len(a.errors) == 1 and a.errors[0].startswith("reading device 0: AttributeError")
+    assert not a.lost and b.errors == [] and b.metrics
 
 
 def test_ascend_parses_910b_table(fixtures_dir: Path) -> None:

@@ -99,15 +99,19 @@ class GaudiCollector:
         reading = DeviceReading(info=placeholder)
         try:
             h = hl.hlmlDeviceGetHandleByIndex(index)
+        except Exception as exc:  # HLMLError from the handle lookup
+            reading.lost = getattr(exc, "value", None) == _AIP_IS_LOST
+            reading.errors.append(f"hlmlDeviceGetHandleByIndex: {exc}")
+            return reading
+        try:
             self._read_device(reading, h, index)
             self._known[index] = reading.info
         except _Lost as exc:
             reading.info, reading.lost = placeholder, True
             reading.metrics.clear()
             reading.errors.append(f"device is lost: {exc}")
-        except Exception as exc:  # HLMLError from the handle lookup
-            reading.lost = getattr(exc, "value", None) == _AIP_IS_LOST
-            reading.errors.append(f"hlmlDeviceGetHandleByIndex: {exc}")
+        except Exception as exc:  # a reading the getters did not expect: this device only
+            reading.errors.append(f"reading device {index}: {type(exc).__name__}: {exc}")
         return reading
 
     def _read_device(self, reading: DeviceReading, h: Any, index: int) -> None:

@@ -205,9 +205,12 @@ class NvidiaCollector:
         call = self._call
         # nvmlDeviceGetTemperatureV replaces the deprecated nvmlDeviceGetTemperature (both °C);
         # drivers older than the V call answer FUNCTION_NOT_FOUND and the old call is used.
+        before = len(reading.errors)
         temp = call(reading, "nvmlDeviceGetTemperatureV", h, nv.NVML_TEMPERATURE_GPU)
         if temp is None:
             temp = call(reading, "nvmlDeviceGetTemperature", h, nv.NVML_TEMPERATURE_GPU)
+            if temp is not None:
+                del reading.errors[before:]  # the older call answered: the newer one's failure is no fault
         put(m, "temperature_c", temp)
         put(m, "power_w", call(reading, "nvmlDeviceGetPowerUsage", h), 1e-3)
         put(m, "power_limit_w", call(reading, "nvmlDeviceGetEnforcedPowerLimit", h), 1e-3)
