@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -113,11 +114,14 @@ def agent_sections(out: Path, backend: str) -> None:
     _run([*py, "agent", "scan", "--backend", backend, "--json"], out / "scan.json")
     state = Path(tempfile.mkdtemp(prefix="fleetproof-hw-"))
     config = state / "agent.toml"
+    with socket.socket() as s:  # a free port on loopback for the exporter
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     config.write_text(
-        f'backend = "{backend}"\nlisten = "127.0.0.1:9419"\ninterval_s = 2.0\nstate_dir = "{state}"\n',
+        f'backend = "{backend}"\nlisten = "127.0.0.1:{port}"\ninterval_s = 2.0\nstate_dir = "{state}"\n',
         encoding="utf-8",
     )
-    print("== agent run --rounds 3 (exporter on 127.0.0.1:9419, no server)")
+    print(f"== agent run --rounds 3 (exporter on 127.0.0.1:{port}, no server)")
     proc = subprocess.Popen(
         [*py, "agent", "run", "--config", str(config), "--rounds", "3"],
         stdout=subprocess.PIPE,
@@ -130,12 +134,12 @@ def agent_sections(out: Path, backend: str) -> None:
         while time.time() < deadline and not body:
             time.sleep(0.5)
             try:
-                with urllib.request.urlopen("http://127.0.0.1:9419/metrics", timeout=2) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
                     body = r.read().decode()
             except OSError:
                 continue
         time.sleep(2.5)  # a second round, so counters have a previous value
-        with urllib.request.urlopen("http://127.0.0.1:9419/metrics", timeout=2) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
             body = r.read().decode()
     finally:
         log, _ = proc.communicate(timeout=60)
