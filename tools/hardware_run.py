@@ -9,7 +9,7 @@ It prints, in order: the NVIDIA collector's inventory and metrics at rest; the s
 under a few seconds of matrix-multiply load (when PyTorch with CUDA is importable),
 so that utilisation, power and clocks are seen to move; how long one collection takes;
 ``fleetproof agent scan`` (table and JSON) end to end; and ``fleetproof agent run`` for
-three rounds with its ``/metrics`` endpoint scraped on 127.0.0.1. Nothing here changes
+five rounds with its ``/metrics`` endpoint scraped on 127.0.0.1. Nothing here changes
 the device's settings: the agent only reads.
 """
 
@@ -112,7 +112,11 @@ def agent_sections(out: Path, backend: str) -> None:
     py = [sys.executable, "-m", "fleetproof"]
     _run([*py, "agent", "scan", "--backend", backend])
     _run([*py, "agent", "scan", "--backend", backend, "--json"], out / "scan.json")
-    state = Path(tempfile.mkdtemp(prefix="fleetproof-hw-"))
+    with tempfile.TemporaryDirectory(prefix="fleetproof-hw-") as tmp:
+        _agent_run(out, backend, Path(tmp), py)
+
+
+def _agent_run(out: Path, backend: str, state: Path, py: list[str]) -> None:
     config = state / "agent.toml"
     with socket.socket() as s:  # a free port on loopback for the exporter
         s.bind(("127.0.0.1", 0))
@@ -121,9 +125,9 @@ def agent_sections(out: Path, backend: str) -> None:
         f'backend = "{backend}"\nlisten = "127.0.0.1:{port}"\ninterval_s = 2.0\nstate_dir = "{state}"\n',
         encoding="utf-8",
     )
-    print(f"== agent run --rounds 3 (exporter on 127.0.0.1:{port}, no server)")
+    print(f"== agent run --rounds 5 (exporter on 127.0.0.1:{port}, no server)")
     proc = subprocess.Popen(
-        [*py, "agent", "run", "--config", str(config), "--rounds", "3"],
+        [*py, "agent", "run", "--config", str(config), "--rounds", "5"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -138,9 +142,12 @@ def agent_sections(out: Path, backend: str) -> None:
                     body = r.read().decode()
             except OSError:
                 continue
-        time.sleep(2.5)  # a second round, so counters have a previous value
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-            body = r.read().decode()
+        time.sleep(2.5)  # a later round, so counters have a previous value
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                body = r.read().decode()
+        except OSError:
+            pass  # the agent finished its rounds first: the earlier scrape stands
     finally:
         log, _ = proc.communicate(timeout=60)
     (out / "metrics.txt").write_text(body)
