@@ -39,7 +39,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -112,6 +112,7 @@ class Counters:
 class _Session:
     __slots__ = (
         "accept_pkt",
+        "accept_repeats",
         "addr",
         "answered",
         "device_id",
@@ -136,6 +137,7 @@ class _Session:
         self.state = _AWAIT_CONFIRM
         self.hello_pkt = hello_pkt
         self.accept_pkt = b""
+        self.accept_repeats = 0
         self.device_public = hello.device_public
         self.device_id = hello.device_id
         self.samples = hello.samples
@@ -161,6 +163,10 @@ class _Bucket:
 class LandmarkCore:
     """Protocol state machine of one landmark (no sockets, no threads)."""
 
+    MAX_ACCEPT_REPEATS: ClassVar[int] = 8
+    """ACCEPTs re-sent per session for a repeated HELLO: enough for a prober's retries, and a
+    HELLO spoofed from a victim's address cannot buy an unbounded stream of them."""
+
     key: Ed25519PrivateKey
     config: LandmarkConfig
     send: SendFn
@@ -174,7 +180,7 @@ class LandmarkCore:
         self._by_hello: dict[bytes, bytes] = {}
         self._sources: OrderedDict[str, _Bucket] = OrderedDict()
         self._to_sign: list[_Session] = []
-        self._records: OrderedDict[bytes, bytes] = OrderedDict()
+        self._records: OrderedDict[bytes, tuple[bytes, Address]] = OrderedDict()  # sid -> (packet, owner)
         self._deadlines: list[tuple[int, bytes]] = []  # (deadline_ns, session id), a heap
         self._nonce_timeout_ns = int(self.config.nonce_timeout_s * 1e9)
         self._handshake_timeout_ns = int(self.config.handshake_timeout_s * 1e9)
@@ -271,9 +277,13 @@ class LandmarkCore:
         except wire.PacketError:
             self.counters.malformed += 1
             return
-        known = self._by_hello.get(data)
-        if known is not None and known in self._sessions and self._sessions[known].addr == addr:
-            self.send(self._sessions[known].accept_pkt, addr)  # the ACCEPT was lost: repeat it
+        known = self._sessions.get(self._by_hello.get(data, b""))
+        if known is not None and known.addr == addr:
+            if known.accept_repeats >= self.MAX_ACCEPT_REPEATS:
+                self.counters.rate_limited += 1
+                return
+            known.accept_repeats += 1
+            self.send(known.accept_pkt, addr)  # the ACCEPT was lost: repeat it
             return
         if len(self._sessions) >= self.config.max_sessions:
             self.counters.busy += 1
@@ -408,7 +418,7 @@ class LandmarkCore:
                 time=self.wall_clock(),
             )
             packet = wire.H_RECORD + session.sid + record_json
-            self._records[session.sid] = packet
+            self._records[session.sid] = (packet, session.addr)
             if len(self._records) > self.config.record_cache_size:
                 self._records.popitem(last=False)
             self.counters.records_signed += 1
@@ -416,11 +426,20 @@ class LandmarkCore:
         return len(batch)
 
     def _fetch(self, sid: bytes, addr: Address) -> None:
-        packet = self._records.get(sid)
-        if packet is None:
+        """Re-send a cached record, but only to the address that ran the session.
+
+        A FETCH is 12 bytes and a record several hundred; answering any sender would let a
+        spoofer reflect records at a victim, as often as it likes.
+        """
+        cached = self._records.get(sid)
+        if cached is None:
             if sid not in self._sessions:
                 self.counters.rejected += 1
                 self.send(wire.error_packet(sid, wire.ERR_UNKNOWN_SESSION, "unknown session"), addr)
+            return
+        packet, owner = cached
+        if owner != addr:
+            self.counters.rejected += 1
             return
         self.counters.records_resent += 1
         self.send(packet, addr)
