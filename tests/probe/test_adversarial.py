@@ -7,14 +7,21 @@ clock the test controls, so nothing sleeps and no socket is opened.
 from __future__ import annotations
 
 import os
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from fleetproof.probe import wire
 from fleetproof.probe.keys import generate_key, public_key_bytes
 from fleetproof.probe.landmark import Address, LandmarkConfig, LandmarkCore
+from fleetproof.probe.prober import ProbeChannel, Prober
+from fleetproof.probe.records import (
+    LandmarkEntry,
+)
 
 DEVICE = ("127.0.0.1", 5000)
 VICTIM = ("192.0.2.7", 53)
@@ -79,3 +86,151 @@ def test_repeated_hello_does_not_make_the_landmark_an_unlimited_reflector() -> N
     accepts = [p for p, addr in sent if addr == VICTIM and p[:4] == wire.H_ACCEPT]
     assert core.counters.sessions_started == 1
     assert 1 < len(accepts) <= 1 + LandmarkCore.MAX_ACCEPT_REPEATS
+
+
+# -- hostile landmarks seen from the prober ----------------------------------------------------
+class HostileChannel:
+    """A landmark that runs the handshake honestly (a real core) and then does what ``after`` says.
+
+    ``after(sid)`` returns the next datagram the landmark sends once the device has
+    confirmed (None: silence); before that the real core answers.
+    """
+
+    def __init__(
+        self,
+        core: LandmarkCore,
+        outbox: deque[bytes],
+        clock: Clock,
+        after: Callable[[bytes], bytes | None] | None = None,
+    ) -> None:
+        self.core, self.outbox, self.clock, self.after = core, outbox, clock, after
+        self.sid: bytes | None = None
+        self.reads = 0
+
+    def send(self, packet: bytes) -> None:
+        if packet[:4] == wire.H_CONFIRM and self.after is not None:
+            self.sid = packet[4:12]
+            return
+        self.core.handle(packet, DEVICE, self.clock())
+        self.core.flush()
+
+    def recv(self, timeout_s: float) -> bytes | None:
+        self.reads += 1
+        if self.reads > RECV_LIMIT:
+            raise AssertionError("the prober keeps reading from a landmark that never finishes")
+        if self.outbox:
+            return self.outbox.popleft()
+        if self.sid is not None and self.after is not None:
+            return self.after(self.sid)
+        self.clock.now += int(timeout_s * 1e9)
+        self.core.tick(self.clock())
+        return self.outbox.popleft() if self.outbox else None
+
+    def close(self) -> None:
+        pass
+
+
+class HostileTransport:
+    def __init__(self, factory: Callable[[], ProbeChannel]) -> None:
+        self.factory = factory
+
+    def open(self, landmark: LandmarkEntry) -> ProbeChannel:
+        return self.factory()
+
+
+def hostile_landmark(
+    after: Callable[[bytes], bytes | None] | None = None,
+) -> tuple[LandmarkEntry, HostileTransport, list[HostileChannel]]:
+    key = generate_key()
+    clock = Clock()
+    outbox: deque[bytes] = deque()
+    core = LandmarkCore(
+        key=key,
+        config=LandmarkConfig("lm"),
+        send=lambda packet, addr: outbox.append(packet),
+        clock_ns=clock,
+    )
+    channels: list[HostileChannel] = []
+
+    def factory() -> ProbeChannel:
+        channel = HostileChannel(core, outbox, clock, after)
+        channels.append(channel)
+        return channel
+
+    entry = LandmarkEntry("lm", 0.0, 0.0, "10.0.0.1:7331", key.public_key())
+    return entry, HostileTransport(factory), channels
+
+
+def prober(transport: HostileTransport) -> Prober:
+    return Prober(generate_key(), "d", transport, samples=3, timeout_s=0.5, retries=2, concurrency=1)
+
+
+@pytest.mark.parametrize("short", [b"FP\x01\x08", wire.H_ERROR + bytes(7)])
+def test_truncated_error_before_accept_is_unreachable_not_a_crash(short: bytes) -> None:
+    class Refuser:
+        def send(self, packet: bytes) -> None:
+            pass
+
+        def recv(self, timeout_s: float) -> bytes | None:
+            return short
+
+        def close(self) -> None:
+            pass
+
+    entry = LandmarkEntry("lm", 0.0, 0.0, "10.0.0.1:7331", generate_key().public_key())
+    result = prober(HostileTransport(Refuser)).probe([entry])
+    assert result.records == [] and [u.landmark_id for u in result.unreachable] == ["lm"]
+
+
+def test_truncated_error_during_timed_phase_is_unreachable_not_a_crash() -> None:
+    entry, transport, _ = hostile_landmark(after=lambda sid: wire.H_ERROR + sid)
+    result = prober(transport).probe([entry])
+    assert result.records == [] and [u.landmark_id for u in result.unreachable] == ["lm"]
+
+
+def test_endless_nonces_do_not_keep_the_prober_answering_forever() -> None:
+    entry, transport, channels = hostile_landmark(
+        after=lambda sid: wire.nonce_packet(sid, 1, os.urandom(wire.NONCE_BYTES))
+    )
+    result = prober(transport).probe([entry])
+    assert [u.landmark_id for u in result.unreachable] == ["lm"]
+    assert channels[0].reads < RECV_LIMIT
+
+
+def test_endless_garbage_does_not_keep_the_prober_waiting_forever() -> None:
+    entry, transport, channels = hostile_landmark(after=lambda sid: b"FP\x01\x63garbage")
+    result = prober(transport).probe([entry])
+    assert [u.landmark_id for u in result.unreachable] == ["lm"]
+    assert channels[0].reads < RECV_LIMIT
+
+
+def test_signed_accept_with_a_low_order_point_is_unreachable_not_a_crash() -> None:
+    """A landmark whose ACCEPT carries an all-zero X25519 key must not crash the whole probe run."""
+    key = generate_key()
+
+    class LowOrder:
+        def __init__(self) -> None:
+            self.reply: bytes | None = None
+
+        def send(self, packet: bytes) -> None:
+            if packet[:4] == wire.H_HELLO:
+                draft = wire.Accept(bytes(8), bytes(32), bytes(16), "lm", b"")
+                signature = key.sign(wire.accept_message(packet, draft.unsigned()))
+                self.reply = draft.unsigned() + signature
+
+        def recv(self, timeout_s: float) -> bytes | None:
+            reply, self.reply = self.reply, None
+            return reply
+
+        def close(self) -> None:
+            pass
+
+    entry = LandmarkEntry("lm", 0.0, 0.0, "10.0.0.1:7331", key.public_key())
+    result = prober(HostileTransport(LowOrder)).probe([entry])
+    assert result.records == [] and [u.landmark_id for u in result.unreachable] == ["lm"]
+
+
+def test_honest_hostile_harness_still_measures() -> None:
+    entry, transport, _ = hostile_landmark()
+    result = prober(transport).probe([entry])
+    assert [r.landmark_id for r in result.records] == ["lm"]

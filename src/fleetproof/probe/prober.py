@@ -222,6 +222,14 @@ class InMemoryNetwork:
         return channel
 
 
+def _error_text(packet: bytes) -> str:
+    """The message of an ERROR packet; a truncated one is still a refusal, not a crash."""
+    try:
+        return wire.decode_error(packet)[2]
+    except wire.PacketError:
+        return "(truncated error packet)"
+
+
 # -- the prober -------------------------------------------------------------------------
 @dataclass
 class Prober:
@@ -299,15 +307,15 @@ class Prober:
             while (packet := channel.recv(max(deadline - time.monotonic(), 0.001))) is not None:
                 kind = wire.kind_of(packet)
                 if kind == wire.T_ERROR:
-                    raise ProbeFailed(f"landmark refused: {wire.decode_error(packet)[2]}")
+                    raise ProbeFailed(f"landmark refused: {_error_text(packet)}")
                 if kind != wire.T_ACCEPT:
                     continue
                 accept = self._check_accept(packet, hello_pkt, landmark)
-                return (
-                    hello_pkt,
-                    packet,
-                    wire.derive_session_key(eph, accept.ephemeral_public, hello_pkt, packet),
-                )
+                try:
+                    key = wire.derive_session_key(eph, accept.ephemeral_public, hello_pkt, packet)
+                except ValueError:  # a low-order X25519 point: no shared secret
+                    raise ProbeFailed("ACCEPT carries an unusable X25519 key") from None
+                return hello_pkt, packet, key
         raise ProbeFailed(f"no answer from {landmark.address} after {self.retries + 1} tries")
 
     @staticmethod
@@ -334,8 +342,15 @@ class Prober:
         # The landmark replaces a lost nonce only after its own nonce timeout (1 s by default), so
         # silence shorter than that is not yet a reason to give up.
         patience_s = max(self.timeout_s, TIMED_PHASE_MIN_WAIT_S)
+        # An honest landmark sends at most 2k+2 nonces and one record (plus what the network
+        # duplicates); a landmark, or anyone spoofing it, that keeps talking must not keep the
+        # device answering or waiting forever.
+        budget = 8 * (2 * self.samples + 2 + self.retries)
         while idle <= self.retries:
             packet = recv(patience_s)
+            budget -= 1
+            if budget < 0:
+                raise ProbeFailed(f"{landmark.address} sent more packets than a session needs")
             if packet is None:
                 idle += 1
                 send(wire.H_FETCH + sid if seen_nonce else confirm)
@@ -349,7 +364,7 @@ class Prober:
             if kind == wire.T_RECORD and packet[4:12] == sid:
                 return self._check_record(packet[12:], landmark, sid)
             if kind == wire.T_ERROR and packet[4:12] == sid:
-                raise ProbeFailed(f"landmark ended the session: {wire.decode_error(packet)[2]}")
+                raise ProbeFailed(f"landmark ended the session: {_error_text(packet)}")
         raise ProbeFailed(f"{landmark.address} stopped answering during the timed phase")
 
     def _check_record(self, body: bytes, landmark: LandmarkEntry, sid: bytes) -> MeasurementRecord:
