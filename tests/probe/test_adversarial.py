@@ -6,21 +6,30 @@ clock the test controls, so nothing sleeps and no socket is opened.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from fleetproof.cli import main
 from fleetproof.probe import wire
-from fleetproof.probe.keys import generate_key, public_key_bytes
+from fleetproof.probe.keys import generate_key, public_key_b64, public_key_bytes
 from fleetproof.probe.landmark import Address, LandmarkConfig, LandmarkCore
 from fleetproof.probe.prober import ProbeChannel, Prober
 from fleetproof.probe.records import (
     LandmarkEntry,
+    MeasurementRecord,
+    RecordError,
+    sign_record,
+    verify_record,
+    write_landmark_directory,
 )
 
 DEVICE = ("127.0.0.1", 5000)
@@ -234,3 +243,52 @@ def test_honest_hostile_harness_still_measures() -> None:
     entry, transport, _ = hostile_landmark()
     result = prober(transport).probe([entry])
     assert [r.landmark_id for r in result.records] == ["lm"]
+
+
+# -- records ----------------------------------------------------------------------------------------
+def signed(time: float = 1.8e9) -> tuple[MeasurementRecord, Any]:
+    landmark = generate_key()
+    record = sign_record(
+        key=landmark,
+        device_id="d",
+        device_public_key=public_key_b64(generate_key()),
+        landmark_id="lm",
+        session_id="0123456789abcdef",
+        samples_ms=[4.0, 5.0],
+        lost=0,
+        time=time,
+    )
+    return record, landmark
+
+
+def test_non_canonical_base64_signature_is_refused() -> None:
+    """The same 64 signature bytes spelt differently (unused padding bits set) are another record."""
+    record, landmark = signed()
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    sig = record.signature
+    respelt = sig[:-3] + alphabet[alphabet.index(sig[-3]) ^ 1] + sig[-2:]
+    assert base64.b64decode(respelt) == base64.b64decode(sig)
+    with pytest.raises(RecordError, match="base64"):
+        verify_record(record.model_copy(update={"signature": respelt}), landmark.public_key())
+
+
+@pytest.mark.parametrize("bad_time", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_time_is_refused_not_a_crash(
+    bad_time: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    record, landmark = signed()
+    body = json.loads(record.model_dump_json())
+    line = json.dumps(body).replace(json.dumps(body["time"]), bad_time)
+    with pytest.raises(ValueError):
+        MeasurementRecord.model_validate_json(line)
+    forged = record.model_construct(**{**record.model_dump(), "time": float(bad_time.lower())})
+    with pytest.raises(RecordError):
+        verify_record(forged, landmark.public_key())
+    (tmp_path / "r.jsonl").write_text(line + "\n")
+    write_landmark_directory(
+        tmp_path / "d.csv", [LandmarkEntry("lm", 1, 2, "127.0.0.1:1", landmark.public_key())]
+    )
+    monkeypatch.setattr("fleetproof.cli.COMMAND_MODULES", ("fleetproof.probe.cli",))
+    status = main(["records", "verify", str(tmp_path / "r.jsonl"), "--landmarks", str(tmp_path / "d.csv")])
+    assert status != 0
+    assert "time" in capsys.readouterr().err

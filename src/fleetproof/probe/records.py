@@ -90,7 +90,9 @@ class MeasurementRecord(BaseModel):
     samples_ms: list[float] = Field(min_length=1, max_length=MAX_SAMPLES)
     rtt_ms: float = Field(ge=0, description="minimum of samples_ms")
     lost: int = Field(ge=0, le=1024, description="nonces sent that got no valid reply in time")
-    time: float = Field(description="Unix time, seconds, when the landmark closed the session")
+    time: float = Field(
+        allow_inf_nan=False, description="Unix time, seconds, when the landmark closed the session"
+    )
     signature: str = Field(default="", max_length=100, description="landmark's Ed25519 signature, base64")
 
     @field_validator("samples_ms")
@@ -206,8 +208,15 @@ def verify_record(
         raise RecordError("signature is not valid base64") from None
     if len(signature) != 64:
         raise RecordError("signature is missing or not 64 bytes")
+    if base64.b64encode(signature).decode("ascii") != record.signature:
+        # the same bytes spelt another way (padding bits set) would make a second, distinct record
+        raise RecordError("signature is not canonical base64")
     try:
-        landmark_public_key.verify(signature, canonical_bytes(record))
+        message = canonical_bytes(record)
+    except ValueError as exc:  # a NaN or infinity that bypassed validation has no canonical form
+        raise RecordError(f"record has no canonical encoding: {exc}") from None
+    try:
+        landmark_public_key.verify(signature, message)
     except InvalidSignature:
         raise RecordError(
             f"signature does not verify under landmark {record.landmark_id!r}'s key "
