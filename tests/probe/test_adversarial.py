@@ -30,6 +30,7 @@ from fleetproof.probe.records import (
     sign_record,
     verify_record,
     write_landmark_directory,
+    write_records,
 )
 
 DEVICE = ("127.0.0.1", 5000)
@@ -292,3 +293,38 @@ def test_non_finite_time_is_refused_not_a_crash(
     status = main(["records", "verify", str(tmp_path / "r.jsonl"), "--landmarks", str(tmp_path / "d.csv")])
     assert status != 0
     assert "time" in capsys.readouterr().err
+
+
+def test_to_rtts_refuses_a_device_id_measured_under_two_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    """The device id in a record is whatever the device said; only the key is the landmark's word.
+
+    A host near the landmark that probes under another device's id gets a record with
+    that id and its own key: mixed into another device's records it would lower that
+    device's minimum RTT, so the commands refuse a device id that comes with two keys.
+    """
+    landmark = generate_key()
+    fields: dict[str, Any] = dict(landmark_id="lm", session_id="0123456789abcdef", lost=0, time=1.8e9)
+    honest = sign_record(
+        key=landmark, device_id="victim", device_public_key=public_key_b64(generate_key()),
+        samples_ms=[40.0], **fields,
+    )  # fmt: skip
+    impostor = sign_record(
+        key=landmark, device_id="victim", device_public_key=public_key_b64(generate_key()),
+        samples_ms=[1.0], **fields,
+    )  # fmt: skip
+    write_records(tmp_path / "victim.jsonl", [honest])
+    write_records(tmp_path / "near.jsonl", [impostor])
+    write_landmark_directory(
+        tmp_path / "d.csv", [LandmarkEntry("lm", 1, 2, "127.0.0.1:1", landmark.public_key())]
+    )
+    monkeypatch.setattr("fleetproof.cli.COMMAND_MODULES", ("fleetproof.probe.cli",))
+    out = tmp_path / "rtts.csv"
+    status = main(
+        ["records", "to-rtts", str(tmp_path / "victim.jsonl"), str(tmp_path / "near.jsonl"),
+         "--landmarks", str(tmp_path / "d.csv"), "--out", str(out)]
+    )  # fmt: skip
+    assert status == 1 and not out.exists()
+    assert "another device key" in capsys.readouterr().err
+

@@ -279,6 +279,9 @@ def _check_records(paths: list[str], landmarks: str) -> tuple[list[Any], list[st
     directory = load_landmark_directory(landmarks)
     good: list[Any] = []
     failures: list[str] = []
+    # A record's device id is what the device said; only its key is vouched for. One id under
+    # two keys means some host measured under another's name, which would lower that name's RTTs.
+    device_keys: dict[str, str] = {}
     for path in paths:
         for n, record in enumerate(read_records(path), start=1):
             where = f"{path}, record {n} ({record.device_id} → {record.landmark_id})"
@@ -290,6 +293,9 @@ def _check_records(paths: list[str], landmarks: str) -> tuple[list[Any], list[st
                 verify_record(record, entry.public_key)
             except RecordError as exc:
                 failures.append(f"{where}: {exc}")
+                continue
+            if device_keys.setdefault(record.device_id, record.device_public_key) != record.device_public_key:
+                failures.append(f"{where}: measured under another device key than earlier records of this id")
                 continue
             good.append(record)
     return good, failures
