@@ -328,3 +328,20 @@ def test_to_rtts_refuses_a_device_id_measured_under_two_keys(
     assert status == 1 and not out.exists()
     assert "another device key" in capsys.readouterr().err
 
+
+def test_icmp_error_on_the_udp_socket_is_silence_not_a_crash(monkeypatch: Any) -> None:
+    """A connected UDP socket reports ICMP host/net unreachable as an OSError on the next recv."""
+    import errno
+    import socket as socket_module
+
+    from fleetproof.probe.prober import UdpTransport
+
+    class Unreachable(socket_module.socket):
+        def recv(self, bufsize: int, flags: int = 0) -> bytes:
+            raise OSError(errno.EHOSTUNREACH, "No route to host")
+
+    monkeypatch.setattr("fleetproof.probe.prober.socket.socket", Unreachable)
+    entry = LandmarkEntry("lm", 0.0, 0.0, "127.0.0.1:9", generate_key().public_key())
+    result = Prober(generate_key(), "d", UdpTransport(), samples=1, timeout_s=0.01, retries=0).probe([entry])
+    assert result.records == [] and [u.landmark_id for u in result.unreachable] == ["lm"]
+

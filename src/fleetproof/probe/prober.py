@@ -107,7 +107,7 @@ class _UdpChannel:
             self._timeout = timeout_s
         try:
             return self._sock.recv(4096)
-        except (TimeoutError, ConnectionRefusedError):
+        except OSError:  # a timeout, or an ICMP error (refused, host or net unreachable) of an earlier send
             return None
 
     def close(self) -> None:
