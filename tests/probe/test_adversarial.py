@@ -345,3 +345,12 @@ def test_icmp_error_on_the_udp_socket_is_silence_not_a_crash(monkeypatch: Any) -
     result = Prober(generate_key(), "d", UdpTransport(), samples=1, timeout_s=0.01, retries=0).probe([entry])
     assert result.records == [] and [u.landmark_id for u in result.unreachable] == ["lm"]
 
+
+def test_fetch_for_an_unknown_session_is_answered_no_larger_than_it_came() -> None:
+    """Any address may ask about any session id, so the refusal must not be a reflector either."""
+    core, sent, clock = make_core()
+    request = wire.H_FETCH + os.urandom(8)
+    core.handle(request, VICTIM, clock())
+    ((reply, addr),) = sent
+    assert addr == VICTIM and reply[:4] == wire.H_ERROR
+    assert len(reply) <= len(request) + 1

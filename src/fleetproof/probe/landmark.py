@@ -435,7 +435,8 @@ class LandmarkCore:
         if cached is None:
             if sid not in self._sessions:
                 self.counters.rejected += 1
-                self.send(wire.error_packet(sid, wire.ERR_UNKNOWN_SESSION, "unknown session"), addr)
+                # no text: anyone may send this, so the answer is no larger than the question
+                self.send(wire.error_packet(sid, wire.ERR_UNKNOWN_SESSION, ""), addr)
             return
         packet, owner = cached
         if owner != addr:

@@ -225,9 +225,19 @@ class InMemoryNetwork:
 def _error_text(packet: bytes) -> str:
     """The message of an ERROR packet; a truncated one is still a refusal, not a crash."""
     try:
-        return wire.decode_error(packet)[2]
+        _, code, text = wire.decode_error(packet)
     except wire.PacketError:
         return "(truncated error packet)"
+    return text or _ERROR_NAMES.get(code, f"error {code}")
+
+
+_ERROR_NAMES = {
+    wire.ERR_RATE_LIMITED: "rate limited",
+    wire.ERR_BUSY: "landmark busy",
+    wire.ERR_BAD_CONFIRM: "device signature invalid",
+    wire.ERR_UNKNOWN_SESSION: "unknown session",
+    wire.ERR_EXPIRED: "no valid replies",
+}
 
 
 # -- the prober -------------------------------------------------------------------------
