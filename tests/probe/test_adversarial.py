@@ -354,3 +354,49 @@ def test_fetch_for_an_unknown_session_is_answered_no_larger_than_it_came() -> No
     ((reply, addr),) = sent
     assert addr == VICTIM and reply[:4] == wire.H_ERROR
     assert len(reply) <= len(request) + 1
+
+
+# -- public-key work a spoofer can buy -----------------------------------------------------------
+P25519 = 2**255 - 19
+LOW_ORDER_U = (
+    0,
+    1,
+    325606250916557431795983626356110631294008115727848805560023387167927233504,
+    39382357235489614581723060781553021112529911719440698176882885853963445705823,
+    P25519 - 1,
+)
+
+
+def low_order_encodings() -> list[bytes]:
+    values = [u + k * P25519 for u in LOW_ORDER_U for k in (0, 1) if u + k * P25519 < 2**255]
+    return [(v | high).to_bytes(32, "little") for v in values for high in (0, 1 << 255)]
+
+
+class CountingKey:
+    """A landmark key that counts its signatures."""
+
+    def __init__(self) -> None:
+        self.inner = generate_key()
+        self.signatures = 0
+
+    def sign(self, data: bytes) -> bytes:
+        self.signatures += 1
+        return self.inner.sign(data)
+
+    def public_bytes(self, *args: Any) -> bytes:
+        return self.inner.public_key().public_bytes(*args)
+
+
+@pytest.mark.parametrize("point", low_order_encodings(), ids=lambda p: p.hex()[:8] + "…" + p.hex()[-4:])
+def test_hello_with_a_low_order_key_costs_no_signature(point: bytes) -> None:
+    """Such a HELLO never becomes a session, so the global session cap would not bound its cost."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+    with pytest.raises(ValueError):  # the list above is what X25519 itself refuses
+        X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(point))
+    key = CountingKey()
+    core = LandmarkCore(key=key, config=LandmarkConfig("lm"), send=lambda p, a: None)  # type: ignore[arg-type]
+    hello = wire.Hello(os.urandom(16), point, public_key_bytes(generate_key()), 1, "d").encode()
+    core.handle(hello, VICTIM, 0)
+    assert key.signatures == 0
+    assert core.counters.malformed == 1 and core.counters.sessions_started == 0

@@ -77,6 +77,30 @@ class PacketError(ValueError):
     """A datagram that is not a well-formed packet of the expected type."""
 
 
+_P25519 = 2**255 - 19
+_LOW_ORDER_U = frozenset(
+    {
+        0,
+        1,
+        325606250916557431795983626356110631294008115727848805560023387167927233504,
+        39382357235489614581723060781553021112529911719440698176882885853963445705823,
+        _P25519 - 1,
+    }
+)
+
+
+def is_low_order(x25519_public: bytes) -> bool:
+    """Whether an X25519 key is a point of small order, with which no shared secret exists.
+
+    Checked on a HELLO before any work: such a HELLO never becomes a session, so the
+    global session cap would not bound the signatures a spoofer could make the landmark
+    compute for it. X25519 ignores the top bit and reduces modulo p, so encodings that
+    differ only there are the same point.
+    """
+    u = int.from_bytes(x25519_public, "little") & ((1 << 255) - 1)
+    return u % _P25519 in _LOW_ORDER_U
+
+
 def kind_of(data: bytes) -> int:
     if len(data) < 4 or data[:2] != MAGIC or data[2] != PROTOCOL_VERSION:
         return 0
@@ -111,6 +135,8 @@ class Hello:
             raise PacketError("bad device id length")
         if not 0 < samples <= MAX_SAMPLES:
             raise PacketError("bad sample count")
+        if is_low_order(data[20:52]):
+            raise PacketError("ephemeral key is a low-order point")
         try:
             ident = data[86:].decode("utf-8")
         except UnicodeDecodeError:
