@@ -400,3 +400,18 @@ def test_hello_with_a_low_order_key_costs_no_signature(point: bytes) -> None:
     core.handle(hello, VICTIM, 0)
     assert key.signatures == 0
     assert core.counters.malformed == 1 and core.counters.sessions_started == 0
+
+
+def test_nvattest_report_over_another_nonce_is_refused() -> None:
+    """The docstring promises it: a device claim carrying ``eat_nonce`` must carry ours."""
+    from fleetproof.probe.attest import AttestationError
+    from fleetproof.probe.attest.nvidia import check_claims
+
+    document = {
+        "result_code": 0,
+        "claims": [{"x-nvidia-device-type": "gpu", "measres": "success", "eat_nonce": "00" * 32}],
+    }
+    with pytest.raises(AttestationError, match="nonce"):
+        check_claims(document, "ab" * 32)
+    document["claims"][0]["eat_nonce"] = ("ab" * 32).upper()  # type: ignore[index]
+    assert check_claims(document, "ab" * 32)

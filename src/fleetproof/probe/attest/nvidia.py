@@ -106,6 +106,8 @@ def check_claims(document: dict[str, Any], nonce_hex: str) -> list[dict[str, Any
     for n, device in enumerate(claims):
         if not isinstance(device, dict):
             raise AttestationError(f"device claim {n} is not an object")
+        if "eat_nonce" in device and str(device["eat_nonce"]).lower() != nonce_hex.lower():
+            raise AttestationError(f"device claim {n} is over another nonce, not this key's binding nonce")
         result = str(device.get("measres", "")).lower()
         if result != "success":
             kind = device.get("x-nvidia-device-type", "device")
