@@ -415,3 +415,43 @@ def test_nvattest_report_over_another_nonce_is_refused() -> None:
         check_claims(document, "ab" * 32)
     document["claims"][0]["eat_nonce"] = ("ab" * 32).upper()  # type: ignore[index]
     assert check_claims(document, "ab" * 32)
+
+
+# -- what hostile peers can put on an operator's terminal --------------------------------------------
+ESCAPES = "\x1b[2K\r\x1b]0;owned\x07\u202e"
+
+
+def test_landmark_error_text_cannot_drive_the_operators_terminal() -> None:
+    class Refuser:
+        def send(self, packet: bytes) -> None:
+            pass
+
+        def recv(self, timeout_s: float) -> bytes | None:
+            return wire.error_packet(bytes(8), wire.ERR_BUSY, "busy" + ESCAPES)
+
+        def close(self) -> None:
+            pass
+
+    entry = LandmarkEntry("lm", 0.0, 0.0, "10.0.0.1:7331", generate_key().public_key())
+    (gone,) = prober(HostileTransport(Refuser)).probe([entry]).unreachable
+    assert "busy" in gone.reason and gone.reason.isprintable()
+
+
+def test_device_chosen_id_cannot_drive_the_operators_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    """The device id is whatever the device sent in its HELLO; the landmark signs it as is."""
+    landmark = generate_key()
+    record = sign_record(
+        key=landmark, device_id="d" + ESCAPES, device_public_key=public_key_b64(generate_key()),
+        landmark_id="lm", session_id="0123456789abcdef", samples_ms=[4.0], lost=0, time=1.8e9,
+    )  # fmt: skip
+    tampered = record.model_copy(update={"lost": 1})
+    write_records(tmp_path / "r.jsonl", [tampered])
+    write_landmark_directory(
+        tmp_path / "d.csv", [LandmarkEntry("lm", 1, 2, "127.0.0.1:1", landmark.public_key())]
+    )
+    monkeypatch.setattr("fleetproof.cli.COMMAND_MODULES", ("fleetproof.probe.cli",))
+    assert main(["records", "verify", str(tmp_path / "r.jsonl"), "--landmarks", str(tmp_path / "d.csv")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and all(line.isprintable() for line in out.splitlines())

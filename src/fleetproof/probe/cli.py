@@ -275,6 +275,7 @@ def _probe(args: argparse.Namespace) -> int:
 
 def _check_records(paths: list[str], landmarks: str) -> tuple[list[Any], list[str]]:
     from fleetproof.probe.records import RecordError, load_landmark_directory, read_records, verify_record
+    from fleetproof.probe.wire import printable
 
     directory = load_landmark_directory(landmarks)
     good: list[Any] = []
@@ -284,7 +285,7 @@ def _check_records(paths: list[str], landmarks: str) -> tuple[list[Any], list[st
     device_keys: dict[str, str] = {}
     for path in paths:
         for n, record in enumerate(read_records(path), start=1):
-            where = f"{path}, record {n} ({record.device_id} → {record.landmark_id})"
+            where = f"{path}, record {n} ({printable(record.device_id)} → {printable(record.landmark_id)})"
             entry = directory.get(record.landmark_id)
             if entry is None:
                 failures.append(f"{where}: signed by unknown landmark {record.landmark_id!r}")

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fleetproof.probe.keys import public_key_b64, write_atomic
 from fleetproof.probe.prober import Prober, ProbeResult, ProbeTransport
 from fleetproof.probe.records import LandmarkEntry, MeasurementRecord, RecordError, verify_record
+from fleetproof.probe.wire import printable
 
 __all__ = ["build_mesh", "mesh_rounds", "run_mesh", "write_mesh_csv"]
 
@@ -96,14 +97,16 @@ def build_mesh(
     best: dict[tuple[str, str], float] = {}
     problems: list[str] = []
     for n, record in enumerate(records, start=1):
-        where = f"record {n} ({record.device_id} → {record.landmark_id})"
+        where = f"record {n} ({printable(record.device_id)} → {printable(record.landmark_id)})"
         measured = directory.get(record.landmark_id)
         prober = directory.get(record.device_id)
         if measured is None or prober is None:
             problems.append(f"{where}: not a landmark pair in the directory")
             continue
         if record.device_public_key != prober.public_key_b64:
-            problems.append(f"{where}: probed with a key that is not {record.device_id}'s directory key")
+            problems.append(
+                f"{where}: probed with a key that is not {printable(record.device_id)}'s directory key"
+            )
             continue
         try:
             verify_record(record, measured.public_key)

@@ -228,7 +228,7 @@ def _error_text(packet: bytes) -> str:
         _, code, text = wire.decode_error(packet)
     except wire.PacketError:
         return "(truncated error packet)"
-    return text or _ERROR_NAMES.get(code, f"error {code}")
+    return wire.printable(text) or _ERROR_NAMES.get(code, f"error {code}")
 
 
 _ERROR_NAMES = {

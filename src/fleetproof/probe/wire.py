@@ -233,6 +233,15 @@ def error_packet(session_id: bytes, code: int, message: str) -> bytes:
     return H_ERROR + session_id + bytes((code,)) + message.encode("utf-8")[:200]
 
 
+def printable(text: str) -> str:
+    """Text a peer chose, safe to show: control and format characters become escapes.
+
+    Device ids and error messages come from the other side of the wire; printed raw,
+    an escape sequence or a bidi override in them would rewrite the operator's terminal.
+    """
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def decode_error(data: bytes) -> tuple[bytes, int, str]:
     if len(data) < 13:
         raise PacketError("short ERROR")
