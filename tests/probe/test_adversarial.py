@@ -455,3 +455,36 @@ def test_device_chosen_id_cannot_drive_the_operators_terminal(
     assert main(["records", "verify", str(tmp_path / "r.jsonl"), "--landmarks", str(tmp_path / "d.csv")]) == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and all(line.isprintable() for line in out.splitlines())
+
+
+def test_making_room_in_the_source_table_does_not_rescan_busy_sources() -> None:
+    """Sources with open sessions at the old end of the table were walked past on every new source.
+
+    With 8000 such sources (one session each, well under the global cap) in front of a
+    full table, each HELLO from a new address cost about half a millisecond of scanning.
+    """
+    from collections import OrderedDict
+
+    class Counting(OrderedDict[str, Any]):
+        scanned = 0
+
+        def items(self) -> Any:
+            for item in super().items():
+                Counting.scanned += 1
+                yield item
+
+    busy, idle, newcomers = 300, 300, 200
+    core, _sent, clock = make_core(max_sources=busy + idle, max_sessions=10 * busy)
+    core._sources = Counting()
+    for i in range(busy):
+        core.handle(hello_packet()[0], (f"10.0.{i // 256}.{i % 256}", 1), clock())
+    for i in range(idle):
+        core.handle(hello_packet()[0], (f"10.1.{i // 256}.{i % 256}", 1), clock())
+    for session in list(core._sessions.values()):  # the second group's handshakes have ended
+        if session.addr[0].startswith("10.1."):
+            core._close(session)
+    Counting.scanned = 0
+    for i in range(newcomers):
+        core.handle(hello_packet()[0], (f"10.2.{i // 256}.{i % 256}", 1), clock())
+    assert core.counters.sessions_started == busy + idle + newcomers
+    assert Counting.scanned < 3 * (busy + newcomers)

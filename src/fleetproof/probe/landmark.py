@@ -265,11 +265,23 @@ class LandmarkCore:
         return bucket
 
     def _evict_source(self) -> None:
+        """Forget the least recently seen source without open sessions.
+
+        Busy sources walked past go to the recent end, so the next eviction does not walk
+        past them again: otherwise thousands of long sessions from addresses that send no
+        new HELLO made every HELLO from a new address a scan of thousands of entries.
+        """
+        busy: list[str] = []
         for host, bucket in self._sources.items():
             if bucket.open_sessions == 0:
                 del self._sources[host]
-                return
-        self._sources.popitem(last=False)
+                break
+            busy.append(host)
+        else:  # every source has sessions open: the table keeps its order
+            self._sources.popitem(last=False)
+            return
+        for host in busy:
+            self._sources.move_to_end(host)
 
     def _hello(self, data: bytes, addr: Address, now_ns: int) -> None:
         try:
