@@ -170,6 +170,7 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
                 now=now,
                 check_record=ctx.check_record,
                 webhooks=ctx.settings.webhooks,
+                max_ahead_s=ctx.settings.replay_window_s,
             )
 
     @router.post("/enroll", response_model=EnrollResponse, openapi_extra=_body_schema(EnrollRequest))

@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 HEALTH_ORDER = {"healthy": 0, "initializing": 1, "degraded": 2, "unhealthy": 3}
+_AHEAD = "time is ahead of the server's clock by more than the replay window"
 
 
 class IngestItem(BaseModel):
@@ -184,7 +185,7 @@ def _existing_ids(session: Session, device_id: str, items: Sequence[Any]) -> set
     return seen
 
 
-def _parse(items: Sequence[Any], result: IngestResult) -> _Parsed:
+def _parse(items: Sequence[Any], result: IngestResult, latest_ok: float) -> _Parsed:
     parsed = _Parsed()
     for item in items:
         if item.kind == "probe_record":
@@ -198,6 +199,9 @@ def _parse(items: Sequence[Any], result: IngestResult) -> _Parsed:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "payload"
             result.rejected.append({"id": item.id, "error": f"{item.kind} payload: {where}: {first['msg']}"})
+            continue
+        if model.time > latest_ok:  # type: ignore[attr-defined]
+            result.rejected.append({"id": item.id, "error": f"{item.kind} payload: {_AHEAD}"})
             continue
         if isinstance(model, TelemetryReport):
             parsed.telemetry.append((item.id, model))
@@ -217,8 +221,15 @@ def ingest_items(
     now: float,
     check_record: RecordCheck,
     webhooks: Sequence[str] = (),
+    max_ahead_s: float = 300.0,
 ) -> IngestResult:
-    """Store a batch for ``device`` inside the caller's write transaction."""
+    """Store a batch for ``device`` inside the caller's write transaction.
+
+    An item dated more than ``max_ahead_s`` after ``now`` is rejected: the newest item wins
+    the current metrics, health and inventory, so one report from a clock years ahead would
+    otherwise hide every later one. (The agent's clock is already held to the replay window
+    by the request signature, so honest items are never that far ahead.)
+    """
     result = IngestResult()
     seen = _existing_ids(session, device.id, items)
     fresh: list[IngestItem] = []
@@ -230,11 +241,11 @@ def ingest_items(
         else:
             in_batch.add(key)
             fresh.append(item)
-    parsed = _parse(fresh, result)
+    parsed = _parse(fresh, result, now + max_ahead_s)
     _store_telemetry(session, device, parsed.telemetry)
     _store_inventory(session, device, parsed.inventory, now)
     _store_health(session, device, parsed.health, now, webhooks)
-    _store_records(db, session, device, parsed.records, result, now, check_record)
+    _store_records(db, session, device, parsed.records, result, now, check_record, now + max_ahead_s)
     for kind, n in (
         ("telemetry", len(parsed.telemetry)),
         ("inventory", len(parsed.inventory)),
@@ -433,6 +444,7 @@ def _store_records(
     result: IngestResult,
     now: float,
     check_record: RecordCheck,
+    latest_ok: float,
 ) -> None:
     rows = []
     for item_id, payload in records:
@@ -440,6 +452,9 @@ def _store_records(
             checked = check_record(session, device.id, payload)
         except ValueError as exc:
             result.rejected.append({"id": item_id, "error": f"probe_record: {exc}"})
+            continue
+        if checked.time > latest_ok:  # it would count in every verdict round from now until then
+            result.rejected.append({"id": item_id, "error": f"probe_record: {_AHEAD}"})
             continue
         rows.append(
             {
