@@ -295,3 +295,25 @@ def test_one_enrollment_token_enrolls_one_device_under_concurrency(client) -> No
         codes = sorted(pool.map(attempt, range(16)))
     assert codes.count(200) == 1 and set(codes) == {200, 403}, codes
     assert len(client.get("/api/v1/devices", headers=ADMIN_HEADERS).json()) == 1
+
+
+def test_an_enrollment_inventory_from_the_future_is_refused(client, clock) -> None:
+    ensure_zone(client)
+    token = client.post("/api/v1/enrollment-tokens", json={"zone": "eu-west"}, headers=ADMIN_HEADERS).json()[
+        "token"
+    ]
+    key = public_key_b64(Ed25519PrivateKey.generate())
+    ahead = inventory("host-a", time_s=clock.now + 10 * 365 * 86400)
+    r = client.post(
+        "/api/v1/enroll",
+        json={"public_key": key, "inventory": ahead},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 422, r.text
+    # The token is still good for a correct attempt.
+    r = client.post(
+        "/api/v1/enroll",
+        json={"public_key": key, "inventory": inventory("host-a", time_s=clock.now)},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 200, r.text

@@ -195,6 +195,8 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
             raise HTTPException(
                 status_code=422, detail="inventory holds a non-finite number or a NUL character"
             )
+        if req.inventory.time > now + ctx.settings.replay_window_s:  # it would hide every later inventory
+            raise HTTPException(status_code=422, detail="inventory time is ahead of the server's clock")
         device_id = token.device_id or "dev-" + secrets.token_hex(8)
         with ctx.db.write() as session:
             claimed = rowcount(
