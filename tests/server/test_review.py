@@ -317,3 +317,23 @@ def test_an_enrollment_inventory_from_the_future_is_refused(client, clock) -> No
         headers={"Authorization": f"Bearer {token}"},
     )
     assert r.status_code == 200, r.text
+
+
+def test_one_key_cannot_enroll_twice_in_another_spelling(client) -> None:
+    import base64
+
+    dev = enroll(client)
+    canonical = public_key_b64(dev.key)
+    raw = base64.b64decode(canonical)
+    # The same 32 bytes: surrounding space, and non-zero padding bits in the last character.
+    last = canonical[-2]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    sloppy = canonical[:-2] + alphabet[alphabet.index(last) ^ 1] + "="
+    assert base64.b64decode(sloppy) == raw and sloppy != canonical
+    for spelling in (canonical + "\n", " " + canonical, sloppy):
+        token = client.post(
+            "/api/v1/enrollment-tokens", json={"zone": "eu-west"}, headers=ADMIN_HEADERS
+        ).json()
+        body = {"public_key": spelling, "inventory": inventory("other")}
+        r = client.post("/api/v1/enroll", json=body, headers={"Authorization": f"Bearer {token['token']}"})
+        assert r.status_code in (409, 422), (spelling, r.status_code, r.text)
