@@ -337,3 +337,24 @@ def test_one_key_cannot_enroll_twice_in_another_spelling(client) -> None:
         body = {"public_key": spelling, "inventory": inventory("other")}
         r = client.post("/api/v1/enroll", json=body, headers={"Authorization": f"Bearer {token['token']}"})
         assert r.status_code in (409, 422), (spelling, r.status_code, r.text)
+
+
+@pytest.mark.parametrize("big", [2**31, 2**63, 2**64, 10**30])
+def test_huge_integers_from_agents_are_not_a_5xx(client, clock, big: int) -> None:
+    dev = enroll(client)
+    inv = inventory("gpu-host-1", gpus=1, time_s=clock.now)
+    inv["accelerators"][0]["memory_total_bytes"] = big
+    inv["accelerators"][0]["index"] = big
+    inv["host"]["cpu_count"] = big
+    tel = telemetry_item(clock.now, gpus=1, metrics=5)
+    tel["payload"]["accelerators"][0]["index"] = big
+    for item in ({"id": "inv", "kind": "inventory", "created_at": clock.now, "payload": inv}, tel):
+        r = signed(client, dev, INGEST, {"items": [item]}, now=clock.now)
+        assert r.status_code < 500, (item["kind"], r.status_code, r.text)
+    token = client.post("/api/v1/enrollment-tokens", json={"zone": "eu-west"}, headers=ADMIN_HEADERS).json()
+    body = {"public_key": public_key_b64(Ed25519PrivateKey.generate()), "inventory": inv}
+    r = client.post("/api/v1/enroll", json=body, headers={"Authorization": f"Bearer {token['token']}"})
+    assert r.status_code < 500, r.text
+    # Whatever was refused, the device still ingests normally.
+    r = signed(client, dev, INGEST, {"items": [telemetry_item(clock.now, gpus=1, metrics=5)]}, now=clock.now)
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text

@@ -21,7 +21,13 @@ from starlette.concurrency import run_in_threadpool
 from fleetproof.server import audit
 from fleetproof.server.admin import hash_token, landmark_dict
 from fleetproof.server.context import ServerContext
-from fleetproof.server.ingest import IngestBatch, apply_inventory, ingest_items, parse_batch
+from fleetproof.server.ingest import (
+    IngestBatch,
+    apply_inventory,
+    ingest_items,
+    out_of_column_range,
+    parse_batch,
+)
 from fleetproof.server.reqsign import (
     SignatureProblem,
     check_request,
@@ -202,6 +208,9 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
             raise HTTPException(
                 status_code=422, detail="inventory holds a non-finite number or a NUL character"
             )
+        too_big = out_of_column_range(req.inventory)
+        if too_big:
+            raise HTTPException(status_code=422, detail=f"inventory: {too_big}")
         if req.inventory.time > now + ctx.settings.replay_window_s:  # it would hide every later inventory
             raise HTTPException(status_code=422, detail="inventory time is ahead of the server's clock")
         device_id = token.device_id or "dev-" + secrets.token_hex(8)

@@ -43,6 +43,7 @@ __all__ = [
     "IngestResult",
     "RecordCheck",
     "ingest_items",
+    "out_of_column_range",
     "parse_batch",
     "upsert",
 ]
@@ -203,6 +204,10 @@ def _parse(items: Sequence[Any], result: IngestResult, latest_ok: float) -> _Par
         if model.time > latest_ok:  # type: ignore[attr-defined]
             result.rejected.append({"id": item.id, "error": f"{item.kind} payload: {_AHEAD}"})
             continue
+        too_big = out_of_column_range(model)
+        if too_big:
+            result.rejected.append({"id": item.id, "error": f"{item.kind} payload: {too_big}"})
+            continue
         if isinstance(model, TelemetryReport):
             parsed.telemetry.append((item.id, model))
         elif isinstance(model, InventoryReport):
@@ -210,6 +215,26 @@ def _parse(items: Sequence[Any], result: IngestResult, latest_ok: float) -> _Par
         elif isinstance(model, HealthEvent):
             parsed.health.append((item.id, model))
     return parsed
+
+
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
+
+
+def out_of_column_range(report: BaseModel) -> str | None:
+    """Why an integer of ``report`` does not fit its store column (the wire models leave them unbounded).
+
+    Such a value was a 500 on SQLite (the driver overflows) and failed the whole batch on
+    PostgreSQL; said per item, the rest of the batch is kept.
+    """
+    accelerators = getattr(report, "accelerators", [])
+    for n, acc in enumerate(accelerators):
+        if acc.index > _INT32_MAX:
+            return f"accelerators.{n}.index: larger than {_INT32_MAX}"
+        memory = getattr(acc, "memory_total_bytes", None)
+        if memory is not None and memory > _INT64_MAX:
+            return f"accelerators.{n}.memory_total_bytes: larger than {_INT64_MAX}"
+    return None
 
 
 def ingest_items(
