@@ -358,3 +358,23 @@ def test_huge_integers_from_agents_are_not_a_5xx(client, clock, big: int) -> Non
     # Whatever was refused, the device still ingests normally.
     r = signed(client, dev, INGEST, {"items": [telemetry_item(clock.now, gpus=1, metrics=5)]}, now=clock.now)
     assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+
+
+def test_nul_in_admin_query_and_path_parameters_is_not_a_5xx(client) -> None:
+    enroll(client)
+    for path in (
+        "/api/v1/devices?zone=%00",
+        "/api/v1/devices?q=a%00",
+        "/api/v1/devices?verdict=%00&health=%00",
+        "/api/v1/devices/a%00b",
+        "/api/v1/devices/a%00b/verdicts",
+        "/api/v1/reports/inventory?zone=%00",
+        "/api/v1/reports/compliance?zone=%00&format=csv",
+        "/api/v1/dashboard/hosts/a%00b",
+        "/api/v1/dashboard/hosts/a%00b/telemetry?metric=%00",
+    ):
+        r = client.get(path, headers=ADMIN_HEADERS)
+        assert r.status_code < 500, (path, r.status_code, r.text)
+    for method, path in (("DELETE", "/api/v1/devices/a%00b"), ("POST", "/api/v1/devices/a%00b/rebaseline")):
+        r = client.request(method, path, headers=ADMIN_HEADERS)
+        assert r.status_code < 500, (path, r.status_code, r.text)
