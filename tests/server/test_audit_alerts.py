@@ -100,10 +100,11 @@ def test_retention_downsamples_raw_telemetry_and_keeps_latest(client, ctx, clock
     items = [
         telemetry_item(start + 60 * i, gpus=2, metrics=6) for i in range(20)
     ]  # 20 minutes, one per minute
+    clock.advance(19 * 60)  # sent after the last was taken (items ahead of the clock are refused)
     signed(client, dev, "/api/v1/ingest", {"items": items}, now=clock.now)
     before = StoreDashboardSource(ctx.db).telemetry(dev.device_id, "power_w", start)
     assert len(before) == 2 and len(before[0]["points"]) == 20
-    clock.advance(ctx.settings.raw_retention_s + 20 * 60 + 1)
+    clock.advance(ctx.settings.raw_retention_s + 60 + 1)
     assert downsample(ctx, now=clock.now, chunk=7) == 20
     with ctx.db.read() as s:
         assert s.scalar(select(func.count()).select_from(TelemetryRecord)) == 0

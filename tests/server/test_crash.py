@@ -88,7 +88,7 @@ def test_kill_9_loses_nothing_acknowledged(
             base, identity.device_id, load_private_key(tmp_path / "agent" / "device.key"), timeout_s=5
         )
         pending = [
-            OutboxItem(**telemetry_item(time.time() + i, hostname="crash-host", gpus=8, metrics=20))
+            OutboxItem(**telemetry_item(time.time() - 4000 + i, hostname="crash-host", gpus=8, metrics=20))
             for i in range(4000)
         ]
         acked: list[str] = []

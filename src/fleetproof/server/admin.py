@@ -59,6 +59,10 @@ class ZoneIn(BaseModel):
     def _region(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None and value.get("type") not in {"Polygon", "MultiPolygon"}:
             raise ValueError("allowed_region must be a GeoJSON Polygon or MultiPolygon")
+        if value is not None and not _finite(value, _MAX_REGION_DEPTH):
+            raise ValueError(
+                f"allowed_region holds NaN or Infinity, or nests deeper than {_MAX_REGION_DEPTH}"
+            )
         if value is not None:
             try:
                 polygons = geojson_polygons(value)
@@ -84,6 +88,22 @@ class LandmarkIn(BaseModel):
     def _key(cls, value: str) -> str:
         public_key_from_b64(value)
         return value.strip()
+
+
+# A MultiPolygon's coordinates nest four lists deep; anything far deeper is not GeoJSON, and
+# past a few hundred levels it could not even be serialised for the audit log.
+_MAX_REGION_DEPTH = 16
+
+
+def _finite(value: Any, depth: int) -> bool:
+    """Whether a JSON document holds only finite numbers (Python's parser lets NaN and Infinity
+    in, and the store's JSON cannot keep them) and nests at most ``depth`` levels."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict | list):
+        children = value.values() if isinstance(value, dict) else value
+        return depth > 0 and all(_finite(v, depth - 1) for v in children)
+    return True
 
 
 def hash_token(token: str) -> str:

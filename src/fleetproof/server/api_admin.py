@@ -56,10 +56,11 @@ def make_admin_router(ctx: ServerContext) -> APIRouter:
     def require_admin(
         request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> str:
-        from fleetproof.server.app import ADMIN_COOKIE
+        from fleetproof.server.app import ADMIN_COOKIE, COOKIE_METHODS
 
         header = f"Bearer {creds.credentials}" if creds else None
-        if not ctx.is_admin(header, request.cookies.get(ADMIN_COOKIE)):
+        cookie = request.cookies.get(ADMIN_COOKIE) if request.method in COOKIE_METHODS else None
+        if not ctx.is_admin(header, cookie):
             raise HTTPException(status_code=401, detail="admin credentials required")
         return "admin"
 

@@ -21,8 +21,20 @@ from starlette.concurrency import run_in_threadpool
 from fleetproof.server import audit
 from fleetproof.server.admin import hash_token, landmark_dict
 from fleetproof.server.context import ServerContext
-from fleetproof.server.ingest import IngestBatch, apply_inventory, ingest_items, parse_batch
-from fleetproof.server.reqsign import SignatureProblem, check_request, parse_headers, public_key_from_b64
+from fleetproof.server.ingest import (
+    IngestBatch,
+    apply_inventory,
+    ingest_items,
+    out_of_column_range,
+    parse_batch,
+)
+from fleetproof.server.reqsign import (
+    SignatureProblem,
+    check_request,
+    parse_headers,
+    public_key_from_b64,
+    public_key_to_b64,
+)
 from fleetproof.server.store.db import NonFiniteNumber, rowcount
 from fleetproof.server.store.models import Device, EnrollmentToken, Landmark, RequestNonce
 from fleetproof.wire import InventoryReport
@@ -170,6 +182,7 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
                 now=now,
                 check_record=ctx.check_record,
                 webhooks=ctx.settings.webhooks,
+                max_ahead_s=ctx.settings.replay_window_s,
             )
 
     @router.post("/enroll", response_model=EnrollResponse, openapi_extra=_body_schema(EnrollRequest))
@@ -187,13 +200,19 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
             raise HTTPException(status_code=403, detail="enrollment token unknown, used or expired")
         req = _parse(EnrollRequest, body)
         try:
-            public_key_from_b64(req.public_key)
+            # Stored in one spelling, so that "already enrolled" sees the same key however it was written.
+            public_key = public_key_to_b64(public_key_from_b64(req.public_key))
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=f"public_key: {exc}") from None
         if not _finite(req.inventory.model_dump()):
             raise HTTPException(
                 status_code=422, detail="inventory holds a non-finite number or a NUL character"
             )
+        too_big = out_of_column_range(req.inventory)
+        if too_big:
+            raise HTTPException(status_code=422, detail=f"inventory: {too_big}")
+        if req.inventory.time > now + ctx.settings.replay_window_s:  # it would hide every later inventory
+            raise HTTPException(status_code=422, detail="inventory time is ahead of the server's clock")
         device_id = token.device_id or "dev-" + secrets.token_hex(8)
         with ctx.db.write() as session:
             claimed = rowcount(
@@ -205,14 +224,14 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
             )
             if not claimed:
                 raise HTTPException(status_code=403, detail="enrollment token already used")
-            if session.scalar(select(Device.id).where(Device.public_key == req.public_key)) is not None:
+            if session.scalar(select(Device.id).where(Device.public_key == public_key)) is not None:
                 raise HTTPException(status_code=409, detail="this public key is already enrolled")
             if session.get(Device, device_id) is not None:
                 raise HTTPException(status_code=409, detail=f"a device {device_id!r} is already enrolled")
             device = Device(
                 id=device_id,
                 zone_id=token.zone_id,
-                public_key=req.public_key,
+                public_key=public_key,
                 hostname=req.inventory.host.hostname,
                 enrolled_at=now,
                 last_seen=now,
@@ -232,7 +251,7 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
                 subject=device_id,
                 details={
                     "zone": token.zone_id,
-                    "public_key": req.public_key,
+                    "public_key": public_key,
                     "hostname": req.inventory.host.hostname,
                 },
                 now=now,

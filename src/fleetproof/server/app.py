@@ -27,11 +27,15 @@ from fleetproof import __version__
 from fleetproof.errors import FleetproofError
 from fleetproof.server.context import ServerContext
 
-__all__ = ["ADMIN_COOKIE", "AGENT_PATHS", "create_app"]
+__all__ = ["ADMIN_COOKIE", "AGENT_PATHS", "COOKIE_METHODS", "create_app"]
 
 log = logging.getLogger("fleetproof.server")
 
 ADMIN_COOKIE = "fleetproof_admin"
+# The dashboard only reads, and a browser attaches cookies to cross-site form posts too: the
+# cookie is accepted for these methods only, so a page elsewhere cannot make an operator's
+# browser rebaseline a host or close an alert. Writes need the bearer header.
+COOKIE_METHODS = frozenset({"GET", "HEAD"})
 # Agent routes and the headers that carry their credential.
 AGENT_PATHS: dict[str, str] = {
     "/api/v1/enroll": "authorization",
@@ -63,9 +67,12 @@ class AuthGate:
         if needed is not None:
             ok = bool(headers.get(needed))
         else:
-            ok = self.ctx.is_admin(
-                headers.get("authorization"), _cookie(headers.get("cookie", ""), ADMIN_COOKIE)
+            cookie = (
+                _cookie(headers.get("cookie", ""), ADMIN_COOKIE)
+                if scope["method"] in COOKIE_METHODS
+                else None
             )
+            ok = self.ctx.is_admin(headers.get("authorization"), cookie)
         if not ok:
             await _reply(send, 401, {"detail": "credentials required"}, {"www-authenticate": "Bearer"})
             return

@@ -43,11 +43,13 @@ __all__ = [
     "IngestResult",
     "RecordCheck",
     "ingest_items",
+    "out_of_column_range",
     "parse_batch",
     "upsert",
 ]
 
 HEALTH_ORDER = {"healthy": 0, "initializing": 1, "degraded": 2, "unhealthy": 3}
+_AHEAD = "time is ahead of the server's clock by more than the replay window"
 
 
 class IngestItem(BaseModel):
@@ -184,7 +186,7 @@ def _existing_ids(session: Session, device_id: str, items: Sequence[Any]) -> set
     return seen
 
 
-def _parse(items: Sequence[Any], result: IngestResult) -> _Parsed:
+def _parse(items: Sequence[Any], result: IngestResult, latest_ok: float) -> _Parsed:
     parsed = _Parsed()
     for item in items:
         if item.kind == "probe_record":
@@ -199,6 +201,13 @@ def _parse(items: Sequence[Any], result: IngestResult) -> _Parsed:
             where = ".".join(str(p) for p in first["loc"]) or "payload"
             result.rejected.append({"id": item.id, "error": f"{item.kind} payload: {where}: {first['msg']}"})
             continue
+        if model.time > latest_ok:  # type: ignore[attr-defined]
+            result.rejected.append({"id": item.id, "error": f"{item.kind} payload: {_AHEAD}"})
+            continue
+        too_big = out_of_column_range(model)
+        if too_big:
+            result.rejected.append({"id": item.id, "error": f"{item.kind} payload: {too_big}"})
+            continue
         if isinstance(model, TelemetryReport):
             parsed.telemetry.append((item.id, model))
         elif isinstance(model, InventoryReport):
@@ -206,6 +215,26 @@ def _parse(items: Sequence[Any], result: IngestResult) -> _Parsed:
         elif isinstance(model, HealthEvent):
             parsed.health.append((item.id, model))
     return parsed
+
+
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
+
+
+def out_of_column_range(report: BaseModel) -> str | None:
+    """Why an integer of ``report`` does not fit its store column (the wire models leave them unbounded).
+
+    Such a value was a 500 on SQLite (the driver overflows) and failed the whole batch on
+    PostgreSQL; said per item, the rest of the batch is kept.
+    """
+    accelerators = getattr(report, "accelerators", [])
+    for n, acc in enumerate(accelerators):
+        if acc.index > _INT32_MAX:
+            return f"accelerators.{n}.index: larger than {_INT32_MAX}"
+        memory = getattr(acc, "memory_total_bytes", None)
+        if memory is not None and memory > _INT64_MAX:
+            return f"accelerators.{n}.memory_total_bytes: larger than {_INT64_MAX}"
+    return None
 
 
 def ingest_items(
@@ -217,8 +246,15 @@ def ingest_items(
     now: float,
     check_record: RecordCheck,
     webhooks: Sequence[str] = (),
+    max_ahead_s: float = 300.0,
 ) -> IngestResult:
-    """Store a batch for ``device`` inside the caller's write transaction."""
+    """Store a batch for ``device`` inside the caller's write transaction.
+
+    An item dated more than ``max_ahead_s`` after ``now`` is rejected: the newest item wins
+    the current metrics, health and inventory, so one report from a clock years ahead would
+    otherwise hide every later one. (The agent's clock is already held to the replay window
+    by the request signature, so honest items are never that far ahead.)
+    """
     result = IngestResult()
     seen = _existing_ids(session, device.id, items)
     fresh: list[IngestItem] = []
@@ -230,11 +266,11 @@ def ingest_items(
         else:
             in_batch.add(key)
             fresh.append(item)
-    parsed = _parse(fresh, result)
+    parsed = _parse(fresh, result, now + max_ahead_s)
     _store_telemetry(session, device, parsed.telemetry)
     _store_inventory(session, device, parsed.inventory, now)
     _store_health(session, device, parsed.health, now, webhooks)
-    _store_records(db, session, device, parsed.records, result, now, check_record)
+    _store_records(db, session, device, parsed.records, result, now, check_record, now + max_ahead_s)
     for kind, n in (
         ("telemetry", len(parsed.telemetry)),
         ("inventory", len(parsed.inventory)),
@@ -433,6 +469,7 @@ def _store_records(
     result: IngestResult,
     now: float,
     check_record: RecordCheck,
+    latest_ok: float,
 ) -> None:
     rows = []
     for item_id, payload in records:
@@ -440,6 +477,9 @@ def _store_records(
             checked = check_record(session, device.id, payload)
         except ValueError as exc:
             result.rejected.append({"id": item_id, "error": f"probe_record: {exc}"})
+            continue
+        if checked.time > latest_ok:  # it would count in every verdict round from now until then
+            result.rejected.append({"id": item_id, "error": f"probe_record: {_AHEAD}"})
             continue
         rows.append(
             {

@@ -133,10 +133,29 @@ def to_json(rows: list[dict[str, Any]]) -> str:
     return json.dumps(rows, indent=1, sort_keys=True)
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula (or, for tab and
+# carriage return, strips them and then does).
+_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: text a spreadsheet would run as a formula gets a leading apostrophe.
+
+    Host names, OS strings and serial numbers come from agents, so an export opened in a
+    spreadsheet must not execute them. Numbers are left alone (a longitude may be negative).
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: list[dict[str, Any]], kind: ReportKind) -> str:
+    """CSV with RFC 4180 line ends, so that a carriage return inside a value is quoted too."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS[kind], extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS[kind], extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: _cell(v) for k, v in row.items()})
     return buf.getvalue()
