@@ -289,3 +289,24 @@ def test_browser_tests_skip_without_chromium_unless_required(kit: Any, monkeypat
     monkeypatch.setenv("FLEETPROOF_REQUIRE_BROWSER", "1")
     with pytest.raises(pytest.fail.Exception):
         kit.require_browser("/nonexistent/chromium")
+
+
+@pytest.mark.parametrize("path", API_ROUTES)
+def test_admin_answers_are_never_cached_nor_sniffed(
+    client: TestClient, auth: dict[str, str], path: str
+) -> None:
+    """Fleet data read with the admin token must not stay in a browser or proxy cache."""
+    answer = client.get(API_PREFIX + path, headers=auth)
+    assert answer.status_code == 200
+    assert answer.headers.get("cache-control") == "no-store", path
+    assert answer.headers.get("x-content-type-options") == "nosniff", path
+
+
+def test_page_refuses_framing_and_referrers(client: TestClient) -> None:
+    page = client.get("/")
+    policy = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["x-content-type-options"] == "nosniff"

@@ -80,6 +80,16 @@ def _countries_payload(path: Path) -> tuple[bytes, bytes]:
     return plain, gzip.compress(plain, compresslevel=6, mtime=0)
 
 
+# Every JSON answer is fleet data read with the admin token: no browser or proxy may keep a copy
+# (a shared machine's cache, a corporate proxy), and none may be sniffed into a renderable type.
+_API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def _no_store(response: Response) -> None:
+    """Router dependency: the headers of ``_API_HEADERS`` on answers that routes return as plain data."""
+    response.headers.update(_API_HEADERS)
+
+
 def _accepts_gzip(request: Request) -> bool:
     return "gzip" in request.headers.get("accept-encoding", "").lower()
 
@@ -91,7 +101,7 @@ def _json_response(request: Request, payload: Any, *, pre: tuple[bytes, bytes] |
         packed = gzip.compress(plain, compresslevel=5, mtime=0) if len(plain) >= _GZIP_MIN_BYTES else None
     else:
         plain, packed = pre
-    headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
+    headers = {**_API_HEADERS, "Vary": "Accept-Encoding"}
     if packed is not None and _accepts_gzip(request):
         headers["Content-Encoding"] = "gzip"
         return Response(packed, media_type="application/json", headers=headers)
@@ -116,6 +126,7 @@ _PAGE_HEADERS = {
         "style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate CSP level 2
     "Referrer-Policy": "no-referrer",
 }
 
@@ -206,7 +217,9 @@ def make_router(
     """
     router = APIRouter()
     _add_page_routes(router)
-    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(check_admin)], tags=["dashboard"])
+    api = APIRouter(
+        prefix=API_PREFIX, dependencies=[Depends(check_admin), Depends(_no_store)], tags=["dashboard"]
+    )
     source = Annotated[DashboardSource, Depends(source_factory)]
     _add_fleet_routes(api, source, countries)
     _add_host_routes(api, source, clock)
