@@ -1,6 +1,6 @@
 // Small SVG line charts for telemetry: one line per accelerator over time.
 
-import { h, s, fmtBytes } from "./dom.js";
+import { h, s, fmtBytes, own } from "./dom.js";
 
 const W = 560;
 const H = 190;
@@ -102,8 +102,8 @@ export function bars(counts, colors, onClick, order = []) {
       h(
         "div",
         { class: "bar-row" + (onClick ? " clickable" : ""), onclick: onClick ? () => onClick(label) : null, "data-label": label },
-        h("span", { class: "bar-label" }, LABELS[label] || label || "(none)"),
-        h("span", { class: "bar-track" }, h("span", { class: "bar-fill", style: `width:${(100 * n) / max}%;background:${(colors && colors[label]) || "#4a90d9"}` })),
+        h("span", { class: "bar-label" }, own(LABELS, label) || label || "(none)"),
+        h("span", { class: "bar-track" }, h("span", { class: "bar-fill", style: `width:${(100 * n) / max}%;background:${own(colors, label) || "#4a90d9"}` })),
         h("span", { class: "bar-count" }, n.toLocaleString("en"))
       )
     )

@@ -37,6 +37,10 @@ export function s(tag, attrs, ...children) {
   return el;
 }
 
+// A lookup by a name that came from outside: only the table's own keys count, so that a zone or
+// UUID called "constructor" or "__proto__" is not answered by Object.prototype.
+export const own = (table, key) => (table && Object.hasOwn(table, key) ? table[key] : undefined);
+
 export const VERDICT_COLORS = {
   proven: "#1a9850",
   consistent: "#66bd63",

@@ -4,7 +4,7 @@ import { getJSON } from "./api.js";
 import { lineChart } from "./charts.js";
 import { loadCountries } from "./mappage.js";
 import { WorldMap } from "./worldmap.js";
-import { h, fill, badge, evidenceView, fmtAgo, fmtBytes, fmtEstimate, fmtTime, verdictFlags } from "./dom.js";
+import { h, fill, badge, evidenceView, fmtAgo, fmtBytes, fmtEstimate, fmtTime, own, verdictFlags } from "./dom.js";
 
 // The charts shown first: per topic, the first metric name (with unit) the host reports.
 const TOPICS = [
@@ -109,15 +109,15 @@ function healthTable(d) {
   const components = d.health_components || [];
   if (!components.length) return h("p", { class: "muted" }, "no health reports yet");
   const order = { unhealthy: 0, degraded: 1, initializing: 2, unknown: 3, healthy: 4 };
-  const rank = (s) => order[s] ?? 3;
+  const rank = (s) => own(order, s) ?? 3;
   const rows = [...components].sort((a, b) => rank(a.state) - rank(b.state));
-  const byUuid = Object.fromEntries((d.accelerators || []).map((a) => [a.uuid, a.index]));
+  const byUuid = new Map((d.accelerators || []).map((a) => [a.uuid, a.index]));
   return h("table", { class: "grid", id: "health" },
     h("thead", {}, h("tr", {}, ["component", "device", "state", "reason", "suggested action", "time"].map((c) => h("th", {}, c)))),
     h("tbody", {}, rows.map((c) =>
       h("tr", { class: `state-${c.state}` },
         h("td", {}, c.component),
-        h("td", {}, c.accelerator_uuid ? (byUuid[c.accelerator_uuid] !== undefined ? `#${byUuid[c.accelerator_uuid]}` : c.accelerator_uuid) : "host"),
+        h("td", {}, c.accelerator_uuid ? (byUuid.has(c.accelerator_uuid) ? `#${byUuid.get(c.accelerator_uuid)}` : c.accelerator_uuid) : "host"),
         h("td", {}, badge("health", c.state)),
         h("td", {}, c.reason),
         h("td", {}, c.suggested_action || "—"),
