@@ -204,3 +204,12 @@ def test_zone_names_that_are_object_keys_show_as_themselves(live: str, page: Any
     labels = page.evaluate("() => [...document.querySelectorAll('.bar-label')].map((e) => e.textContent)")
     assert "constructor" in labels and "__proto__" in labels
     assert "[native code]" not in text
+
+
+def test_a_malformed_link_is_reported_not_a_blank_page(live: str, page: Any, kit: Any) -> None:
+    """A pasted link with a broken percent escape names the host it could not find."""
+    page.goto(f"{live}/#token={kit.ADMIN_TOKEN}")
+    page.wait_for_selector("body[data-ready='1']", timeout=15_000)
+    page.goto(f"{live}/#/host/gpu-%E0%A4%A")
+    page.wait_for_selector("body[data-ready='error']", timeout=15_000)
+    assert "404" in page.inner_text("main")

@@ -27,10 +27,20 @@ const nav = {
   onLeave: (fn) => leaveHooks.push(fn),
 };
 
+// A segment with a broken percent escape (a link cut short when pasted) stays as typed, so the
+// page reports the host it cannot find instead of stopping before it renders anything.
+function decodeSegment(segment) {
+  try {
+    return decodeURIComponent(segment);
+  } catch (_) {
+    return segment;
+  }
+}
+
 function parseHash() {
   const raw = window.location.hash.replace(/^#\/?/, "");
   const [path, query] = raw.split("?");
-  const parts = path.split("/").map(decodeURIComponent);
+  const parts = path.split("/").map(decodeSegment);
   return { name: parts[0] || "map", arg: parts.slice(1).join("/"), params: new URLSearchParams(query || "") };
 }
 
