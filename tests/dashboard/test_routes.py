@@ -306,7 +306,7 @@ def test_page_refuses_framing_and_referrers(client: TestClient) -> None:
     page = client.get("/")
     policy = page.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
-    assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    assert "'unsafe-inline'" not in policy  # styles are set through the CSSOM, which CSP allows
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["referrer-policy"] == "no-referrer"
     assert page.headers["x-content-type-options"] == "nosniff"
