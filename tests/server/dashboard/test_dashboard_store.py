@@ -167,3 +167,48 @@ def test_the_page_over_the_store_in_chromium(ctx: Any, fleet: dict[str, Any], tm
             browser.close()
     finally:
         server.close()
+
+
+HOSTILE = "evil\"'><img src=x onerror=window.__pwned=1>"
+
+
+@pytest.mark.browser
+def test_agent_strings_reach_the_page_as_text(ctx: Any, client: Any, clock: Any) -> None:
+    """Markup in an agent's host name, GPU UUIDs and health reason, sent through the real API, stays text."""
+    if ctx.db.url.startswith("postgresql"):
+        pytest.skip("the page is the same over both stores; SQLite is enough for the browser")
+    kit = _dashboard_kit()
+    kit.require_browser()
+    from playwright.sync_api import sync_playwright
+
+    from fleetproof.server.app import create_app
+
+    dev = enroll(client, "de-fr", HOSTILE)
+    bad = health_item(clock.now, "unhealthy", f"GPU-{HOSTILE}-1")
+    bad["payload"].update(reason=HOSTILE + " reason", suggested_action=HOSTILE + " action")
+    items = [telemetry_item(clock.now - 60.0, HOSTILE, gpus=2), bad]
+    r = signed(client, dev, "/api/v1/ingest", {"items": items}, now=clock.now)
+    assert r.status_code == 200, r.text
+    server = kit.LiveServer(create_app(ctx))
+    try:
+        with sync_playwright() as p:
+            browser = kit.launch_chromium(p)
+            page = browser.new_page(viewport={"width": 1400, "height": 860})
+            page.set_default_timeout(15_000)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{server.url}/#token=test-admin-token")
+            page.wait_for_selector("body[data-ready='1']")
+            for route in ("hosts", f"host/{dev.device_id}"):
+                page.goto(f"{server.url}/#/{route}")
+                page.wait_for_selector("body[data-ready='1']")
+                page.wait_for_timeout(300)  # an onerror would fire once the bogus image fails
+                assert page.evaluate("() => window.__pwned") is None, route
+                assert page.locator("main img").count() == 0, route
+                assert HOSTILE in page.inner_text("main"), route
+            text = page.inner_text("main")
+            assert f"GPU-{HOSTILE}-0" in text and HOSTILE + " reason" in text and HOSTILE + " action" in text
+            browser.close()
+            assert not errors, errors
+    finally:
+        server.close()
