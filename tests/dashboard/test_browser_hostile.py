@@ -214,3 +214,12 @@ def test_a_malformed_link_is_reported_not_a_blank_page(live: str, page: Any, kit
     page.goto(f"{live}/#/host/gpu-%E0%A4%A")
     page.wait_for_selector("body[data-ready='error']", timeout=15_000)
     assert "404" in page.inner_text("main")
+
+
+@pytest.mark.parametrize("route", ["hosts?page=abc", "alerts?page=-2.5", "hosts?page=1e40"])
+def test_a_nonsense_page_number_shows_the_first_page(live: str, page: Any, kit: Any, route: str) -> None:
+    page.goto(f"{live}/#token={kit.ADMIN_TOKEN}")
+    page.wait_for_selector("body[data-ready='1']", timeout=15_000)
+    page.goto(f"{live}/#/{route}")
+    page.wait_for_selector("body[data-ready='1']", timeout=15_000)
+    assert "page 1 of" in page.inner_text("main .pager")

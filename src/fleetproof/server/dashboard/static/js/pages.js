@@ -76,13 +76,20 @@ async function overview(status, nav) {
   );
 }
 
+// The page number of a hand-edited or pasted link: anything that is not a whole number the API can
+// page to (its offsets stop at 2^31 - 1) means the first page, instead of an error from the API.
+function pageNumber(params) {
+  const n = Math.floor(Number(params.get("page") || 0));
+  return Number.isFinite(n) && n > 0 && n * PAGE <= 2 ** 31 - 1 ? n : 0;
+}
+
 const card = (label, value, cls) =>
   h("div", { class: `card ${cls || ""}`, "data-card": label }, h("div", { class: "card-value" }, value.toLocaleString("en")), h("div", { class: "card-label" }, label));
 const panel = (title, ...body) => h("div", { class: "panel" }, h("h3", {}, title), ...body);
 
 export async function hostsPage(root, params, nav) {
   const filters = { verdict: params.get("verdict") || "", health: params.get("health") || "", zone: params.get("zone") || "", q: params.get("q") || "" };
-  const page = Math.max(0, Number(params.get("page") || 0));
+  const page = pageNumber(params);
   const summary = await getJSON("/summary");
   const data = await getJSON("/hosts", { ...filters, offset: page * PAGE, limit: PAGE });
   const apply = (changes) => {
@@ -150,7 +157,7 @@ function alertTable(items) {
 
 export async function alertsPage(root, params, nav) {
   const openOnly = params.get("open_only") === "1";
-  const page = Math.max(0, Number(params.get("page") || 0));
+  const page = pageNumber(params);
   const data = await getJSON("/alerts", { open_only: openOnly, offset: page * PAGE, limit: PAGE });
   const go = (open, p) => nav.go(`#/alerts?${open ? "open_only=1&" : ""}page=${p}`);
   root.append(h("section", { class: "alerts" },
