@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetproof.agent.transport import ItemKind, OutboxItem, Transport, TransportError
+from fleetproof.errors import ConfigError
 
 __all__ = ["DeliveryReport", "Outbox"]
 
@@ -96,12 +97,18 @@ class Outbox:
         self.rng = rng or random.Random()
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT count(*), coalesce(sum(length(payload)), 0) FROM items").fetchone()
-        self._count, self._bytes = int(row[0]), int(row[1])
-        self.dropped_total = int(self._meta("dropped_total"))
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT count(*), coalesce(sum(length(payload)), 0) FROM items").fetchone()
+            self._count, self._bytes = int(row[0]), int(row[1])
+            self.dropped_total = int(self._meta("dropped_total"))
+        except sqlite3.DatabaseError as exc:
+            # A damaged file, or one held by another agent on the same state directory: say
+            # which file and why, rather than a traceback (the file is left as it is, for a person).
+            self._db.close()
+            raise ConfigError(f"cannot open the outbox {self.path}: {exc}") from None
         self.delivered_total = 0
         self.failures = 0
         self.next_attempt_at = 0.0

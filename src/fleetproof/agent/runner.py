@@ -19,6 +19,7 @@ Hooks left open for parts that plug in later:
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -129,9 +130,16 @@ class Agent:
         telemetry = self._telemetry_report(now, snapshots)
         entries = self._outbox_entries(now, results, changes, telemetry, inventory)
         entries += self._probe_entries(now)
-        if self.outbox is not None and entries:
-            self.outbox.put_many(entries)
-        self._deliver()
+        try:
+            if self.outbox is not None and entries:
+                self.outbox.put_many(entries)
+            self._deliver()
+        except sqlite3.Error as exc:
+            # A full disk or a damaged outbox must not stop collection or the local endpoints.
+            log.error("outbox: %s", exc)
+            why = f"cannot store in the outbox: {exc}"
+            act = "Free disk space in the state directory, or check the outbox file."
+            results.append(HealthResult("outbox", "unhealthy", why, act))
         self._publish(now, snapshots, results, inventory, telemetry)
         return results
 
@@ -299,12 +307,15 @@ class Agent:
 
 
 def _fit(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
-    """Clip strings to the wire model's ``max_length`` so one odd vendor string cannot fail a whole round."""
+    """Clip strings to the wire model's ``max_length`` (and make them encodable) so one odd vendor
+    string cannot fail a whole round."""
     out = {}
     for name, value in data.items():
         if name not in model.model_fields:
             continue
         if isinstance(value, str):
+            # Undecodable bytes (lone surrogates) would fail validation and so the whole round.
+            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
             for meta in model.model_fields[name].metadata:
                 limit = getattr(meta, "max_length", None)
                 if limit is not None:

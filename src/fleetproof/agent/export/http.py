@@ -11,6 +11,8 @@ lookup and a socket write.
 from __future__ import annotations
 
 import json
+import math
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +33,18 @@ def parse_listen(value: str) -> tuple[str, int]:
         raise ConfigError(f"listen must be HOST:PORT, not {value!r}")
     host = host.strip("[]") or "127.0.0.1"
     return host, int(port)
+
+
+def _finite(data: Any) -> Any:
+    """NaN and infinities are not JSON (``json.dumps`` would write bare ``NaN``); a reading that
+    is not a number is shown as null, as it is on the wire to the server."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
 
 
 class _Views:
@@ -106,6 +120,9 @@ class _Views:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # An idle or trickling client (slowloris) gets its connection closed instead of holding a
+    # thread forever.
+    timeout = 10
 
     def log_message(self, format: str, *args: Any) -> None:  # scrapes are not logged
         return None
@@ -122,7 +139,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _json(self, status: int, data: Any, head: bool) -> None:
-        self._send(status, json.dumps(data, separators=(",", ":")).encode(), "application/json", head)
+        self._send(
+            status,
+            json.dumps(_finite(data), separators=(",", ":"), allow_nan=False).encode(),
+            "application/json",
+            head,
+        )
 
     def do_GET(self, head: bool = False) -> None:
         views = self.server.views
@@ -156,6 +178,10 @@ class _Server(ThreadingHTTPServer):
     views: _Views
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class ExporterServer:
     """Serves the endpoints on a background thread; ``port=0`` picks a free port."""
 
@@ -169,7 +195,8 @@ class ExporterServer:
         clock: Callable[[], float] = time.time,
     ) -> None:
         try:
-            self._server = _Server((host, port), _Handler)
+            server_class = _Server6 if ":" in host else _Server
+            self._server = server_class((host, port), _Handler)
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         self._server.views = _Views(state, hostname, interval_s, clock)
