@@ -55,15 +55,15 @@ def _device(**metrics: float) -> DeviceReading:
 
 
 def test_infinite_values_use_the_exposition_spelling() -> None:
-    agent = _agent([_device(power_w=math.inf, temperature_c=-math.inf, power_limit_w=math.nan)])
+    # Finite readings can still overflow once scaled to base units (MHz -> Hz).
+    agent = _agent([_device(clock_sm_mhz=1e305, clock_memory_mhz=-1e305)])
     agent.round()
     text = render(agent.state, "h")
     assert (
-        'fleetproof_accelerator_power_watts{hostname="h",vendor="nvidia",index="0",'
+        'fleetproof_accelerator_sm_clock_hertz{hostname="h",vendor="nvidia",index="0",'
         'uuid="GPU-1",model="X"} +Inf' in text
     )
     assert "} -Inf" in text
-    assert "} NaN" in text
     assert " inf" not in text
 
 
@@ -202,3 +202,38 @@ def test_a_full_disk_does_not_stop_rounds_or_the_local_endpoints(tmp_path: Path)
     [bad] = [r for r in results if r.component == "outbox"]
     assert bad.state == "unhealthy" and "disk is full" in bad.reason
     outbox.close()
+
+
+def test_readings_that_are_not_finite_numbers_are_treated_as_not_reported(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    dev = _device(power_w=math.nan, temperature_c=math.inf, clock_sm_mhz=1500.0)
+    dev.metrics["memory_used_bytes"] = None  # type: ignore[assignment]  # a third-party collector
+    agent = Agent(
+        collectors=[_Fixed([dev])], components=create_all(), outbox=outbox, hostname="h", clock=lambda: 0.0
+    )
+    results = agent.round()
+    assert not [r for r in results if r.reason.startswith("check failed")]
+    text = render(agent.state, "h")
+    assert "fleetproof_accelerator_sm_clock_hertz" in text
+    assert "power_watts{" not in text and "memory_used_bytes{" not in text
+
+    def refuse(token: str) -> None:
+        raise ValueError(token)
+
+    for item in outbox.peek(100):
+        json.loads(json.dumps(item.payload), parse_constant=refuse)
+    outbox.close()
+
+
+def test_a_nan_ecc_counter_is_not_an_ecc_storm() -> None:
+    clock = [0.0]
+    dev = _device(ecc_volatile_corrected_total=10.0)
+    agent = Agent(
+        collectors=[_Fixed([dev])], components=create_all(), outbox=None, hostname="h", clock=lambda: clock[0]
+    )
+    agent.round()
+    for value in (math.nan, 12.0, math.inf, 14.0):
+        clock[0] += 60.0
+        dev.metrics["ecc_volatile_corrected_total"] = value
+        results = agent.round()
+        assert [r.state for r in results if r.component == "ecc"] == ["healthy"], value

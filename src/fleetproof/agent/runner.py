@@ -19,6 +19,7 @@ Hooks left open for parts that plug in later:
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import threading
 import time
@@ -116,6 +117,8 @@ class Agent:
         """Collect, check, enqueue, deliver once; return the health results."""
         now = self.clock()
         snapshots = [collect_safely(c, self.clock) for c in self.collectors]
+        for snap in snapshots:
+            _drop_non_numbers(snap)
         devices = [d.info for s in snapshots for d in s.devices]
         changes = self._inventory_changes(devices)
         ctx = CheckContext(now, snapshots, baseline=list(self.baseline), thresholds=self.thresholds)
@@ -304,6 +307,19 @@ class Agent:
                 log.exception("closing collector %s failed", c.name)
         if self.outbox is not None:
             self.outbox.close()
+
+
+def _drop_non_numbers(snap: Snapshot) -> None:
+    """A reading that is None, NaN or infinite counts as not reported (absent, like an unsupported
+    one): otherwise one odd value fails the wire model and so the round, makes a rate out of NaN
+    (a false ECC storm), or puts bare NaN into JSON."""
+
+    def keep(value: object) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+    for dev in snap.devices:
+        dev.metrics = {k: v for k, v in dev.metrics.items() if keep(v)}
+    snap.host_metrics = {k: v for k, v in snap.host_metrics.items() if keep(v)}
 
 
 def _fit(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
