@@ -237,3 +237,21 @@ def test_a_nan_ecc_counter_is_not_an_ecc_storm() -> None:
         dev.metrics["ecc_volatile_corrected_total"] = value
         results = agent.round()
         assert [r.state for r in results if r.component == "ecc"] == ["healthy"], value
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "BREW"])
+def test_every_other_method_is_refused_with_405(method: str) -> None:
+    import http.client
+
+    server = ExporterServer(_agent([]).state, "h", "127.0.0.1", 0)
+    server.start()
+    host, port = server.address
+    try:
+        conn = http.client.HTTPConnection(host, port, timeout=5)
+        conn.request(method, "/metrics")
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+    finally:
+        server.stop()
+    assert resp.status == 405 and resp.getheader("Allow") == "GET, HEAD"

@@ -172,6 +172,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, CONNECT, WebDAV's, made-up ones) is refused the same way;
+        # the standard library would answer 501, which reads as "not yet" rather than "never".
+        if name.startswith("do_"):
+            return self._refuse
+        raise AttributeError(name)
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
