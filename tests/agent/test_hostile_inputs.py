@@ -255,3 +255,24 @@ def test_every_other_method_is_refused_with_405(method: str) -> None:
     finally:
         server.stop()
     assert resp.status == 405 and resp.getheader("Allow") == "GET, HEAD"
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("otlp_interval_s", "0"),
+        ("probe_samples", "0"),
+        ("probe_samples", "65"),
+        ("probe_timeout_s", "0"),
+    ],
+)
+def test_settings_outside_their_range_are_refused_by_name(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings(env={f"FLEETPROOF_AGENT_{name.upper()}": value})
+
+
+def test_settings_outside_the_agent_table_are_not_silently_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text('interval_s = 5\n\n[agent]\nlisten = "127.0.0.1:9411"\n')
+    with pytest.raises(ConfigError, match="interval_s"):
+        load_settings(path, env={})

@@ -235,9 +235,12 @@ def load_settings(
         if raw is not None:
             values[key] = _coerce(_BY_NAME[key], raw, "command line")
             sources[key] = "command line"
-    for name in ("interval_s", "outbox_batch_size"):  # zero would spin, or never deliver
+    # Zero would spin, never deliver, or be refused deep inside a library with a traceback.
+    for name in ("interval_s", "outbox_batch_size", "otlp_interval_s", "probe_timeout_s"):
         if values[name] <= 0:
-            raise ConfigError(f"setting {name} must be greater than 0")
+            raise ConfigError(f"setting {name} must be greater than 0 ({sources[name]})")
+    if not 1 <= values["probe_samples"] <= 64:
+        raise ConfigError(f"setting probe_samples must be between 1 and 64 ({sources['probe_samples']})")
     return Settings(values, sources)
 
 
@@ -253,4 +256,7 @@ def _read_file(path: Path) -> dict[str, Any]:
     table = data.get("agent", data)
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [agent] must be a table")
+    outside = sorted(k for k in data if k != "agent") if table is not data else []
+    if outside:  # keys above [agent] would otherwise be ignored without a word
+        raise ConfigError(f"{path}: settings outside the [agent] table: {', '.join(outside)}")
     return table
