@@ -276,3 +276,28 @@ def test_settings_outside_the_agent_table_are_not_silently_ignored(tmp_path: Pat
     path.write_text('interval_s = 5\n\n[agent]\nlisten = "127.0.0.1:9411"\n')
     with pytest.raises(ConfigError, match="interval_s"):
         load_settings(path, env={})
+
+
+def test_a_refused_request_body_is_not_read_as_the_next_request() -> None:
+    import http.client
+
+    server = ExporterServer(_agent([]).state, "h", "127.0.0.1", 0)
+    server.start()
+    host, port = server.address
+    try:
+        conn = http.client.HTTPConnection(host, port, timeout=5)
+        conn.request("POST", "/metrics", body=b"DELETE /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = conn.getresponse()
+        first.read()
+        try:
+            conn.request("GET", "/v1/health")
+            second = conn.getresponse()
+            status = second.status
+            second.read()
+        except (http.client.HTTPException, OSError):
+            status = None  # the server closed the connection: also fine
+        conn.close()
+    finally:
+        server.stop()
+    assert first.status == 405
+    assert status in (200, None)

@@ -134,6 +134,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         if status == 405:
             self.send_header("Allow", "GET, HEAD")
+            # The refused request's body is never read; on a kept-alive connection it would be
+            # parsed as the next request, so the connection ends here.
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         if not head:
             self.wfile.write(body)
