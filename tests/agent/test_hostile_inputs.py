@@ -301,3 +301,13 @@ def test_a_refused_request_body_is_not_read_as_the_next_request() -> None:
         server.stop()
     assert first.status == 405
     assert status in (200, None)
+
+
+def test_a_second_agent_on_the_same_state_directory_is_refused(tmp_path: Path) -> None:
+    # Each outbox keeps its count and size in memory to enforce the bound; two processes
+    # sharing one file would each see only their own items and let it grow past the bound.
+    first = Outbox(tmp_path / "outbox.sqlite")
+    with pytest.raises(ConfigError, match="another"):
+        Outbox(tmp_path / "outbox.sqlite")
+    first.close()
+    Outbox(tmp_path / "outbox.sqlite").close()  # free again once the first has closed
