@@ -311,3 +311,11 @@ def test_a_second_agent_on_the_same_state_directory_is_refused(tmp_path: Path) -
         Outbox(tmp_path / "outbox.sqlite")
     first.close()
     Outbox(tmp_path / "outbox.sqlite").close()  # free again once the first has closed
+
+
+def test_mountpoints_ending_in_a_bracket_keep_their_name() -> None:
+    agent = _agent([], {"disk_used_percent[/srv/a]": 10.0, "disk_used_percent[/srv/a]]": 20.0})
+    agent.round()
+    text = render(agent.state, "h")
+    assert 'mountpoint="/srv/a"} 0.1' in text
+    assert 'mountpoint="/srv/a]"} 0.2' in text

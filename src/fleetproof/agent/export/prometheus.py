@@ -152,7 +152,7 @@ def _host(out: _Out, state: AgentState, hostname: str) -> None:
                 continue
             pairs: list[tuple[str, object]] = [("hostname", hostname)]
             if rest:
-                pairs.append(("mountpoint", rest.rstrip("]")))
+                pairs.append(("mountpoint", rest[:-1] if rest.endswith("]") else rest))
             out.add(metric, _labels(pairs), value)
 
 
