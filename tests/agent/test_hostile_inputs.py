@@ -133,10 +133,19 @@ def test_ipv6_loopback_listen_address_binds() -> None:
         server.stop()
 
 
-def test_idle_connections_time_out() -> None:
+def test_a_trickling_client_is_disconnected(monkeypatch: pytest.MonkeyPatch) -> None:
     from fleetproof.agent.export.http import _Handler
 
     assert _Handler.timeout is not None and _Handler.timeout <= 60
+    monkeypatch.setattr(_Handler, "timeout", 0.2)
+    server = ExporterServer(_agent([]).state, "h", "127.0.0.1", 0)
+    server.start()
+    try:
+        with socket.create_connection(server.address, timeout=5) as sock:
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+            assert sock.recv(1024) == b""  # closed by the server, well before our 5 s
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "infinity"])
