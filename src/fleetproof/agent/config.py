@@ -10,6 +10,7 @@ The file comes from ``--config``, else ``FLEETPROOF_AGENT_CONFIG``, else
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -179,6 +180,9 @@ class Settings:
 
 def _coerce(setting: Setting, raw: Any, where: str) -> Any:
     kind = type(setting.default)
+    if isinstance(raw, dict | list) or (isinstance(raw, bool) and kind is not bool):
+        # TOML arrays, tables and booleans would otherwise be str()-ed or read as 0/1 silently.
+        raise ConfigError(f"{where}: setting {setting.name} must be {kind.__name__}, not {raw!r}")
     try:
         if kind is bool:
             if isinstance(raw, bool):
@@ -194,6 +198,8 @@ def _coerce(setting: Setting, raw: Any, where: str) -> Any:
             value: Any = int(raw)
         elif kind is float:
             value = float(raw)
+            if not math.isfinite(value):  # "nan" and "inf" parse, but no interval or limit is either
+                raise ValueError(raw)
         else:
             value = str(raw)
     except (TypeError, ValueError):
@@ -229,8 +235,12 @@ def load_settings(
         if raw is not None:
             values[key] = _coerce(_BY_NAME[key], raw, "command line")
             sources[key] = "command line"
-    if values["interval_s"] <= 0:
-        raise ConfigError("setting interval_s must be greater than 0")
+    # Zero would spin, never deliver, or be refused deep inside a library with a traceback.
+    for name in ("interval_s", "outbox_batch_size", "otlp_interval_s", "probe_timeout_s"):
+        if values[name] <= 0:
+            raise ConfigError(f"setting {name} must be greater than 0 ({sources[name]})")
+    if not 1 <= values["probe_samples"] <= 64:
+        raise ConfigError(f"setting probe_samples must be between 1 and 64 ({sources['probe_samples']})")
     return Settings(values, sources)
 
 
@@ -239,9 +249,14 @@ def _read_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     table = data.get("agent", data)
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [agent] must be a table")
+    outside = sorted(k for k in data if k != "agent") if table is not data else []
+    if outside:  # keys above [agent] would otherwise be ignored without a word
+        raise ConfigError(f"{path}: settings outside the [agent] table: {', '.join(outside)}")
     return table

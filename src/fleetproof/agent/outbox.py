@@ -25,6 +25,7 @@ outage in milliseconds.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import random
 import sqlite3
@@ -34,9 +35,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from fleetproof.agent.transport import ItemKind, OutboxItem, Transport, TransportError
+from fleetproof.errors import ConfigError
 
 __all__ = ["DeliveryReport", "Outbox"]
 
@@ -95,16 +97,38 @@ class Outbox:
         self.clock = clock
         self.rng = rng or random.Random()
         self._lock = threading.Lock()
+        self._owner = self._claim(self.path)
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT count(*), coalesce(sum(length(payload)), 0) FROM items").fetchone()
-        self._count, self._bytes = int(row[0]), int(row[1])
-        self.dropped_total = int(self._meta("dropped_total"))
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT count(*), coalesce(sum(length(payload)), 0) FROM items").fetchone()
+            self._count, self._bytes = int(row[0]), int(row[1])
+            self.dropped_total = int(self._meta("dropped_total"))
+        except sqlite3.DatabaseError as exc:
+            # A damaged file, or one held by another agent on the same state directory: say
+            # which file and why, rather than a traceback (the file is left as it is, for a person).
+            self._db.close()
+            self._owner.close()
+            raise ConfigError(f"cannot open the outbox {self.path}: {exc}") from None
         self.delivered_total = 0
         self.failures = 0
         self.next_attempt_at = 0.0
+
+    @staticmethod
+    def _claim(path: Path) -> IO[bytes]:
+        """One outbox per file: the count and size that enforce the bound are kept in memory,
+        so a second agent on the same state directory would let the file grow past it."""
+        owner = open(path.with_name(path.name + ".lock"), "ab")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(owner.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            owner.close()
+            raise ConfigError(
+                f"another agent is using the outbox {path}; run one agent per state directory"
+            ) from None
+        return owner
 
     # -- bookkeeping -------------------------------------------------------
     def _meta(self, key: str) -> float:
@@ -121,6 +145,7 @@ class Outbox:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self._owner.close()
 
     # -- enqueue -----------------------------------------------------------
     def put(self, kind: ItemKind, payload: dict[str, Any], item_id: str | None = None) -> str:

@@ -19,6 +19,8 @@ Hooks left open for parts that plug in later:
 from __future__ import annotations
 
 import logging
+import math
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -115,6 +117,8 @@ class Agent:
         """Collect, check, enqueue, deliver once; return the health results."""
         now = self.clock()
         snapshots = [collect_safely(c, self.clock) for c in self.collectors]
+        for snap in snapshots:
+            _drop_non_numbers(snap)
         devices = [d.info for s in snapshots for d in s.devices]
         changes = self._inventory_changes(devices)
         ctx = CheckContext(now, snapshots, baseline=list(self.baseline), thresholds=self.thresholds)
@@ -129,9 +133,16 @@ class Agent:
         telemetry = self._telemetry_report(now, snapshots)
         entries = self._outbox_entries(now, results, changes, telemetry, inventory)
         entries += self._probe_entries(now)
-        if self.outbox is not None and entries:
-            self.outbox.put_many(entries)
-        self._deliver()
+        try:
+            if self.outbox is not None and entries:
+                self.outbox.put_many(entries)
+            self._deliver()
+        except sqlite3.Error as exc:
+            # A full disk or a damaged outbox must not stop collection or the local endpoints.
+            log.error("outbox: %s", exc)
+            why = f"cannot store in the outbox: {exc}"
+            act = "Free disk space in the state directory, or check the outbox file."
+            results.append(HealthResult("outbox", "unhealthy", why, act))
         self._publish(now, snapshots, results, inventory, telemetry)
         return results
 
@@ -298,13 +309,29 @@ class Agent:
             self.outbox.close()
 
 
+def _drop_non_numbers(snap: Snapshot) -> None:
+    """A reading that is None, NaN or infinite counts as not reported (absent, like an unsupported
+    one): otherwise one odd value fails the wire model and so the round, makes a rate out of NaN
+    (a false ECC storm), or puts bare NaN into JSON."""
+
+    def keep(value: object) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+    for dev in snap.devices:
+        dev.metrics = {k: v for k, v in dev.metrics.items() if keep(v)}
+    snap.host_metrics = {k: v for k, v in snap.host_metrics.items() if keep(v)}
+
+
 def _fit(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
-    """Clip strings to the wire model's ``max_length`` so one odd vendor string cannot fail a whole round."""
+    """Clip strings to the wire model's ``max_length`` (and make them encodable) so one odd vendor
+    string cannot fail a whole round."""
     out = {}
     for name, value in data.items():
         if name not in model.model_fields:
             continue
         if isinstance(value, str):
+            # Undecodable bytes (lone surrogates) would fail validation and so the whole round.
+            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
             for meta in model.model_fields[name].metadata:
                 limit = getattr(meta, "max_length", None)
                 if limit is not None:

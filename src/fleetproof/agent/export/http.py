@@ -11,6 +11,8 @@ lookup and a socket write.
 from __future__ import annotations
 
 import json
+import math
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +33,18 @@ def parse_listen(value: str) -> tuple[str, int]:
         raise ConfigError(f"listen must be HOST:PORT, not {value!r}")
     host = host.strip("[]") or "127.0.0.1"
     return host, int(port)
+
+
+def _finite(data: Any) -> Any:
+    """NaN and infinities are not JSON (``json.dumps`` would write bare ``NaN``); a reading that
+    is not a number is shown as null, as it is on the wire to the server."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
 
 
 class _Views:
@@ -106,6 +120,9 @@ class _Views:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # An idle or trickling client (slowloris) gets its connection closed instead of holding a
+    # thread forever.
+    timeout = 10
 
     def log_message(self, format: str, *args: Any) -> None:  # scrapes are not logged
         return None
@@ -117,12 +134,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         if status == 405:
             self.send_header("Allow", "GET, HEAD")
+            # The refused request's body is never read; on a kept-alive connection it would be
+            # parsed as the next request, so the connection ends here.
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         if not head:
             self.wfile.write(body)
 
     def _json(self, status: int, data: Any, head: bool) -> None:
-        self._send(status, json.dumps(data, separators=(",", ":")).encode(), "application/json", head)
+        self._send(
+            status,
+            json.dumps(_finite(data), separators=(",", ":"), allow_nan=False).encode(),
+            "application/json",
+            head,
+        )
 
     def do_GET(self, head: bool = False) -> None:
         views = self.server.views
@@ -150,10 +176,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, CONNECT, WebDAV's, made-up ones) is refused the same way;
+        # the standard library would answer 501, which reads as "not yet" rather than "never".
+        if name.startswith("do_"):
+            return self._refuse
+        raise AttributeError(name)
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     views: _Views
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
 
 class ExporterServer:
@@ -169,7 +206,8 @@ class ExporterServer:
         clock: Callable[[], float] = time.time,
     ) -> None:
         try:
-            self._server = _Server((host, port), _Handler)
+            server_class = _Server6 if ":" in host else _Server
+            self._server = server_class((host, port), _Handler)
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         self._server.views = _Views(state, hostname, interval_s, clock)

@@ -92,7 +92,7 @@ class OtlpExporter:
                 if base == key:
                     attrs: dict[str, Any] = {"hostname": self.hostname}
                     if rest:
-                        attrs["mountpoint"] = rest.rstrip("]")
+                        attrs["mountpoint"] = rest[:-1] if rest.endswith("]") else rest
                     yield self._observation(value * scale, attrs)
 
         return callback

@@ -9,6 +9,7 @@ gauge ``fleetproof_accelerator_<key>`` rather than dropped.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 
@@ -20,6 +21,7 @@ from fleetproof.agent.export.metric_names import (
     DERIVED_ACCELERATOR_METRICS,
     HOST_METRICS,
     MetricName,
+    all_metric_names,
 )
 from fleetproof.agent.runner import AgentState
 
@@ -27,6 +29,7 @@ __all__ = ["CONTENT_TYPE", "render"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _BAD_NAME = re.compile(r"[^a-zA-Z0-9_]")
+_KNOWN_NAMES = frozenset(all_metric_names())
 _THROTTLE = (
     "sw_power_cap",
     "hw_slowdown",
@@ -36,8 +39,18 @@ _THROTTLE = (
 )
 
 
+def _text(value: object) -> str:
+    """Lone surrogates (undecodable bytes in a device string or path) cannot be encoded as
+    UTF-8 and would fail the whole scrape; they are written as visible escapes instead."""
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _esc(value: object) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return _text(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _esc_help(value: str) -> str:
+    return _text(value).replace("\\", "\\\\").replace("\n", "\\n")
 
 
 def _labels(pairs: Iterable[tuple[str, object]]) -> str:
@@ -48,6 +61,8 @@ def _labels(pairs: Iterable[tuple[str, object]]) -> str:
 def _num(value: float) -> str:
     if value != value:
         return "NaN"
+    if value in (math.inf, -math.inf):  # the text format spells them +Inf and -Inf
+        return "+Inf" if value > 0 else "-Inf"
     if float(value).is_integer() and abs(value) < 1e15:
         return str(int(value))
     return repr(float(value))
@@ -66,7 +81,7 @@ class _Out:
     def text(self) -> str:
         lines: list[str] = []
         for name, (metric, samples) in self.families.items():
-            lines.append(f"# HELP {name} {metric.help}")
+            lines.append(f"# HELP {name} {_esc_help(metric.help)}")
             lines.append(f"# TYPE {name} {metric.type}")
             lines.extend(samples)
         return "\n".join(lines) + "\n"
@@ -104,10 +119,16 @@ def _accelerators(out: _Out, state: AgentState, hostname: str) -> None:
             ]
             out.add(derived["info"], _labels(info), 1)
             out.add(derived["up"], labels, 0 if dev.lost else 1)
+            used: set[str] = set()
             for key, value in dev.metrics.items():
                 metric = ACCELERATOR_METRICS.get(key)
                 if metric is None:
                     metric = MetricName("fleetproof_accelerator_" + _BAD_NAME.sub("_", key), "untyped", key)
+                    if metric.name in _KNOWN_NAMES:
+                        continue  # a third-party key must not shadow or duplicate a catalog series
+                if metric.name in used:
+                    continue  # two keys that clean up to one name: keep the first, not a duplicate series
+                used.add(metric.name)
                 out.add(metric, labels, value)
             if dev.persistence_mode is not None:
                 out.add(derived["persistence_mode"], labels, 1 if dev.persistence_mode else 0)
@@ -131,7 +152,7 @@ def _host(out: _Out, state: AgentState, hostname: str) -> None:
                 continue
             pairs: list[tuple[str, object]] = [("hostname", hostname)]
             if rest:
-                pairs.append(("mountpoint", rest.rstrip("]")))
+                pairs.append(("mountpoint", rest[:-1] if rest.endswith("]") else rest))
             out.add(metric, _labels(pairs), value)
 
 
