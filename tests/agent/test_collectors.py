@@ -285,6 +285,31 @@ def test_kernel_log_xid_lines(fake_nvml: Any, fixtures_dir: Path, tmp_path: Path
     assert [e.code for e in snap.devices[0].xid_events] == [13, 43]
 
 
+def test_kernel_log_half_written_line_waits_for_its_end(fake_nvml: Any, tmp_path: Path) -> None:
+    """A line still being written is read whole in a later round: "Xid ...: 7" + "9, ..." is Xid 79."""
+    log = tmp_path / "kern.log"
+    log.write_text("")
+    collector = NvidiaCollector(nvml=fake_nvml, kernel_log_path=str(log))
+    collector.collect()
+    with log.open("a") as fh:
+        fh.write("NVRM: Xid (PCI:0000:2A:00): 7")
+    assert not any(d.xid_events for d in collector.collect().devices)
+    with log.open("a") as fh:
+        fh.write("9, pid=1, GPU has fallen off the bus.\n")
+    assert [e.code for e in collector.collect().devices[1].xid_events] == [79]
+
+
+def test_kernel_log_rotated_to_a_larger_file_is_read_from_its_start(fake_nvml: Any, tmp_path: Path) -> None:
+    log = tmp_path / "kern.log"
+    log.write_text("x" * 100 + "\n")
+    collector = NvidiaCollector(nvml=fake_nvml, kernel_log_path=str(log))
+    collector.collect()
+    rotated = tmp_path / "kern.log.new"  # a new file, already longer than the old offset
+    rotated.write_text("NVRM: Xid (PCI:0000:18:00): 48, an uncorrectable ECC error\n" + "y" * 200 + "\n")
+    rotated.replace(log)
+    assert [e.code for e in collector.collect().devices[0].xid_events] == [48]
+
+
 # -- AMD, Gaudi, Ascend -------------------------------------------------------------
 
 

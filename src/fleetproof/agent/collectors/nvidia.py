@@ -26,6 +26,9 @@ from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot
 
 __all__ = ["NvidiaCollector", "parse_kernel_xid"]
 
+#: Most bytes of the kernel log read per round.
+KERNEL_LOG_CHUNK = 1 << 20
+
 _XID_RE = re.compile(r"NVRM: Xid \(PCI:(?P<bus>[0-9A-Fa-f:.]+)\): (?P<code>\d+),?\s*(?P<msg>.*)$")
 
 # NVML clocks-event (throttle) bits -> vendor-neutral reason names.
@@ -84,6 +87,7 @@ class NvidiaCollector:
         self._known: dict[int, DeviceInfo] = {}
         self._kernel_log = Path(kernel_log_path) if kernel_log_path else None
         self._kernel_log_offset: int | None = None
+        self._kernel_log_inode = 0
 
     # -- lifecycle ---------------------------------------------------------
     def _lib(self) -> Any:
@@ -306,15 +310,24 @@ class NvidiaCollector:
         if self._kernel_log is None:
             return []
         try:
-            size = self._kernel_log.stat().st_size
-            if self._kernel_log_offset is None or size < self._kernel_log_offset:
-                self._kernel_log_offset = size if self._kernel_log_offset is None else 0
+            st = self._kernel_log.stat()
+            if self._kernel_log_offset is None:
+                self._kernel_log_offset, self._kernel_log_inode = st.st_size, st.st_ino  # from now on
+            elif st.st_ino != self._kernel_log_inode or st.st_size < self._kernel_log_offset:
+                self._kernel_log_offset, self._kernel_log_inode = 0, st.st_ino  # rotated or truncated
             with self._kernel_log.open("rb") as fh:
                 fh.seek(self._kernel_log_offset)
-                data = fh.read(1 << 20)
-                self._kernel_log_offset += len(data)
+                data = fh.read(KERNEL_LOG_CHUNK)
         except OSError:
             return []
+        # Only whole lines: a line still being written, or cut by the chunk, waits for the next
+        # round ("Xid ...: 7" and "9, ..." would otherwise read as Xid 7). A line longer than a
+        # whole chunk is no Xid line and is skipped.
+        end = data.rfind(b"\n") + 1
+        if end == 0 and len(data) == KERNEL_LOG_CHUNK:
+            end = len(data)
+        data = data[:end]
+        self._kernel_log_offset += end
         found = []
         for line in data.decode("utf-8", "replace").splitlines():
             parsed = parse_kernel_xid(line)
