@@ -138,3 +138,22 @@ def test_every_kind_round_trips(tmp_path: Path, kind: str) -> None:
     box = Outbox(tmp_path / "o.db")
     box.put(kind, {"k": kind})  # type: ignore[arg-type]
     assert box.peek()[0].kind == kind
+
+
+def test_a_damaged_row_is_set_aside_and_delivery_goes_on(tmp_path: Path) -> None:
+    """A payload that is no longer JSON (edited by hand, or damage SQLite did not catch) used to make
+    every peek raise, so nothing was ever delivered again."""
+    import sqlite3
+
+    box = Outbox(tmp_path / "o.db")
+    ids = [box.put("telemetry", {"n": n}) for n in range(3)]
+    box.close()
+    db = sqlite3.connect(tmp_path / "o.db")
+    db.execute("UPDATE items SET payload = '{\"n\": 1' WHERE id = ?", (ids[1],))
+    db.commit()
+    db.close()
+    box = Outbox(tmp_path / "o.db")
+    transport = RecordingTransport()
+    box.deliver(transport)
+    assert [i.payload["n"] for i in transport.delivered] == [0, 2]
+    assert len(box) == 0 and box.rejected_count() == 1

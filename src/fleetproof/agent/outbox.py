@@ -213,7 +213,17 @@ class Outbox:
             rows = self._db.execute(
                 "SELECT id, kind, created_at, payload FROM items ORDER BY seq LIMIT ?", (limit,)
             ).fetchall()
-        return [OutboxItem(id=r[0], kind=r[1], created_at=r[2], payload=json.loads(r[3])) for r in rows]
+        items = []
+        for item_id, kind, created_at, payload in rows:
+            try:
+                items.append(
+                    OutboxItem(id=item_id, kind=kind, created_at=created_at, payload=json.loads(payload))
+                )
+            except (ValueError, TypeError):
+                # A damaged row (an edit by hand, a fault SQLite did not catch) would otherwise stop
+                # delivery for good: it is set aside with the rejected items, where it can be read.
+                self._set_aside(item_id, kind, created_at, str(payload), "payload is not valid JSON")
+        return items
 
     def ack(self, ids: Sequence[str]) -> None:
         """Remove delivered items."""
@@ -230,19 +240,23 @@ class Outbox:
             self._db.execute("COMMIT")
 
     def _reject(self, item: OutboxItem, reason: str) -> None:
+        self._set_aside(item.id, item.kind, item.created_at, json.dumps(item.payload), reason)
+
+    def _set_aside(self, item_id: str, kind: str, created_at: float, payload: str, reason: str) -> None:
+        """Move one item from the queue to the ``rejected`` table (the newest ``REJECTED_KEPT`` stay)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT INTO rejected (id, kind, created_at, payload, reason, rejected_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (item.id, item.kind, item.created_at, json.dumps(item.payload), reason[:500], self.clock()),
+                (item_id, kind, created_at, payload, reason[:500], self.clock()),
             )
             self._db.execute(
                 "DELETE FROM rejected WHERE seq <= (SELECT max(seq) FROM rejected) - ?", (REJECTED_KEPT,)
             )
-            row = self._db.execute("SELECT length(payload) FROM items WHERE id = ?", (item.id,)).fetchone()
+            row = self._db.execute("SELECT length(payload) FROM items WHERE id = ?", (item_id,)).fetchone()
             if row is not None:
-                self._db.execute("DELETE FROM items WHERE id = ?", (item.id,))
+                self._db.execute("DELETE FROM items WHERE id = ?", (item_id,))
                 self._count -= 1
                 self._bytes -= int(row[0])
             self._db.execute("COMMIT")
