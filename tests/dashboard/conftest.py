@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -140,6 +140,20 @@ def browser() -> Any:
         chromium = launch_chromium(p)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser page that fails its test on any script error or Content-Security-Policy violation."""
+    context = browser.new_context(viewport={"width": 1400, "height": 860}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: "Content Security Policy" in msg.text and errors.append(msg.text))
+    yield page
+    context.close()
+    assert not errors, errors
 
 
 @pytest.fixture(scope="session")

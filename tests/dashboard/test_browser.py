@@ -38,19 +38,6 @@ def live(fleet_double: Any, kit: Any) -> Iterator[tuple[str, Any]]:
     server.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 860}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: "Content Security Policy" in msg.text and errors.append(msg.text))
-    yield page
-    context.close()
-    assert not errors, errors
-
-
 REDRAW = """() => {
   const m = window.fleetproofMap;
   const t = performance.now();

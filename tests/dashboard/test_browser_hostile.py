@@ -120,19 +120,6 @@ def live(fleet_double: Any, kit: Any) -> Iterator[str]:
     server.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 860})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: "Content Security Policy" in msg.text and errors.append(msg.text))
-    yield page
-    context.close()
-    assert not errors, errors
-
-
 # Anything that would have run, or would run on a later event: a set flag, an element the page
 # never builds itself, or any inline event handler attribute.
 INJECTED = """() => ({
@@ -152,10 +139,6 @@ def visit(page: Any, url: str) -> str:
     found = page.evaluate(INJECTED)
     assert found == {"pwned": None, "imgs": 0, "handlers": [], "scriptHrefs": []}, url
     return str(page.inner_text("main"))
-
-
-def signed_in(base: str, kit: Any, route: str) -> str:
-    return f"{base}/#token={kit.ADMIN_TOKEN}" if not route else f"{base}/#/{route}"
 
 
 def test_hostile_strings_stay_text_on_every_page(live: str, page: Any, kit: Any) -> None:
