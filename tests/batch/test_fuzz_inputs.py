@@ -694,23 +694,13 @@ def test_a_bad_regions_file_is_reported_without_claims(
     _check(run, tmp_path / "out")
 
 
-@pytest.mark.parametrize("blocked", ["out", "map"])
-def test_an_unwritable_output_leaves_no_other_output(
-    cli: Callable[..., int], capsys: pytest.CaptureFixture[str], tmp_path: Path, blocked: str
-) -> None:
-    """A folder as --out was a traceback; a file as --map an error after the landmark report was written."""
+def _plain_inputs(folder: Path) -> list[object]:
+    """The plain input files written to ``folder``, as ``verify`` and its input arguments."""
     paths = {}
     for name, content in _plain_files().items():
-        paths[name] = tmp_path / name
+        paths[name] = folder / name
         paths[name].write_bytes(content)
-    out = tmp_path / "out"
-    out.mkdir()
-    if blocked == "out":
-        (out / "results.jsonl").mkdir()
-    else:
-        (out / "maps").write_text("a file, not a folder\n")
-    before = sorted(out.rglob("*"))
-    code = cli(
+    return [
         "verify",
         "--landmarks",
         paths["landmarks.csv"],
@@ -720,6 +710,36 @@ def test_an_unwritable_output_leaves_no_other_output(
         paths["claims.csv"],
         "--regions",
         paths["regions.json"],
+    ]
+
+
+@pytest.fixture
+def results_write_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writing results.jsonl, the last output, fails as on a full disk."""
+    import fleetproof.batch.run as run_module
+    from fleetproof.errors import ConfigError
+
+    def fail(*_args: object) -> None:
+        raise ConfigError("cannot write the results: disk full")
+
+    monkeypatch.setattr(run_module, "write_jsonl", fail)
+
+
+@pytest.mark.parametrize("blocked", ["out", "map"])
+def test_an_unwritable_output_leaves_no_other_output(
+    cli: Callable[..., int], capsys: pytest.CaptureFixture[str], tmp_path: Path, blocked: str
+) -> None:
+    """A folder as --out was a traceback; a file as --map an error after the landmark report was written."""
+    inputs = _plain_inputs(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    if blocked == "out":
+        (out / "results.jsonl").mkdir()
+    else:
+        (out / "maps").write_text("a file, not a folder\n")
+    before = sorted(out.rglob("*"))
+    code = cli(
+        *inputs,
         "--out",
         out / "results.jsonl",
         "--landmark-report",
@@ -738,16 +758,9 @@ def test_a_failed_write_takes_back_what_this_run_wrote(
     cli: Callable[..., int],
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    results_write_fails: None,
 ) -> None:
     """The results are written last; when that fails, the report and maps written before go too."""
-    import fleetproof.batch.run as run_module
-    from fleetproof.errors import ConfigError
-
-    def fail(*_args: object) -> None:
-        raise ConfigError("cannot write the results: disk full")
-
-    monkeypatch.setattr(run_module, "write_jsonl", fail)
     run = _verify(cli, capsys, tmp_path / "x", _plain_files(), maps=True)
     assert run.code == 2 and "disk full" in run.err
     assert not (tmp_path / "x" / "out").exists()
@@ -757,19 +770,12 @@ def test_a_failed_write_takes_back_the_maps_added_to_an_existing_folder(
     cli: Callable[..., int],
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    results_write_fails: None,
 ) -> None:
     """A map folder that was there before keeps what it held, and loses only this run's maps."""
-    import fleetproof.batch.run as run_module
-    from fleetproof.errors import ConfigError
-
-    def fail(*_args: object) -> None:
-        raise ConfigError("cannot write the results: disk full")
-
     maps = tmp_path / "x" / "out" / "maps"
     maps.mkdir(parents=True)
     (maps / "mine.txt").write_text("the operator's own file\n")
-    monkeypatch.setattr(run_module, "write_jsonl", fail)
     run = _verify(cli, capsys, tmp_path / "x", _plain_files(), maps=True)
     assert run.code == 2 and "disk full" in run.err
     assert sorted(p.name for p in maps.iterdir()) == ["mine.txt"]
@@ -789,23 +795,12 @@ def test_one_path_for_two_outputs_is_refused(
 ) -> None:
     """--out and --map on one path was an IsADirectoryError traceback after the maps were drawn;
     --out and --landmark-report on one path silently left only the results there."""
-    paths = {}
-    for name, content in _plain_files().items():
-        paths[name] = tmp_path / name
-        paths[name].write_bytes(content)
+    inputs = _plain_inputs(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
     same = out / "same"
     code = cli(
-        "verify",
-        "--landmarks",
-        paths["landmarks.csv"],
-        "--rtts",
-        paths["rtts.csv"],
-        "--claims",
-        paths["claims.csv"],
-        "--regions",
-        paths["regions.json"],
+        *inputs,
         "--out",
         same,
         other,
