@@ -247,17 +247,20 @@ def test_honest_hostile_harness_still_measures() -> None:
 
 
 # -- records ----------------------------------------------------------------------------------------
-def signed(time: float = 1.8e9) -> tuple[MeasurementRecord, Any]:
-    landmark = generate_key()
+def signed(
+    landmark: Any = None, device_id: str = "d", samples_ms: tuple[float, ...] = (4.0, 5.0)
+) -> tuple[MeasurementRecord, Any]:
+    """A record of landmark "lm" (a new key unless given) for a device with a new key of its own."""
+    landmark = landmark or generate_key()
     record = sign_record(
         key=landmark,
-        device_id="d",
+        device_id=device_id,
         device_public_key=public_key_b64(generate_key()),
         landmark_id="lm",
         session_id="0123456789abcdef",
-        samples_ms=[4.0, 5.0],
+        samples_ms=list(samples_ms),
         lost=0,
-        time=time,
+        time=1.8e9,
     )
     return record, landmark
 
@@ -304,16 +307,8 @@ def test_to_rtts_refuses_a_device_id_measured_under_two_keys(
     that id and its own key: mixed into another device's records it would lower that
     device's minimum RTT, so the commands refuse a device id that comes with two keys.
     """
-    landmark = generate_key()
-    fields: dict[str, Any] = dict(landmark_id="lm", session_id="0123456789abcdef", lost=0, time=1.8e9)
-    honest = sign_record(
-        key=landmark, device_id="victim", device_public_key=public_key_b64(generate_key()),
-        samples_ms=[40.0], **fields,
-    )  # fmt: skip
-    impostor = sign_record(
-        key=landmark, device_id="victim", device_public_key=public_key_b64(generate_key()),
-        samples_ms=[1.0], **fields,
-    )  # fmt: skip
+    honest, landmark = signed(device_id="victim", samples_ms=(40.0,))
+    impostor, _ = signed(landmark, device_id="victim", samples_ms=(1.0,))
     write_records(tmp_path / "victim.jsonl", [honest])
     write_records(tmp_path / "near.jsonl", [impostor])
     write_landmark_directory(
@@ -441,11 +436,7 @@ def test_device_chosen_id_cannot_drive_the_operators_terminal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
 ) -> None:
     """The device id is whatever the device sent in its HELLO; the landmark signs it as is."""
-    landmark = generate_key()
-    record = sign_record(
-        key=landmark, device_id="d" + ESCAPES, device_public_key=public_key_b64(generate_key()),
-        landmark_id="lm", session_id="0123456789abcdef", samples_ms=[4.0], lost=0, time=1.8e9,
-    )  # fmt: skip
+    record, landmark = signed(device_id="d" + ESCAPES, samples_ms=(4.0,))
     tampered = record.model_copy(update={"lost": 1})
     write_records(tmp_path / "r.jsonl", [tampered])
     write_landmark_directory(
