@@ -57,20 +57,21 @@ class ZoneIn(BaseModel):
     @field_validator("allowed_region")
     @classmethod
     def _region(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and value.get("type") not in {"Polygon", "MultiPolygon"}:
+        if value is None:
+            return None
+        if value.get("type") not in {"Polygon", "MultiPolygon"}:
             raise ValueError("allowed_region must be a GeoJSON Polygon or MultiPolygon")
-        if value is not None and not _finite(value, _MAX_REGION_DEPTH):
+        if not _finite(value, _MAX_REGION_DEPTH):
             raise ValueError(
                 f"allowed_region holds NaN or Infinity, or nests deeper than {_MAX_REGION_DEPTH}"
             )
-        if value is not None:
-            try:
-                polygons = geojson_polygons(value)
-                check_polygons(polygons)
-            except (KeyError, TypeError) as exc:
-                raise ValueError(f"allowed_region has no valid coordinates ({type(exc).__name__})") from None
-            if not polygons:  # an empty area: every device of the zone would be a violation
-                raise ValueError("allowed_region has no polygons")
+        try:
+            polygons = geojson_polygons(value)
+            check_polygons(polygons)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"allowed_region has no valid coordinates ({type(exc).__name__})") from None
+        if not polygons:  # an empty area: every device of the zone would be a violation
+            raise ValueError("allowed_region has no polygons")
         return value
 
 
