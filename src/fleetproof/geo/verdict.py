@@ -496,6 +496,10 @@ class Verifier:
             for o, (i, c) in zip(out, items, strict=True)
         ]
 
+    def _refines_proven(self, rad: FloatArray) -> bool:
+        """Whether refinement may settle ``proven`` for a region whose disks have radii ``rad`` (sorted)."""
+        return self.refine_depth > 0 and rad.size > 0 and bool(rad[0] <= REFINE_PROVEN_MAX_RAD)
+
     def _inside_many(
         self,
         rad: FloatArray,
@@ -647,8 +651,7 @@ class Verifier:
         # A feasible cell that is not full rules ``proven`` out at once, unless refinement may look
         # inside it (see _area_claims).
         proven, shown = False, None
-        tight = self.refine_depth > 0 and rad.size > 0 and rad[0] <= REFINE_PROVEN_MAX_RAD
-        if witness is None or witness_full or tight:
+        if witness is None or witness_full or self._refines_proven(rad):
             proven, shown = self._inside(vecs, rad, claim)
         lr = max(0.0, 2.0 * float(est.max_ll[i] - np.max(ll))) if np.isfinite(est.max_ll[i]) else 0.0
         ev["likelihood_ratio"] = round(lr, 2)
@@ -751,7 +754,7 @@ class Verifier:
         (by :meth:`_inside_many`) and found nothing.
         """
         area = self._area(claim)[0]
-        refining = self.refine_depth > 0 and rad.size > 0 and rad[0] <= REFINE_PROVEN_MAX_RAD
+        refining = self._refines_proven(rad)
         if (area.touched if refining else area.full).size == 0:
             return False, None
         seeds = min(self.tolerance + 1, rad.size)
