@@ -76,7 +76,7 @@ def parse_cnmon(text: str) -> list[DeviceReading]:
 
 class CambriconCollector(ToolCollector):
     name = vendor = "cambricon"
-    default_tool = option = "cnmon"
+    default_tool = "cnmon"
 
     def commands(self) -> list[list[str]]:
         return [[self.tool]]

@@ -13,6 +13,7 @@ The table shows total memory but not memory in use, so ``memory_used_bytes`` sta
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 
@@ -40,7 +41,7 @@ def parse_efsmi(text: str) -> list[DeviceReading]:
     driver = m.group(1) if m else None
     rows = _rows(text)
     readings: list[DeviceReading] = []
-    for first, second in zip(rows, rows[1:], strict=False):
+    for first, second in itertools.pairwise(rows):
         head = first[0].split()
         status = _STATUS_RE.match(second[0]) if second else None
         if len(first) < 3 or len(second) < 3 or len(head) < 2 or not head[0].isdigit() or not status:
@@ -74,7 +75,7 @@ def parse_efsmi(text: str) -> list[DeviceReading]:
 
 class EnflameCollector(ToolCollector):
     name = vendor = "enflame"
-    default_tool = option = "efsmi"
+    default_tool = "efsmi"
 
     def commands(self) -> list[list[str]]:
         return [[self.tool]]

@@ -52,7 +52,7 @@ def parse_hy_smi(text: str) -> list[DeviceReading]:
 
 class HygonCollector(ToolCollector):
     name = vendor = "hygon"
-    default_tool = option = "hy-smi"
+    default_tool = "hy-smi"
 
     def commands(self) -> list[list[str]]:
         return [[self.tool]]

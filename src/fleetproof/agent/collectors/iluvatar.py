@@ -70,7 +70,7 @@ def parse_ixsmi(text: str) -> list[DeviceReading]:
 
 class IluvatarCollector(ToolCollector):
     name = vendor = "iluvatar"
-    default_tool = option = "ixsmi"
+    default_tool = "ixsmi"
 
     def commands(self) -> list[list[str]]:
         return [[self.tool]]

@@ -101,7 +101,7 @@ def build_reading(index: int, device: dict[str, Any], detail: str, stats: str) -
 
 class IntelCollector(ToolCollector):
     name = vendor = "intel"
-    default_tool = option = "xpu-smi"
+    default_tool = "xpu-smi"
 
     def commands(self) -> list[list[str]]:
         return [[self.tool, "discovery", "-j"]]

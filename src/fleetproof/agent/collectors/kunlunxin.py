@@ -75,7 +75,7 @@ def parse_xpu_smi(text: str) -> list[DeviceReading]:
 
 class KunlunxinCollector(ToolCollector):
     name = vendor = "kunlunxin"
-    default_tool = option = "xpu_smi"
+    default_tool = "xpu_smi"
 
     def commands(self) -> list[list[str]]:
         return [[self.tool]]

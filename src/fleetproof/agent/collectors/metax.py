@@ -84,7 +84,7 @@ def parse_mx_smi(text: str) -> list[DeviceReading]:
 
 class MetaxCollector(ToolCollector):
     name = vendor = "metax"
-    default_tool = option = "mx-smi"
+    default_tool = "mx-smi"
 
     def commands(self) -> list[list[str]]:
         return [[self.tool]]

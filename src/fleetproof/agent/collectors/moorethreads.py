@@ -99,7 +99,7 @@ def parse_mthreads_gmi(text: str) -> list[DeviceReading]:
 
 class MooreThreadsCollector(ToolCollector):
     name = vendor = "moorethreads"
-    default_tool = option = "mthreads-gmi"
+    default_tool = "mthreads-gmi"
 
     def commands(self) -> list[list[str]]:
         return [[self.tool]]

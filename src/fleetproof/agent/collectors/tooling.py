@@ -29,7 +29,6 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot
@@ -46,10 +45,9 @@ __all__ = [
     "ToolTimeout",
     "box_rows",
     "number",
+    "reading",
     "status_cell",
     "table_blocks",
-    "pci_devices",
-    "read_text",
     "used_total",
 ]
 
@@ -229,29 +227,6 @@ def status_cell(cell: str) -> dict[str, float | None]:
     }
 
 
-def read_text(path: Path) -> str | None:
-    """A small sysfs attribute, stripped; None when the file is absent or unreadable."""
-    try:
-        return path.read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
-        return None
-
-
-def pci_devices(sysfs_root: str | Path, vendor_ids: Sequence[str]) -> list[Path]:
-    """PCI functions under ``<sysfs_root>/bus/pci/devices`` whose ``vendor`` file is one of ``vendor_ids``.
-
-    ``vendor`` holds ``0x`` and four hex digits (kernel ABI, sysfs-bus-pci). Sorted by
-    address, which is the order the tools number their devices in.
-    """
-    base = Path(sysfs_root) / "bus" / "pci" / "devices"
-    wanted = {v.lower() for v in vendor_ids}
-    try:
-        entries = sorted(base.iterdir())
-    except OSError:
-        return []
-    return [p for p in entries if (read_text(p / "vendor") or "").lower() in wanted]
-
-
 # -- the base collector ------------------------------------------------------------------------
 
 
@@ -260,13 +235,14 @@ class ToolCollector:
 
     ``commands()`` are the argv lists of one round (fixed, read-only queries); ``parse``
     turns their outputs, keyed by position, into readings. ``tool`` is the program (a
-    name looked up on the PATH, or a full path), ``runner`` replaces :class:`ToolRunner`.
+    name looked up on the PATH, or a full path, given as the ``<name>_tool`` option),
+    ``runner`` replaces :class:`ToolRunner`.
     """
 
     name = ""
     vendor = ""
     default_tool = ""
-    option = ""  # the create() option that names the program, e.g. "cnmon"
+    option = ""  # the create() option that names the program; default "<name>_tool"
 
     def __init__(
         self,
@@ -275,7 +251,7 @@ class ToolCollector:
         timeout_s: float = 10.0,
         **options: Any,
     ) -> None:
-        self.tool = str(options.get(self.option) or self.default_tool)
+        self.tool = str(options.get(self.option or f"{self.name}_tool") or self.default_tool)
         self._runner: Runner = runner or ToolRunner(timeout_s=timeout_s)
         self._injected = runner is not None
         self._clock = clock
