@@ -34,6 +34,12 @@ def fixture(relative: str) -> str:
     return (FIXTURES / relative).read_text(encoding="utf-8")
 
 
+def metrics(spec: str) -> dict[str, float]:
+    """Expected metrics written as ``key=value`` words; a value ending in MiB is in bytes."""
+    pairs = (word.split("=") for word in spec.split())
+    return {k: float(v[:-3]) * MIB if v.endswith("MiB") else float(v) for k, v in pairs}
+
+
 def recording_runner(outputs: dict[tuple[str, ...], str]) -> tuple[list[list[str]], Callable[..., str]]:
     calls: list[list[str]] = []
 
@@ -61,15 +67,10 @@ def test_cnmon_table() -> None:
     assert a.info.model == "MLU370-X8" and a.info.firmware_version == "v1.1.6"
     assert a.info.driver_version == "5.10.13" and a.info.bus_id == "0000:39:00.0"
     assert a.info.uuid == "MLU-0000:39:00.0" and b.info.uuid == "MLU-0000:3D:00.0"
-    assert a.metrics == {
-        "fan_speed_percent": 0,
-        "temperature_c": 32,
-        "power_w": 106,
-        "power_limit_w": 250,
-        "utilization_percent": 0,
-        "memory_used_bytes": 0,
-        "memory_total_bytes": 23374 * MIB,
-    }
+    assert a.metrics == metrics(
+        "fan_speed_percent=0 temperature_c=32 power_w=106 power_limit_w=250 "
+        "utilization_percent=0 memory_used_bytes=0 memory_total_bytes=23374MiB"
+    )
     assert b.metrics["temperature_c"] == 39
     assert "ecc_errors_total" not in a.metrics  # the column reads N/A
 
@@ -89,13 +90,9 @@ def test_cambricon_collector_runs_plain_cnmon() -> None:
 def test_hy_smi_table() -> None:
     dcus = parse_hy_smi(fixture("hygon/hy-smi_k100ai_4dcu.txt"))
     assert [d.info.uuid for d in dcus] == ["DCU-0", "DCU-1", "DCU-2", "DCU-3"]
-    assert dcus[3].metrics == {
-        "temperature_c": 49,
-        "power_w": 138,
-        "power_limit_w": 800,
-        "vram_used_percent": 0,
-        "utilization_percent": 0,
-    }
+    assert dcus[3].metrics == metrics(
+        "temperature_c=49 power_w=138 power_limit_w=800 vram_used_percent=0 utilization_percent=0"
+    )
     assert dcus[0].info.model == "Hygon DCU" and dcus[0].info.driver_version is None
 
 
@@ -116,14 +113,10 @@ def test_mthreads_gmi_table() -> None:
     first, sixth = gpus[0], gpus[5]
     assert first.info.model == "MTT S5000" and first.info.driver_version == "5.1.0-server"
     assert first.info.uuid == "MTGPU-00000000:18:00.0" and sixth.info.bus_id == "00000000:ba:00.0"
-    assert sixth.metrics == {
-        "utilization_percent": 0,
-        "memory_used_bytes": 0,
-        "memory_total_bytes": 81920 * MIB,
-        "temperature_c": 50,
-        "pcie_link_width": 16,
-        "pcie_link_width_max": 16,
-    }
+    assert sixth.metrics == metrics(
+        "utilization_percent=0 memory_used_bytes=0 memory_total_bytes=81920MiB "
+        "temperature_c=50 pcie_link_width=16 pcie_link_width_max=16"
+    )
     assert "power_w" not in first.metrics  # not in the table: unread, not zero
 
 
@@ -136,17 +129,11 @@ def test_xpu_smi_table() -> None:
     x = xpus[6]
     assert x.info.model == "Kunlunxin P800 OAM" and x.info.driver_version == "5.0.21.21"
     assert x.info.uuid == "XPU-00000000:A3:00.0"
-    assert x.metrics == {
-        "temperature_c": 39,
-        "power_w": 90,
-        "power_limit_w": 400,
-        "ecc_volatile_uncorrected_total": 0,
-        "utilization_percent": 0,
-        "memory_used_bytes": 0,
-        "memory_total_bytes": 98304 * MIB,
-        "l3_memory_used_bytes": 0,
-        "l3_memory_total_bytes": 96 * MIB,
-    }
+    assert x.metrics == metrics(
+        "temperature_c=39 power_w=90 power_limit_w=400 ecc_volatile_uncorrected_total=0 "
+        "utilization_percent=0 memory_used_bytes=0 memory_total_bytes=98304MiB "
+        "l3_memory_used_bytes=0 l3_memory_total_bytes=96MiB"
+    )
 
 
 def test_xpu_smi_uncorrectable_ecc_makes_the_device_unhealthy() -> None:
@@ -170,16 +157,11 @@ def test_ixsmi_two_chip_boards_report_power_on_one_chip() -> None:
     even, odd = gpus[10], gpus[11]
     assert even.info.model == "Iluvatar BI-V150" and even.info.uuid == "GPU-00000000:48:00.0"
     assert "power_w" not in even.metrics and "power_limit_w" not in even.metrics  # "N/A / N/A"
-    assert odd.metrics == {
-        "temperature_c": 33,
-        "power_w": 103,
-        "power_limit_w": 350,
-        "clock_sm_mhz": 1500,
-        "clock_memory_mhz": 1600,
-        "utilization_percent": 0,
-        "memory_used_bytes": 64 * MIB,
-        "memory_total_bytes": 32768 * MIB,
-    }
+    assert odd.metrics == metrics(
+        "temperature_c=33 power_w=103 power_limit_w=350 clock_sm_mhz=1500 "
+        "clock_memory_mhz=1600 utilization_percent=0 memory_used_bytes=64MiB "
+        "memory_total_bytes=32768MiB"
+    )
     assert odd.info.driver_version == "4.3.0"
 
 
@@ -200,14 +182,10 @@ def test_mx_smi_table() -> None:
     g = gpus[5]
     assert g.info.model == "MetaX C550" and g.info.bus_id == "0000:ae:00.0"
     assert g.info.driver_version == "2.15.9" and g.info.firmware_version == "1.25.1.0"
-    assert g.metrics == {
-        "temperature_c": 32,
-        "power_w": 55,
-        "power_limit_w": 450,
-        "utilization_percent": 0,
-        "memory_used_bytes": 858 * MIB,
-        "memory_total_bytes": 65536 * MIB,
-    }
+    assert g.metrics == metrics(
+        "temperature_c=32 power_w=55 power_limit_w=450 utilization_percent=0 "
+        "memory_used_bytes=858MiB memory_total_bytes=65536MiB"
+    )
 
 
 def test_mx_smi_other_layout_is_refused_not_misread() -> None:
@@ -229,13 +207,9 @@ def test_efsmi_table() -> None:
     assert a.info.model == "Enflame T20" and a.info.uuid == "W28001210504" and b.info.uuid == "W28001010604"
     assert a.info.driver_version == "2.4.20230829" and a.info.firmware_version == "10.19.3"
     assert a.info.bus_id == "00:3d:0.0"
-    assert a.metrics == {
-        "temperature_c": 30,
-        "power_w": 48,
-        "power_limit_w": 300,
-        "utilization_percent": 0,
-        "memory_total_bytes": 32 * 1024 * MIB,
-    }
+    assert a.metrics == metrics(
+        "temperature_c=30 power_w=48 power_limit_w=300 utilization_percent=0 memory_total_bytes=32768MiB"
+    )
     assert EnflameCollector(runner=lambda argv: "").commands() == [["efsmi"]]
 
 

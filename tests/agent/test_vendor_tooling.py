@@ -23,6 +23,7 @@ from fleetproof.agent.collectors.cambricon import CambriconCollector
 from fleetproof.agent.collectors.intel import IntelCollector
 from fleetproof.agent.collectors.simulated import SimulatedCollector
 from fleetproof.agent.collectors.tooling import (
+    ToolCollector,
     ToolFailed,
     ToolGarbage,
     ToolMissing,
@@ -32,38 +33,22 @@ from fleetproof.agent.collectors.tooling import (
 from fleetproof.agent.runner import Agent
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CLI_BACKENDS = (
-    "ascend",
-    "cambricon",
-    "hygon",
-    "moorethreads",
-    "kunlunxin",
-    "iluvatar",
-    "metax",
-    "enflame",
-    "intel",
-)
+# Every backend read through a vendor program, and the program each runs by default.
 TOOLS = {
-    "ascend": "npu-smi",
-    "cambricon": "cnmon",
-    "hygon": "hy-smi",
-    "moorethreads": "mthreads-gmi",
-    "kunlunxin": "xpu_smi",
-    "iluvatar": "ixsmi",
-    "metax": "mx-smi",
-    "enflame": "efsmi",
-    "intel": "xpu-smi",
+    name: factory.default_tool
+    for name, factory in base.registered().items()
+    if isinstance(factory, type) and issubclass(factory, ToolCollector)
 }
+CLI_BACKENDS = tuple(sorted(TOOLS))
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("FLEETPROOF_AGENT_"):
-            monkeypatch.delenv(key)
+def _no_host_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`agent scan` reads its settings from the environment: none but a private state directory."""
+    for key in [k for k in os.environ if k.startswith("FLEETPROOF_AGENT_")]:
+        monkeypatch.delenv(key)
     monkeypatch.setenv("FLEETPROOF_AGENT_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("FLEETPROOF_AGENT_CONFIG", str(tmp_path / "agent.toml"))
-    (tmp_path / "agent.toml").write_text("# empty\n")
+    monkeypatch.setenv("FLEETPROOF_AGENT_CONFIG", os.devnull)
 
 
 def fake_tool(directory: Path, name: str, output_file: Path) -> None:

@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Sequence
 
-from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, register
-from fleetproof.agent.collectors.tooling import ToolCollector
+from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading
+from fleetproof.agent.collectors.tooling import tool_backend
 
 __all__ = ["AscendCollector", "parse_npu_smi_info"]
 
@@ -97,16 +96,4 @@ def _reading(first: list[str], second: list[str], driver: str | None, index: int
     return reading
 
 
-class AscendCollector(ToolCollector):
-    name = vendor = "ascend"
-    default_tool = "npu-smi"
-    option = "npu_smi"
-
-    def commands(self) -> list[list[str]]:
-        return [[self.tool, "info"]]
-
-    def parse(self, outputs: Sequence[str]) -> list[DeviceReading]:
-        return parse_npu_smi_info(outputs[0])
-
-
-register("ascend", AscendCollector)
+AscendCollector = tool_backend("ascend", "npu-smi", parse_npu_smi_info, "info", option="npu_smi")

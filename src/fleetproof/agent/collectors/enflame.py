@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
 
-from fleetproof.agent.collectors.base import DeviceReading, register
-from fleetproof.agent.collectors.tooling import GIB, MIB, ToolCollector, number, reading
+from fleetproof.agent.collectors.base import DeviceReading
+from fleetproof.agent.collectors.tooling import GIB, MIB, number, reading, tool_backend
 
 __all__ = ["EnflameCollector", "parse_efsmi"]
 
@@ -73,15 +72,4 @@ def parse_efsmi(text: str) -> list[DeviceReading]:
     return readings
 
 
-class EnflameCollector(ToolCollector):
-    name = vendor = "enflame"
-    default_tool = "efsmi"
-
-    def commands(self) -> list[list[str]]:
-        return [[self.tool]]
-
-    def parse(self, outputs: Sequence[str]) -> list[DeviceReading]:
-        return parse_efsmi(outputs[0])
-
-
-register("enflame", EnflameCollector)
+EnflameCollector = tool_backend("enflame", "efsmi", parse_efsmi)

@@ -15,10 +15,8 @@ and an id: no public capture of a Hygon sysfs tree was found to test a reader ag
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from fleetproof.agent.collectors.base import DeviceReading, register
-from fleetproof.agent.collectors.tooling import ToolCollector, number, reading
+from fleetproof.agent.collectors.base import DeviceReading
+from fleetproof.agent.collectors.tooling import number, reading, tool_backend
 
 __all__ = ["HygonCollector", "parse_hy_smi"]
 
@@ -50,15 +48,4 @@ def parse_hy_smi(text: str) -> list[DeviceReading]:
     return readings
 
 
-class HygonCollector(ToolCollector):
-    name = vendor = "hygon"
-    default_tool = "hy-smi"
-
-    def commands(self) -> list[list[str]]:
-        return [[self.tool]]
-
-    def parse(self, outputs: Sequence[str]) -> list[DeviceReading]:
-        return parse_hy_smi(outputs[0])
-
-
-register("hygon", HygonCollector)
+HygonCollector = tool_backend("hygon", "hy-smi", parse_hy_smi)

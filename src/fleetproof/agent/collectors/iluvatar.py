@@ -15,68 +15,29 @@ only one of them reports power; the other prints ``N/A / N/A``, so power is abse
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
-from fleetproof.agent.collectors.base import DeviceReading, register
-from fleetproof.agent.collectors.tooling import (
-    ToolCollector,
-    number,
-    reading,
-    status_cell,
-    table_blocks,
-    used_total,
-)
+from fleetproof.agent.collectors import tooling as t
+from fleetproof.agent.collectors.base import DeviceReading
 
 __all__ = ["IluvatarCollector", "parse_ixsmi"]
 
 _DRIVER_RE = re.compile(r"Driver Version:\s*(\S+)")
 
 
+def _gpu(model: str, block: list[list[str]]) -> t.Row:
+    (_, bus, clocks), (status, mem, util_mode, *_) = block[0], block[1]
+    metrics = {
+        **t.status_cell(status),
+        **t.memory(mem),
+        "clock_sm_mhz": t.word(clocks, 0),
+        "clock_memory_mhz": t.word(clocks, 1),
+        "utilization_percent": t.word(util_mode, 0),
+    }
+    return model, bus or None, metrics, {}
+
+
 def parse_ixsmi(text: str) -> list[DeviceReading]:
-    m = _DRIVER_RE.search(text)
-    driver = m.group(1) if m else None
-    readings: list[DeviceReading] = []
-    for block in table_blocks(text):
-        if len(block) < 2 or min(len(row) for row in block[:2]) < 3:
-            continue
-        head = block[0][0].split(maxsplit=1)
-        if len(head) < 2 or not head[0].isdigit():
-            continue
-        bus_id = block[0][1] or None
-        clocks = block[0][2].split()
-        memory = used_total(block[1][1])
-        util = block[1][2].split()
-        metrics = {
-            **status_cell(block[1][0]),
-            "clock_sm_mhz": number(clocks[0]) if clocks else None,
-            "clock_memory_mhz": number(clocks[1]) if len(clocks) > 1 else None,
-            "utilization_percent": number(util[0]) if util else None,
-            "memory_used_bytes": memory[0] if memory else None,
-            "memory_total_bytes": memory[1] if memory else None,
-        }
-        readings.append(
-            reading(
-                "iluvatar",
-                len(readings),
-                head[1].strip(),
-                f"GPU-{bus_id}" if bus_id else f"GPU-index{head[0]}",
-                metrics,
-                bus_id=bus_id,
-                driver_version=driver,
-            )
-        )
-    return readings
+    return t.smi_readings(text, "iluvatar", "GPU", _gpu, driver_version=t.search(_DRIVER_RE, text))
 
 
-class IluvatarCollector(ToolCollector):
-    name = vendor = "iluvatar"
-    default_tool = "ixsmi"
-
-    def commands(self) -> list[list[str]]:
-        return [[self.tool]]
-
-    def parse(self, outputs: Sequence[str]) -> list[DeviceReading]:
-        return parse_ixsmi(outputs[0])
-
-
-register("iluvatar", IluvatarCollector)
+IluvatarCollector = t.tool_backend("iluvatar", "ixsmi", parse_ixsmi)

@@ -18,70 +18,32 @@ on-chip L3 memory row becomes ``l3_memory_used_bytes`` / ``l3_memory_total_bytes
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
-from fleetproof.agent.collectors.base import DeviceReading, register
-from fleetproof.agent.collectors.tooling import (
-    ToolCollector,
-    number,
-    reading,
-    status_cell,
-    table_blocks,
-    used_total,
-)
+from fleetproof.agent.collectors import tooling as t
+from fleetproof.agent.collectors.base import DeviceReading
 
 __all__ = ["KunlunxinCollector", "parse_xpu_smi"]
 
 _DRIVER_RE = re.compile(r"Driver Version:\s*(\S+)")
 
 
+def _xpu(rest: str, block: list[list[str]]) -> t.Row:
+    name = rest.split()[:-1] or rest.split()  # the last t.word is Persistence-M
+    l3 = t.used_total(block[2][1]) if len(block) > 2 and len(block[2]) > 1 else None
+    metrics = {
+        **t.status_cell(block[1][0]),
+        **t.memory(block[1][1]),
+        "ecc_volatile_uncorrected_total": t.number(block[0][2]),
+        "utilization_percent": t.word(block[1][2], 0),
+        "l3_memory_used_bytes": l3[0] if l3 else None,
+        "l3_memory_total_bytes": l3[1] if l3 else None,
+    }
+    bus_id = block[0][1].split()[0] if block[0][1] else None  # "00000000:03:00.0 N/A": bus id, Disp.A
+    return "Kunlunxin " + " ".join(name), bus_id, metrics, {}
+
+
 def parse_xpu_smi(text: str) -> list[DeviceReading]:
-    m = _DRIVER_RE.search(text)
-    driver = m.group(1) if m else None
-    readings: list[DeviceReading] = []
-    for block in table_blocks(text):
-        if len(block) < 2 or min(len(row) for row in block[:2]) < 3:
-            continue
-        head = block[0][0].split()
-        if len(head) < 2 or not head[0].isdigit():
-            continue
-        name = " ".join(head[1:-1]) if len(head) > 2 else head[1]
-        bus_id = block[0][1].split()[0] if block[0][1] else None
-        memory = used_total(block[1][1])
-        l3 = used_total(block[2][1]) if len(block) > 2 and len(block[2]) > 1 else None
-        util = block[1][2].split()
-        metrics = {
-            **status_cell(block[1][0]),
-            "ecc_volatile_uncorrected_total": number(block[0][2]),
-            "utilization_percent": number(util[0]) if util else None,
-            "memory_used_bytes": memory[0] if memory else None,
-            "memory_total_bytes": memory[1] if memory else None,
-            "l3_memory_used_bytes": l3[0] if l3 else None,
-            "l3_memory_total_bytes": l3[1] if l3 else None,
-        }
-        readings.append(
-            reading(
-                "kunlunxin",
-                len(readings),
-                f"Kunlunxin {name}",
-                f"XPU-{bus_id}" if bus_id else f"XPU-index{head[0]}",
-                metrics,
-                bus_id=bus_id,
-                driver_version=driver,
-            )
-        )
-    return readings
+    return t.smi_readings(text, "kunlunxin", "XPU", _xpu, driver_version=t.search(_DRIVER_RE, text))
 
 
-class KunlunxinCollector(ToolCollector):
-    name = vendor = "kunlunxin"
-    default_tool = "xpu_smi"
-
-    def commands(self) -> list[list[str]]:
-        return [[self.tool]]
-
-    def parse(self, outputs: Sequence[str]) -> list[DeviceReading]:
-        return parse_xpu_smi(outputs[0])
-
-
-register("kunlunxin", KunlunxinCollector)
+KunlunxinCollector = t.tool_backend("kunlunxin", "xpu_smi", parse_xpu_smi)

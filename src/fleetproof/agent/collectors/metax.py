@@ -17,19 +17,9 @@ output instead of being read by the wrong positions. No UUID is shown, so the bu
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
-from fleetproof.agent.collectors.base import DeviceReading, register
-from fleetproof.agent.collectors.tooling import (
-    ToolCollector,
-    ToolGarbage,
-    box_rows,
-    number,
-    reading,
-    status_cell,
-    table_blocks,
-    used_total,
-)
+from fleetproof.agent.collectors import tooling as t
+from fleetproof.agent.collectors.base import DeviceReading
 
 __all__ = ["MetaxCollector", "parse_mx_smi"]
 
@@ -39,58 +29,27 @@ _LAYOUT = (("GPU", "NAME", "Bus-id", "GPU-Util"), ("Temp", "Pwr:Usage/Cap", "Mem
 
 
 def _check_layout(text: str) -> None:
-    headers = [
-        " ".join(cells) for cells in box_rows(text) if cells and cells[0].split()[:1] in (["GPU"], ["Temp"])
-    ]
+    headers = [" ".join(cells) for cells in t.box_rows(text) if cells[0].split()[:1] in (["GPU"], ["Temp"])]
     for words in _LAYOUT:
         if not any(all(w in h for w in words) for h in headers):
-            raise ToolGarbage(f"mx-smi: unsupported table layout (no header with {', '.join(words)})")
+            raise t.ToolGarbage(f"mx-smi: unsupported table layout (no header with {', '.join(words)})")
+
+
+def _gpu(model: str, block: list[list[str]]) -> t.Row:
+    metrics = {
+        **t.status_cell(block[1][0]),
+        **t.memory(block[1][1]),
+        "utilization_percent": t.number(block[0][2]),
+    }
+    return model, block[0][1] or None, metrics, {}
 
 
 def parse_mx_smi(text: str) -> list[DeviceReading]:
     if "MX-SMI" not in text:
         return []
     _check_layout(text)
-    driver, bios = _DRIVER_RE.search(text), _BIOS_RE.search(text)
-    readings: list[DeviceReading] = []
-    for block in table_blocks(text):
-        if len(block) < 2 or min(len(row) for row in block[:2]) < 3:
-            continue
-        head = block[0][0].split(maxsplit=1)
-        if len(head) < 2 or not head[0].isdigit():
-            continue
-        bus_id = block[0][1] or None
-        memory = used_total(block[1][1])
-        metrics = {
-            **status_cell(block[1][0]),
-            "utilization_percent": number(block[0][2]),
-            "memory_used_bytes": memory[0] if memory else None,
-            "memory_total_bytes": memory[1] if memory else None,
-        }
-        readings.append(
-            reading(
-                "metax",
-                len(readings),
-                head[1].strip(),
-                f"GPU-{bus_id}" if bus_id else f"GPU-index{head[0]}",
-                metrics,
-                bus_id=bus_id,
-                driver_version=driver.group(1) if driver else None,
-                firmware_version=bios.group(1) if bios else None,
-            )
-        )
-    return readings
+    driver, bios = t.search(_DRIVER_RE, text), t.search(_BIOS_RE, text)
+    return t.smi_readings(text, "metax", "GPU", _gpu, driver_version=driver, firmware_version=bios)
 
 
-class MetaxCollector(ToolCollector):
-    name = vendor = "metax"
-    default_tool = "mx-smi"
-
-    def commands(self) -> list[list[str]]:
-        return [[self.tool]]
-
-    def parse(self, outputs: Sequence[str]) -> list[DeviceReading]:
-        return parse_mx_smi(outputs[0])
-
-
-register("metax", MetaxCollector)
+MetaxCollector = t.tool_backend("metax", "mx-smi", parse_mx_smi)

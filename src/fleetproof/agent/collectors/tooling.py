@@ -22,7 +22,6 @@ device in it). The runner is injectable, so tests feed recorded output.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -31,9 +30,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot
+from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot, register
 
 __all__ = [
+    "GIB",
     "MIB",
     "Runner",
     "ToolCollector",
@@ -44,11 +44,18 @@ __all__ = [
     "ToolRunner",
     "ToolTimeout",
     "box_rows",
+    "device_blocks",
+    "memory",
     "number",
     "reading",
+    "search",
+    "smi_readings",
+    "stand_in_id",
     "status_cell",
     "table_blocks",
+    "tool_backend",
     "used_total",
+    "word",
 ]
 
 MIB = 1024 * 1024
@@ -176,33 +183,86 @@ def box_rows(text: str, border: str = "|") -> Iterator[list[str]]:
         yield [c.strip() for c in stripped.strip(border).split(border)]
 
 
-def table_blocks(text: str) -> list[list[list[str]]]:
-    """The device blocks of an nvidia-smi-style box table: the rows between rule lines.
+def table_blocks(text: str, bordered: bool = True) -> list[list[list[str]]]:
+    """The device blocks of an nvidia-smi-style table: the rows between rule lines.
 
-    Reading starts after the header's ``|===+===|`` rule and stops at the first blank line
-    once a block was read (the process table below is not a device). Each block is a list of
-    rows, each row the list of its ``|``-separated cells, stripped.
+    Reading starts after the header's rule (``|===+===|`` in a bordered table, the first
+    ``+---`` line in one without an outer border, as ``mthreads-gmi`` draws it) and stops at
+    the first blank line once a block was read: the process table below is not a device. Each
+    block is a list of rows, each row the list of its ``|``-separated cells, stripped.
     """
     blocks: list[list[list[str]]] = []
     current: list[list[str]] = []
     started = False
     for line in text.splitlines():
         s = line.strip()
+        rule = bool(s) and set(s) <= set("+-=| ")
         if not started:
-            started = s.startswith("|") and "=" in s and set(s) <= set("|=+-")
-            continue
-        if not s or set(s) <= set("+-=| "):
+            started = rule and ("=" in s if bordered else s.startswith("+"))
+        elif not s or rule:
             if current:
                 blocks.append(current)
                 current = []
             if not s and blocks:
                 break
-            continue
-        if s.startswith("|"):
-            current.append([c.strip() for c in s.strip("|").split("|")])
+        elif s.startswith("|") or not bordered:
+            current.append([c.strip() for c in (s.strip("|") if bordered else s).split("|")])
     if current:
         blocks.append(current)
     return blocks
+
+
+def device_blocks(text: str, bordered: bool = True) -> Iterator[tuple[str, str, list[list[str]]]]:
+    """``(tool index, name, block)`` for each block whose first cell is "<index> <name ...>".
+
+    Blocks with fewer than two rows of three cells (a truncated table) are skipped.
+    """
+    for block in table_blocks(text, bordered):
+        if len(block) < 2 or min(len(row) for row in block[:2]) < 3:
+            continue
+        head = block[0][0].split(maxsplit=1)
+        if len(head) == 2 and head[0].isdigit():
+            yield head[0], head[1], block
+
+
+Row = tuple[str, "str | None", dict[str, "float | None"], dict[str, Any]]
+
+
+def smi_readings(
+    text: str,
+    vendor: str,
+    id_prefix: str,
+    row: Callable[[str, list[list[str]]], Row],
+    bordered: bool = True,
+    **info: Any,
+) -> list[DeviceReading]:
+    """Readings from an nvidia-smi-style table: ``row(name, block)`` gives each device's
+    ``(model, bus id, metrics, extra device info)``; ``info`` (the driver version) is shared.
+    The bus id stands in for the UUID these tools do not show."""
+    readings: list[DeviceReading] = []
+    for index, name, block in device_blocks(text, bordered):
+        model, bus_id, metrics, extra = row(name, block)
+        uuid = stand_in_id(id_prefix, bus_id, index)
+        readings.append(reading(vendor, len(readings), model, uuid, metrics, bus_id=bus_id, **info, **extra))
+    return readings
+
+
+def word(cell: str, position: int) -> float | None:
+    """The number in the ``position``-th whitespace-separated word of a cell, if there is one."""
+    words = cell.split()
+    return number(words[position]) if len(words) > position else None
+
+
+def memory(cell: str) -> dict[str, float | None]:
+    """``memory_used_bytes`` and ``memory_total_bytes`` from a "used / total" cell."""
+    pair = used_total(cell)
+    return {"memory_used_bytes": pair[0] if pair else None, "memory_total_bytes": pair[1] if pair else None}
+
+
+def search(pattern: re.Pattern[str], text: str) -> str | None:
+    """The first group of ``pattern`` in ``text`` (a version in a title row), or None."""
+    m = pattern.search(text)
+    return m.group(1) if m else None
 
 
 _TEMP_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*[Cc]\b")
@@ -243,6 +303,7 @@ class ToolCollector:
     vendor = ""
     default_tool = ""
     option = ""  # the create() option that names the program; default "<name>_tool"
+    args: tuple[str, ...] = ()  # the one command of a round is [tool, *args]
 
     def __init__(
         self,
@@ -258,10 +319,10 @@ class ToolCollector:
         self.unavailable_reason: str | None = None
 
     def commands(self) -> list[list[str]]:
-        raise NotImplementedError
+        return [[self.tool, *self.args]]
 
     def parse(self, outputs: Sequence[str]) -> list[DeviceReading]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must read its outputs")
 
     def _located(self) -> bool:
         if self._injected or shutil.which(self.tool) is not None:
@@ -297,6 +358,25 @@ class ToolCollector:
         return None
 
 
+def tool_backend(
+    name: str, tool: str, parser: Callable[[str], list[DeviceReading]], *args: str, option: str = ""
+) -> type[ToolCollector]:
+    """Define and register the backend ``name``: one round runs ``[tool, *args]``, ``parser`` reads it.
+
+    Most vendor tools need nothing more, so a vendor module is its parser plus this one line.
+    """
+
+    class OneCommand(ToolCollector):
+        def parse(self, outputs: Sequence[str]) -> list[DeviceReading]:
+            return parser(outputs[0])
+
+    OneCommand.name = OneCommand.vendor = name
+    OneCommand.default_tool, OneCommand.args, OneCommand.option = tool, args, option
+    OneCommand.__name__ = OneCommand.__qualname__ = f"{name.capitalize()}Collector"
+    register(name, OneCommand)
+    return OneCommand
+
+
 def reading(
     vendor: str,
     index: int,
@@ -306,9 +386,14 @@ def reading(
     **info: Any,
 ) -> DeviceReading:
     """A reading with the metrics that were read (None values dropped: "no data" is not a failure)."""
-    device = DeviceInfo(index=index, vendor=vendor, model=model, uuid=uuid, **info)
     kept = {k: float(v) for k, v in metrics.items() if v is not None}
-    if "memory_total_bytes" in kept and device.memory_total_bytes is None:
-        with contextlib.suppress(ValueError, OverflowError):
-            device = DeviceInfo(**{**device.__dict__, "memory_total_bytes": int(kept["memory_total_bytes"])})
-    return DeviceReading(info=device, metrics=kept)
+    if info.get("memory_total_bytes") is None and "memory_total_bytes" in kept:
+        info["memory_total_bytes"] = int(kept["memory_total_bytes"])
+    return DeviceReading(
+        info=DeviceInfo(index=index, vendor=vendor, model=model, uuid=uuid, **info), metrics=kept
+    )
+
+
+def stand_in_id(prefix: str, bus_id: str | None, tool_index: str) -> str:
+    """An id for a device whose tool shows no UUID: its bus id, else the tool's index (less stable)."""
+    return f"{prefix}-{bus_id}" if bus_id else f"{prefix}-index{tool_index}"
