@@ -7,6 +7,7 @@ recording to reach a health branch; they say so.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -308,3 +309,29 @@ def test_garbage_output_fails_that_round_cleanly(name: str, garbage: str) -> Non
     assert collector.available() is False and collector.unavailable_reason
     snap = base.collect_safely(collector, clock=lambda: 1.0)
     assert snap.error and snap.devices == []
+
+
+@pytest.mark.parametrize("name", sorted(RECORDINGS))
+def test_a_simulated_host_of_a_vendor_shows_only_what_its_tool_shows(name: str) -> None:
+    from fleetproof.agent.collectors.simulated import SimulatedCollector
+
+    text = fixture(RECORDINGS[name])
+    real = base.create(name, runner=lambda argv: text).collect().devices
+    simulated = SimulatedCollector(devices=4, vendor=name, clock=lambda: 0.0).collect().devices
+    real_keys = set().union(*(d.metrics for d in real))
+    assert set().union(*(d.metrics for d in simulated)) <= real_keys
+    assert all(d.info.vendor == name for d in simulated)
+    # the id has the real collector's form: the same prefix, and no UUID where the tool shows none
+
+    def form(uuid: str) -> str:
+        return re.sub(r"[0-9A-Fa-f]", "x", uuid.split("-")[0])
+
+    assert {form(d.info.uuid) for d in simulated} == {form(d.info.uuid) for d in real}
+    assert (simulated[0].info.bus_id is None) == (real[0].info.bus_id is None)
+
+
+def test_simulated_iluvatar_reports_power_on_one_chip_of_two_like_the_recording() -> None:
+    from fleetproof.agent.collectors.simulated import SimulatedCollector
+
+    devices = SimulatedCollector(devices=4, vendor="iluvatar", clock=lambda: 0.0).collect().devices
+    assert ["power_w" in d.metrics for d in devices] == [False, True, False, True]

@@ -83,25 +83,36 @@ def _noise(seed: int, device: int, round_no: int, salt: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
+_ECC = ("ecc_volatile_corrected_total", "ecc_volatile_uncorrected_total")
+_T, _M, _P = (
+    ("temperature_c", "utilization_percent"),
+    ("memory_used_bytes", "memory_total_bytes"),
+    ("power_w", "power_limit_w"),
+)
+
+
 @dataclass(frozen=True)
 class SimulatedModel:
-    """How a simulated device of one vendor looks: its model, sizes and the quirks of its tool.
+    """How a simulated device of one vendor looks: its model, sizes and the gaps of its tool.
 
-    The quirks copy what that vendor's real collector reads from the public captures in
-    tests/fixtures, so a scenario host of that vendor shows the same gaps: ``identity`` "bus"
-    means the tool shows no UUID and the bus id stands in (``PREFIX-<bus id>``), "index" that not
-    even a bus id is shown (``PREFIX-<n>``); ``power`` "none" that the tool prints no power, and
-    "alternate" that only one chip of each two-chip board reports it; ``memory_mib`` None that the
-    tool shows memory use only as a percentage (``vram_used_percent``).
+    The gaps copy what that vendor's real collector reads from the public recordings in
+    tests/fixtures: ``reads`` lists the metrics its tool shows (None: everything simulated);
+    ``identity`` "bus" means the tool shows no UUID and the bus id stands in
+    (``PREFIX-<bus id>``), "index" that not even a bus id is shown (``PREFIX-<n>``), "serial"
+    that the tool's own id is a serial-like string (``W`` and 11 digits on Enflame); ``power``
+    "alternate" that only one chip of each two-chip board reports power; ``memory_mib`` None that
+    memory use is shown only as a percentage (``vram_used_percent``). A fault whose metric the
+    tool does not show (an ECC fault on a Cambricon host) is invisible, as it would be.
     """
 
     model: str
     memory_mib: int | None = 81559
-    power_limit_w: float | None = 700.0
+    power_limit_w: float = 700.0
     identity: str = "uuid"
     id_prefix: str = "GPU"
+    reads: tuple[str, ...] | None = None
     power: str = "all"
-    nvidia_metrics: bool = False  # NVLink counters, row remapping, memory temperature
+    nvidia_metrics: bool = False  # NVLink counters, row remapping, memory temperature, PCIe replays
     driver_version: str | None = None
 
 
@@ -110,23 +121,55 @@ SIMULATED_MODELS: dict[str, SimulatedModel] = {
     "nvidia": SimulatedModel("H100 80GB HBM3 (simulated)", nvidia_metrics=True),
     "amd": SimulatedModel("Instinct MI300X (simulated)", 196592, 750.0),
     "gaudi": SimulatedModel("HL-225 Gaudi 2 (simulated)", 98304, 600.0),
-    "ascend": SimulatedModel("Ascend 910B (simulated)", 65536, None, "bus", "NPU", driver_version="23.0.6"),
-    "cambricon": SimulatedModel(
-        "MLU370-X8 (simulated)", 23374, 250.0, "bus", "MLU", driver_version="5.10.13"
+    "ascend": SimulatedModel(
+        "Ascend 910B3 (simulated)", 65536, 400.0, "bus", "NPU", (*_T, *_M, "power_w"), driver_version="23.0.6"
     ),
-    "hygon": SimulatedModel("Hygon DCU (simulated)", None, 800.0, "index", "DCU"),
+    "cambricon": SimulatedModel(
+        "MLU370-X8 (simulated)", 23374, 250.0, "bus", "MLU", (*_T, *_M, *_P), driver_version="5.10.13"
+    ),
+    "hygon": SimulatedModel(
+        "Hygon DCU (simulated)", None, 800.0, "index", "DCU", (*_T, *_P, "vram_used_percent")
+    ),
     "moorethreads": SimulatedModel(
-        "MTT S5000 (simulated)", 81920, None, "bus", "MTGPU", power="none", driver_version="5.1.0-server"
+        "MTT S5000 (simulated)", 81920, 600.0, "bus", "MTGPU", (*_T, *_M), driver_version="5.1.0-server"
     ),
     "kunlunxin": SimulatedModel(
-        "Kunlunxin P800 OAM (simulated)", 98304, 400.0, "bus", "XPU", driver_version="5.0.21.21"
+        "Kunlunxin P800 OAM (simulated)",
+        98304,
+        400.0,
+        "bus",
+        "XPU",
+        (*_T, *_M, *_P, "ecc_volatile_uncorrected_total"),
+        driver_version="5.0.21.21",
     ),
     "iluvatar": SimulatedModel(
-        "Iluvatar BI-V150 (simulated)", 32768, 350.0, "bus", "GPU", power="alternate", driver_version="4.3.0"
+        "Iluvatar BI-V150 (simulated)",
+        32768,
+        350.0,
+        "bus",
+        "GPU",
+        (*_T, *_M, *_P, "clock_sm_mhz", "clock_memory_mhz"),
+        power="alternate",
+        driver_version="4.3.0",
     ),
-    "metax": SimulatedModel("MetaX C550 (simulated)", 65536, 450.0, "bus", "GPU", driver_version="2.15.9"),
-    "enflame": SimulatedModel("Enflame T20 (simulated)", 32768, 300.0, driver_version="2.4.20230829"),
-    "intel": SimulatedModel("Intel(R) Graphics [0x020a] (simulated)", 32768, None, driver_version="16929133"),
+    "metax": SimulatedModel(
+        "MetaX C550 (simulated)", 65536, 450.0, "bus", "GPU", (*_T, *_M, *_P), driver_version="2.15.9"
+    ),
+    "enflame": SimulatedModel(
+        "Enflame T20 (simulated)",
+        32768,
+        300.0,
+        "serial",
+        "W",
+        reads=(*_T, "memory_total_bytes", *_P),
+        driver_version="2.4.20230829",
+    ),
+    "intel": SimulatedModel(
+        "Intel(R) Graphics [0x020a] (simulated)",
+        32768,
+        reads=(*_T, *_M, "power_w", "clock_sm_mhz", "memory_utilization_percent", *_ECC),
+        driver_version="16929133",
+    ),
 }
 _NVIDIA_ONLY = ("nvlink_", "remapped_rows_", "memory_temperature_c", "pcie_replay_total")
 
@@ -185,6 +228,7 @@ class SimulatedCollector:
         uuid = {
             "bus": f"{p.id_prefix}-{bus_id}",
             "index": f"{p.id_prefix}-{index}",
+            "serial": f"{p.id_prefix}{self.seed:05d}{index:06d}",
         }.get(p.identity, f"GPU-5e{self.seed:06x}-0000-4000-8000-{index:012x}")
         return DeviceInfo(
             index=index,
@@ -233,7 +277,7 @@ class SimulatedCollector:
             return _noise(self.seed, index, r, salt)
 
         p = self.profile
-        limit = p.power_limit_w or POWER_LIMIT_W
+        limit = p.power_limit_w
         total = p.memory_mib * MIB if p.memory_mib else MEMORY_TOTAL_BYTES
         util = round(60 + 40 * n("util"))
         power = (120 + 5.2 * util + 20 * n("power")) * limit / POWER_LIMIT_W
@@ -283,16 +327,16 @@ class SimulatedCollector:
     def _apply_quirks(self, reading: DeviceReading, index: int) -> None:
         """Drop what this vendor's tool does not show, as its real collector would."""
         p, m = self.profile, reading.metrics
-        if not p.nvidia_metrics:
-            for key in [k for k in m if k.startswith(_NVIDIA_ONLY)]:
-                del m[key]
-        if p.power_limit_w is None:
-            m.pop("power_limit_w", None)
-        if p.power == "none" or (p.power == "alternate" and index % 2 == 0):
-            m.pop("power_w", None)
-            m.pop("power_limit_w", None)
         if p.memory_mib is None:
-            m["vram_used_percent"] = round(100 * m.pop("memory_used_bytes") / m.pop("memory_total_bytes"))
+            m["vram_used_percent"] = round(100 * m["memory_used_bytes"] / m["memory_total_bytes"])
+        keep = (
+            set(p.reads)
+            if p.reads is not None
+            else {k for k in m if p.nvidia_metrics or not k.startswith(_NVIDIA_ONLY)}
+        )
+        if p.power == "alternate" and index % 2 == 0:
+            keep -= {"power_w", "power_limit_w"}
+        reading.metrics = {k: v for k, v in m.items() if k in keep}
 
 
 register("simulated", SimulatedCollector)
