@@ -6,7 +6,8 @@ Most accelerator vendors publish no Python binding, only a command-line tool
 wedged driver it can hang in the kernel, print half a table, or print nothing.
 So it runs here, once, with these guarantees:
 
-* one fixed argv, no shell, standard input closed, output capped;
+* one fixed argv, no shell, standard input closed, output capped, and ``LC_ALL=C`` so that a
+  tool that localises its tables prints the English headers the parsers look for;
 * a deadline per command: past it the process is killed and the round of *that*
   backend fails with :class:`ToolTimeout`; the other backends and the agent go on;
 * a process that does not die even when killed (uninterruptible sleep inside a
