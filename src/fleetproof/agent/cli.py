@@ -118,7 +118,8 @@ def build_collectors(
             continue
         collector = base.create(name, **options)
         if not collector.available():
-            message = f"backend {name}: no devices found, or its driver or library is missing"
+            why = getattr(collector, "unavailable_reason", None)
+            message = f"backend {name}: {why or 'no devices found, or its driver or library is missing'}"
             if strict:
                 raise UnavailableError(message)
             logging.getLogger("fleetproof.agent").warning("%s; will keep trying every round", message)

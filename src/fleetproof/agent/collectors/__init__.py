@@ -1,4 +1,5 @@
-"""Collectors: one per backend (NVIDIA, AMD, Intel Gaudi, Huawei Ascend, the host, simulated)."""
+"""Collectors: one per backend (NVIDIA, AMD, Intel Gaudi and Data Center GPU Max, Huawei Ascend,
+Cambricon, Hygon, Moore Threads, Kunlunxin, Iluvatar, MetaX, Enflame, the host, simulated)."""
 
 from fleetproof.agent.collectors.base import (
     Collector,

@@ -15,31 +15,23 @@ chips report the card's bus id. Parsing goes by position within each ``|``
 cell; the layout is the same in the published outputs of driver releases 23.x
 to 25.x. ``npu-smi info`` shows no UUID, so the bus id stands in for one:
 ``NPU-<bus id>`` for chip 0, ``NPU-<bus id>-chip<N>`` for the card's other chips.
-The command runner is injectable so tests feed recorded output.
+The command runs through the shared :class:`~fleetproof.agent.collectors.tooling.ToolRunner`
+(deadline, no shell); the runner is injectable so tests feed recorded output.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-import shutil
-import subprocess
-import time
-from collections.abc import Callable, Sequence
-from typing import Any
 
-from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot, register
+from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading
+from fleetproof.agent.collectors.tooling import tool_backend
 
 __all__ = ["AscendCollector", "parse_npu_smi_info"]
 
 MB = 1024 * 1024
 _VERSION_RE = re.compile(r"npu-smi\s+(\S+)\s+Version:\s*(\S+)")
 _USED_TOTAL_RE = re.compile(r"(\d+)\s*/\s*(\d+)")
-
-
-def _run(argv: Sequence[str]) -> str:
-    out = subprocess.run(list(argv), capture_output=True, text=True, timeout=20, check=True)
-    return out.stdout
 
 
 def _cells(line: str) -> list[str] | None:
@@ -104,36 +96,4 @@ def _reading(first: list[str], second: list[str], driver: str | None, index: int
     return reading
 
 
-class AscendCollector:
-    name = "ascend"
-
-    def __init__(
-        self,
-        runner: Callable[[Sequence[str]], str] | None = None,
-        npu_smi: str = "npu-smi",
-        clock: Callable[[], float] = time.time,
-        **_: Any,
-    ) -> None:
-        self._runner = runner or _run
-        self._npu_smi = npu_smi
-        self._injected = runner is not None
-        self._clock = clock
-
-    def available(self) -> bool:
-        if not self._injected and shutil.which(self._npu_smi) is None:
-            return False
-        try:
-            return bool(parse_npu_smi_info(self._runner([self._npu_smi, "info"])))
-        except Exception:
-            return False
-
-    def close(self) -> None:
-        return None
-
-    def collect(self) -> Snapshot:
-        now = self._clock()
-        devices = parse_npu_smi_info(self._runner([self._npu_smi, "info"]))
-        return Snapshot(collector=self.name, time=now, devices=devices)
-
-
-register("ascend", AscendCollector)
+AscendCollector = tool_backend("ascend", "npu-smi", parse_npu_smi_info, "info", option="npu_smi")

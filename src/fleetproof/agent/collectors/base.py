@@ -183,5 +183,24 @@ def _load_builtins() -> None:
     _BUILTINS_LOADED = True
     import importlib
 
-    for mod in ("simulated", "system", "nvidia", "amd", "gaudi", "ascend"):
+    for mod in BUILTIN_MODULES:
         importlib.import_module(f"fleetproof.agent.collectors.{mod}")
+
+
+# One line per built-in backend; each module registers itself as a plugin would.
+BUILTIN_MODULES = (
+    "simulated",
+    "system",
+    "nvidia",
+    "amd",
+    "gaudi",
+    "ascend",
+    "cambricon",
+    "hygon",
+    "moorethreads",
+    "kunlunxin",
+    "iluvatar",
+    "metax",
+    "enflame",
+    "intel",
+)

@@ -83,13 +83,95 @@ def _noise(seed: int, device: int, round_no: int, salt: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-SIMULATED_MODELS = {
-    "simulated": "Simulated H100 80GB HBM3",
-    "nvidia": "H100 80GB HBM3 (simulated)",
-    "amd": "Instinct MI300X (simulated)",
-    "gaudi": "HL-225 Gaudi 2 (simulated)",
-    "ascend": "Ascend 910B (simulated)",
+_ECC = ("ecc_volatile_corrected_total", "ecc_volatile_uncorrected_total")
+_T, _M, _P = (
+    ("temperature_c", "utilization_percent"),
+    ("memory_used_bytes", "memory_total_bytes"),
+    ("power_w", "power_limit_w"),
+)
+
+
+@dataclass(frozen=True)
+class SimulatedModel:
+    """How a simulated device of one vendor looks: its model, sizes and the gaps of its tool.
+
+    The gaps copy what that vendor's real collector reads from the public recordings in
+    tests/fixtures: ``reads`` lists the metrics its tool shows (None: everything simulated);
+    ``identity`` "bus" means the tool shows no UUID and the bus id stands in
+    (``PREFIX-<bus id>``), "index" that not even a bus id is shown (``PREFIX-<n>``), "serial"
+    that the tool's own id is a serial-like string (``W`` and 11 digits on Enflame); ``power``
+    "alternate" that only one chip of each two-chip board reports power; ``memory_mib`` None that
+    memory use is shown only as a percentage (``vram_used_percent``). A fault whose metric the
+    tool does not show (an ECC fault on a Cambricon host) is invisible, as it would be.
+    """
+
+    model: str
+    memory_mib: int | None = 81559
+    power_limit_w: float = 700.0
+    identity: str = "uuid"
+    id_prefix: str = "GPU"
+    reads: tuple[str, ...] | None = None
+    power: str = "all"
+    nvidia_metrics: bool = False  # NVLink counters, row remapping, memory temperature, PCIe replays
+    driver_version: str | None = None
+
+
+SIMULATED_MODELS: dict[str, SimulatedModel] = {
+    "simulated": SimulatedModel("Simulated H100 80GB HBM3", nvidia_metrics=True),
+    "nvidia": SimulatedModel("H100 80GB HBM3 (simulated)", nvidia_metrics=True),
+    "amd": SimulatedModel("Instinct MI300X (simulated)", 196592, 750.0),
+    "gaudi": SimulatedModel("HL-225 Gaudi 2 (simulated)", 98304, 600.0),
+    "ascend": SimulatedModel(
+        "Ascend 910B3 (simulated)", 65536, 400.0, "bus", "NPU", (*_T, *_M, "power_w"), driver_version="23.0.6"
+    ),
+    "cambricon": SimulatedModel(
+        "MLU370-X8 (simulated)", 23374, 250.0, "bus", "MLU", (*_T, *_M, *_P), driver_version="5.10.13"
+    ),
+    "hygon": SimulatedModel(
+        "Hygon DCU (simulated)", None, 800.0, "index", "DCU", (*_T, *_P, "vram_used_percent")
+    ),
+    "moorethreads": SimulatedModel(
+        "MTT S5000 (simulated)", 81920, 600.0, "bus", "MTGPU", (*_T, *_M), driver_version="5.1.0-server"
+    ),
+    "kunlunxin": SimulatedModel(
+        "Kunlunxin P800 OAM (simulated)",
+        98304,
+        400.0,
+        "bus",
+        "XPU",
+        (*_T, *_M, *_P, "ecc_volatile_uncorrected_total"),
+        driver_version="5.0.21.21",
+    ),
+    "iluvatar": SimulatedModel(
+        "Iluvatar BI-V150 (simulated)",
+        32768,
+        350.0,
+        "bus",
+        "GPU",
+        (*_T, *_M, *_P, "clock_sm_mhz", "clock_memory_mhz"),
+        power="alternate",
+        driver_version="4.3.0",
+    ),
+    "metax": SimulatedModel(
+        "MetaX C550 (simulated)", 65536, 450.0, "bus", "GPU", (*_T, *_M, *_P), driver_version="2.15.9"
+    ),
+    "enflame": SimulatedModel(
+        "Enflame T20 (simulated)",
+        32768,
+        300.0,
+        "serial",
+        "W",
+        reads=(*_T, "memory_total_bytes", *_P),
+        driver_version="2.4.20230829",
+    ),
+    "intel": SimulatedModel(
+        "Intel(R) Graphics [0x020a] (simulated)",
+        32768,
+        reads=(*_T, *_M, "power_w", "clock_sm_mhz", "memory_utilization_percent", *_ECC),
+        driver_version="16929133",
+    ),
 }
+_NVIDIA_ONLY = ("nvlink_", "remapped_rows_", "memory_temperature_c", "pcie_replay_total")
 
 
 class SimulatedCollector:
@@ -125,7 +207,10 @@ class SimulatedCollector:
         self.driver_version = driver_version
         # The label only: a demo fleet can show "nvidia" and "amd" hosts; the readings stay simulated.
         self.vendor = vendor or "simulated"
-        self.model = SIMULATED_MODELS.get(self.vendor, SIMULATED_MODELS["simulated"])
+        self.profile = SIMULATED_MODELS.get(self.vendor, SIMULATED_MODELS["simulated"])
+        self.model = self.profile.model
+        if self.profile.driver_version and driver_version == "550.90.07":
+            self.driver_version = self.profile.driver_version
         self.started = clock()
         self.round = 0
         self._ecc = [[0, 0, 0, 0] for _ in range(devices)]  # vol corr, vol unc, agg corr, agg unc
@@ -138,16 +223,23 @@ class SimulatedCollector:
         return None
 
     def info(self, index: int) -> DeviceInfo:
+        p = self.profile
+        bus_id = f"00000000:{0x18 + index * 0x10 & 0xFF:02X}:00.0"
+        uuid = {
+            "bus": f"{p.id_prefix}-{bus_id}",
+            "index": f"{p.id_prefix}-{index}",
+            "serial": f"{p.id_prefix}{self.seed:05d}{index:06d}",
+        }.get(p.identity, f"GPU-5e{self.seed:06x}-0000-4000-8000-{index:012x}")
         return DeviceInfo(
             index=index,
             vendor=self.vendor,
             model=self.model,
-            uuid=f"GPU-5e{self.seed:06x}-0000-4000-8000-{index:012x}",
-            serial=f"SIM{self.seed:04d}{index:06d}",
-            bus_id=f"00000000:{0x18 + index * 0x10 & 0xFF:02X}:00.0",
+            uuid=uuid,
+            serial=f"SIM{self.seed:04d}{index:06d}" if p.identity == "uuid" else None,
+            bus_id=bus_id if p.identity != "index" else None,
             driver_version=self.driver_version,
-            firmware_version="96.00.99.00.01",
-            memory_total_bytes=MEMORY_TOTAL_BYTES,
+            firmware_version="96.00.99.00.01" if p.identity == "uuid" else None,
+            memory_total_bytes=p.memory_mib * MIB if p.memory_mib else None,
         )
 
     def _active(self, index: int, now: float) -> list[Fault]:
@@ -184,8 +276,11 @@ class SimulatedCollector:
         def n(salt: str) -> float:
             return _noise(self.seed, index, r, salt)
 
+        p = self.profile
+        limit = p.power_limit_w
+        total = p.memory_mib * MIB if p.memory_mib else MEMORY_TOTAL_BYTES
         util = round(60 + 40 * n("util"))
-        power = 120 + 5.2 * util + 20 * n("power")
+        power = (120 + 5.2 * util + 20 * n("power")) * limit / POWER_LIMIT_W
         temp = 34 + 0.35 * util + 3 * n("temp")
         sm_clock = 1980.0
         reasons: set[str] = set()
@@ -194,7 +289,7 @@ class SimulatedCollector:
             reasons |= {"hw_thermal_slowdown", "sw_thermal_slowdown"}
         if "power" in kinds:
             # A power brake from outside the board (a failing supply): clocks well down, power too.
-            power, sm_clock = 0.6 * POWER_LIMIT_W - 10 * n("power"), min(sm_clock, 1095.0)
+            power, sm_clock = 0.6 * limit - 10 * n("power"), min(sm_clock, 1095.0)
             reasons.add("hw_power_brake_slowdown")
         ecc = self._ecc[index]
         if "ecc_storm" in kinds:
@@ -209,13 +304,13 @@ class SimulatedCollector:
             "temperature_c": round(temp, 1),
             "memory_temperature_c": round(temp + 6, 1),
             "power_w": round(power, 2),
-            "power_limit_w": POWER_LIMIT_W,
+            "power_limit_w": limit,
             "clock_sm_mhz": sm_clock,
             "clock_memory_mhz": 2619.0,
             "utilization_percent": float(util),
             "memory_utilization_percent": float(round(util * 0.6)),
-            "memory_used_bytes": float(int(MEMORY_TOTAL_BYTES * (0.5 + 0.4 * n("mem"))) // MIB * MIB),
-            "memory_total_bytes": float(MEMORY_TOTAL_BYTES),
+            "memory_used_bytes": float(int(total * (0.5 + 0.4 * n("mem"))) // MIB * MIB),
+            "memory_total_bytes": float(total),
             "ecc_volatile_corrected_total": float(ecc[0]),
             "ecc_volatile_uncorrected_total": float(ecc[1]),
             "ecc_aggregate_corrected_total": float(ecc[2]),
@@ -227,6 +322,21 @@ class SimulatedCollector:
             "pcie_replay_total": 0.0,
             "nvlink_crc_errors_total": 0.0,
         }
+        self._apply_quirks(reading, index)
+
+    def _apply_quirks(self, reading: DeviceReading, index: int) -> None:
+        """Drop what this vendor's tool does not show, as its real collector would."""
+        p, m = self.profile, reading.metrics
+        if p.memory_mib is None:
+            m["vram_used_percent"] = round(100 * m["memory_used_bytes"] / m["memory_total_bytes"])
+        keep = (
+            set(p.reads)
+            if p.reads is not None
+            else {k for k in m if p.nvidia_metrics or not k.startswith(_NVIDIA_ONLY)}
+        )
+        if p.power == "alternate" and index % 2 == 0:
+            keep -= {"power_w", "power_limit_w"}
+        reading.metrics = {k: v for k, v in m.items() if k in keep}
 
 
 register("simulated", SimulatedCollector)
