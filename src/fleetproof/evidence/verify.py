@@ -281,10 +281,13 @@ class _Checker:
         if basis is None:
             problems.append("no basis stored with this verdict (made before the server kept them)")
             return check
+        failed = [i for i in basis.records if i in self.bad_records]
+        if failed:
+            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+            problems.append(f"rests on record {failed[0]}{more}, which failed: {self.bad_records[failed[0]]}")
+        since = basis.window.since
         for i in basis.records:
-            if i in self.bad_records:
-                problems.append(f"rests on record {i}, which failed: {self.bad_records[i]}")
-            elif basis.window.since is not None and self.b.records[i].time < basis.window.since:
+            if since is not None and self.b.records[i].time < since:
                 problems.append(f"record {i} is older than the verdict's window")
         trusted = set()
         for p in basis.landmarks:
@@ -351,10 +354,11 @@ class _Checker:
             {(b.engine.get("v_max_km_per_ms"), b.engine.get("allowance_ms")) for b in bases}, key=str
         )
         for v_max, allowance in speeds:
+            share = float(v_max) / SPEED_OF_LIGHT_KM_PER_MS if isinstance(v_max, int | float) else math.nan
             self.part(
                 "assumed",
-                f"speed bound: {v_max} km per ms one way, less {allowance} ms per RTT "
-                "(2/3 c is light in fibre; the verdicts are only as sound as this bound)",
+                f"speed bound: {v_max} km per ms one way ({share:.3f} c), less {allowance} ms per RTT; "
+                "2/3 c is light in fibre, and the verdicts are only as sound as this bound",
             )
         self.part("operator", "zone definition: the countries, region or site the operator set for the zone")
         self.part(

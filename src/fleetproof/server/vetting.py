@@ -81,7 +81,7 @@ def mesh_rows_from_records(session: Any, records: list[dict[str, Any]]) -> list[
     from fleetproof.evidence.signed import check_mesh_record
     from fleetproof.probe.records import MeasurementRecord, RecordError
 
-    keys = dict(session.execute(select(Landmark.id, Landmark.public_key)).tuples().all())
+    keys = {i: k for i, k in session.execute(select(Landmark.id, Landmark.public_key))}
     rows = []
     for n, payload in enumerate(records, start=1):
         try:
