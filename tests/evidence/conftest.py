@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
-from fleet import Fleet, build_fleet
+from evidence_fleet import Fleet, build_fleet
 
 from fleetproof.server.config import ServerSettings
 from fleetproof.server.context import ServerContext
