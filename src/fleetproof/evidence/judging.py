@@ -23,6 +23,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Protocol
 
+import numpy as np
+
 from fleetproof.geo import (
     Claim,
     CountryTable,
@@ -44,6 +46,7 @@ __all__ = [
     "calibrated_model",
     "countries_sha256",
     "judge",
+    "judge_many",
     "round_rtts",
     "zone_claims",
     "zone_json",
@@ -178,22 +181,51 @@ def build_engine(
 
 def judge(engine: Verifier, device_id: str, rtts: Mapping[str, float], zone: ZoneLike) -> Judgement:
     """The engine's verdict for one host's RTTs against its zone, with evidence and feasible region."""
-    claims, zone_error = zone_claims(zone, device_id)
-    result = engine.verify(rtts, claims, target=device_id)[0]
-    region = engine.region(rtts)
-    region_doc = region.to_geojson() if 0 < len(region.cells) <= MAX_REGION_CELLS else None
-    evidence = dict(result.evidence)
-    evidence["claim"] = claims[0].to_json() if claims else None
-    if zone_error is not None:
-        evidence["zone_error"] = zone_error
-    evidence["region_cells"] = len(region.cells)
-    return Judgement(
-        verdict=result.verdict or "unknown",  # a zone without a policy: nothing to decide
-        suspicious=bool(result.suspicious),
-        estimate=result.estimate.to_json(),
-        evidence=evidence,
-        region=region_doc,
-    )
+    return judge_many(engine, device_id, [rtts], zone)[0]
+
+
+def judge_many(
+    engine: Verifier,
+    device_id: str,
+    rounds: Sequence[Mapping[str, float]],
+    zone: ZoneLike,
+    *,
+    with_region: bool = True,
+) -> list[Judgement]:
+    """:func:`judge` for several rounds of one host at once (one vectorised engine call).
+
+    The server judges one round at a time; the offline verifier recomputes a bundle's
+    verdicts together. Each row of the engine's matrix is decided on its own, so both
+    give the same answer for the same round. ``with_region=False`` leaves out the feasible
+    region's GeoJSON (its cell count stays in the evidence), which only the server keeps.
+    """
+    if not rounds:
+        return []
+    rows = np.stack([engine.rtt_row(r) for r in rounds])
+    per_row = [zone_claims(zone, device_id) for _ in rounds]  # one Claim object per row
+    pairs = [(i, claims[0]) for i, (claims, _) in enumerate(per_row) if claims]
+    results = engine.verify_matrix([device_id] * len(rounds), rows, pairs)
+    out = []
+    for i, result in enumerate(results):
+        claims, zone_error = per_row[i]
+        region = engine.region_of_row(rows[i])
+        evidence = dict(result.evidence)
+        evidence["claim"] = claims[0].to_json() if claims else None
+        if zone_error is not None:
+            evidence["zone_error"] = zone_error
+        evidence["region_cells"] = len(region.cells)
+        out.append(
+            Judgement(
+                verdict=result.verdict or "unknown",  # a zone without a policy: nothing to decide
+                suspicious=bool(result.suspicious),
+                estimate=result.estimate.to_json(),
+                evidence=evidence,
+                region=region.to_geojson()
+                if with_region and 0 < len(region.cells) <= MAX_REGION_CELLS
+                else None,
+            )
+        )
+    return out
 
 
 @lru_cache(maxsize=1)

@@ -27,10 +27,11 @@ from fleetproof import __version__
 from fleetproof.evidence.bundle import Bundle, BundleCalibration, BundleVerdict
 from fleetproof.evidence.judging import (
     EngineSettings,
+    Judgement,
     build_engine,
     calibrated_model,
     countries_sha256,
-    judge,
+    judge_many,
     round_rtts,
 )
 from fleetproof.evidence.signed import check_device_record, check_mesh_record
@@ -43,6 +44,8 @@ from fleetproof.probe.wire import printable
 
 __all__ = ["Part", "Report", "VerdictCheck", "verify_bundle"]
 
+#: A round's minimum RTTs as a hashable, ordered tuple of (landmark id, rtt_ms).
+Rtts = tuple[tuple[str, float], ...]
 How = Literal["checked", "recomputed", "operator", "assumed", "failed"]
 #: Stored evidence keys that come from history (other verdicts, other hosts), not from this bundle.
 HISTORY_KEYS = ("relocation", "peers")
@@ -118,6 +121,7 @@ class _Checker:
         self.quarantined: dict[int, dict[str, str]] = {}
         self._models: dict[tuple[Any, ...], DelayModel | None] = {}
         self._engines: dict[tuple[Any, ...], Any] = {}
+        self._pending: list[tuple[VerdictCheck, BundleVerdict, tuple[Any, int], Rtts]] = []
 
     def fail(self, message: str) -> None:
         self.report.failures.append(message)
@@ -325,13 +329,34 @@ class _Checker:
         except (ValueError, KeyError, TypeError) as exc:
             problems.append(f"cannot build the engine from the basis: {exc}")
             return check
-        judged = judge(engine, self.b.device.id, rtts, self.b.zones[basis.zone])
-        _differences(v.verdict, judged.verdict, "verdict", problems)
-        _differences(v.suspicious, judged.suspicious, "suspicious", problems)
-        _differences(v.estimate, judged.estimate, "estimate", problems)
-        for key, value in judged.evidence.items():
-            _differences(v.evidence.get(key), value, f"evidence.{key}", problems)
+        self._pending.append((check, v, (engine, basis.zone), tuple(sorted(rtts.items()))))
         return check
+
+    def recompute(self) -> None:
+        """Judge every pending verdict, grouped by engine and zone into one vectorised call each.
+
+        Each distinct round is judged once: consecutive verdicts of a host usually rest on the
+        same minimum RTTs (a window's minimum changes rarely), and the engine is pure.
+        """
+        groups: dict[tuple[int, int], tuple[Any, dict[Rtts, None]]] = {}
+        for _check, _v, (engine, zone), rtts in self._pending:
+            groups.setdefault((id(engine), zone), (engine, {}))[1].setdefault(rtts, None)
+        judged: dict[tuple[int, int, Rtts], Judgement] = {}
+        for (engine_id, zone), (engine, rounds) in groups.items():
+            keys = list(rounds)
+            results = judge_many(
+                engine, self.b.device.id, [dict(k) for k in keys], self.b.zones[zone], with_region=False
+            )
+            judged.update({(engine_id, zone, k): r for k, r in zip(keys, results, strict=True)})
+        for check, v, (engine, zone), rtts in self._pending:
+            j = judged[(id(engine), zone, rtts)]
+            problems = check.problems
+            _differences(v.verdict, j.verdict, "verdict", problems)
+            _differences(v.suspicious, j.suspicious, "suspicious", problems)
+            _differences(v.estimate, j.estimate, "estimate", problems)
+            for key, value in j.evidence.items():
+                _differences(v.evidence.get(key), value, f"evidence.{key}", problems)
+        self._pending.clear()
 
     def _engine(
         self, positions: tuple[tuple[str, float, float], ...], cal: int | None, settings: EngineSettings
@@ -387,5 +412,6 @@ def verify_bundle(
     checker.mesh()
     checker.vetting()
     checker.report.verdicts = [checker.verdict(n, v) for n, v in enumerate(bundle.verdicts)]
+    checker.recompute()
     checker.environment()
     return checker.report
