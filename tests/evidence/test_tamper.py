@@ -111,6 +111,12 @@ def drop_mesh_record(doc: Doc) -> None:
     entry["rtt_ms"] = round(entry["rtt_ms"] * 0.5, 3)
 
 
+def contradicting_mesh(doc: Doc) -> None:
+    """An unsigned mesh pair claiming Paris and Warsaw 1 ms apart: vetting must quarantine one of them."""
+    entry = next(e for e in doc["mesh"] if (e["source_id"], e["target_id"]) == ("par", "waw"))
+    entry["record"], entry["rtt_ms"] = None, 1.0
+
+
 TAMPERS: list[tuple[str, Callable[[Doc], None], str]] = [
     ("an RTT and its sample", lower_rtt, "signature does not verify under landmark 'par'"),
     ("an RTT that is not the minimum", rtt_not_min, "rtt_ms"),
@@ -129,6 +135,7 @@ TAMPERS: list[tuple[str, Callable[[Doc], None], str]] = [
     ("a mesh RTT", change_mesh_rtt, "mesh entry 3"),
     ("a mesh record", change_mesh_record, "mesh entry 5"),
     ("a mesh pair made unsigned and smaller", drop_mesh_record, "estimate"),
+    ("a mesh pair that contradicts a landmark", contradicting_mesh, "which vetting quarantines"),
 ]
 
 

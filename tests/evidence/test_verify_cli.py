@@ -106,6 +106,7 @@ def test_positions_without_statements_are_refused_unless_allowed(
     path = write(tmp_path, doc)
     code, out = run_verify(path, capsys)
     assert code == 1 and "landmark par's position has no signed statement" in out
+    assert "2 landmark(s) without a signed position statement: verdicts using them are not reproduced" in out
     code, out = run_verify(path, capsys, "--allow-unsigned-positions")
     assert code == 0, out
     assert "operator's word  2 landmark(s) without a signed position statement" in out

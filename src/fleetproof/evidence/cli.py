@@ -20,7 +20,6 @@ _LABELS = {
     "recomputed": "recomputed",
     "operator": "operator's word",
     "assumed": "assumed",
-    "failed": "FAILED",
 }
 
 

@@ -46,7 +46,7 @@ __all__ = ["Part", "Report", "VerdictCheck", "verify_bundle"]
 
 #: A round's minimum RTTs as a hashable, ordered tuple of (landmark id, rtt_ms).
 Rtts = tuple[tuple[str, float], ...]
-How = Literal["checked", "recomputed", "operator", "assumed", "failed"]
+How = Literal["checked", "recomputed", "operator", "assumed"]
 #: Stored evidence keys that come from history (other verdicts, other hosts), not from this bundle.
 HISTORY_KEYS = ("relocation", "peers")
 _REL_TOL = 1e-9
@@ -162,8 +162,11 @@ class _Checker:
                 self.newest[lm.id] = (newest.lat, newest.lon)
         self.part("checked", f"landmark position statements: {signed} signed by the landmarks' own keys")
         if unsigned:
-            how: How = "operator" if self.allow_unsigned else "failed"
-            self.part(how, f"{unsigned} landmark(s) without a signed position statement")
+            self.part(
+                "operator",
+                f"{unsigned} landmark(s) without a signed position statement"
+                + ("" if self.allow_unsigned else ": verdicts using them are not reproduced"),
+            )
         if self.pinned is None:
             self.part(
                 "operator",
@@ -244,11 +247,21 @@ class _Checker:
 
     # -- recomputation -------------------------------------------------------------------
     def vetting(self) -> None:
-        lms = [Landmark(i, lat, lon) for i, (lat, lon) in sorted(self.newest.items())]
+        """Vet the landmarks against each calibration's mesh, at their newest signed positions.
+
+        A landmark without a statement is vetted at the position verdicts used for it, when
+        unsigned positions are allowed; otherwise it has no position to vet.
+        """
+        where = dict(self.newest)
+        if self.allow_unsigned:
+            for v in self.b.verdicts:
+                for p in v.basis.landmarks if v.basis is not None else ():
+                    where.setdefault(p.id, (p.lat, p.lon))
+        lms = [Landmark(i, lat, lon) for i, (lat, lon) in sorted(where.items())]
         for c, cal in enumerate(self.b.calibrations):
             if cal.kind != "mesh":
                 continue
-            links = [MeshLink(*pair) for pair in self._pairs(cal) if {pair[0], pair[1]} <= self.newest.keys()]
+            links = [MeshLink(*pair) for pair in self._pairs(cal) if {pair[0], pair[1]} <= where.keys()]
             report = vet_landmarks(lms, links)
             self.quarantined[c] = {q.id: q.reason for q in report.quarantined}
         if self.quarantined:
