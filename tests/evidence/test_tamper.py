@@ -81,6 +81,10 @@ def widen_zone(doc: Doc) -> None:
     doc["zones"][0]["allowed_countries"] = ["DE", "FR", "PL"]
 
 
+def another_zone(doc: Doc) -> None:
+    doc["device"]["zone"] = "jp"
+
+
 def drop_record_from_basis(doc: Doc) -> None:
     """A verdict that claims to rest on fewer records than it used."""
     basis = doc["verdicts"][0]["basis"]
@@ -93,6 +97,10 @@ def loosen_tolerance(doc: Doc) -> None:
 
 def faster_than_light(doc: Doc) -> None:
     doc["verdicts"][1]["basis"]["engine"]["v_max_km_per_ms"] = 400.0
+
+
+def deep_refinement(doc: Doc) -> None:
+    doc["verdicts"][0]["basis"]["engine"]["refine_depth"] = 40
 
 
 def change_mesh_rtt(doc: Doc) -> None:
@@ -129,9 +137,11 @@ TAMPERS: list[tuple[str, Callable[[Doc], None], str]] = [
     ("a suspicion flag", flip_suspicious, "suspicious: stored"),
     ("an estimate", move_estimate, "estimate.lat: stored"),
     ("a zone's countries", widen_zone, "evidence.claim.countries"),
+    ("the device's zone", another_zone, "but the device is enrolled in 'jp'"),
     ("a verdict's records", drop_record_from_basis, "rtts_ms.lon"),
     ("the tolerance", loosen_tolerance, "evidence.tolerance"),
     ("the speed bound", faster_than_light, "faster than light"),
+    ("an absurd refinement depth", deep_refinement, "refine_depth 40 is outside 0..6"),
     ("a mesh RTT", change_mesh_rtt, "mesh entry 3"),
     ("a mesh record", change_mesh_record, "mesh entry 5"),
     ("a mesh pair made unsigned and smaller", drop_mesh_record, "estimate"),

@@ -41,6 +41,11 @@ def nan_rtt(doc: Doc) -> str:
     return json.dumps(doc).replace('"rtt_ms": ' + json.dumps(doc["mesh"][0]["rtt_ms"]), '"rtt_ms": NaN', 1)
 
 
+def duplicate_landmark(doc: Doc) -> Doc:
+    doc["landmarks"].append({**doc["landmarks"][0], "statements": []})
+    return doc
+
+
 MALFORMED = [
     (
         "not JSON",
@@ -54,6 +59,7 @@ MALFORMED = [
     ("missing field", missing_field, "device.public_key: Field required"),
     ("malformed record", bad_record, "records.2.session_id"),
     ("NaN", nan_rtt, "malformed bundle: mesh.0.rtt_ms"),
+    ("a landmark twice", duplicate_landmark, "listed more than once"),
 ]
 
 

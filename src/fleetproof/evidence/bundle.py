@@ -149,7 +149,12 @@ class Bundle(_Model):
 
     @model_validator(mode="after")
     def _references(self) -> Bundle:
-        """Every index points at something, so the verifier never meets a dangling reference."""
+        """Every index points at something, so the verifier never meets a dangling reference;
+        landmark ids are unique, so each has one key."""
+        ids = [lm.id for lm in self.landmarks]
+        if len(set(ids)) != len(ids):
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValueError(f"landmarks: {', '.join(twice[:5])} listed more than once")
         for c, cal in enumerate(self.calibrations):
             _in_range(cal.mesh, len(self.mesh), f"calibrations.{c}.mesh", "mesh entry")
         for v, verdict in enumerate(self.verdicts):

@@ -52,6 +52,8 @@ __all__ = [
     "zone_json",
 ]
 
+#: The deepest refinement a stored basis may ask for (the engine's default is 3).
+MAX_REFINE_DEPTH = 6
 #: A feasible region larger than this many grid cells is not kept as GeoJSON (it says little and costs space).
 MAX_REGION_CELLS = 4000
 
@@ -106,13 +108,26 @@ class EngineSettings:
 
     @staticmethod
     def from_json(doc: Mapping[str, Any]) -> EngineSettings:
-        return EngineSettings(
+        """Settings from a stored basis; ``ValueError`` for values no server would use.
+
+        The bounds keep a hostile bundle from making the verifier's work explode (every level of
+        ``refine_depth`` multiplies the cells refined by 16).
+        """
+        settings = EngineSettings(
             tolerance=int(doc["tolerance"]),
             min_landmarks=int(doc["min_landmarks"]),
             v_max_km_per_ms=float(doc["v_max_km_per_ms"]),
             allowance_ms=float(doc["allowance_ms"]),
             refine_depth=int(doc["refine_depth"]),
         )
+        if not 0 <= settings.tolerance <= 16:
+            raise ValueError(f"tolerance {settings.tolerance} is outside 0..16")
+        if not 1 <= settings.min_landmarks <= 10_000:
+            raise ValueError(f"min_landmarks {settings.min_landmarks} is outside 1..10000")
+        if not 0 <= settings.refine_depth <= MAX_REFINE_DEPTH:
+            raise ValueError(f"refine_depth {settings.refine_depth} is outside 0..{MAX_REFINE_DEPTH}")
+        settings.speed()  # a ValueError for a speed or allowance that is not a positive finite number
+        return settings
 
 
 @dataclass(frozen=True)

@@ -306,6 +306,12 @@ class _Checker:
         for i in basis.records:
             if since is not None and self.b.records[i].time < since:
                 problems.append(f"record {i} is older than the verdict's window")
+        zone = self.b.zones[basis.zone]
+        if zone.id != self.b.device.zone:
+            problems.append(
+                f"judged against zone {printable(zone.id)!r}, but the device is enrolled in "
+                f"{printable(self.b.device.zone)!r}"
+            )
         trusted = set()
         for p in basis.landmarks:
             trusted.add(p.id)
@@ -326,7 +332,6 @@ class _Checker:
                     problems.append(f"uses landmark {printable(lid)}, which vetting quarantines: {reason}")
         try:
             settings = EngineSettings.from_json(basis.engine)
-            settings.speed()
         except (KeyError, TypeError, ValueError) as exc:
             problems.append(f"engine settings unusable: {exc}")
             return check
