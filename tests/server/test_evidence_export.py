@@ -201,3 +201,49 @@ def test_verdicts_of_old_versions_export_but_do_not_reproduce(client: Any, ctx: 
     report = check(doc)
     assert [v.reproduced for v in report.verdicts] == [False, True]
     assert "no basis stored" in report.verdicts[0].problems[0]
+
+
+def test_a_landmark_that_moves_keeps_both_statements_and_both_verdicts_reproduce(
+    client: Any, ctx: Any, clock: Any
+) -> None:
+    from evidence_fleet import device_round
+
+    from fleetproof.server import admin
+    from fleetproof.server.pipeline import process_queue
+
+    fleet = build_fleet(client, ctx, clock, rounds=1)
+    dev = fleet.device
+    assert dev is not None
+
+    def reregister(lm: str, key: Ed25519PrivateKey, lat: float, lon: float) -> None:
+        st = sign_statement(key, landmark_id=lm, lat=lat, lon=lon, time=clock.now).model_dump(mode="json")
+        body = admin.LandmarkIn(**{**landmark_body(lm, key, lat, lon, st), "country": LANDMARKS[lm][2]})
+        admin.add_landmark(ctx.db, body, actor="test", now=clock.now, replace=True)
+
+    def judge_round() -> None:
+        r = signed(
+            client, dev, "/api/v1/ingest", {"items": device_round(dev, fleet.keys, clock.now)}, now=clock.now
+        )
+        assert r.status_code == 200
+        clock.advance(ctx.settings.verdict_debounce_s + 1)
+        assert process_queue(ctx, now=clock.now) == 1
+
+    clock.advance(ctx.settings.verdict_window_s + 1)  # the next verdict rests on new records only
+    lat, lon, _ = LANDMARKS["par"]
+    reregister("par", fleet.keys["par"], lat + 0.01, lon)
+    judge_round()
+    path = f"/api/v1/devices/{dev.device_id}/evidence"
+    doc = client.get(path, headers=ADMIN_HEADERS).json()
+    par = next(lm for lm in doc["landmarks"] if lm["id"] == "par")
+    assert [st["lat"] for st in par["statements"]] == [lat, lat + 0.01]
+    used = [next(p["lat"] for p in v["basis"]["landmarks"] if p["id"] == "par") for v in doc["verdicts"]]
+    assert used == [lat, lat + 0.01]
+    report = check(doc)
+    assert report.ok, (report.failures, [v.problems for v in report.verdicts])
+    # A landmark that changes its key: its statements under the old key are left out, and the
+    # records it signed with that key can no longer be checked — the bundle says so.
+    reregister("mad", Ed25519PrivateKey.generate(), *LANDMARKS["mad"][:2])
+    doc = client.get(path, headers=ADMIN_HEADERS).json()
+    report = check(doc)
+    assert not report.ok
+    assert any("signature does not verify under landmark 'mad'" in f for f in report.failures)

@@ -253,13 +253,15 @@ class _Builder:
             for lm in self.session.scalars(
                 select(Landmark).where(Landmark.id.in_(chunk)).order_by(Landmark.id)
             ):
+                # A statement under a key the landmark no longer uses speaks for that old key only.
+                current = [st for st in statements.get(lm.id, []) if st.get("public_key") == lm.public_key]
                 out.append(
                     {
                         "id": lm.id,
                         "public_key": lm.public_key,
                         "country": lm.country,
                         "trusted_now": bool(lm.trusted),
-                        "statements": statements.get(lm.id, []),
+                        "statements": current,
                     }
                 )
         return out
