@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,39 @@ import pytest
 from fleetproof.evidence.judging import round_rtts
 
 EVIDENCE = Path(__file__).resolve().parents[2] / "src" / "fleetproof" / "evidence"
+# The names the server and the command line import from this package: changing them breaks them.
+PINNED = {
+    "fleetproof.evidence.bundle": {
+        "BUNDLE_FORMAT",
+        "Basis",
+        "Bundle",
+        "BundleCalibration",
+        "BundleDevice",
+        "BundleLandmark",
+        "BundleVerdict",
+        "BundleZone",
+        "MeshEntry",
+        "Position",
+        "Window",
+        "read_bundle",
+    },
+    "fleetproof.evidence.judging": {
+        "MAX_REFINE_DEPTH",
+        "MAX_REGION_CELLS",
+        "EngineSettings",
+        "Judgement",
+        "ZoneLike",
+        "build_engine",
+        "calibrated_model",
+        "countries_sha256",
+        "judge",
+        "judge_many",
+        "round_rtts",
+        "zone_claims",
+        "zone_json",
+    },
+    "fleetproof.evidence.verify": {"Part", "Report", "VerdictCheck", "verify_bundle"},
+}
 
 
 def _imports(path: Path) -> list[str]:
@@ -53,6 +87,14 @@ def test_server_and_verifier_share_one_path_to_a_verdict() -> None:
     assert engine.judge is judging.judge
     assert engine.build_engine is judging.build_engine
     assert engine.calibrated_model is judging.calibrated_model
+
+
+@pytest.mark.parametrize("module", sorted(PINNED))
+def test_public_names(module: str) -> None:
+    mod = importlib.import_module(module)
+    assert set(mod.__all__) == PINNED[module]
+    for name in mod.__all__:
+        assert hasattr(mod, name), name
 
 
 def test_round_rtts_takes_the_minimum_per_trusted_landmark() -> None:

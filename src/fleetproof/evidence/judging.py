@@ -38,6 +38,7 @@ from fleetproof.geo import (
 from fleetproof.geo.refine import DEFAULT_DEPTH
 
 __all__ = [
+    "MAX_REFINE_DEPTH",
     "MAX_REGION_CELLS",
     "EngineSettings",
     "Judgement",
