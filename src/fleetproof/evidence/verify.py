@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fleetproof import __version__
-from fleetproof.evidence.bundle import Bundle, BundleCalibration, BundleVerdict
+from fleetproof.evidence.bundle import Basis, Bundle, BundleCalibration, BundleVerdict
 from fleetproof.evidence.judging import (
     EngineSettings,
     Judgement,
@@ -292,12 +292,36 @@ class _Checker:
         return self._models[key]
 
     def verdict(self, n: int, v: BundleVerdict) -> VerdictCheck:
+        """Check what one verdict rests on, and queue it for recomputation (:meth:`recompute`)."""
         check = VerdictCheck(n, v.time, v.verdict)
         problems = check.problems
         basis = v.basis
         if basis is None:
             problems.append("no basis stored with this verdict (made before the server kept them)")
             return check
+        trusted = self._bindings(basis, problems)
+        try:
+            settings = EngineSettings.from_json(basis.engine)
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(f"engine settings unusable: {exc}")
+            return check
+        if settings.v_max_km_per_ms > SPEED_OF_LIGHT_KM_PER_MS:
+            problems.append(f"speed bound {settings.v_max_km_per_ms} km/ms is faster than light")
+        rows = [(self.b.records[i].landmark_id, self.b.records[i].rtt_ms) for i in basis.records]
+        rtts = round_rtts(rows, trusted)
+        if "rtts_ms" in v.evidence:
+            _differences(v.evidence["rtts_ms"], rtts, "rtts_ms", problems)
+        positions = tuple((p.id, p.lat, p.lon) for p in basis.landmarks)
+        try:
+            engine = self._engine(positions, basis.calibration, settings)
+        except (ValueError, KeyError, TypeError) as exc:
+            problems.append(f"cannot build the engine from the basis: {exc}")
+            return check
+        self._pending.append((check, v, (engine, basis.zone), tuple(sorted(rtts.items()))))
+        return check
+
+    def _bindings(self, basis: Basis, problems: list[str]) -> set[str]:
+        """Records, zone, landmark positions and vetting of one verdict; return its trusted landmark ids."""
         failed = [i for i in basis.records if i in self.bad_records]
         if failed:
             more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
@@ -330,25 +354,7 @@ class _Checker:
             for lid, reason in sorted(self.quarantined[basis.calibration].items()):
                 if lid in trusted:
                     problems.append(f"uses landmark {printable(lid)}, which vetting quarantines: {reason}")
-        try:
-            settings = EngineSettings.from_json(basis.engine)
-        except (KeyError, TypeError, ValueError) as exc:
-            problems.append(f"engine settings unusable: {exc}")
-            return check
-        if settings.v_max_km_per_ms > SPEED_OF_LIGHT_KM_PER_MS:
-            problems.append(f"speed bound {settings.v_max_km_per_ms} km/ms is faster than light")
-        rows = [(self.b.records[i].landmark_id, self.b.records[i].rtt_ms) for i in basis.records]
-        rtts = round_rtts(rows, trusted)
-        if "rtts_ms" in v.evidence:
-            _differences(v.evidence["rtts_ms"], rtts, "rtts_ms", problems)
-        positions = tuple((p.id, p.lat, p.lon) for p in basis.landmarks)
-        try:
-            engine = self._engine(positions, basis.calibration, settings)
-        except (ValueError, KeyError, TypeError) as exc:
-            problems.append(f"cannot build the engine from the basis: {exc}")
-            return check
-        self._pending.append((check, v, (engine, basis.zone), tuple(sorted(rtts.items()))))
-        return check
+        return trusted
 
     def recompute(self) -> None:
         """Judge every pending verdict, grouped by engine and zone into one vectorised call each.
