@@ -128,6 +128,14 @@ def test_a_verdict_without_a_basis_is_not_reproduced(
     assert "verdicts: 2 of 3 reproduced" in out and "no basis stored with this verdict" in out
 
 
+def test_a_bundle_without_verdicts_proves_nothing(
+    exported: tuple[Doc, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = {**copy.deepcopy(exported[0]), "verdicts": []}
+    code, out = run_verify(write(tmp_path, doc), capsys)
+    assert code == 1 and "the bundle holds no verdicts" in out
+
+
 def test_json_report(exported: tuple[Doc, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run_verify(write(tmp_path, exported[0]), capsys, "--json")
     report = json.loads(out)

@@ -436,6 +436,8 @@ def verify_bundle(
     checker.mesh()
     checker.vetting()
     checker.report.verdicts = [checker.verdict(n, v) for n, v in enumerate(bundle.verdicts)]
+    if not bundle.verdicts:
+        checker.fail("the bundle holds no verdicts: nothing is proven (export a window that holds some)")
     checker.recompute()
     checker.environment()
     return checker.report
