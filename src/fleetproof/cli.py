@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fleetproof.probe.cli",
     "fleetproof.agent.cli",
     "fleetproof.server.cli",
+    "fleetproof.evidence.cli",
     "fleetproof.demo.cli",
 )
 

@@ -104,6 +104,20 @@ def test_demo_catches_the_moved_host_and_the_faulty_one(tmp_path: Path) -> None:
             timeout=5,
         ).json()
         assert [lm["id"] for lm in landmarks if not lm["trusted"]] == ["fake-sydney"]
+        # Each host's evidence bundle checks out offline: signed positions, records and mesh, verdicts.
+        from fleetproof.evidence.bundle import Bundle
+        from fleetproof.evidence.verify import verify_bundle
+        from fleetproof.geodata import load_countries
+
+        for host in ("honest-fra", "moved-to-tokyo"):
+            doc = httpx.get(
+                f"http://127.0.0.1:{port}/api/v1/devices/{host}/evidence",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            ).json()
+            report = verify_bundle(Bundle.model_validate(doc), load_countries())
+            assert report.ok, (host, report.failures, [v.problems for v in report.verdicts])
+            assert doc["verdicts"] and all(e["record"] is not None for e in doc["mesh"])
         page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
         assert page.status_code == 200
         assert "<html" in page.text.lower()

@@ -47,6 +47,16 @@ PINNED = {
     "fleetproof.probe.landmark": {"Address", "Counters", "LandmarkConfig", "LandmarkCore", "LandmarkServer"},
     "fleetproof.probe.netem": {"DelayModel", "RelayNetwork", "great_circle_km"},
     "fleetproof.probe.mesh": {"build_mesh", "mesh_rounds", "run_mesh", "write_mesh_csv"},
+    "fleetproof.probe.statement": {
+        "STATEMENT_VERSION",
+        "PositionStatement",
+        "StatementError",
+        "read_statement",
+        "sign_statement",
+        "statement_bytes",
+        "verify_statement",
+        "write_statement",
+    },
 }
 
 

@@ -155,3 +155,17 @@ def add_landmark(
         body["country"] = country
     r = client.post("/api/v1/landmarks", json=body, headers=ADMIN_HEADERS)
     assert r.status_code == 201, r.text
+
+
+def head_revision() -> str:
+    """The newest schema revision the package ships (what ``migrate`` brings a store to)."""
+    from importlib import resources
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("fleetproof.server") / "migrations"))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from server_helpers import head_revision
 
 import fleetproof.cli
 from fleetproof.probe.keys import public_key_b64, save_private_key
@@ -31,7 +32,7 @@ def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp
 
 
 def test_operator_workflow(run, tmp_path: Path) -> None:
-    assert run("server", "migrate")[1].strip() == "store is at revision 0001"
+    assert run("server", "migrate")[1].strip() == f"store is at revision {head_revision()}"
     code, out, _ = run(
         "server", "zone", "add", "eu-west", "--country", "de", "--country", "FR", "--site-name", "FRA1"
     )

@@ -8,7 +8,7 @@ from importlib import resources
 from fleetproof.geo import DelayModel
 from fleetproof.server.engine import GeoVerifier
 from fleetproof.server.pipeline import LandmarkInput, Round, ZonePolicy
-from fleetproof.server.vetting import MeshPair
+from fleetproof.server.vetting import MeshPair, MeshSnapshot
 
 SAMPLE = resources.files("fleetproof.batch.data.sample")
 
@@ -26,9 +26,9 @@ class CountingMesh:
     def version(self) -> int:
         return self.stamp
 
-    def pairs(self) -> list[MeshPair]:
+    def snapshot(self, version: object) -> MeshSnapshot:
         self.loads += 1
-        return self._pairs
+        return MeshSnapshot(tuple(self._pairs), {"mesh_version": version, "since": 0.0})
 
 
 def _round() -> Round:

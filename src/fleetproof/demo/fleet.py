@@ -175,10 +175,16 @@ class DemoFleet:
             if zone.lat is not None:
                 body.update(site_name=zone.id, site_lat=zone.lat, site_lon=zone.lon)
             self._check(client.post("/api/v1/zones", json=body), f"zone {zone.id}")
+        from fleetproof.probe.statement import sign_statement
+
         for lm in self.scenario.landmarks:
             entry = self.landmarks[lm.id]
             body = {"id": lm.id, "lat": lm.lat, "lon": lm.lon, "address": entry.address}
-            body.update(public_key=entry.public_key_b64, country=lm.country)
+            # Each landmark signs its advertised position (a mislocated one signs its lie).
+            statement = sign_statement(
+                self._landmark_keys[lm.id], landmark_id=lm.id, lat=lm.lat, lon=lm.lon, time=time.time()
+            )
+            body.update(public_key=entry.public_key_b64, country=lm.country, statement=statement.model_dump())
             self._check(client.post("/api/v1/landmarks", json=body), f"landmark {lm.id}")
 
     def _measure_mesh(self, client: httpx.Client) -> None:
@@ -200,12 +206,9 @@ class DemoFleet:
         mesh, problems = build_mesh(records, self.landmarks)
         for problem in problems:
             self.say(f"  mesh: {problem}")
-        now = time.time()
-        body = {
-            "measurements": [
-                {"source_id": a, "target_id": b, "rtt_ms": rtt, "time": now} for (a, b), rtt in mesh.items()
-            ]
-        }
+        # The signed records themselves, so that evidence bundles can show them (the server checks each).
+        keys = {i: e.public_key_b64 for i, e in self.landmarks.items()}
+        body = {"records": [r.model_dump(mode="json") for r in records if _mesh_record_ok(r, keys)]}
         vetting = self._check(client.post("/api/v1/landmarks/mesh", json=body), "the landmark mesh")
         quarantined = ", ".join(vetting.get("quarantined", [])) or "none"
         self.say(f"  landmark mesh: {len(mesh)} pairs measured; quarantined: {quarantined}")
@@ -282,3 +285,14 @@ class DemoFleet:
             self.say(f"  kept {self.workdir}")
         else:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _mesh_record_ok(record: Any, keys: dict[str, str]) -> bool:
+    from fleetproof.evidence.signed import check_mesh_record
+    from fleetproof.probe.records import RecordError
+
+    try:
+        check_mesh_record(record, keys)
+    except RecordError:
+        return False  # build_mesh has said why
+    return True

@@ -8,6 +8,7 @@ Modules (each documents its stable interface in its docstring):
 - :mod:`.prober` — ``Prober`` with an injected ``ProbeTransport`` (``UdpTransport``, ``InMemoryNetwork``).
 - :mod:`.records` — ``MeasurementRecord``, ``verify_record``, JSON-lines files, the landmark directory.
 - :mod:`.mesh` — landmarks probing each other; the engine's ``a,b,rtt_ms`` mesh file.
+- :mod:`.statement` — a landmark's signed position statement (id, position, key, time).
 - :mod:`.netem` — delaying UDP relays that place an emulated host anywhere on Earth.
 - :mod:`.attest` — the ``Attestor`` extension point (software, NVIDIA ``nvattest``).
 - :mod:`.cli` — the ``keys``, ``landmark``, ``probe``, ``records``, ``mesh`` and ``netem`` commands.

@@ -70,6 +70,14 @@ def _register_landmark(subparsers: Any) -> None:
     serve.add_argument("--stats-every-s", type=_positive, default=None, help="print counters to stderr")
     serve.add_argument("--duration-s", type=_positive, default=None, help="stop after this long")
     serve.set_defaults(handler=_landmark_serve)
+    st = sub.add_parser("statement", help="sign this landmark's position statement (JSON)")
+    st.add_argument("--id", required=True)
+    st.add_argument("--lat", type=float, required=True)
+    st.add_argument("--lon", type=float, required=True)
+    st.add_argument("--key", required=True, help="the landmark's private key file")
+    st.add_argument("--time", type=float, default=None, help="Unix time of the statement (default: now)")
+    st.add_argument("--out", help="write the statement here instead of stdout")
+    st.set_defaults(handler=_landmark_statement)
 
 
 def _register_probe(subparsers: Any) -> None:
@@ -200,13 +208,45 @@ def _keys_attest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _landmark_statement(args: argparse.Namespace) -> int:
+    import time
+
+    from pydantic import ValidationError
+
+    from fleetproof.errors import ConfigError
+    from fleetproof.probe.keys import load_private_key
+    from fleetproof.probe.statement import sign_statement, write_statement
+
+    key = load_private_key(args.key)
+    try:
+        statement = sign_statement(
+            key,
+            landmark_id=args.id,
+            lat=args.lat,
+            lon=args.lon,
+            time=time.time() if args.time is None else args.time,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "statement"
+        raise ConfigError(f"--{'id' if field == 'landmark_id' else field}: {first['msg']}") from None
+    if args.out:
+        write_statement(args.out, statement)
+        print(f"wrote the position statement of {args.id} to {args.out}", file=sys.stderr)
+    else:
+        print(statement.model_dump_json(indent=1))
+    return 0
+
+
 def _landmark_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
+    import time
 
     from fleetproof.errors import ConfigError
     from fleetproof.probe.keys import load_private_key, public_key_b64
     from fleetproof.probe.landmark import LandmarkConfig, LandmarkServer
+    from fleetproof.probe.statement import sign_statement
 
     if not (-90 <= args.lat <= 90 and -180 <= args.lon <= 180):
         raise ConfigError("--lat must be in -90..90 and --lon in -180..180")
@@ -221,6 +261,8 @@ def _landmark_serve(args: argparse.Namespace) -> int:
     server.start()
     print(f"landmark {args.id} listening on {host}:{port}", flush=True)
     print(f"directory line: {args.id},{args.lat},{args.lon},{host}:{port},{public_key_b64(key)}", flush=True)
+    statement = sign_statement(key, landmark_id=args.id, lat=args.lat, lon=args.lon, time=time.time())
+    print(f"position statement: {statement.model_dump_json()}", flush=True)
     try:
         waited = 0.0
         step = args.stats_every_s or 0.5

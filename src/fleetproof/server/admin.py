@@ -16,7 +16,7 @@ from fleetproof.geo.claims import check_polygons, geojson_polygons
 from fleetproof.server import audit
 from fleetproof.server.reqsign import public_key_from_b64
 from fleetproof.server.store.db import Database
-from fleetproof.server.store.models import Device, EnrollmentToken, Landmark, Zone
+from fleetproof.server.store.models import Device, EnrollmentToken, Landmark, LandmarkStatement, Zone
 
 __all__ = [
     "LandmarkIn",
@@ -83,6 +83,11 @@ class LandmarkIn(BaseModel):
     address: str = Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f]+$")
     public_key: str = Field(max_length=128)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    statement: dict[str, Any] | None = Field(
+        default=None,
+        description="the landmark's signed position statement (`fleetproof landmark statement`); "
+        "it must be signed by public_key and give this id, lat and lon",
+    )
 
     @field_validator("public_key")
     @classmethod
@@ -203,9 +208,28 @@ def create_token(
     return {"token": token, "zone": zone_id, "device_id": device_id, "expires_at": now + ttl_s}
 
 
+def _checked_statement(lm: LandmarkIn) -> Any:
+    """The registration's position statement, checked against it; ConfigError saying why not."""
+    from pydantic import ValidationError
+
+    from fleetproof.probe.statement import PositionStatement, StatementError, verify_statement
+
+    try:
+        statement = PositionStatement.model_validate(lm.statement)
+        verify_statement(statement, public_key=lm.public_key, landmark_id=lm.id, lat=lm.lat, lon=lm.lon)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"statement.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    except StatementError as exc:
+        raise ConfigError(f"statement: {exc}") from None
+    return statement
+
+
 def add_landmark(
     db: Database, lm: LandmarkIn, *, actor: str, now: float, replace: bool = False
 ) -> dict[str, Any]:
+    """Register (or replace) a landmark; a position statement given with it is checked and kept."""
+    statement = _checked_statement(lm) if lm.statement is not None else None
     with db.write() as session:
         row = session.get(Landmark, lm.id)
         if row is not None and not replace:
@@ -213,8 +237,20 @@ def add_landmark(
         if row is None:
             row = Landmark(id=lm.id, created_at=now, trusted=True, mesh={})
             session.add(row)
-        for key, value in lm.model_dump(exclude={"id"}).items():
+        for key, value in lm.model_dump(exclude={"id", "statement"}).items():
             setattr(row, key, value)
+        if statement is not None:
+            session.add(
+                LandmarkStatement(
+                    landmark_id=lm.id,
+                    time=statement.time,
+                    public_key=statement.public_key,
+                    lat=statement.lat,
+                    lon=statement.lon,
+                    statement=statement.model_dump(mode="json"),
+                    received_at=now,
+                )
+            )
         audit.append(
             db,
             session,
@@ -233,9 +269,23 @@ def list_zones(db: Database) -> list[dict[str, Any]]:
         return [zone_dict(z) for z in session.scalars(select(Zone).order_by(Zone.id))]
 
 
+def latest_statements(session: Any) -> dict[str, dict[str, Any]]:
+    """Each landmark's newest position statement that matches its current key and position."""
+    current = {lm.id: (lm.public_key, lm.lat, lm.lon) for lm in session.scalars(select(Landmark))}
+    out: dict[str, dict[str, Any]] = {}
+    for st in session.scalars(select(LandmarkStatement).order_by(LandmarkStatement.id)):
+        if current.get(st.landmark_id) == (st.public_key, st.lat, st.lon):
+            out[st.landmark_id] = st.statement
+    return out
+
+
 def list_landmarks(db: Database) -> list[dict[str, Any]]:
     with db.read() as session:
-        return [landmark_dict(lm) for lm in session.scalars(select(Landmark).order_by(Landmark.id))]
+        statements = latest_statements(session)
+        return [
+            {**landmark_dict(lm), "statement": statements.get(lm.id)}
+            for lm in session.scalars(select(Landmark).order_by(Landmark.id))
+        ]
 
 
 def remove_device(db: Database, device_id: str, *, actor: str, now: float) -> bool:

@@ -6,10 +6,11 @@ again here as a dependency, which also documents it in the OpenAPI document).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -24,6 +25,7 @@ __all__ = ["make_admin_router"]
 
 _bearer = HTTPBearer(auto_error=False)
 Offset = Annotated[int, Query(ge=0, le=10**9)]
+TimeParam = Annotated[float | None, Query(ge=0, le=1e11, description="Unix seconds")]
 
 
 class TokenIn(BaseModel):
@@ -47,7 +49,12 @@ class MeshIn(BaseModel):
         rtt_ms: float = Field(gt=0, le=10_000)
         time: float = Field(ge=0, le=1e11)
 
-    measurements: list[Pair] = Field(max_length=100_000)
+    measurements: list[Pair] = Field(default_factory=list, max_length=100_000)
+    records: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=100_000,
+        description="landmark-signed mesh records (`fleetproof mesh probe`): checked, kept for evidence",
+    )
 
 
 def make_admin_router(ctx: ServerContext) -> APIRouter:
@@ -105,6 +112,22 @@ def make_admin_router(ctx: ServerContext) -> APIRouter:
             )
             return [verdict_dict(v, with_region=True) for v in rows]
 
+    @router.get("/devices/{device_id}/evidence")
+    def evidence(device_id: str, since: TimeParam = None, until: TimeParam = None) -> Response:
+        """Everything the device's verdicts in [since, until] rest on, as one bundle that
+        `fleetproof evidence verify` checks offline (signed records, landmark statements, mesh,
+        zone, engine settings, verdicts)."""
+        from fleetproof.server.evidence import UnknownDevice, export_bundle
+
+        try:
+            bundle = export_bundle(ctx.db, device_id, since=since, until=until, now=ctx.clock())
+        except UnknownDevice as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", device_id)[:64]
+        return JSONResponse(
+            bundle, headers={"content-disposition": f'attachment; filename="{name}.evidence.json"'}
+        )
+
     @router.delete("/devices/{device_id}")
     def revoke(device_id: str) -> dict[str, Any]:
         """Revoke a device's key; its history is kept."""
@@ -155,7 +178,7 @@ def make_admin_router(ctx: ServerContext) -> APIRouter:
         """Store mesh RTTs between landmarks and re-vet them (quarantining the inconsistent)."""
         from fleetproof.server.vetting import record_mesh
 
-        return record_mesh(ctx, [m.model_dump() for m in body.measurements])
+        return record_mesh(ctx, [m.model_dump() for m in body.measurements], body.records)
 
     @router.get("/alerts")
     def alerts(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from fleetproof.server import audit
-from fleetproof.server.admin import hash_token, landmark_dict
+from fleetproof.server.admin import hash_token, landmark_dict, latest_statements
 from fleetproof.server.context import ServerContext
 from fleetproof.server.ingest import (
     IngestBatch,
@@ -301,8 +301,15 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
         """The landmarks a device should probe (trusted ones), with addresses and public keys."""
         authenticate(request, await _read_body(request, 1024))
         with ctx.db.read() as session:
+            statements = latest_statements(session)
             rows = session.scalars(select(Landmark).where(Landmark.trusted.is_(True)).order_by(Landmark.id))
-            return [{k: v for k, v in landmark_dict(lm).items() if k != "mesh"} for lm in rows]
+            return [
+                {
+                    **{k: v for k, v in landmark_dict(lm).items() if k != "mesh"},
+                    "statement": statements.get(lm.id),
+                }
+                for lm in rows
+            ]
 
     return router
 

@@ -9,6 +9,7 @@ Shape::
     fleetproof server landmark add --id ID --lat --lon --address --public-key KEY|@FILE | landmark list
     fleetproof server devices | alerts [--open]
     fleetproof server report inventory|compliance [--zone ID] [--format csv|json] [--out FILE]
+    fleetproof server evidence export --device ID [--since T] [--until T] --out FILE
     fleetproof audit verify [--db URL | --file EXPORT.jsonl]
     fleetproof audit export --out FILE
 
@@ -112,6 +113,7 @@ def _add_token_and_landmark(actions: Any) -> None:
     ladd.add_argument("--lon", type=float, required=True)
     ladd.add_argument("--public-key", required=True, help="base64 key, or @FILE (a .pub file)")
     ladd.add_argument("--country")
+    ladd.add_argument("--statement", help="the landmark's signed position statement (`landmark statement`)")
     ladd.add_argument("--replace", action="store_true")
     ladd.set_defaults(handler=_landmark_add)
     llist = lm_actions.add_parser("list")
@@ -135,6 +137,38 @@ def _add_listings_and_reports(actions: Any) -> None:
     rep.add_argument("--format", choices=["csv", "json"], default="csv")
     rep.add_argument("--out", help="file to write (default: standard output)")
     rep.set_defaults(handler=_report)
+
+    ev = actions.add_parser("evidence", help="evidence bundles a third party can check offline")
+    ev_actions = ev.add_subparsers(dest="evidence_action", metavar="ACTION", required=True)
+    exp = ev_actions.add_parser("export", help="write everything a device's verdicts rest on to one file")
+    _store_options(exp, suppress=True)
+    exp.add_argument("--device", required=True, help="the device id")
+    exp.add_argument("--since", type=_time_arg, help="first verdict time: Unix seconds or ISO 8601 (UTC)")
+    exp.add_argument("--until", type=_time_arg, help="last verdict time: Unix seconds or ISO 8601 (UTC)")
+    exp.add_argument(
+        "--out", required=True, help="the bundle file (JSON); check it with `fleetproof evidence verify`"
+    )
+    exp.set_defaults(handler=_evidence_export)
+
+
+def _time_arg(text: str) -> float:
+    """Unix seconds, or an ISO 8601 date/time (UTC unless it says otherwise)."""
+    import math
+    from datetime import UTC, datetime
+
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not Unix seconds or an ISO 8601 time: {text!r}") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.timestamp()
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite time: {text!r}")
+    return value
 
 
 def _add_audit(subparsers: Any) -> None:
@@ -253,10 +287,21 @@ def _landmark_add(args: argparse.Namespace) -> int:
             key = Path(key[1:]).read_text(encoding="ascii").strip()
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read public key file {key[1:]}: {exc}") from None
+    statement = None
+    if args.statement:
+        from fleetproof.probe.statement import read_statement
+
+        statement = read_statement(args.statement).model_dump(mode="json")
     admin = _admin_mod()
     try:
         lm = admin.LandmarkIn(
-            id=args.id, lat=args.lat, lon=args.lon, address=args.address, public_key=key, country=args.country
+            id=args.id,
+            lat=args.lat,
+            lon=args.lon,
+            address=args.address,
+            public_key=key,
+            country=args.country,
+            statement=statement,
         )
     except ValidationError as exc:
         raise ConfigError(_first_error(exc)) from None
@@ -285,6 +330,19 @@ def _report(args: argparse.Namespace) -> int:
     rows = reports.build(_db(args), args.kind, zone=args.zone)
     text = reports.to_csv(rows, args.kind) if args.format == "csv" else reports.to_json(rows) + "\n"
     _write_or_print(text, args.out)
+    return 0
+
+
+def _evidence_export(args: argparse.Namespace) -> int:
+    from fleetproof.server.evidence import export_bundle
+
+    bundle = export_bundle(_db(args), args.device, since=args.since, until=args.until, now=time.time())
+    _write_or_print(json.dumps(bundle, indent=1, sort_keys=True) + "\n", args.out)
+    print(
+        f"wrote {len(bundle['verdicts'])} verdicts, {len(bundle['records'])} records to {args.out}; "
+        f"check with `fleetproof evidence verify {args.out}`",
+        file=sys.stderr,
+    )
     return 0
 
 

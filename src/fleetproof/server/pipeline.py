@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
+from fleetproof.evidence.judging import round_rtts
 from fleetproof.server import audit
 from fleetproof.server.alerts import raise_alert, resolve_alert
 from fleetproof.server.context import ServerContext
@@ -56,6 +57,10 @@ class Round:
     rtts_ms: dict[str, float]
     landmarks: Sequence[LandmarkInput]
     zone: ZonePolicy
+    # Which measurement rows the RTTs came from, and the window: kept with the verdict (its basis).
+    record_ids: tuple[int, ...] = ()
+    since: float | None = None
+    until: float | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class Outcome:
     estimate: dict[str, Any] | None
     evidence: dict[str, Any] = field(default_factory=dict)
     region: dict[str, Any] | None = None
+    # What the verdict rests on, for evidence bundles (``fleetproof.server.evidence``).
+    basis: dict[str, Any] | None = None
 
 
 class Verifier(Protocol):
@@ -182,14 +189,13 @@ def _load_round(
             return None
         zone = session.get(Zone, device.zone_id)
         trusted = {lm.id: lm for lm in session.scalars(select(Landmark).where(Landmark.trusted.is_(True)))}
+        since = now - ctx.settings.verdict_window_s
         rows = session.execute(
-            select(Measurement.landmark_id, func.min(Measurement.rtt_ms))
-            .where(
-                Measurement.device_id == device_id, Measurement.time >= now - ctx.settings.verdict_window_s
+            select(Measurement.id, Measurement.landmark_id, Measurement.rtt_ms).where(
+                Measurement.device_id == device_id, Measurement.time >= since
             )
-            .group_by(Measurement.landmark_id)
-        )
-        rtts = {lm: float(rtt) for lm, rtt in rows if lm in trusted}
+        ).all()
+        rtts = round_rtts(((lm, rtt) for _id, lm, rtt in rows), trusted)
         peers = _peer_fingerprints(ctx, session, device.zone_id, device_id, now)
     if not rtts or zone is None:
         return None
@@ -202,7 +208,8 @@ def _load_round(
     )
     # Every trusted landmark, measured or not: the engine is built once per trusted set.
     landmarks = [LandmarkInput(lm.id, lm.lat, lm.lon) for _id, lm in sorted(trusted.items())]
-    return Round(device_id, rtts, landmarks, policy), peers
+    record_ids = tuple(sorted(i for i, lm, _rtt in rows if lm in trusted))
+    return Round(device_id, rtts, landmarks, policy, record_ids, since, now), peers
 
 
 def judge_device(
@@ -240,6 +247,7 @@ def judge_device(
                 estimate=outcome.estimate,
                 evidence=evidence,
                 region=outcome.region,
+                basis=outcome.basis,
                 relocated=relocation.differs,
                 peer_inconsistent=peer_cmp.differs,
             )

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from sqlalchemy import select
 
+from fleetproof.server.evidence import bundle_api_path, bundle_cli_command
 from fleetproof.server.store.db import Database
 from fleetproof.server.store.models import Accelerator, Device, Zone
 
@@ -51,6 +52,8 @@ COLUMNS: dict[str, list[str]] = {
         "peer_inconsistent",
         "verdict_time",
         "last_seen",
+        "evidence_command",
+        "evidence_api_path",
     ],
 }
 
@@ -126,6 +129,9 @@ def _compliance_row(d: Device, zone: Zone | None) -> dict[str, Any]:
         "peer_inconsistent": bool(d.peer_inconsistent),
         "verdict_time": d.verdict_time,
         "last_seen": d.last_seen,
+        # Where a third party gets what the verdict rests on, to check it with `fleetproof evidence verify`.
+        "evidence_command": bundle_cli_command(d.id),
+        "evidence_api_path": bundle_api_path(d.id),
     }
 
 

@@ -11,7 +11,7 @@ landmark takes it out of every later verdict — and raises ``landmark_quarantin
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,7 +22,20 @@ from fleetproof.server.alerts import raise_alert, resolve_alert
 from fleetproof.server.context import ServerContext
 from fleetproof.server.store.models import Landmark, MeshMeasurement
 
-__all__ = ["MeshPair", "StoreMesh", "Vetter", "VettingResult", "record_mesh", "revet"]
+__all__ = [
+    "MESH_WINDOW_S",
+    "MeshPair",
+    "MeshSnapshot",
+    "StoreMesh",
+    "Vetter",
+    "VettingResult",
+    "mesh_rows_from_records",
+    "record_mesh",
+    "revet",
+]
+
+#: Mesh measurements younger than this take part in vetting and calibration, seconds.
+MESH_WINDOW_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +43,18 @@ class MeshPair:
     source_id: str
     target_id: str
     rtt_ms: float
+
+
+@dataclass(frozen=True)
+class MeshSnapshot:
+    """The pairs one calibration used, and ``basis``: how to find exactly those rows again.
+
+    The basis (newest row id and the time cut) is stored with every verdict, so an evidence
+    bundle can carry the mesh a verdict's delay model was fitted on.
+    """
+
+    pairs: tuple[MeshPair, ...]
+    basis: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -44,10 +69,51 @@ class Vetter(Protocol):
     def vet(self, landmarks: Sequence[Landmark], pairs: Sequence[MeshPair]) -> VettingResult: ...
 
 
-def record_mesh(ctx: ServerContext, measurements: list[dict[str, Any]]) -> dict[str, Any]:
-    """Store mesh RTTs (unknown landmarks refused) and re-vet; return the vetting summary."""
+def mesh_rows_from_records(session: Any, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mesh rows from landmark-signed mesh records; ``ConfigError`` naming the first that fails.
+
+    A record counts only if the measured landmark's registered key signed it and the prober
+    used its own registered key (:func:`fleetproof.evidence.signed.check_mesh_record`).
+    """
+    from pydantic import ValidationError
+
+    from fleetproof.errors import ConfigError
+    from fleetproof.evidence.signed import check_mesh_record
+    from fleetproof.probe.records import MeasurementRecord, RecordError
+
+    keys = {i: k for i, k in session.execute(select(Landmark.id, Landmark.public_key))}
+    rows = []
+    for n, payload in enumerate(records, start=1):
+        try:
+            record = MeasurementRecord.model_validate(payload)
+            check_mesh_record(record, keys)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "record"
+            raise ConfigError(f"mesh record {n}: {where}: {first['msg']}") from None
+        except RecordError as exc:
+            raise ConfigError(f"mesh record {n}: {exc}") from None
+        rows.append(
+            {
+                "source_id": record.device_id,
+                "target_id": record.landmark_id,
+                "rtt_ms": record.rtt_ms,
+                "time": record.time,
+                "record": record.model_dump(mode="json"),
+            }
+        )
+    return rows
+
+
+def record_mesh(
+    ctx: ServerContext, measurements: list[dict[str, Any]], records: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Store mesh RTTs (unknown landmarks refused) and signed mesh records, and re-vet; return the summary."""
     now = ctx.clock()
     with ctx.db.write() as session:
+        measurements = [{"record": None, **m} for m in measurements]
+        if records:
+            measurements += mesh_rows_from_records(session, records)
         known = set(session.scalars(select(Landmark.id)))
         unknown = sorted({m[k] for m in measurements for k in ("source_id", "target_id")} - known)
         if unknown:
@@ -59,15 +125,17 @@ def record_mesh(ctx: ServerContext, measurements: list[dict[str, Any]]) -> dict[
     return revet(ctx, now=now)
 
 
-def _latest_pairs(ctx: ServerContext, now: float) -> list[MeshPair]:
-    """Minimum RTT per ordered pair over the last day."""
+def _latest_pairs(ctx: ServerContext, now: float, until_id: int | None = None) -> list[MeshPair]:
+    """Minimum RTT per ordered pair over the last day (rows up to ``until_id`` only, when given)."""
     with ctx.db.read() as session:
-        rows = session.execute(
+        query = (
             select(MeshMeasurement.source_id, MeshMeasurement.target_id, func.min(MeshMeasurement.rtt_ms))
-            .where(MeshMeasurement.time >= now - 86400)
+            .where(MeshMeasurement.time >= now - MESH_WINDOW_S)
             .group_by(MeshMeasurement.source_id, MeshMeasurement.target_id)
         )
-        return [MeshPair(s, t, float(r)) for s, t, r in rows]
+        if until_id is not None:
+            query = query.where(MeshMeasurement.id <= until_id)
+        return [MeshPair(s, t, float(r)) for s, t, r in session.execute(query)]
 
 
 class StoreMesh:
@@ -81,8 +149,12 @@ class StoreMesh:
         with self.ctx.db.read() as session:
             return int(session.scalar(select(func.max(MeshMeasurement.id))) or 0)
 
-    def pairs(self) -> list[MeshPair]:
-        return _latest_pairs(self.ctx, self.ctx.clock())
+    def snapshot(self, version: Hashable) -> MeshSnapshot:
+        """The pairs of mesh version ``version``: rows up to that id, of the day before now."""
+        until_id = int(version)  # type: ignore[call-overload]
+        now = self.ctx.clock()
+        pairs = _latest_pairs(self.ctx, now, until_id)
+        return MeshSnapshot(tuple(pairs), {"mesh_version": until_id, "since": now - MESH_WINDOW_S})
 
 
 def revet(ctx: ServerContext, *, now: float) -> dict[str, Any]:

@@ -189,6 +189,24 @@ class Landmark(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+class LandmarkStatement(Base):
+    """A landmark's signed position statement (``fleetproof.probe.statement``), kept with its history.
+
+    Checked on registration (signature, key, id and position); a verdict's landmark positions
+    are later backed by the statement that gave them, in evidence bundles.
+    """
+
+    __tablename__ = "landmark_statements"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    landmark_id: Mapped[str] = mapped_column(String(64), index=True)
+    time: Mapped[float] = mapped_column(Float)
+    public_key: Mapped[str] = mapped_column(String(128))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    statement: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[float] = mapped_column(Float)
+
+
 class Measurement(Base):
     """A landmark-signed measurement record, accepted after its signature was checked."""
 
@@ -216,6 +234,8 @@ class MeshMeasurement(Base):
     target_id: Mapped[str] = mapped_column(String(64))
     time: Mapped[float] = mapped_column(Float)
     rtt_ms: Mapped[float] = mapped_column(Float)
+    # The measuring landmark's signed record, when the mesh was sent as records (else the operator's word).
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Verdict(Base):
@@ -231,6 +251,8 @@ class Verdict(Base):
     region: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     relocated: Mapped[bool] = mapped_column(Boolean, default=False)
     peer_inconsistent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What the verdict rests on (window, record ids, landmarks, zone, mesh, engine settings).
+    basis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class VerdictQueue(Base):
