@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from fleetproof import __version__
 from fleetproof.errors import FleetproofError
+from fleetproof.extras import command_missing_extra, install_hint
 
 # Modules that add subcommands, in the order they appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -44,8 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Handlers are stored by ``set_defaults(handler=...)`` and return an int status.
     """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    extra = command_missing_extra(args_list)
+    if extra is not None:  # before parsing: even `--help` of a command that cannot run says so
+        print(f"fleetproof: error: {install_hint(extra)}", file=sys.stderr)
+        return 2
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_list)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)

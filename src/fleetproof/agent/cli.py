@@ -100,6 +100,7 @@ def build_collectors(
 
     from fleetproof.agent.collectors import base
     from fleetproof.errors import UnavailableError
+    from fleetproof.extras import EXTRA_MODULES, install_hint, missing_extra
 
     options: dict[str, Any] = {
         "devices": settings.simulated_devices,
@@ -119,6 +120,8 @@ def build_collectors(
         collector = base.create(name, **options)
         if not collector.available():
             message = f"backend {name}: no devices found, or its driver or library is missing"
+            if name in EXTRA_MODULES and missing_extra(name):
+                message += f" ({install_hint(name)})"
             if strict:
                 raise UnavailableError(message)
             logging.getLogger("fleetproof.agent").warning("%s; will keep trying every round", message)

@@ -1,7 +1,7 @@
 """Optional OTLP/HTTP export of the same metrics, through the official OpenTelemetry SDK.
 
 Imported only when ``otlp_endpoint`` is set (the SDK is an optional dependency:
-``pip install 'fleetproof[otlp]'``). Each catalog metric becomes an observable
+``pip install 'fleetproof-gpu[otlp]'``). Each catalog metric becomes an observable
 gauge whose callback reads the latest round, so the SDK's own export thread
 never waits for a collection. Attribute names match the Prometheus labels.
 """
@@ -39,7 +39,7 @@ class OtlpExporter:
             from opentelemetry.sdk.resources import Resource
         except ImportError as exc:
             raise UnavailableError(
-                "OTLP export needs the OpenTelemetry SDK: pip install 'fleetproof[otlp]'"
+                "OTLP export needs the OpenTelemetry SDK: pip install 'fleetproof-gpu[otlp]'"
             ) from exc
         if reader is None:
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
