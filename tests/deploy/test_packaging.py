@@ -17,9 +17,9 @@ import venv
 from pathlib import Path
 
 import pytest
+from tests.deploy.conftest import ROOT, require
 
 from fleetproof.extras import COMMAND_EXTRAS, DISTRIBUTION, EXTRA_MODULES
-from tests.deploy.conftest import ROOT, require
 
 PLAIN_LIMIT_DISTRIBUTIONS = 10
 PLAIN_LIMIT_MB = 40.0
@@ -89,10 +89,8 @@ def plain_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh environment with the wheel and its plain dependencies only."""
     tmp = tmp_path_factory.mktemp("plain")
     wheels = tmp / "wheels"
-    built = _run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), "."],
-        cwd=ROOT,
-    )
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+    built = _run([*pip_wheel, "-w", str(wheels), "."], cwd=ROOT)
     assert built.returncode == 0, built.stderr
     (wheel,) = wheels.glob("fleetproof_gpu-*.whl")
     env_dir = tmp / "venv"
@@ -101,7 +99,8 @@ def plain_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert _run([*pip, "--no-deps", str(wheel)]).returncode == 0
     deps = _pyproject()["project"]["dependencies"]
     got = _run([*pip, *deps])
-    require(got.returncode == 0, f"cannot install the plain dependencies (no package index?): {got.stderr[-500:]}")
+    why = f"cannot install the plain dependencies (no package index?): {got.stderr[-500:]}"
+    require(got.returncode == 0, why)
     return env_dir
 
 
