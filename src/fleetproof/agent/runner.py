@@ -63,6 +63,7 @@ class AgentState:
     inventory: InventoryReport | None = None
     telemetry: TelemetryReport | None = None
     xid_counts: dict[tuple[str, int], int] = field(default_factory=dict)
+    xid_last: dict[str, int] = field(default_factory=dict)  # device uuid -> latest Xid code
     outbox_stats: dict[str, float] = field(default_factory=dict)
 
     def overall(self) -> str:
@@ -276,6 +277,7 @@ class Agent:
                     for e in d.xid_events:
                         key = (d.info.uuid, e.code)
                         self.state.xid_counts[key] = self.state.xid_counts.get(key, 0) + 1
+                        self.state.xid_last[d.info.uuid] = e.code
             self.state.rounds += 1
             self.state.last_round_time = now
             self.state.snapshots = snapshots

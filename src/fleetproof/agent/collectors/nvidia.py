@@ -41,6 +41,17 @@ _REASON_BITS = {
 }
 
 
+# Metric key -> NVML performance policy of nvmlDeviceGetViolationStatus.
+_VIOLATION_POLICIES = {
+    "throttle_power_ns_total": "NVML_PERF_POLICY_POWER",
+    "throttle_thermal_ns_total": "NVML_PERF_POLICY_THERMAL",
+    "throttle_sync_boost_ns_total": "NVML_PERF_POLICY_SYNC_BOOST",
+    "throttle_board_limit_ns_total": "NVML_PERF_POLICY_BOARD_LIMIT",
+    "throttle_low_utilization_ns_total": "NVML_PERF_POLICY_LOW_UTILIZATION",
+    "throttle_reliability_ns_total": "NVML_PERF_POLICY_RELIABILITY",
+}
+
+
 class _Lost(Exception):
     """NVML said the GPU is lost (fell off the bus)."""
 
@@ -252,6 +263,13 @@ class NvidiaCollector:
                     m[f"retired_pages_{key}"] = float(len(pages))
         put(m, "pcie_replay_total", call(reading, "nvmlDeviceGetPcieReplayCounter", h))
         self._read_nvlink(reading, h)
+        # Total energy since the driver was loaded (mJ, Volta and later), and how long each
+        # performance policy held the clocks down (ns), as dcgm-exporter's *_VIOLATION fields.
+        put(m, "energy_mj_total", call(reading, "nvmlDeviceGetTotalEnergyConsumption", h))
+        for key, policy in _VIOLATION_POLICIES.items():
+            limited = call(reading, "nvmlDeviceGetViolationStatus", h, getattr(nv, policy))
+            if limited is not None:
+                m[key] = float(limited.violationTime)
         reasons = call(reading, "nvmlDeviceGetCurrentClocksEventReasons", h)
         if reasons is None:
             reasons = call(reading, "nvmlDeviceGetCurrentClocksThrottleReasons", h)

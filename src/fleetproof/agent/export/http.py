@@ -3,13 +3,16 @@
 
 Read-only by design: only GET and HEAD are answered; every other method gets
 405. The server binds 127.0.0.1 unless told otherwise. It uses the standard
-library's threading HTTP server to stay small, and renders ``/metrics`` once per
-collection round (cached by round number), so a scrape costs a dictionary
-lookup and a socket write.
+library's threading HTTP server to stay small, and renders the agent's families
+once per collection round (cached by round number); a scrape adds only the
+``process_*`` families of this process (read from /proc at scrape time, so CPU and
+memory are current) and, when the scraper sends ``Accept-Encoding: gzip``,
+compresses the answer.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import socket
@@ -18,6 +21,10 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from prometheus_client import ProcessCollector
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import CollectorRegistry
 
 from fleetproof.agent.export.prometheus import CONTENT_TYPE, render
 from fleetproof.agent.runner import AgentState
@@ -59,6 +66,8 @@ class _Views:
         self.clock = clock
         self._cache: tuple[int, bytes] | None = None
         self._cache_lock = threading.Lock()
+        self._process = CollectorRegistry(auto_describe=False)
+        ProcessCollector(registry=self._process)
 
     def metrics_text(self) -> bytes:
         with self._cache_lock:
@@ -67,7 +76,8 @@ class _Views:
                 with self.state.lock:
                     body = render(self.state, self.hostname).encode()
                 self._cache = (rounds, body)
-            return self._cache[1]
+            agent = self._cache[1]
+        return agent + generate_latest(self._process)
 
     def health(self) -> dict[str, Any]:
         with self.state.lock:
@@ -117,6 +127,21 @@ class _Views:
         return tel.model_dump() if tel is not None else None
 
 
+def _accepts_gzip(header: str) -> bool:
+    """True when ``Accept-Encoding`` lists gzip with a non-zero quality (``gzip;q=0`` refuses it)."""
+    for part in header.split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            q = params.strip().lower()
+            if q.startswith("q="):
+                try:
+                    return float(q[2:]) > 0
+                except ValueError:
+                    return False
+            return True
+    return False
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -127,9 +152,16 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # scrapes are not logged
         return None
 
-    def _send(self, status: int, body: bytes, content_type: str, head: bool = False) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str, head: bool = False, compress: bool = False
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if compress and _accepts_gzip(self.headers.get("Accept-Encoding", "")):
+            body = gzip.compress(body, compresslevel=5)
+            self.send_header("Content-Encoding", "gzip")
+        if compress:
+            self.send_header("Vary", "Accept-Encoding")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         if status == 405:
@@ -154,7 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
         views = self.server.views
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
-            self._send(200, views.metrics_text(), CONTENT_TYPE, head)
+            self._send(200, views.metrics_text(), CONTENT_TYPE, head, compress=True)
         elif path == "/v1/health":
             self._json(200, views.health(), head)
         elif path in ("/v1/inventory", "/v1/metrics"):
