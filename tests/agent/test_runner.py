@@ -18,7 +18,7 @@ def _health(box: Outbox) -> list[dict[str, Any]]:
 
 def test_health_events_only_on_change_and_on_recovery(tmp_path: Path) -> None:
     now = [0.0]
-    sim = SimulatedCollector(devices=2, faults="xid94@1+10", clock=lambda: now[0])
+    sim = SimulatedCollector(devices=2, faults="xid142@1+10", clock=lambda: now[0])
     box = Outbox(tmp_path / "o.db")
     agent = Agent(
         collectors=[sim],

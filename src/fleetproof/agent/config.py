@@ -82,7 +82,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("disk_paths", "/", "Comma-separated paths whose disk use is watched."),
     Setting(
-        "kernel_log_path", "", "A kernel log file to scan for NVIDIA Xid lines (e.g. /var/log/kern.log)."
+        "kernel_log_path",
+        "auto",
+        "Where to read NVIDIA Xid lines from the kernel log: `kmsg` (/dev/kmsg), `journal` (the "
+        "systemd journal), a log file (e.g. /var/log/kern.log), `auto` (kmsg, else the journal), "
+        "or empty (NVML only).",
     ),
     Setting("npu_smi_path", "npu-smi", "The Ascend `npu-smi` program."),
     Setting("disabled_checks", "", "Comma-separated health components to turn off."),
