@@ -32,3 +32,19 @@ def require(condition: bool, why: str) -> None:
     if os.environ.get("FLEETPROOF_REQUIRE_DEPLOY_TOOLS") == "1":
         pytest.fail(why)
     pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout built as a wheel (once per test session)."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("wheel")
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+    built = subprocess.run(
+        [*pip_wheel, "-w", str(out), "."], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert built.returncode == 0, built.stderr
+    (found,) = out.glob("fleetproof_gpu-*.whl")
+    return found

@@ -85,14 +85,9 @@ def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def plain_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def plain_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
     """A fresh environment with the wheel and its plain dependencies only."""
     tmp = tmp_path_factory.mktemp("plain")
-    wheels = tmp / "wheels"
-    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-    built = _run([*pip_wheel, "-w", str(wheels), "."], cwd=ROOT)
-    assert built.returncode == 0, built.stderr
-    (wheel,) = wheels.glob("fleetproof_gpu-*.whl")
     env_dir = tmp / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     pip = [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
