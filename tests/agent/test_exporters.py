@@ -114,8 +114,11 @@ def test_labels_values_and_units(fake_nvml: Any) -> None:
     assert _value(text, "fleetproof_accelerator_xid_events_total", code="79", severity="critical") == 1
     assert _value(text, "fleetproof_accelerator_xid_last_code", vendor="simulated", index="1") == 79
     # The Xid counter of every accelerator exists from the first round, 0 before any Xid.
-    assert _value(text, "fleetproof_accelerator_xid_errors_total", **labels) == 0
-    assert _value(text, "fleetproof_accelerator_xid_errors_total", vendor="simulated", index="1") == 1
+    for severity in ("critical", "warning", "info"):
+        assert _value(text, "fleetproof_accelerator_xid_errors_total", **labels, severity=severity) == 0
+    sim1 = {"vendor": "simulated", "index": "1"}
+    assert _value(text, "fleetproof_accelerator_xid_errors_total", **sim1, severity="critical") == 1
+    assert _value(text, "fleetproof_accelerator_xid_errors_total", **sim1, severity="info") == 0
     unhealthy = [
         lab
         for n, lab, v in _samples(text)

@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from fleetproof.agent.checks.base import CheckContext, Component, HealthResult, worst
+from fleetproof.agent.checks.xid_catalog import describe as describe_xid
 from fleetproof.agent.collectors.base import Collector, DeviceInfo, Snapshot, collect_safely
 from fleetproof.agent.inventory import InventoryChange, diff_inventory, save_inventory
 from fleetproof.agent.outbox import Outbox
@@ -64,6 +65,8 @@ class AgentState:
     telemetry: TelemetryReport | None = None
     xid_counts: dict[tuple[str, int], int] = field(default_factory=dict)
     xid_last: dict[str, int] = field(default_factory=dict)  # device uuid -> latest Xid code
+    # (device uuid, catalog severity) -> Xids seen, judged with the message (Xid 154 names its action)
+    xid_severity_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     outbox_stats: dict[str, float] = field(default_factory=dict)
 
     def overall(self) -> str:
@@ -278,6 +281,8 @@ class Agent:
                         key = (d.info.uuid, e.code)
                         self.state.xid_counts[key] = self.state.xid_counts.get(key, 0) + 1
                         self.state.xid_last[d.info.uuid] = e.code
+                        sev = (d.info.uuid, describe_xid(e.code, e.message).severity)
+                        self.state.xid_severity_counts[sev] = self.state.xid_severity_counts.get(sev, 0) + 1
             self.state.rounds += 1
             self.state.last_round_time = now
             self.state.snapshots = snapshots

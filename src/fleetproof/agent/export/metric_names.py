@@ -114,7 +114,9 @@ DERIVED_ACCELERATOR_METRICS: dict[str, MetricName] = {
     "throttled": _g(P + "throttled", "1 while the device is throttled for the `reason` label."),
     "persistence_mode": _g(P + "persistence_mode", "1 when persistence mode is on."),
     "xid": _c(P + "xid_events_total", "Xid events seen by this agent, by `code` and catalog `severity`."),
-    "xid_errors": _c(P + "xid_errors_total", "Xid events seen by this agent, all codes (0 from the start)."),
+    "xid_errors": _c(
+        P + "xid_errors_total", "Xid events seen by this agent, by catalog `severity` (0 from the start)."
+    ),
     "xid_last": _g(P + "xid_last_code", "Code of the latest Xid this agent saw; 0 before the first."),
 }
 

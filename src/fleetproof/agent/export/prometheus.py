@@ -9,7 +9,8 @@ family ``fleetproof_accelerator_<key>`` rather than dropped.
 Three choices make the series easy to alert on:
 
 * counters exist from the first scrape: ``fleetproof_accelerator_xid_errors_total`` is 0 for
-  every accelerator before any Xid, so ``increase()`` sees the first one;
+  every accelerator and catalog severity before any Xid, so ``increase()`` sees the first
+  critical one;
 * health is one 0/1 series per state (``state="healthy"``, ``initializing``, ``degraded``,
   ``unhealthy``), every series with the same labels (``uuid`` and ``subject`` empty where they
   do not apply), so a rule can say ``fleetproof_health_status{state="unhealthy"} == 1``;
@@ -65,6 +66,7 @@ _THROTTLE = (
 BASE_LABELS = ("hostname", "vendor", "index", "uuid", "model")
 HEALTH_LABELS = ("hostname", "component", "uuid", "subject", "state")
 STATES = tuple(STATE_ORDER)
+XID_SEVERITIES = ("critical", "warning", "info")
 
 
 def _text(value: object) -> str:
@@ -118,9 +120,6 @@ def render(state: AgentState, hostname: str) -> str:
 
 def _accelerators(out: _Families, state: AgentState, hostname: str) -> None:
     derived = DERIVED_ACCELERATOR_METRICS
-    xid_by_uuid: dict[str, int] = {}
-    for (uuid, _code), count in state.xid_counts.items():
-        xid_by_uuid[uuid] = xid_by_uuid.get(uuid, 0) + count
     known: dict[str, dict[str, object]] = {}
     for snap in state.snapshots:
         for dev in snap.devices:
@@ -142,7 +141,9 @@ def _accelerators(out: _Families, state: AgentState, hostname: str) -> None:
             }
             out.add(derived["info"], info, 1)
             out.add(derived["up"], base, 0 if dev.lost else 1)
-            out.add(derived["xid_errors"], base, xid_by_uuid.get(i.uuid, 0))
+            for severity in XID_SEVERITIES:
+                count = state.xid_severity_counts.get((i.uuid, severity), 0)
+                out.add(derived["xid_errors"], {**base, "severity": severity}, count)
             out.add(derived["xid_last"], base, state.xid_last.get(i.uuid, 0))
             _device_metrics(out, base, dev.metrics)
             if dev.persistence_mode is not None:
