@@ -99,6 +99,8 @@ def image(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Iterator[tup
     )
     require(got.returncode == 0, f"cannot fetch the plain dependencies as wheels: {got.stderr[-400:]}")
     tag = f"localhost/fleetproof-test:{uuid.uuid4().hex[:12]}"
+    dangling = [podman, "images", "-q", "--no-trunc", "--filter", "dangling=true"]
+    before = set(_run(dangling).stdout.split())
     built = _run(
         [
             podman,
@@ -123,7 +125,8 @@ def image(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Iterator[tup
     try:
         yield podman, tag
     finally:
-        _run([podman, "rmi", "-f", tag], timeout=300)
+        # The image and the build stage's image this build left behind; nobody else's.
+        _run([podman, "rmi", "-f", tag, *(set(_run(dangling).stdout.split()) - before)], timeout=300)
 
 
 def _config(podman: str, tag: str) -> dict:
