@@ -37,7 +37,24 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    _add_version_everywhere(parser)
     return parser
+
+
+def _add_version_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--version`` on every subcommand too (``fleetproof agent run --version``), so whoever reads
+    a unit file or a manifest can ask the installed command what it is without rewriting it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in {id(p): p for p in action.choices.values()}.values():
+                if not any(isinstance(a, argparse._VersionAction) for a in sub._actions):
+                    sub.add_argument(
+                        "--version",
+                        action="version",
+                        version=f"fleetproof {__version__}",
+                        help="print fleetproof's version and exit",
+                    )
+                _add_version_everywhere(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

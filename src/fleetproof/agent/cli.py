@@ -27,7 +27,11 @@ def agent_subparsers(subparsers: Any) -> Any:
     existing = getattr(subparsers, _ATTR, None)
     if existing is None:
         agent = subparsers.add_parser(
-            "agent", help="host agent: accelerator telemetry, health, local exporters", description=__doc__
+            "agent",
+            help="host agent: accelerator telemetry, health, local exporters",
+            description="The host agent: reads every accelerator, judges its health, serves /metrics and "
+            "JSON locally and delivers everything to the fleet server. `agent scan` exits 0 healthy, "
+            "4 degraded, 5 unhealthy. See docs/agent.md.",
         )
         sub = agent.add_subparsers(dest="agent_command", metavar="ACTION")
         agent.set_defaults(handler=lambda _args: _usage(agent))
@@ -62,7 +66,10 @@ def register(subparsers: Any, extra: Iterable[Registrar] = ()) -> Any:
         "--listen", help="HOST:PORT for /metrics and /v1/* (default 127.0.0.1:9410; '' turns off)"
     )
     run.add_argument("--interval", type=float, help="seconds between collection rounds (default 10)")
-    run.add_argument("--state-dir", help="directory for the outbox and inventory")
+    run.add_argument(
+        "--state-dir",
+        help="directory for the outbox, inventory and enrollment (default: setting `state_dir`)",
+    )
     run.add_argument("--rounds", type=int, help="stop after this many rounds (default: run until stopped)")
     run.set_defaults(handler=_run)
     for registrar in (*_optional_registrars(), *extra):

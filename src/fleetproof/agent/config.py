@@ -53,7 +53,8 @@ SETTINGS: tuple[Setting, ...] = (
         "state_dir",
         "",
         "Directory for the outbox, the last inventory and the enrollment record; empty "
-        "means /var/lib/fleetproof/agent as root, else ~/.local/state/fleetproof/agent.",
+        "means /var/lib/fleetproof/agent as root, else ~/.local/state/fleetproof/agent "
+        "(with the simulated backend: ~/.local/state/fleetproof/agent-simulated).",
     ),
     Setting("hostname", "", "Host name to report; empty means the name enrolled under, else the system's."),
     Setting(
@@ -160,9 +161,18 @@ class Settings:
         return {name: float(self._values[name]) for name in THRESHOLD_SETTINGS}
 
     def resolved_state_dir(self) -> Path:
+        """The ``state_dir`` setting, else the default for this user.
+
+        A simulated agent (``backend`` naming ``simulated``) never takes the default of a real
+        one: its outbox and inventory would mix made-up devices into the host's, and a try-out
+        as root would write into /var/lib. Unless ``state_dir`` is set, it keeps its state in
+        ``~/.local/state/fleetproof/agent-simulated`` of whoever runs it.
+        """
         if self._values["state_dir"]:
             return Path(self._values["state_dir"]).expanduser()
-        # The same defaults as `fleetproof agent enroll`, which writes the identity read here.
+        if "simulated" in self.list("backend"):
+            return Path.home() / ".local" / "state" / "fleetproof" / "agent-simulated"
+        # The defaults `fleetproof agent enroll` writes the identity to, through these same settings.
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             return Path("/var/lib/fleetproof/agent")
         return Path.home() / ".local" / "state" / "fleetproof" / "agent"
