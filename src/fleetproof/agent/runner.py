@@ -68,6 +68,9 @@ class AgentState:
     # (device uuid, catalog severity) -> Xids seen, judged with the message (Xid 154 names its action)
     xid_severity_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     outbox_stats: dict[str, float] = field(default_factory=dict)
+    # Called after each round is published, outside the lock, on the collection thread: the
+    # exporter renders /metrics there, so a scrape never waits for a render.
+    listeners: list[Callable[[], None]] = field(default_factory=list)
 
     def overall(self) -> str:
         if self.rounds == 0:
@@ -148,6 +151,11 @@ class Agent:
             act = "Free disk space in the state directory, or check the outbox file."
             results.append(HealthResult("outbox", "unhealthy", why, act))
         self._publish(now, snapshots, results, inventory, telemetry)
+        for listener in list(self.state.listeners):
+            try:
+                listener()
+            except Exception:  # an exporter's failure must not stop collection
+                log.exception("a listener of the agent's rounds failed")
         return results
 
     def _inventory_changes(self, devices: list[DeviceInfo]) -> list[InventoryChange]:

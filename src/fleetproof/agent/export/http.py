@@ -4,10 +4,10 @@
 Read-only by design: only GET and HEAD are answered; every other method gets
 405. The server binds 127.0.0.1 unless told otherwise. It uses the standard
 library's threading HTTP server to stay small, and renders the agent's families
-once per collection round (cached by round number); a scrape adds only the
-``process_*`` families of this process (read from /proc at scrape time, so CPU and
-memory are current) and, when the scraper sends ``Accept-Encoding: gzip``,
-compresses the answer.
+once per collection round, on the collection thread right after the round (a few
+ms with ``prometheus_client``), so a scrape only adds the ``process_*`` families of
+this process (read from /proc at scrape time, so CPU and memory are current) and,
+when the scraper sends ``Accept-Encoding: gzip``, compresses the answer.
 """
 
 from __future__ import annotations
@@ -69,15 +69,22 @@ class _Views:
         self._process = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self._process)
 
-    def metrics_text(self) -> bytes:
+    def refresh(self) -> None:
+        """Render the latest round (called on the collection thread after each round)."""
         with self._cache_lock:
-            rounds = self.state.rounds
-            if self._cache is None or self._cache[0] != rounds:
-                with self.state.lock:
-                    body = render(self.state, self.hostname).encode()
-                self._cache = (rounds, body)
-            agent = self._cache[1]
-        return agent + generate_latest(self._process)
+            with self.state.lock:
+                rounds = self.state.rounds
+                if self._cache is not None and self._cache[0] == rounds:
+                    return
+                body = render(self.state, self.hostname).encode()
+            self._cache = (rounds, body)
+
+    def metrics_text(self) -> bytes:
+        if self._cache is None or self._cache[0] != self.state.rounds:
+            self.refresh()  # no round rendered yet (or rounds driven without listeners)
+        cache = self._cache
+        assert cache is not None
+        return cache[1] + generate_latest(self._process)
 
     def health(self) -> dict[str, Any]:
         with self.state.lock:
@@ -244,6 +251,7 @@ class ExporterServer:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         self._server.views = _Views(state, hostname, interval_s, clock)
         self._thread: threading.Thread | None = None
+        self._state = state
 
     @property
     def address(self) -> tuple[str, int]:
@@ -251,12 +259,16 @@ class ExporterServer:
         return str(host), int(port)
 
     def start(self) -> None:
+        self._state.listeners.append(self._server.views.refresh)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="fleetproof-exporter", daemon=True
         )
         self._thread.start()
 
     def stop(self) -> None:
+        refresh = self._server.views.refresh
+        if refresh in self._state.listeners:
+            self._state.listeners.remove(refresh)
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
