@@ -77,6 +77,13 @@ def main() -> None:
     ap.add_argument("--scrapes", type=int, default=2000)
     ap.add_argument("--devices", type=int, default=8)
     ap.add_argument("--interval", type=float, default=1.0)
+    ap.add_argument(
+        "--spacing-s",
+        type=float,
+        default=0.0,
+        help="wait this long between scrapes; above --interval every scrape meets a new round, "
+        "as Prometheus' usual 15 s scrapes of a 10 s agent do",
+    )
     args = ap.parse_args()
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), FLEETPROOF_AGENT_SIMULATED_DEVICES=str(args.devices))
@@ -98,6 +105,8 @@ def main() -> None:
             metrics, baseline = [], []
             size = 0
             for _ in range(args.scrapes):
+                if args.spacing_s:
+                    time.sleep(args.spacing_s)
                 ms, status, size = _get(port, "/metrics")
                 assert status == 200
                 metrics.append(ms)
@@ -109,6 +118,8 @@ def main() -> None:
     result = {
         "devices": args.devices,
         "scrapes": args.scrapes,
+        "interval_s": args.interval,
+        "spacing_s": args.spacing_s,
         "body_bytes": size,
         "metrics_p50_ms": round(statistics.median(metrics), 3),
         "metrics_p99_ms": round(_pct(metrics, 0.99), 3),

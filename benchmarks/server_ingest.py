@@ -178,7 +178,13 @@ def measure(db: str, args: argparse.Namespace) -> dict[str, Any]:
         )
         stored = httpx.get(base + "/metrics").text
         result["server_metrics_accepted_line"] = next(
-            (line for line in stored.splitlines() if line.startswith("fleetproof_server_ingest_items_total")),
+            (
+                line
+                for line in stored.splitlines()
+                if line.startswith("fleetproof_server_ingest_items_total")
+                and 'kind="telemetry"' in line
+                and 'outcome="accepted"' in line
+            ),
             None,
         )
         result["baseline_bare_asgi"] = baseline(agents, args)

@@ -145,6 +145,16 @@ class FakeNVML:
     def nvmlDeviceGetCurrentClocksThrottleReasons(self, h: int) -> int:
         return int(self._value(h, "clocks_event_reasons"))
 
+    def nvmlDeviceGetTotalEnergyConsumption(self, h: int) -> int:
+        return int(self._value(h, "total_energy_consumption_mj"))
+
+    def nvmlDeviceGetViolationStatus(self, h: int, policy: int) -> Any:
+        names = {pynvml.NVML_PERF_POLICY_POWER: "power", pynvml.NVML_PERF_POLICY_THERMAL: "thermal"}
+        table = self._value(h, "violation_time_ns")
+        if policy not in names or table.get(names[policy]) is None:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return SimpleNamespace(referenceTime=1, violationTime=int(table[names[policy]]))
+
     def nvmlDeviceGetPersistenceMode(self, h: int) -> int:
         return int(self._value(h, "persistence_mode"))
 

@@ -67,14 +67,14 @@ def test_worst_state_order() -> None:
 
 def test_xid_catalog_severities() -> None:
     assert describe(79).severity == "critical" and "reboot" in describe(79).action.lower()
-    assert describe(48).severity == "critical" and describe(94).severity == "warning"
+    assert describe(48).severity == "critical" and describe(94).severity == "info"
     assert describe(13).severity == "info"
     assert describe(424242).severity == "warning"
     assert all(info.code == code and info.action for code, info in XID_CATALOG.items())
 
 
 @pytest.mark.parametrize(
-    ("code", "state"), [(79, "unhealthy"), (48, "unhealthy"), (92, "degraded"), (999, "degraded")]
+    ("code", "state"), [(79, "unhealthy"), (48, "unhealthy"), (142, "degraded"), (999, "degraded")]
 )
 def test_xid_sets_state_by_severity(code: int, state: str) -> None:
     comp = XidErrors()
@@ -96,9 +96,9 @@ def test_xid_is_remembered_for_the_window_then_forgotten() -> None:
 
 
 def test_worst_xid_wins() -> None:
-    events = [XidEvent(92, 1000.0), XidEvent(48, 1000.0), XidEvent(13, 1000.0)]
+    events = [XidEvent(142, 1000.0), XidEvent(48, 1000.0), XidEvent(13, 1000.0)]
     (r,) = XidErrors().check(_ctx(_dev(xid_events=events)))
-    assert r.state == "unhealthy" and r.reason.startswith("Xid 48") and "13, 48, 92" in r.reason
+    assert r.state == "unhealthy" and r.reason.startswith("Xid 48") and "13, 48, 142" in r.reason
 
 
 # -- ECC ---------------------------------------------------------------------------

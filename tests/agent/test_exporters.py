@@ -78,22 +78,71 @@ def test_exposition_is_valid_and_fully_documented(
     assert not [n for n in catalog if f"`{n}`" not in docs], "metric names missing from docs/agent.md"
 
 
+def _samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return [(s.name, s.labels, s.value) for f in text_string_to_metric_families(text) for s in f.samples]
+
+
+def _value(text: str, name: str, **labels: str) -> float:
+    found = [v for n, lab, v in _samples(text) if n == name and labels.items() <= lab.items()]
+    assert len(found) == 1, (name, labels, found)
+    return found[0]
+
+
 def test_labels_values_and_units(fake_nvml: Any) -> None:
     agent = _agent([NvidiaCollector(nvml=fake_nvml), SimulatedCollector(devices=2, faults="off_bus@1")])
     agent.round()
     text = render(agent.state, "gpu-node-07")
-    labels = (
-        'hostname="gpu-node-07",vendor="nvidia",index="0",uuid="GPU-3b7f1c9e-52d4-8a61-0f3e-9c2b7d4e1a58",'
-        'model="NVIDIA H100 80GB HBM3"'
+    labels = {
+        "hostname": "gpu-node-07",
+        "vendor": "nvidia",
+        "index": "0",
+        "uuid": "GPU-3b7f1c9e-52d4-8a61-0f3e-9c2b7d4e1a58",
+        "model": "NVIDIA H100 80GB HBM3",
+    }
+    assert _value(text, "fleetproof_accelerator_power_watts", **labels) == pytest.approx(612.437)
+    assert _value(text, "fleetproof_accelerator_sm_clock_hertz", **labels) == 1980e6
+    assert _value(text, "fleetproof_accelerator_utilization_ratio", **labels) == pytest.approx(0.98)
+    assert _value(text, "fleetproof_accelerator_up", **labels) == 1
+    # NVML's total energy (mJ) and violation time (ns) in joules and seconds, as counters.
+    assert _value(text, "fleetproof_accelerator_energy_joules_total", **labels) == pytest.approx(
+        734520118.331
     )
-    assert f"fleetproof_accelerator_power_watts{{{labels}}} 612.437" in text
-    assert f"fleetproof_accelerator_sm_clock_hertz{{{labels}}} 1980000000" in text
-    assert f"fleetproof_accelerator_utilization_ratio{{{labels}}} 0.98" in text
-    assert f"fleetproof_accelerator_up{{{labels}}} 1" in text
-    assert re.search(r'fleetproof_accelerator_up\{[^}]*vendor="simulated",index="1"[^}]*\} 0', text)
-    assert re.search(r'fleetproof_accelerator_xid_events_total\{[^}]*code="79"\} 1', text)
-    assert 'fleetproof_health_status{hostname="gpu-node-07",component="missing_devices",uuid=' in text
+    assert _value(text, "fleetproof_accelerator_throttle_seconds_total", **labels, policy="power") == 91.25
+    assert _value(text, "fleetproof_accelerator_up", vendor="simulated", index="1") == 0
+    assert _value(text, "fleetproof_accelerator_xid_events_total", code="79", severity="critical") == 1
+    assert _value(text, "fleetproof_accelerator_xid_last_code", vendor="simulated", index="1") == 79
+    # The Xid counter of every accelerator exists from the first round, 0 before any Xid.
+    for severity in ("critical", "warning", "info"):
+        assert _value(text, "fleetproof_accelerator_xid_errors_total", **labels, severity=severity) == 0
+    sim1 = {"vendor": "simulated", "index": "1"}
+    assert _value(text, "fleetproof_accelerator_xid_errors_total", **sim1, severity="critical") == 1
+    assert _value(text, "fleetproof_accelerator_xid_errors_total", **sim1, severity="info") == 0
+    unhealthy = [
+        lab
+        for n, lab, v in _samples(text)
+        if n == "fleetproof_health_status" and lab["state"] == "unhealthy" and v == 1
+    ]
+    assert {lab["component"] for lab in unhealthy} >= {"missing_devices", "xid"}
+    health = [lab for n, lab, _ in _samples(text) if n == "fleetproof_health_status"]
+    assert {tuple(sorted(lab)) for lab in health} == {("component", "hostname", "state", "subject", "uuid")}
     assert "# TYPE fleetproof_accelerator_pcie_replays_total counter" in text
+
+
+def test_health_is_one_series_per_state_from_the_first_scrape() -> None:
+    agent = _agent([SimulatedCollector(devices=2)])
+    before = render(agent.state, "h")
+    rows = [(lab, v) for n, lab, v in _samples(before) if n == "fleetproof_health_status"]
+    assert rows and all((v == 1) == (lab["state"] == "initializing") for lab, v in rows)
+    agent.round()
+    after = _samples(render(agent.state, "h"))
+    per_key: dict[tuple[str, str, str], float] = {}
+    for n, lab, v in after:
+        if n == "fleetproof_health_status":
+            key = (lab["component"], lab["uuid"], lab["subject"])
+            per_key[key] = per_key.get(key, 0) + v
+    assert per_key and set(per_key.values()) == {1.0}  # exactly one state is current
 
 
 def test_label_values_are_escaped() -> None:
@@ -151,7 +200,27 @@ def test_http_endpoints(served: tuple[Agent, str]) -> None:
     assert telemetry["accelerators"][2]["metrics"]["temperature_c"] >= 92
     assert _get(base + "/nope")[0] == 404
     agent.round()
-    assert 'fleetproof_agent_rounds_total{hostname="gpu-node-07"} 2' in _get(base + "/metrics")[2]
+    body = _get(base + "/metrics")[2]
+    assert _value(body, "fleetproof_agent_rounds_total", hostname="gpu-node-07") == 2
+    assert _value(body, "process_resident_memory_bytes") > 0
+
+
+def test_metrics_are_gzipped_when_asked(served: tuple[Agent, str]) -> None:
+    import gzip
+
+    agent, base = served
+    agent.round()
+    plain = _get(base + "/metrics")[2]
+    req = urllib.request.Request(base + "/metrics", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert resp.headers["Content-Encoding"] == "gzip"
+        body = gzip.decompress(resp.read()).decode()
+    assert "fleetproof_accelerator_xid_errors_total" in body and "process_cpu_seconds_total" in body
+    agent_part = [line for line in body.splitlines() if not line.startswith(("process_", "# HELP process_"))]
+    assert len(agent_part) > 100 and len(body) > 0.9 * len(plain)
+    refused = urllib.request.Request(base + "/metrics", headers={"Accept-Encoding": "gzip;q=0, identity"})
+    with urllib.request.urlopen(refused, timeout=5) as resp:
+        assert resp.headers["Content-Encoding"] is None
 
 
 def test_parse_listen() -> None:
@@ -184,6 +253,13 @@ def test_otlp_export_through_the_sdk() -> None:
         assert power[0].attributes["vendor"] == "simulated" and power[0].value > 0
         assert points["fleetproof_accelerator_sm_clock_hertz"][0].value == 1980e6
         assert any(p.attributes.get("mountpoint") == "/" for p in points["fleetproof_host_disk_used_ratio"])
+        kinds = {
+            m.name: m.data for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+        }
+        energy = kinds["fleetproof_accelerator_energy_joules_total"]
+        assert type(energy).__name__ == "Sum" and energy.is_monotonic
+        assert type(kinds["fleetproof_accelerator_power_watts"]).__name__ == "Gauge"
+        assert kinds["fleetproof_accelerator_throttle_seconds_total"].is_monotonic
     finally:
         exporter.shutdown()
 

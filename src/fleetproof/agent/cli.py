@@ -27,7 +27,11 @@ def agent_subparsers(subparsers: Any) -> Any:
     existing = getattr(subparsers, _ATTR, None)
     if existing is None:
         agent = subparsers.add_parser(
-            "agent", help="host agent: accelerator telemetry, health, local exporters", description=__doc__
+            "agent",
+            help="host agent: accelerator telemetry, health, local exporters",
+            description="The host agent: reads every accelerator, judges its health, serves /metrics and "
+            "JSON locally and delivers everything to the fleet server. `agent scan` exits 0 healthy, "
+            "4 degraded, 5 unhealthy. See docs/agent.md.",
         )
         sub = agent.add_subparsers(dest="agent_command", metavar="ACTION")
         agent.set_defaults(handler=lambda _args: _usage(agent))
@@ -62,7 +66,10 @@ def register(subparsers: Any, extra: Iterable[Registrar] = ()) -> Any:
         "--listen", help="HOST:PORT for /metrics and /v1/* (default 127.0.0.1:9410; '' turns off)"
     )
     run.add_argument("--interval", type=float, help="seconds between collection rounds (default 10)")
-    run.add_argument("--state-dir", help="directory for the outbox and inventory")
+    run.add_argument(
+        "--state-dir",
+        help="directory for the outbox, inventory and enrollment (default: setting `state_dir`)",
+    )
     run.add_argument("--rounds", type=int, help="stop after this many rounds (default: run until stopped)")
     run.set_defaults(handler=_run)
     for registrar in (*_optional_registrars(), *extra):
@@ -100,6 +107,7 @@ def build_collectors(
 
     from fleetproof.agent.collectors import base
     from fleetproof.errors import UnavailableError
+    from fleetproof.extras import EXTRA_MODULES, install_hint, missing_extra
 
     options: dict[str, Any] = {
         "devices": settings.simulated_devices,
@@ -120,6 +128,8 @@ def build_collectors(
         if not collector.available():
             why = getattr(collector, "unavailable_reason", None)
             message = f"backend {name}: {why or 'no devices found, or its driver or library is missing'}"
+            if name in EXTRA_MODULES and missing_extra(name):
+                message += f" ({install_hint(name)})"
             if strict:
                 raise UnavailableError(message)
             logging.getLogger("fleetproof.agent").warning("%s; will keep trying every round", message)

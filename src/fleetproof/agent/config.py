@@ -53,7 +53,8 @@ SETTINGS: tuple[Setting, ...] = (
         "state_dir",
         "",
         "Directory for the outbox, the last inventory and the enrollment record; empty "
-        "means /var/lib/fleetproof/agent as root, else ~/.local/state/fleetproof/agent.",
+        "means /var/lib/fleetproof/agent as root, else ~/.local/state/fleetproof/agent "
+        "(with the simulated backend: ~/.local/state/fleetproof/agent-simulated).",
     ),
     Setting("hostname", "", "Host name to report; empty means the name enrolled under, else the system's."),
     Setting(
@@ -82,7 +83,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("disk_paths", "/", "Comma-separated paths whose disk use is watched."),
     Setting(
-        "kernel_log_path", "", "A kernel log file to scan for NVIDIA Xid lines (e.g. /var/log/kern.log)."
+        "kernel_log_path",
+        "auto",
+        "Where to read NVIDIA Xid lines from the kernel log: `kmsg` (/dev/kmsg), `journal` (the "
+        "systemd journal), a log file (e.g. /var/log/kern.log), `auto` (kmsg, else the journal), "
+        "or empty (NVML only).",
     ),
     Setting("npu_smi_path", "npu-smi", "The Ascend `npu-smi` program."),
     Setting("disabled_checks", "", "Comma-separated health components to turn off."),
@@ -156,9 +161,18 @@ class Settings:
         return {name: float(self._values[name]) for name in THRESHOLD_SETTINGS}
 
     def resolved_state_dir(self) -> Path:
+        """The ``state_dir`` setting, else the default for this user.
+
+        A simulated agent (``backend`` naming ``simulated``) never takes the default of a real
+        one: its outbox and inventory would mix made-up devices into the host's, and a try-out
+        as root would write into /var/lib. Unless ``state_dir`` is set, it keeps its state in
+        ``~/.local/state/fleetproof/agent-simulated`` of whoever runs it.
+        """
         if self._values["state_dir"]:
             return Path(self._values["state_dir"]).expanduser()
-        # The same defaults as `fleetproof agent enroll`, which writes the identity read here.
+        if "simulated" in self.list("backend"):
+            return Path.home() / ".local" / "state" / "fleetproof" / "agent-simulated"
+        # The defaults `fleetproof agent enroll` writes the identity to, through these same settings.
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             return Path("/var/lib/fleetproof/agent")
         return Path.home() / ".local" / "state" / "fleetproof" / "agent"

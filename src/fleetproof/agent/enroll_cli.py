@@ -10,30 +10,35 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 from typing import Any
 
-__all__ = ["add_enroll_command", "default_state_dir", "host_inventory"]
-
-
-def default_state_dir() -> str:
-    """``$FLEETPROOF_AGENT_STATE_DIR``, else /var/lib/fleetproof/agent for root, else ~/.local/state."""
-    env = os.environ.get("FLEETPROOF_AGENT_STATE_DIR")
-    if env:
-        return env
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        return "/var/lib/fleetproof/agent"
-    return str(Path.home() / ".local/state/fleetproof/agent")
+__all__ = ["add_enroll_command", "host_inventory"]
 
 
 def add_enroll_command(agent_subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = agent_subparsers.add_parser(
-        "enroll", help="register this host with a fleet server", description=__doc__
+        "enroll",
+        help="register this host with a fleet server",
+        description="Register this host with a fleet server: creates the device key in the agent's state "
+        "directory (once), sends its public key and the host's inventory with the one-time token, and "
+        "keeps the device id it is given. Reads the same settings as `agent run` (--config).",
     )
-    parser.add_argument("--server", required=True, help="server base URL, e.g. https://fleet.example:8470")
+    parser.add_argument(
+        "--server", help="server base URL, e.g. https://fleet.example:8470 (default: setting `server_url`)"
+    )
     parser.add_argument("--token", help="one-time enrollment token (or FLEETPROOF_ENROLL_TOKEN)")
-    parser.add_argument("--state-dir", default=None, help="agent state directory (key, enrollment record)")
-    parser.add_argument("--hostname", default=None, help="name to enroll under (default: this host's name)")
+    parser.add_argument(
+        "--state-dir", default=None, help="agent state directory for the key (default: setting `state_dir`)"
+    )
+    parser.add_argument(
+        "--hostname",
+        default=None,
+        help="name to enroll under (default: setting `hostname`, else this host's)",
+    )
+    parser.add_argument(
+        "--config",
+        help="TOML settings file, as for `agent run` (default: /etc/fleetproof/agent.toml if present)",
+    )
     parser.set_defaults(handler=_enroll)
     return parser
 
@@ -54,12 +59,21 @@ def host_inventory(hostname: str | None = None) -> Any:
 
 def _enroll(args: argparse.Namespace) -> int:
     from fleetproof.agent.client import enroll
+    from fleetproof.agent.config import load_settings
     from fleetproof.errors import ConfigError
 
     token = args.token or os.environ.get("FLEETPROOF_ENROLL_TOKEN")
     if not token:
         raise ConfigError("an enrollment token is required (--token or FLEETPROOF_ENROLL_TOKEN)")
-    state_dir = args.state_dir or default_state_dir()
-    identity = enroll(args.server, token.strip(), state_dir, host_inventory(args.hostname))
+    # The same settings as `agent run` (file, environment, flags), so the identity lands in the
+    # state directory the running agent reads.
+    settings = load_settings(getattr(args, "config", None), overrides={"state_dir": args.state_dir})
+    server = args.server or settings.server_url
+    if not server:
+        raise ConfigError("the server's URL is required (--server, or setting server_url)")
+    state_dir = str(settings.resolved_state_dir())
+    identity = enroll(
+        server, token.strip(), state_dir, host_inventory(args.hostname or settings.hostname or None)
+    )
     print(f"enrolled as {identity.device_id} in zone {identity.zone}; state in {state_dir}")
     return 0

@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from fleetproof.agent.checks.base import CheckContext, Component, HealthResult, worst
+from fleetproof.agent.checks.xid_catalog import describe as describe_xid
 from fleetproof.agent.collectors.base import Collector, DeviceInfo, Snapshot, collect_safely
 from fleetproof.agent.inventory import InventoryChange, diff_inventory, save_inventory
 from fleetproof.agent.outbox import Outbox
@@ -63,7 +64,13 @@ class AgentState:
     inventory: InventoryReport | None = None
     telemetry: TelemetryReport | None = None
     xid_counts: dict[tuple[str, int], int] = field(default_factory=dict)
+    xid_last: dict[str, int] = field(default_factory=dict)  # device uuid -> latest Xid code
+    # (device uuid, catalog severity) -> Xids seen, judged with the message (Xid 154 names its action)
+    xid_severity_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     outbox_stats: dict[str, float] = field(default_factory=dict)
+    # Called after each round is published, outside the lock, on the collection thread: the
+    # exporter renders /metrics there, so a scrape never waits for a render.
+    listeners: list[Callable[[], None]] = field(default_factory=list)
 
     def overall(self) -> str:
         if self.rounds == 0:
@@ -144,6 +151,11 @@ class Agent:
             act = "Free disk space in the state directory, or check the outbox file."
             results.append(HealthResult("outbox", "unhealthy", why, act))
         self._publish(now, snapshots, results, inventory, telemetry)
+        for listener in list(self.state.listeners):
+            try:
+                listener()
+            except Exception:  # an exporter's failure must not stop collection
+                log.exception("a listener of the agent's rounds failed")
         return results
 
     def _inventory_changes(self, devices: list[DeviceInfo]) -> list[InventoryChange]:
@@ -276,6 +288,9 @@ class Agent:
                     for e in d.xid_events:
                         key = (d.info.uuid, e.code)
                         self.state.xid_counts[key] = self.state.xid_counts.get(key, 0) + 1
+                        self.state.xid_last[d.info.uuid] = e.code
+                        sev = (d.info.uuid, describe_xid(e.code, e.message).severity)
+                        self.state.xid_severity_counts[sev] = self.state.xid_severity_counts.get(sev, 0) + 1
             self.state.rounds += 1
             self.state.last_round_time = now
             self.state.snapshots = snapshots

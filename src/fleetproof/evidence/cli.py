@@ -27,7 +27,10 @@ def register(subparsers: Any) -> None:
     ev = subparsers.add_parser(
         "evidence",
         help="check an evidence bundle offline (no server needed)",
-        description=__doc__,
+        description="Check an evidence bundle offline: every signature, every binding, and each verdict\n"
+        "recomputed with the engine. Exit status: 0 when every signature holds and every verdict is\n"
+        "reproduced; 1 when something failed (each failure is named); 2 when the file is not a\n"
+        "readable bundle.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = ev.add_subparsers(dest="evidence_action", metavar="ACTION", required=True)

@@ -45,7 +45,7 @@ def _register_keys(subparsers: Any) -> None:
     gen.add_argument("--force", action="store_true", help="overwrite an existing key")
     gen.set_defaults(handler=_keys_generate)
     show = sub.add_parser("public", help="print the public key (base64) of a private key file")
-    show.add_argument("key")
+    show.add_argument("key", help="the private key file")
     show.set_defaults(handler=_keys_public)
     attest = sub.add_parser("attest", help="bind a key to hardware evidence (JSON on stdout or --out)")
     attest.add_argument("key", help="the device's private key file")
@@ -59,21 +59,26 @@ def _register_landmark(subparsers: Any) -> None:
     lm = subparsers.add_parser("landmark", help="run a landmark")
     sub = lm.add_subparsers(dest="landmark_command", metavar="ACTION", required=True)
     serve = sub.add_parser("serve", help="answer probe sessions over UDP until interrupted")
-    serve.add_argument("--id", required=True)
-    serve.add_argument("--lat", type=float, required=True)
-    serve.add_argument("--lon", type=float, required=True)
+    serve.add_argument("--id", required=True, help="this landmark's id, as registered with the server")
+    serve.add_argument("--lat", type=float, required=True, help="latitude of this landmark, degrees")
+    serve.add_argument("--lon", type=float, required=True, help="longitude of this landmark, degrees")
     serve.add_argument(
         "--listen", type=_address, default=("127.0.0.1", 7331), help="HOST:PORT (0 = any port)"
     )
     serve.add_argument("--key", required=True, help="the landmark's private key file")
-    serve.add_argument("--nonce-timeout-ms", type=_positive, default=1000.0)
+    serve.add_argument(
+        "--nonce-timeout-ms",
+        type=_positive,
+        default=1000.0,
+        help="how long a challenge stays answerable, ms (default 1000)",
+    )
     serve.add_argument("--stats-every-s", type=_positive, default=None, help="print counters to stderr")
     serve.add_argument("--duration-s", type=_positive, default=None, help="stop after this long")
     serve.set_defaults(handler=_landmark_serve)
     st = sub.add_parser("statement", help="sign this landmark's position statement (JSON)")
-    st.add_argument("--id", required=True)
-    st.add_argument("--lat", type=float, required=True)
-    st.add_argument("--lon", type=float, required=True)
+    st.add_argument("--id", required=True, help="the landmark's id, as registered with the server")
+    st.add_argument("--lat", type=float, required=True, help="latitude of the landmark, degrees")
+    st.add_argument("--lon", type=float, required=True, help="longitude of the landmark, degrees")
     st.add_argument("--key", required=True, help="the landmark's private key file")
     st.add_argument("--time", type=float, default=None, help="Unix time of the statement (default: now)")
     st.add_argument("--out", help="write the statement here instead of stdout")
@@ -84,14 +89,16 @@ def _register_probe(subparsers: Any) -> None:
     probe = subparsers.add_parser("probe", help="measure RTTs to landmarks and keep their signed records")
     probe.add_argument("--landmarks", required=True, help="DIR.csv: id,lat,lon,address,public_key")
     probe.add_argument("--key", required=True, help="the device's private key file")
-    probe.add_argument("--device-id", required=True)
+    probe.add_argument("--device-id", required=True, help="the device id the records are signed for")
     probe.add_argument("--samples", type=int, default=10, help="nonces per landmark (1-64)")
-    probe.add_argument("--timeout-ms", type=_positive, default=1000.0)
-    probe.add_argument("--retries", type=int, default=3)
+    probe.add_argument(
+        "--timeout-ms", type=_positive, default=1000.0, help="wait for an answer this long, ms (default 1000)"
+    )
+    probe.add_argument("--retries", type=int, default=3, help="tries per lost challenge (default 3)")
     probe.add_argument(
         "--jitter-ms", type=float, default=20.0, help="random wait (0..this) before each landmark"
     )
-    probe.add_argument("--concurrency", type=int, default=4)
+    probe.add_argument("--concurrency", type=int, default=4, help="landmarks probed at once (default 4)")
     probe.add_argument("--out", required=True, help="records.jsonl")
     probe.set_defaults(handler=_probe)
 
@@ -100,13 +107,13 @@ def _register_records(subparsers: Any) -> None:
     rec = subparsers.add_parser("records", help="check and convert measurement records")
     sub = rec.add_subparsers(dest="records_command", metavar="ACTION", required=True)
     verify = sub.add_parser("verify", help="check every record's fields and landmark signature")
-    verify.add_argument("records")
+    verify.add_argument("records", help="records file (JSON lines)")
     verify.add_argument("--landmarks", required=True, help="DIR.csv with the landmarks' public keys")
     verify.set_defaults(handler=_records_verify)
     rtts = sub.add_parser("to-rtts", help="write target,landmark,rtt_ms for `fleetproof verify`")
-    rtts.add_argument("records", nargs="+")
+    rtts.add_argument("records", nargs="+", help="records files (JSON lines)")
     rtts.add_argument("--landmarks", required=True, help="DIR.csv; every record is verified first")
-    rtts.add_argument("--out", required=True)
+    rtts.add_argument("--out", required=True, help="RTT CSV to write (target,landmark,rtt_ms)")
     rtts.add_argument("--landmarks-out", help="also write the engine's landmark file id,lat,lon")
     rtts.add_argument(
         "--time-scale", type=_positive, default=1.0, help="divide RTTs by this (only for emulated delays)"
@@ -118,20 +125,22 @@ def _register_mesh(subparsers: Any) -> None:
     mesh = subparsers.add_parser("mesh", help="landmarks measuring each other")
     sub = mesh.add_subparsers(dest="mesh_command", metavar="ACTION", required=True)
     run = sub.add_parser("probe", help="as landmark ID, probe every other landmark on a schedule")
-    run.add_argument("--id", required=True)
+    run.add_argument("--id", required=True, help="this landmark's id in the directory")
     run.add_argument("--key", required=True, help="this landmark's private key")
-    run.add_argument("--landmarks", required=True)
+    run.add_argument("--landmarks", required=True, help="DIR.csv of every landmark")
     run.add_argument("--rounds", type=int, default=1, help="0 = keep going until interrupted")
     run.add_argument("--keep-rounds", type=int, default=24, help="the output holds the last N rounds")
-    run.add_argument("--every-s", type=_positive, default=60.0)
-    run.add_argument("--samples", type=int, default=10)
-    run.add_argument("--timeout-ms", type=_positive, default=1000.0)
+    run.add_argument("--every-s", type=_positive, default=60.0, help="seconds between rounds (default 60)")
+    run.add_argument("--samples", type=int, default=10, help="challenges per landmark (default 10)")
+    run.add_argument(
+        "--timeout-ms", type=_positive, default=1000.0, help="wait for an answer this long, ms (default 1000)"
+    )
     run.add_argument("--out", required=True, help="mesh records (JSON lines)")
     run.set_defaults(handler=_mesh_probe)
     build = sub.add_parser("build", help="verify mesh records and write the engine's a,b,rtt_ms file")
-    build.add_argument("records", nargs="+")
-    build.add_argument("--landmarks", required=True)
-    build.add_argument("--out", required=True)
+    build.add_argument("records", nargs="+", help="mesh records files (JSON lines)")
+    build.add_argument("--landmarks", required=True, help="DIR.csv with the landmarks' public keys")
+    build.add_argument("--out", required=True, help="mesh CSV to write (a,b,rtt_ms)")
     build.add_argument(
         "--time-scale", type=_positive, default=1.0, help="divide RTTs by this (only for emulated delays)"
     )
@@ -142,13 +151,17 @@ def _register_netem(subparsers: Any) -> None:
     netem = subparsers.add_parser("netem", help="delaying UDP relays that make landmarks look far away")
     netem.add_argument("--landmarks", required=True, help="the real DIR.csv")
     netem.add_argument("--lat", type=float, required=True, help="where the emulated device is")
-    netem.add_argument("--lon", type=float, required=True)
+    netem.add_argument("--lon", type=float, required=True, help="longitude of the emulated device")
     netem.add_argument("--out", required=True, help="DIR.csv pointing at the relays, for the prober")
-    netem.add_argument("--inflation", type=float, default=1.5)
-    netem.add_argument("--base-ms", type=float, default=0.0)
-    netem.add_argument("--jitter-ms", type=float, default=0.0)
-    netem.add_argument("--time-scale", type=_positive, default=1.0)
-    netem.add_argument("--duration-s", type=_positive, default=None)
+    netem.add_argument(
+        "--inflation", type=float, default=1.5, help="path length over the great circle (default 1.5)"
+    )
+    netem.add_argument("--base-ms", type=float, default=0.0, help="fixed delay added each way, ms")
+    netem.add_argument("--jitter-ms", type=float, default=0.0, help="random extra delay up to this, ms")
+    netem.add_argument(
+        "--time-scale", type=_positive, default=1.0, help="multiply every delay by this (default 1)"
+    )
+    netem.add_argument("--duration-s", type=_positive, default=None, help="stop after this long, seconds")
     netem.set_defaults(handler=_netem)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError
 
 from fleetproof import __version__
@@ -130,10 +130,12 @@ def create_app(ctx: ServerContext, *, background: Any = None) -> FastAPI:
         return {"ok": True, "version": __version__}
 
     @app.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
-    def metrics() -> str:
+    def metrics(request: Request) -> Response:
         from fleetproof.server.fleet_gauges import fleet_gauges
 
-        return ctx.metrics.render(fleet_gauges(ctx.db, ctx.clock()))
+        gauges = fleet_gauges(ctx.db, ctx.clock())
+        body, headers = ctx.metrics.exposition(gauges, request.headers.get("accept-encoding", ""))
+        return Response(body, headers=headers)
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Any) -> Any:
@@ -141,13 +143,7 @@ def create_app(ctx: ServerContext, *, background: Any = None) -> FastAPI:
         response = await call_next(request)
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
-        ctx.metrics.inc(
-            "fleetproof_server_requests_total",
-            method=request.method,
-            route=path,
-            status=f"{response.status_code // 100}xx",
-        )
-        ctx.metrics.inc("fleetproof_server_request_seconds_sum", time.perf_counter() - started)
+        ctx.metrics.observe_request(request.method, path, response.status_code, time.perf_counter() - started)
         return response
 
     app.add_middleware(AuthGate, ctx=ctx)

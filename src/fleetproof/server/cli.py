@@ -29,6 +29,21 @@ from typing import Any
 
 __all__ = ["register"]
 
+SERVER_HELP = """\
+Run the fleet server (no ACTION), or act on its store.
+
+  fleetproof server [--db URL] [--listen HOST:PORT] [--admin-token TOKEN] ...   run the server
+  fleetproof server migrate                       apply schema migrations and exit
+  fleetproof server zone add ID --country DE ... | zone list
+  fleetproof server token create --zone ID [--ttl-s S]
+  fleetproof server landmark add --id ID --lat --lon --address --public-key KEY|@FILE | landmark list
+  fleetproof server devices | alerts [--open]
+  fleetproof server report inventory|compliance [--zone ID] [--format csv|json] [--out FILE]
+
+Actions work on the store directly (--db, default the SQLite file in the data directory), so
+they need no running server; each is written to the audit log. See docs/operations.md.
+"""
+
 
 def _store_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     default: Any = argparse.SUPPRESS if suppress else None
@@ -44,7 +59,7 @@ def register(subparsers: Any) -> None:
     server = subparsers.add_parser(
         "server",
         help="run the fleet server, or act on its store",
-        description=__doc__,
+        description=SERVER_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _store_options(server, suppress=False)
@@ -61,7 +76,12 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="do not run background work (verdicts, webhooks, retention) in this process",
     )
-    server.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    server.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="log detail (default info)",
+    )
     server.set_defaults(handler=_run)
     actions = server.add_subparsers(dest="server_action", metavar="ACTION")
     _add_migrate_and_zone(actions)
@@ -79,16 +99,16 @@ def _add_migrate_and_zone(actions: Any) -> None:
     zone_actions = zone.add_subparsers(dest="zone_action", metavar="ACTION", required=True)
     zadd = zone_actions.add_parser("add", help="create a zone (or --replace its policy)")
     _store_options(zadd, suppress=True)
-    zadd.add_argument("id")
+    zadd.add_argument("id", help="zone id, e.g. eu-central")
     zadd.add_argument("--country", action="append", default=[], help="allowed ISO country code (repeatable)")
-    zadd.add_argument("--site-name")
-    zadd.add_argument("--site-lat", type=float)
-    zadd.add_argument("--site-lon", type=float)
+    zadd.add_argument("--site-name", help="name of the declared site")
+    zadd.add_argument("--site-lat", type=float, help="latitude of the declared site, degrees")
+    zadd.add_argument("--site-lon", type=float, help="longitude of the declared site, degrees")
     zadd.add_argument("--region-file", help="GeoJSON Polygon/MultiPolygon of the allowed region")
-    zadd.add_argument("--description", default="")
-    zadd.add_argument("--replace", action="store_true")
+    zadd.add_argument("--description", default="", help="free text shown with the zone")
+    zadd.add_argument("--replace", action="store_true", help="change an existing zone's policy")
     zadd.set_defaults(handler=_zone_add)
-    zlist = zone_actions.add_parser("list")
+    zlist = zone_actions.add_parser("list", help="list zones")
     _store_options(zlist, suppress=True)
     zlist.set_defaults(handler=lambda a: _print(_admin_mod().list_zones(_db(a))))
 
@@ -96,27 +116,27 @@ def _add_migrate_and_zone(actions: Any) -> None:
 def _add_token_and_landmark(actions: Any) -> None:
     token = actions.add_parser("token", help="one-time enrollment tokens")
     token_actions = token.add_subparsers(dest="token_action", metavar="ACTION", required=True)
-    tcreate = token_actions.add_parser("create")
+    tcreate = token_actions.add_parser("create", help="make a one-time enrollment token for a zone")
     _store_options(tcreate, suppress=True)
-    tcreate.add_argument("--zone", required=True)
+    tcreate.add_argument("--zone", required=True, help="zone the enrolling host joins")
     tcreate.add_argument("--ttl-s", type=float, default=86400.0, help="lifetime, seconds (default a day)")
     tcreate.add_argument("--device-id", help="the id the enrolling device gets (default: made up)")
     tcreate.set_defaults(handler=_token_create)
 
     lm = actions.add_parser("landmark", help="landmarks: id, coordinates, address, public key")
     lm_actions = lm.add_subparsers(dest="landmark_action", metavar="ACTION", required=True)
-    ladd = lm_actions.add_parser("add")
+    ladd = lm_actions.add_parser("add", help="register a landmark (or --replace it)")
     _store_options(ladd, suppress=True)
-    for name in ("--id", "--address"):
-        ladd.add_argument(name, required=True)
-    ladd.add_argument("--lat", type=float, required=True)
-    ladd.add_argument("--lon", type=float, required=True)
+    ladd.add_argument("--id", required=True, help="landmark id, e.g. fra")
+    ladd.add_argument("--address", required=True, help="HOST:PORT agents reach it at (UDP)")
+    ladd.add_argument("--lat", type=float, required=True, help="latitude of the landmark, degrees")
+    ladd.add_argument("--lon", type=float, required=True, help="longitude of the landmark, degrees")
     ladd.add_argument("--public-key", required=True, help="base64 key, or @FILE (a .pub file)")
-    ladd.add_argument("--country")
+    ladd.add_argument("--country", help="ISO country code of the landmark's place")
     ladd.add_argument("--statement", help="the landmark's signed position statement (`landmark statement`)")
-    ladd.add_argument("--replace", action="store_true")
+    ladd.add_argument("--replace", action="store_true", help="change an existing landmark")
     ladd.set_defaults(handler=_landmark_add)
-    llist = lm_actions.add_parser("list")
+    llist = lm_actions.add_parser("list", help="list landmarks and whether they are trusted")
     _store_options(llist, suppress=True)
     llist.set_defaults(handler=lambda a: _print(_admin_mod().list_landmarks(_db(a))))
 
@@ -132,9 +152,9 @@ def _add_listings_and_reports(actions: Any) -> None:
 
     rep = actions.add_parser("report", help="inventory or compliance per zone")
     _store_options(rep, suppress=True)
-    rep.add_argument("kind", choices=["inventory", "compliance"])
-    rep.add_argument("--zone")
-    rep.add_argument("--format", choices=["csv", "json"], default="csv")
+    rep.add_argument("kind", choices=["inventory", "compliance"], help="which report")
+    rep.add_argument("--zone", help="only this zone (default: all)")
+    rep.add_argument("--format", choices=["csv", "json"], default="csv", help="output format (default csv)")
     rep.add_argument("--out", help="file to write (default: standard output)")
     rep.set_defaults(handler=_report)
 
@@ -180,7 +200,7 @@ def _add_audit(subparsers: Any) -> None:
     aver.set_defaults(handler=_audit_verify)
     aexp = aud_actions.add_parser("export", help="write the log as JSON lines")
     _store_options(aexp, suppress=False)
-    aexp.add_argument("--out", required=True)
+    aexp.add_argument("--out", required=True, help="JSON-lines file to write")
     aexp.set_defaults(handler=_audit_export)
 
 

@@ -60,7 +60,7 @@ class XidErrors:
             if not kept:
                 del self._recent[uuid]
                 continue
-            infos = [describe(e.code) for e, _ in kept]
+            infos = [describe(e.code, e.message) for e, _ in kept]
             worst_info = max(infos, key=lambda i: {"info": 0, "warning": 1, "critical": 2}[i.severity])
             if worst_info.severity == "info":
                 continue

@@ -1,75 +1,187 @@
-"""Well-known NVIDIA Xid codes: what each means, how bad it is, and what to do.
+"""NVIDIA Xid codes: what each means, how bad it is, and what to do — from NVIDIA's own catalog.
 
-Severity ``critical`` makes the device unhealthy, ``warning`` degraded, and
-``info`` is recorded without changing health (these usually point at the
-application, not the GPU). Codes not in the catalog count as warnings. Meanings
-follow NVIDIA's published Xid documentation.
+``xid_catalog.csv`` beside this module holds every code of NVIDIA's published Xid catalog for
+Ampere and later GPUs (the revision covering driver R575 / CUDA 12.9: codes 1 to 172) as facts:
+mnemonic, description, and NVIDIA's *immediate* resolution bucket (what brings the GPU back
+into service) and *investigatory* bucket (what to look into if it repeats). Nothing here is
+rated by hand: the severity that drives health follows from NVIDIA's immediate bucket by one
+table, :data:`SEVERITY_OF_REPAIR`:
+
+* ``critical`` (the device is unhealthy): the GPU must be reset, the node rebooted, or the
+  board's seating and power checked before it is fit for work;
+* ``warning`` (degraded): NVIDIA asks for follow-up without taking the GPU out — contact
+  support, update software, restart the VM, decode the NVLink5 error registers — and codes
+  the catalog gives no bucket;
+* ``info`` (counted, health unchanged): NVIDIA says ignore, restart the application (the GPU
+  stays good; Xid 13, 31, 43, 94), or follow the accompanying Xid (45, 154).
+
+Xid 154 summarises the recovery action another Xid needs ("GPU recovery action changed from
+0x0 (None) to 0x2 (Node Reboot Required)"): when its message is known, that action decides.
+
+The repair actions are a small enum (:class:`Repair`) plus a sentence; NVIDIA's bucket names
+stay on every entry (``immediate``, ``investigatory``) for whoever wants the catalog's words.
 """
 
 from __future__ import annotations
 
+import csv
+import enum
+import re
 from dataclasses import dataclass
+from importlib import resources
 
-__all__ = ["XID_CATALOG", "XidInfo", "describe"]
+__all__ = ["SEVERITY_OF_REPAIR", "XID_CATALOG", "Repair", "XidInfo", "describe"]
 
-RESET = "Drain the node's jobs and reset the GPU (or reboot the host)."
-REBOOT = "Drain the node and reboot the host; if it recurs, send the board for hardware inspection."
-INSPECT = "Drain the node and send the board for hardware inspection (RMA)."
-APP = "Usually an application fault: check the job's logs; run GPU diagnostics if it repeats."
-WATCH = "Watch for repeats; run GPU diagnostics at the next maintenance window."
+
+class Repair(enum.Enum):
+    """What to do now, after NVIDIA's immediate resolution bucket."""
+
+    NONE = "none"
+    RESTART_APP = "restart_app"
+    RESET_GPU = "reset_gpu"
+    REBOOT = "reboot"
+    RESTART_VM = "restart_vm"
+    CHECK_HARDWARE = "check_hardware"
+    UPDATE_SOFTWARE = "update_software"
+    CONTACT_SUPPORT = "contact_support"
+    DECODE = "decode"  # the Xid's own registers or companion Xid decide
+
+
+ACTION_TEXT: dict[Repair, str] = {
+    Repair.NONE: "No action needed for the GPU.",
+    Repair.RESTART_APP: "Restart the affected application; the GPU needs no reset.",
+    Repair.RESET_GPU: "Drain the node's jobs and reset the GPU (or reboot the host).",
+    Repair.REBOOT: "Drain the node and reboot the host.",
+    Repair.RESTART_VM: "Restart the virtual machine that owns the GPU.",
+    Repair.CHECK_HARDWARE: "Check the board's seating and its power and other connections.",
+    Repair.UPDATE_SOFTWARE: "Update the GPU driver and firmware to matching current versions.",
+    Repair.CONTACT_SUPPORT: "Contact your hardware or NVIDIA support with the Xid message.",
+    Repair.DECODE: "Decode the Xid message's registers with NVIDIA's Xid catalog to choose the action.",
+}
+
+#: NVIDIA immediate bucket -> repair.
+_BUCKET_REPAIR: dict[str, Repair] = {
+    "IGNORE": Repair.NONE,
+    "RESTART_APP": Repair.RESTART_APP,
+    "RESET_GPU": Repair.RESET_GPU,
+    "RESTART_BM": Repair.REBOOT,
+    "RESTART_VM": Repair.RESTART_VM,
+    "CHECK_MECHANICALS": Repair.CHECK_HARDWARE,
+    "UPDATE_SWFW": Repair.UPDATE_SOFTWARE,
+    "CONTACT_SUPPORT": Repair.CONTACT_SUPPORT,
+    # Xid 48 alone: reset the GPU (with 63/64: drain and reset). Xid 74: a reset or reboot clears it.
+    "WORKFLOW_XID_48": Repair.RESET_GPU,
+    "WORKFLOW_NVLINK_ERR": Repair.RESET_GPU,
+    # Xid 45 follows the Xid that caused it; Xid 154 carries the action of another Xid.
+    "WORKFLOW_XID_45": Repair.NONE,
+    "XID_154": Repair.NONE,
+    "WORKFLOW_NVLINK5_ERR": Repair.DECODE,
+    "CHECK_UVM": Repair.DECODE,
+    "": Repair.CONTACT_SUPPORT,
+}
+
+SEVERITY_OF_REPAIR: dict[Repair, str] = {
+    Repair.RESET_GPU: "critical",
+    Repair.REBOOT: "critical",
+    Repair.CHECK_HARDWARE: "critical",
+    Repair.RESTART_VM: "warning",
+    Repair.UPDATE_SOFTWARE: "warning",
+    Repair.CONTACT_SUPPORT: "warning",
+    Repair.DECODE: "warning",
+    Repair.NONE: "info",
+    Repair.RESTART_APP: "info",
+}
 
 
 @dataclass(frozen=True)
 class XidInfo:
     code: int
-    name: str
+    name: str  # NVIDIA's short description
     severity: str  # "critical" | "warning" | "info"
-    action: str
+    action: str  # what to do, one sentence
+    repair: Repair = Repair.CONTACT_SUPPORT
+    mnemonic: str = ""
+    immediate: str = ""  # NVIDIA's immediate resolution bucket ("" where the catalog gives none)
+    investigatory: str = ""  # NVIDIA's investigatory resolution bucket
 
 
-_ENTRIES = [
-    (8, "GPU stopped processing (timeout)", "warning", APP),
-    (13, "Graphics engine exception", "info", APP),
-    (31, "GPU memory page fault", "info", APP),
-    (32, "Invalid or corrupted push buffer stream", "warning", APP),
-    (38, "Driver firmware error", "critical", RESET),
-    (43, "GPU stopped processing", "info", APP),
-    (45, "Preemptive cleanup, due to previous errors", "info", APP),
-    (48, "Double-bit ECC error", "critical", RESET),
-    (56, "Display engine error", "warning", WATCH),
-    (57, "Error programming video memory interface", "critical", INSPECT),
-    (61, "Internal micro-controller breakpoint/warning", "warning", RESET),
-    (62, "Internal micro-controller halt", "critical", RESET),
-    (63, "ECC page retirement or row remapping recorded", "warning", RESET),
-    (64, "ECC page retirement or row remapping failure", "critical", INSPECT),
-    (68, "Video processor exception", "warning", WATCH),
-    (69, "Graphics engine class error", "warning", APP),
-    (74, "NVLink error", "critical", RESET),
-    (79, "GPU has fallen off the bus", "critical", REBOOT),
-    (92, "High single-bit ECC error rate", "warning", WATCH),
-    (94, "Contained ECC error", "warning", RESET),
-    (95, "Uncontained ECC error", "critical", RESET),
-    (109, "Context switch timeout", "warning", APP),
-    (119, "GSP RPC timeout", "critical", RESET),
-    (120, "GSP error", "critical", RESET),
-    (121, "C2C link corrected error", "warning", WATCH),
-    (140, "Unrecovered ECC error", "critical", RESET),
-    (154, "GPU recovery action changed", "critical", RESET),
-]
-
-XID_CATALOG: dict[int, XidInfo] = {code: XidInfo(code, name, sev, act) for code, name, sev, act in _ENTRIES}
+def _action(repair: Repair, investigatory: str, note: str) -> str:
+    text = note or ACTION_TEXT[repair]
+    if investigatory and not investigatory.startswith(("IGNORE", "N/A")):
+        text += f" If it repeats: {investigatory} (NVIDIA's investigatory action)."
+    return text
 
 
-def describe(code: int) -> XidInfo:
+def _load() -> dict[int, XidInfo]:
+    raw = resources.files(__package__).joinpath("xid_catalog.csv").read_text(encoding="utf-8")
+    rows = csv.DictReader(line for line in raw.splitlines() if not line.startswith("#"))
+    catalog = {}
+    for row in rows:
+        repair = _BUCKET_REPAIR[row["immediate"]]
+        code = int(row["code"])
+        severity = SEVERITY_OF_REPAIR[repair]
+        if not row["immediate"] and code == 162:
+            repair, severity = Repair.NONE, "info"  # "capability reengaged": good news
+        catalog[code] = XidInfo(
+            code=code,
+            name=row["description"],
+            severity=severity,
+            action=_action(repair, row["investigatory"], row["note"]),
+            repair=repair,
+            mnemonic=row["mnemonic"],
+            immediate=row["immediate"],
+            investigatory=row["investigatory"],
+        )
+    return catalog
+
+
+XID_CATALOG: dict[int, XidInfo] = _load()
+
+# The recovery action named in an Xid 154 message, as the driver writes it.
+_RECOVERY = re.compile(r"to 0x[0-9a-fA-F]+ \(([^)]*)\)")
+_RECOVERY_REPAIR = {
+    "none": (Repair.NONE, "info"),
+    "drain p2p": (Repair.CONTACT_SUPPORT, "warning"),
+    "drain and reset": (Repair.RESET_GPU, "critical"),
+    "gpu reset required": (Repair.RESET_GPU, "critical"),
+    "node reboot required": (Repair.REBOOT, "critical"),
+}
+
+
+def describe(code: int, message: str = "") -> XidInfo:
     """The catalog entry for ``code``; an unknown code is a warning that asks for a look-up.
 
-    >>> describe(79).severity
+    >>> describe(79).severity, describe(79).repair.value
+    ('critical', 'reboot')
+    >>> describe(94).severity
+    'info'
+    >>> describe(154, "GPU recovery action changed from 0x0 (None) to 0x2 (Node Reboot Required)").severity
     'critical'
     >>> describe(9999).severity
     'warning'
     """
-    if code in XID_CATALOG:
-        return XID_CATALOG[code]
-    return XidInfo(
-        code, f"Xid {code} (not in the catalog)", "warning", "Look the code up in NVIDIA's Xid catalog."
-    )
+    info = XID_CATALOG.get(code)
+    if info is None:
+        return XidInfo(
+            code,
+            f"Xid {code} (not in the catalog)",
+            "warning",
+            "Look the code up in NVIDIA's Xid catalog.",
+        )
+    if code == 154 and message:
+        m = _RECOVERY.search(message)
+        found = _RECOVERY_REPAIR.get(m[1].strip().lower()) if m else None
+        if found is not None:
+            repair, severity = found
+            what = f"The driver asks for: {m[1].strip()}." if m else ""
+            return XidInfo(
+                code,
+                info.name,
+                severity,
+                f"{what} {ACTION_TEXT[repair]}".strip(),
+                repair,
+                info.mnemonic,
+                info.immediate,
+                info.investigatory,
+            )
+    return info

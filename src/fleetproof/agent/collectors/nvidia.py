@@ -7,29 +7,25 @@ from recorded values, and a host without the driver only makes
 :meth:`NvidiaCollector.available` return False.
 
 Xid events come from NVML's event set (critical Xid errors) and, optionally,
-from a kernel log file (``NVRM: Xid (PCI:0000:18:00): 79, ...`` lines) given as
-``kernel_log_path``; the file is only read, from where the previous round
-stopped.
+from the kernel log (``NVRM: Xid (PCI:0000:18:00): 79, ...`` lines): ``/dev/kmsg``,
+the systemd journal or a log file, as ``kernel_log_path`` says
+(:mod:`fleetproof.agent.collectors.kernel_log`); each is only read, from where the
+previous round stopped.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot, XidEvent, register
+from fleetproof.agent.collectors.kernel_log import KernelLogSource, open_kernel_log, parse_kernel_xid
 
 __all__ = ["NvidiaCollector", "parse_kernel_xid"]
 
-#: Most bytes of the kernel log read per round.
-KERNEL_LOG_CHUNK = 1 << 20
-
-_XID_RE = re.compile(r"NVRM: Xid \(PCI:(?P<bus>[0-9A-Fa-f:.]+)\): (?P<code>\d+),?\s*(?P<msg>.*)$")
 
 # NVML clocks-event (throttle) bits -> vendor-neutral reason names.
 _REASON_BITS = {
@@ -41,20 +37,19 @@ _REASON_BITS = {
 }
 
 
+# Metric key -> NVML performance policy of nvmlDeviceGetViolationStatus.
+_VIOLATION_POLICIES = {
+    "throttle_power_ns_total": "NVML_PERF_POLICY_POWER",
+    "throttle_thermal_ns_total": "NVML_PERF_POLICY_THERMAL",
+    "throttle_sync_boost_ns_total": "NVML_PERF_POLICY_SYNC_BOOST",
+    "throttle_board_limit_ns_total": "NVML_PERF_POLICY_BOARD_LIMIT",
+    "throttle_low_utilization_ns_total": "NVML_PERF_POLICY_LOW_UTILIZATION",
+    "throttle_reliability_ns_total": "NVML_PERF_POLICY_RELIABILITY",
+}
+
+
 class _Lost(Exception):
     """NVML said the GPU is lost (fell off the bus)."""
-
-
-def parse_kernel_xid(line: str) -> tuple[str, int, str] | None:
-    """``(bus_id, xid, message)`` from one kernel log line, or None when it is not an Xid line.
-
-    >>> parse_kernel_xid("NVRM: Xid (PCI:0000:18:00): 79, pid=1234, GPU has fallen off the bus.")
-    ('0000:18:00', 79, 'pid=1234, GPU has fallen off the bus.')
-    """
-    m = _XID_RE.search(line.rstrip("\n"))
-    if not m:
-        return None
-    return m["bus"].upper(), int(m["code"]), m["msg"].strip()
 
 
 def _text(value: Any) -> str:
@@ -77,6 +72,7 @@ class NvidiaCollector:
         nvml: Any = None,
         clock: Callable[[], float] = time.time,
         kernel_log_path: str | None = None,
+        kernel_log: KernelLogSource | None = None,
         **_: object,
     ) -> None:
         self._nv = nvml
@@ -85,9 +81,8 @@ class NvidiaCollector:
         self._events: Any = None
         self._handle_index: dict[Any, int] = {}
         self._known: dict[int, DeviceInfo] = {}
-        self._kernel_log = Path(kernel_log_path) if kernel_log_path else None
-        self._kernel_log_offset: int | None = None
-        self._kernel_log_inode = 0
+        self._kernel_log_spec = kernel_log_path
+        self._kernel_log: KernelLogSource | None = kernel_log
 
     # -- lifecycle ---------------------------------------------------------
     def _lib(self) -> Any:
@@ -106,6 +101,9 @@ class NvidiaCollector:
             return False
 
     def close(self) -> None:
+        if self._kernel_log is not None:
+            self._kernel_log.close()
+            self._kernel_log = None
         if self._ready and self._nv is not None:
             try:
                 if self._events is not None:
@@ -252,6 +250,13 @@ class NvidiaCollector:
                     m[f"retired_pages_{key}"] = float(len(pages))
         put(m, "pcie_replay_total", call(reading, "nvmlDeviceGetPcieReplayCounter", h))
         self._read_nvlink(reading, h)
+        # Total energy since the driver was loaded (mJ, Volta and later), and how long each
+        # performance policy held the clocks down (ns), as dcgm-exporter's *_VIOLATION fields.
+        put(m, "energy_mj_total", call(reading, "nvmlDeviceGetTotalEnergyConsumption", h))
+        for key, policy in _VIOLATION_POLICIES.items():
+            limited = call(reading, "nvmlDeviceGetViolationStatus", h, getattr(nv, policy))
+            if limited is not None:
+                m[key] = float(limited.violationTime)
         reasons = call(reading, "nvmlDeviceGetCurrentClocksEventReasons", h)
         if reasons is None:
             reasons = call(reading, "nvmlDeviceGetCurrentClocksThrottleReasons", h)
@@ -307,33 +312,12 @@ class NvidiaCollector:
         return found
 
     def _read_kernel_log(self) -> list[tuple[str, int, str]]:
+        if self._kernel_log is None and self._kernel_log_spec:
+            self._kernel_log = open_kernel_log(self._kernel_log_spec)  # at the first round: from now on
+            self._kernel_log_spec = None
         if self._kernel_log is None:
             return []
-        try:
-            st = self._kernel_log.stat()
-            if self._kernel_log_offset is None:
-                self._kernel_log_offset, self._kernel_log_inode = st.st_size, st.st_ino  # from now on
-            elif st.st_ino != self._kernel_log_inode or st.st_size < self._kernel_log_offset:
-                self._kernel_log_offset, self._kernel_log_inode = 0, st.st_ino  # rotated or truncated
-            with self._kernel_log.open("rb") as fh:
-                fh.seek(self._kernel_log_offset)
-                data = fh.read(KERNEL_LOG_CHUNK)
-        except OSError:
-            return []
-        # Only whole lines: a line still being written, or cut by the chunk, waits for the next
-        # round ("Xid ...: 7" and "9, ..." would otherwise read as Xid 7). A line longer than a
-        # whole chunk is no Xid line and is skipped.
-        end = data.rfind(b"\n") + 1
-        if end == 0 and len(data) == KERNEL_LOG_CHUNK:
-            end = len(data)
-        data = data[:end]
-        self._kernel_log_offset += end
-        found = []
-        for line in data.decode("utf-8", "replace").splitlines():
-            parsed = parse_kernel_xid(line)
-            if parsed:
-                found.append(parsed)
-        return found
+        return [p for p in map(parse_kernel_xid, self._kernel_log.lines()) if p]
 
 
 def put(metrics: dict[str, float], key: str, value: Any, scale: float = 1.0) -> None:

@@ -215,6 +215,11 @@ class SimulatedCollector:
         self.round = 0
         self._ecc = [[0, 0, 0, 0] for _ in range(devices)]  # vol corr, vol unc, agg corr, agg unc
         self._xids_sent: set[tuple[int, int, float]] = set()
+        # Energy (mJ) and clock-limited time (ns) per device, as NVML counts them: integrated over
+        # the time between reads, from the power drawn and the throttle reasons active.
+        self._energy_mj = [0.0] * devices
+        self._throttle_ns = [{"power": 0.0, "thermal": 0.0} for _ in range(devices)]
+        self._last_read: list[float | None] = [None] * devices
 
     def available(self) -> bool:
         return True
@@ -267,10 +272,10 @@ class SimulatedCollector:
             reading.lost = True
             reading.errors.append("GPU is lost (fell off the bus)")
             return reading
-        self._fill_metrics(reading, index, kinds)
+        self._fill_metrics(reading, index, kinds, now)
         return reading
 
-    def _fill_metrics(self, reading: DeviceReading, index: int, kinds: set[str]) -> None:
+    def _fill_metrics(self, reading: DeviceReading, index: int, kinds: set[str], now: float) -> None:
         r = self.round
 
         def n(salt: str) -> float:
@@ -300,6 +305,14 @@ class SimulatedCollector:
             ecc[1] += 1
             ecc[3] += 1
         reading.throttle_reasons = frozenset(reasons)
+        last, self._last_read[index] = self._last_read[index], now
+        dt = max(0.0, now - last) if last is not None else 0.0
+        self._energy_mj[index] += power * dt * 1000.0
+        limited = self._throttle_ns[index]
+        if reasons & {"hw_thermal_slowdown", "sw_thermal_slowdown"}:
+            limited["thermal"] += dt * 1e9
+        if "hw_power_brake_slowdown" in reasons:
+            limited["power"] += dt * 1e9
         reading.metrics = {
             "temperature_c": round(temp, 1),
             "memory_temperature_c": round(temp + 6, 1),
@@ -321,6 +334,9 @@ class SimulatedCollector:
             "remapped_rows_failure": 1.0 if "remap_fail" in kinds else 0.0,
             "pcie_replay_total": 0.0,
             "nvlink_crc_errors_total": 0.0,
+            "energy_mj_total": round(self._energy_mj[index]),
+            "throttle_power_ns_total": limited["power"],
+            "throttle_thermal_ns_total": limited["thermal"],
         }
         self._apply_quirks(reading, index)
 

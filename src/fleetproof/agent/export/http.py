@@ -3,13 +3,16 @@
 
 Read-only by design: only GET and HEAD are answered; every other method gets
 405. The server binds 127.0.0.1 unless told otherwise. It uses the standard
-library's threading HTTP server to stay small, and renders ``/metrics`` once per
-collection round (cached by round number), so a scrape costs a dictionary
-lookup and a socket write.
+library's threading HTTP server to stay small, and renders the agent's families
+once per collection round, on the collection thread right after the round (a few
+ms with ``prometheus_client``), so a scrape only adds the ``process_*`` families of
+this process (read from /proc at scrape time, so CPU and memory are current) and,
+when the scraper sends ``Accept-Encoding: gzip``, compresses the answer.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import socket
@@ -18,6 +21,10 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from prometheus_client import ProcessCollector
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import CollectorRegistry
 
 from fleetproof.agent.export.prometheus import CONTENT_TYPE, render
 from fleetproof.agent.runner import AgentState
@@ -59,15 +66,25 @@ class _Views:
         self.clock = clock
         self._cache: tuple[int, bytes] | None = None
         self._cache_lock = threading.Lock()
+        self._process = CollectorRegistry(auto_describe=False)
+        ProcessCollector(registry=self._process)
+
+    def refresh(self) -> None:
+        """Render the latest round (called on the collection thread after each round)."""
+        with self._cache_lock:
+            with self.state.lock:
+                rounds = self.state.rounds
+                if self._cache is not None and self._cache[0] == rounds:
+                    return
+                body = render(self.state, self.hostname).encode()
+            self._cache = (rounds, body)
 
     def metrics_text(self) -> bytes:
-        with self._cache_lock:
-            rounds = self.state.rounds
-            if self._cache is None or self._cache[0] != rounds:
-                with self.state.lock:
-                    body = render(self.state, self.hostname).encode()
-                self._cache = (rounds, body)
-            return self._cache[1]
+        if self._cache is None or self._cache[0] != self.state.rounds:
+            self.refresh()  # no round rendered yet (or rounds driven without listeners)
+        cache = self._cache
+        assert cache is not None
+        return cache[1] + generate_latest(self._process)
 
     def health(self) -> dict[str, Any]:
         with self.state.lock:
@@ -117,6 +134,21 @@ class _Views:
         return tel.model_dump() if tel is not None else None
 
 
+def _accepts_gzip(header: str) -> bool:
+    """True when ``Accept-Encoding`` lists gzip with a non-zero quality (``gzip;q=0`` refuses it)."""
+    for part in header.split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            q = params.strip().lower()
+            if q.startswith("q="):
+                try:
+                    return float(q[2:]) > 0
+                except ValueError:
+                    return False
+            return True
+    return False
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -127,9 +159,16 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # scrapes are not logged
         return None
 
-    def _send(self, status: int, body: bytes, content_type: str, head: bool = False) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str, head: bool = False, compress: bool = False
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if compress and _accepts_gzip(self.headers.get("Accept-Encoding", "")):
+            body = gzip.compress(body, compresslevel=5)
+            self.send_header("Content-Encoding", "gzip")
+        if compress:
+            self.send_header("Vary", "Accept-Encoding")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         if status == 405:
@@ -154,7 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
         views = self.server.views
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
-            self._send(200, views.metrics_text(), CONTENT_TYPE, head)
+            self._send(200, views.metrics_text(), CONTENT_TYPE, head, compress=True)
         elif path == "/v1/health":
             self._json(200, views.health(), head)
         elif path in ("/v1/inventory", "/v1/metrics"):
@@ -212,6 +251,7 @@ class ExporterServer:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         self._server.views = _Views(state, hostname, interval_s, clock)
         self._thread: threading.Thread | None = None
+        self._state = state
 
     @property
     def address(self) -> tuple[str, int]:
@@ -219,12 +259,16 @@ class ExporterServer:
         return str(host), int(port)
 
     def start(self) -> None:
+        self._state.listeners.append(self._server.views.refresh)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="fleetproof-exporter", daemon=True
         )
         self._thread.start()
 
     def stop(self) -> None:
+        refresh = self._server.views.refresh
+        if refresh in self._state.listeners:
+            self._state.listeners.remove(refresh)
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ACCELERATOR_METRICS", "AGENT_METRICS", "HOST_METRICS", "MetricName", "all_metric_names"]
+__all__ = [
+    "ACCELERATOR_METRICS",
+    "AGENT_METRICS",
+    "HOST_METRICS",
+    "THROTTLE_DURATION",
+    "THROTTLE_DURATION_KEYS",
+    "MetricName",
+    "all_metric_names",
+]
 
 
 @dataclass(frozen=True)
@@ -26,8 +34,8 @@ def _g(name: str, help_: str, scale: float = 1.0) -> MetricName:
     return MetricName(name, "gauge", help_, scale)
 
 
-def _c(name: str, help_: str) -> MetricName:
-    return MetricName(name, "counter", help_)
+def _c(name: str, help_: str, scale: float = 1.0) -> MetricName:
+    return MetricName(name, "counter", help_, scale)
 
 
 P = "fleetproof_accelerator_"
@@ -80,7 +88,24 @@ ACCELERATOR_METRICS: dict[str, MetricName] = {
     "nvlink_crc_errors_total": _c(P + "nvlink_crc_errors_total", "NVLink flit CRC errors, all links."),
     "nvlink_replay_errors_total": _c(P + "nvlink_replay_errors_total", "NVLink replays, all links."),
     "nvlink_recovery_errors_total": _c(P + "nvlink_recovery_errors_total", "NVLink recoveries, all links."),
+    "energy_mj_total": _c(
+        P + "energy_joules_total", "Energy used since the driver was loaded (NVML total energy).", 1e-3
+    ),
 }
+
+# Time the device spent with its clocks held down, by NVML performance policy (NVML's
+# nvmlDeviceGetViolationStatus, nanoseconds): collector key -> the `policy` label.
+THROTTLE_DURATION_KEYS: dict[str, str] = {
+    "throttle_power_ns_total": "power",
+    "throttle_thermal_ns_total": "thermal",
+    "throttle_sync_boost_ns_total": "sync_boost",
+    "throttle_board_limit_ns_total": "board_limit",
+    "throttle_low_utilization_ns_total": "low_utilization",
+    "throttle_reliability_ns_total": "reliability",
+}
+THROTTLE_DURATION = _c(
+    P + "throttle_seconds_total", "Time the clocks were held down by the `policy` label's limit.", 1e-9
+)
 
 # Series the agent derives itself (not a collector metric key).
 DERIVED_ACCELERATOR_METRICS: dict[str, MetricName] = {
@@ -88,7 +113,11 @@ DERIVED_ACCELERATOR_METRICS: dict[str, MetricName] = {
     "up": _g(P + "up", "1 when the device answers, 0 when it is lost (fell off the bus)."),
     "throttled": _g(P + "throttled", "1 while the device is throttled for the `reason` label."),
     "persistence_mode": _g(P + "persistence_mode", "1 when persistence mode is on."),
-    "xid": _c(P + "xid_events_total", "Xid events seen by this agent, by `code`."),
+    "xid": _c(P + "xid_events_total", "Xid events seen by this agent, by `code` and catalog `severity`."),
+    "xid_errors": _c(
+        P + "xid_errors_total", "Xid events seen by this agent, by catalog `severity` (0 from the start)."
+    ),
+    "xid_last": _g(P + "xid_last_code", "Code of the latest Xid this agent saw; 0 before the first."),
 }
 
 # System collector key (before any [path] suffix) -> exported metric. Label: hostname (+ mountpoint).
@@ -109,7 +138,7 @@ AGENT_METRICS: dict[str, MetricName] = {
     "build_info": _g(A + "build_info", "Always 1; the `version` label names the agent version."),
     "health": _g(
         "fleetproof_health_status",
-        "Health of `component` (and device `uuid`): 0 healthy, 1 initializing, 2 degraded, 3 unhealthy.",
+        "1 for the current `state` of `component` (for device `uuid` or `subject`), 0 for the others.",
     ),
     "rounds": _c(A + "rounds_total", "Collection rounds run."),
     "last_round": _g(A + "last_round_timestamp_seconds", "Unix time of the latest round."),
@@ -129,4 +158,4 @@ AGENT_METRICS: dict[str, MetricName] = {
 
 def all_metric_names() -> set[str]:
     groups = (ACCELERATOR_METRICS, DERIVED_ACCELERATOR_METRICS, HOST_METRICS, AGENT_METRICS)
-    return {m.name for group in groups for m in group.values()}
+    return {m.name for group in groups for m in group.values()} | {THROTTLE_DURATION.name}

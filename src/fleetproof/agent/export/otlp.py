@@ -1,9 +1,12 @@
 """Optional OTLP/HTTP export of the same metrics, through the official OpenTelemetry SDK.
 
 Imported only when ``otlp_endpoint`` is set (the SDK is an optional dependency:
-``pip install 'fleetproof[otlp]'``). Each catalog metric becomes an observable
-gauge whose callback reads the latest round, so the SDK's own export thread
-never waits for a collection. Attribute names match the Prometheus labels.
+``pip install 'fleetproof-gpu[otlp]'``). Each catalog metric becomes an observable
+instrument whose callback reads the latest round, so the SDK's own export thread
+never waits for a collection: a gauge as an observable gauge, a counter (``*_total``:
+ECC, PCIe replays, NVLink errors, energy, throttle time) as an observable counter, which
+the SDK sends as a cumulative monotonic sum, so a backend can take rates of it. Attribute
+names match the Prometheus labels.
 """
 
 from __future__ import annotations
@@ -11,7 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from fleetproof.agent.export.metric_names import ACCELERATOR_METRICS, HOST_METRICS
+from fleetproof.agent.export.metric_names import (
+    ACCELERATOR_METRICS,
+    HOST_METRICS,
+    THROTTLE_DURATION,
+    THROTTLE_DURATION_KEYS,
+)
 from fleetproof.agent.runner import AgentState
 from fleetproof.errors import UnavailableError
 
@@ -19,7 +27,7 @@ __all__ = ["OtlpExporter"]
 
 
 class OtlpExporter:
-    """Registers observable gauges on a MeterProvider that exports to ``endpoint``.
+    """Registers observable instruments on a MeterProvider that exports to ``endpoint``.
 
     ``reader`` replaces the periodic OTLP reader (tests pass an in-memory one).
     """
@@ -39,7 +47,7 @@ class OtlpExporter:
             from opentelemetry.sdk.resources import Resource
         except ImportError as exc:
             raise UnavailableError(
-                "OTLP export needs the OpenTelemetry SDK: pip install 'fleetproof[otlp]'"
+                "OTLP export needs the OpenTelemetry SDK: pip install 'fleetproof-gpu[otlp]'"
             ) from exc
         if reader is None:
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -55,23 +63,36 @@ class OtlpExporter:
         self._observation = Observation
 
         for key, metric in ACCELERATOR_METRICS.items():
-            meter.create_observable_gauge(
+            create = (
+                meter.create_observable_counter if metric.type == "counter" else meter.create_observable_gauge
+            )
+            create(
                 metric.name,
-                callbacks=[self._accelerator_callback(key, metric.scale)],
+                callbacks=[self._accelerator_callback({key: None}, metric.scale)],
                 description=metric.help,
             )
+        meter.create_observable_counter(
+            THROTTLE_DURATION.name,
+            callbacks=[self._accelerator_callback(dict(THROTTLE_DURATION_KEYS), THROTTLE_DURATION.scale)],
+            description=THROTTLE_DURATION.help,
+        )
         for key, metric in HOST_METRICS.items():
             meter.create_observable_gauge(
                 metric.name, callbacks=[self._host_callback(key, metric.scale)], description=metric.help
             )
         del CallbackOptions
 
-    def _accelerator_callback(self, key: str, scale: float) -> Any:
+    def _accelerator_callback(self, keys: dict[str, str | None], scale: float) -> Any:
+        """Observations of the metric keys in ``keys``; a key mapped to a policy name adds it as
+        the ``policy`` attribute (the throttle-time counters)."""
+
         def callback(options: Any) -> Iterable[Any]:
             with self.state.lock:
                 devices = [d for s in self.state.snapshots for d in s.devices]
             for d in devices:
-                if key in d.metrics:
+                for key, policy in keys.items():
+                    if key not in d.metrics:
+                        continue
                     attrs: dict[str, Any] = {
                         "hostname": self.hostname,
                         "vendor": d.info.vendor,
@@ -79,6 +100,8 @@ class OtlpExporter:
                         "uuid": d.info.uuid,
                         "model": d.info.model,
                     }
+                    if policy is not None:
+                        attrs["policy"] = policy
                     yield self._observation(d.metrics[key] * scale, attrs)
 
         return callback
