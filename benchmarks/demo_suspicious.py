@@ -4,15 +4,18 @@ Runs the real demo (bundled scenario unless --scenario) as a child process on a 
 --minutes, polling `GET /api/v1/devices` every --poll-s seconds (the host-level `suspicious` flag as
 the dashboard shows it), and at the end reads every host's verdict history
 (`GET /api/v1/devices/{id}/verdicts`: one entry per judged round, with that round's own `suspicious`
-flag and likelihood ratio) and the alerts. Per host it prints: rounds judged, rounds the engine
-flagged, polls in which the host-level flag was up, `suspicious_location` alerts opened, the verdicts
-reached (with counts), and the seconds from the demo's start to its first `proven`.
+flag and likelihood ratio) and the alerts. Per host it prints: rounds judged; rounds the engine's
+per-round test flagged, and of those the rounds that count (a `proven` round never does); rounds after
+which the host-level flag (k of the last n) was up, and the share of polls that saw it up;
+`suspicious_location` alerts opened (and still open at the end); the verdicts reached (with counts);
+and the seconds from the demo's start to the host's first `proven`.
 
 It also prints, per host, how much the emulation adds on top of the scenario's delay model: the
 smallest measured RTT to each landmark minus twice the scenario's one-way delay (the jitter, relay
 scheduling and the processes' own latency on this machine), the margin a `proven` verdict needs.
 
     PYTHONPATH=src python benchmarks/demo_suspicious.py --minutes 10 [--json out.json]
+    PYTHONPATH=src python benchmarks/demo_suspicious.py --from-json out.json   # the report again
 """
 
 from __future__ import annotations
@@ -101,6 +104,7 @@ def run(scenario_path: str | None, minutes: float, poll_s: float, probe_interval
         "polls": dict(polls),
         "flagged_polls": dict(flagged_polls),
         "first_proven_s": first_proven,
+        "load_average_1min": os.getloadavg()[0],
     }
 
 
@@ -120,6 +124,11 @@ def _overhead_ms(scenario: Scenario, host_id: str, rounds: list[dict[str, Any]])
     return extra[len(extra) // 2] if extra else None
 
 
+def _persisted(round_: dict[str, Any]) -> dict[str, Any]:
+    persisted: dict[str, Any] = (round_.get("evidence") or {}).get("suspicious_persistence") or {}
+    return persisted
+
+
 def report(result: dict[str, Any], scenario: Scenario) -> list[dict[str, Any]]:
     opened = Counter(a["device_id"] for a in result["alerts"] if a["kind"] == "suspicious_location")
     still_open = Counter(
@@ -133,7 +142,9 @@ def report(result: dict[str, Any], scenario: Scenario) -> list[dict[str, Any]]:
             {
                 "host": host_id,
                 "rounds": len(rounds),
+                "engine_flagged": sum(1 for r in rounds if _persisted(r).get("engine_flagged")),
                 "rounds_flagged": sum(1 for r in rounds if r.get("suspicious")),
+                "host_flagged": sum(1 for r in rounds if _persisted(r).get("host_flagged")),
                 "host_flag_polls": f"{flagged_polls.get(host_id, 0)}/{polls.get(host_id, 0)}",
                 "alerts_opened": opened.get(host_id, 0),
                 "alerts_open_at_end": still_open.get(host_id, 0),
@@ -155,27 +166,34 @@ def main() -> None:
     parser.add_argument("--probe-interval", type=float, default=15.0, help="the demo's default: 15 s")
     parser.add_argument("--scenario")
     parser.add_argument("--json", help="also write the raw result here")
+    parser.add_argument("--from-json", help="report on a result written by --json instead of running")
     args = parser.parse_args()
     scenario = load_scenario(args.scenario)
-    result = run(args.scenario, args.minutes, args.poll_s, args.probe_interval)
+    if args.from_json:
+        with open(args.from_json, encoding="utf-8") as raw:
+            result = json.load(raw)
+    else:
+        result = run(args.scenario, args.minutes, args.poll_s, args.probe_interval)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump(result, out, indent=1)
+    load = result.get("load_average_1min", float("nan"))
     print(
-        f"{args.minutes:g} min, probe interval {args.probe_interval:g} s; fleet answering after "
-        f"{result['fleet_up_s'] or float('nan'):.1f} s; load average (1 min) {os.getloadavg()[0]:.2f}"
+        f"{result['minutes']:g} min, probe interval {result['probe_interval_s']:g} s; fleet answering after "
+        f"{result['fleet_up_s'] or float('nan'):.1f} s; load average (1 min) at the end {load:.2f}"
     )
-    header = (
-        "host            rounds flagged host-flag alerts(open) final       first-proven  rtt+ms  verdicts"
+    print(
+        "host            rounds engine counted host-rounds host-polls alerts(open) final       "
+        "first-proven  rtt+ms  verdicts"
     )
-    print(header)
     for row in report(result, scenario):
         proven = "-" if row["first_proven_s"] is None else f"{row['first_proven_s']:.0f} s"
         extra = "-" if row["rtt_overhead_ms"] is None else f"{row['rtt_overhead_ms']:.2f}"
         verdicts = ", ".join(f"{k} {v}" for k, v in sorted(row["verdicts"].items()))
         print(
-            f"{row['host']:<15} {row['rounds']:>6} {row['rounds_flagged']:>7} {row['host_flag_polls']:>9} "
-            f"{row['alerts_opened']:>3}({row['alerts_open_at_end']})    {row['final'] or '-':<11} "
+            f"{row['host']:<15} {row['rounds']:>6} {row['engine_flagged']:>6} {row['rounds_flagged']:>7} "
+            f"{row['host_flagged']:>11} {row['host_flag_polls']:>10} "
+            f"{row['alerts_opened']:>6}({row['alerts_open_at_end']})    {row['final'] or '-':<11} "
             f"{proven:>12} {extra:>7}  {verdicts}"
         )
 
