@@ -8,12 +8,14 @@ import io
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from server_helpers import ADMIN_HEADERS, Enrolled, add_landmark, enroll, ensure_zone, record_item, signed
+from sqlalchemy import select
 
 from fleetproof.errors import ConfigError
 from fleetproof.geo import distance_km
 from fleetproof.server.config import ServerSettings
 from fleetproof.server.engine import GeoVerifier, GeoVetter
 from fleetproof.server.pipeline import Outcome, Round, process_queue
+from fleetproof.server.store.models import Verdict
 
 LANDMARKS = {
     "par": (48.86, 2.35, "FR"),
@@ -304,6 +306,12 @@ def test_a_proven_host_is_never_suspicious(client, ctx, clock, fleet) -> None:
     history = seen[-1]["verdicts"]
     assert [v["suspicious"] for v in reversed(history)] == [False] * 3 + [True] * 3
     assert history[-1]["evidence"]["suspicious_persistence"]["engine_flagged"] is True
+    # The store keeps the engine's own flag of every round (evidence bundles re-judge and compare it).
+    with ctx.db.read() as session:
+        stored = session.scalars(
+            select(Verdict.suspicious).where(Verdict.device_id == dev.device_id).order_by(Verdict.time)
+        )
+        assert list(stored) == [True] * 6
     # A proven round clears the host's flag at once, whatever the rounds before it were.
     after = judge_rounds(client, ctx, clock, fleet, dev, [("proven", True)])
     assert not after[0]["suspicious"]

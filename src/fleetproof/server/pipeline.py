@@ -184,16 +184,19 @@ def _persistence(ctx: ServerContext, zone: Zone) -> Persistence:
 
 
 def _earlier_flags(session: Any, device_id: str, rounds: int) -> list[bool]:
-    """The per-round suspicious flags of the host's latest ``rounds`` verdicts, newest first."""
+    """Whether each of the host's latest ``rounds`` verdicts counts as flagged, newest first.
+
+    A row keeps the engine's own flag; a proven round does not count (see ``Persistence``).
+    """
     if rounds <= 0:
         return []
-    flags = session.scalars(
-        select(Verdict.suspicious)
+    rows = session.execute(
+        select(Verdict.suspicious, Verdict.verdict)
         .where(Verdict.device_id == device_id)
         .order_by(Verdict.time.desc(), Verdict.id.desc())
         .limit(rounds)
     )
-    return [bool(f) for f in flags]
+    return [bool(flag) and verdict != "proven" for flag, verdict in rows]
 
 
 def _load_round(
@@ -265,7 +268,7 @@ def judge_device(
                 device_id=device_id,
                 time=now,
                 verdict=outcome.verdict,
-                suspicious=flag.round_flagged,
+                suspicious=outcome.suspicious,  # the engine's own flag; the host's is on the device
                 estimate=outcome.estimate,
                 evidence=evidence,
                 region=outcome.region,
