@@ -31,7 +31,7 @@ def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp
 
 
 def test_operator_workflow(run, tmp_path: Path) -> None:
-    assert run("server", "migrate")[1].strip() == "store is at revision 0002"
+    assert run("server", "migrate")[1].strip() == "store is at revision 0002_demo"
     code, out, _ = run(
         "server", "zone", "add", "eu-west", "--country", "de", "--country", "FR", "--site-name", "FRA1"
     )

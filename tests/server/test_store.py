@@ -22,8 +22,8 @@ from fleetproof.server.store.models import LatestMetrics, Measurement, Telemetry
 
 
 def test_migrations_are_idempotent(ctx) -> None:
-    assert ctx.db.migrate() == "0002"
-    assert ctx.db.current_revision() == "0002"
+    assert ctx.db.migrate() == "0002_demo"
+    assert ctx.db.current_revision() == "0002_demo"
 
 
 def test_enroll_then_ingest_and_duplicates_are_ignored(client, ctx, clock) -> None:

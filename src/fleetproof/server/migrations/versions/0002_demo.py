@@ -1,6 +1,6 @@
 """zones: their own persistence policy for the suspicious flag
 
-Revision ID: 0002
+Revision ID: 0002_demo
 Revises: 0001
 Create Date: 2026-12-05 08:30:00
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
+revision = "0002_demo"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
