@@ -84,7 +84,7 @@ def test_delay_is_distance_at_two_thirds_c_inflated_plus_both_access_delays(tmp_
     [
         (lambda d: d["hosts"][0].update(zone="nowhere"), "unknown zone 'nowhere'"),
         (lambda d: d["landmarks"].append(dict(d["landmarks"][0])), "duplicate landmark id 'l0'"),
-        (lambda d: d["hosts"][0]["actual"].update(lat=95), "hosts.0.actual.lat"),
+        (lambda d: d["hosts"][0]["actual"].update(lat=95), "hosts.0 (h).actual.lat"),
         (lambda d: d["zones"][0].update(allowed_countries=["Germany"]), "not an ISO 3166 alpha-2 code"),
         (lambda d: d["zones"][0].update(lat=1.0), "both lat and lon"),
         (lambda d: d.update(extra=1), "extra"),
@@ -93,8 +93,8 @@ def test_delay_is_distance_at_two_thirds_c_inflated_plus_both_access_delays(tmp_
         (lambda d: d.update(network={"access_ms": -1}), "network.access_ms"),
         (lambda d: d.update(network={"jitter_ms": "lots"}), "network.jitter_ms"),
         (lambda d: d.update(network={"latency_ms": 1}), "network.latency_ms"),
-        (lambda d: d["landmarks"][1].update(access_ms=-0.1), "landmarks.1.access_ms"),
-        (lambda d: d["hosts"][0].update(access_ms=5000), "hosts.0.access_ms"),
+        (lambda d: d["landmarks"][1].update(access_ms=-0.1), "landmarks.1 (l1).access_ms"),
+        (lambda d: d["hosts"][0].update(access_ms=5000), "hosts.0 (h).access_ms"),
     ],
 )
 def test_bad_scenarios_are_located(tmp_path: Path, mutate, message: str) -> None:  # type: ignore[no-untyped-def]

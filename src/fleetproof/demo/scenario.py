@@ -166,9 +166,16 @@ class Scenario(_Model):
         return one_way_ms(distance, self.network.inflation, self.access_ms(a), self.access_ms(b))
 
 
-def _describe(error: ValidationError) -> str:
+def _describe(error: ValidationError, raw: dict[str, Any]) -> str:
+    """The first problem, located by its path; an item of a list is named by its id when it has one."""
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
+    loc = list(first["loc"])
+    if len(loc) >= 2 and isinstance(loc[1], int):
+        items = raw.get(str(loc[0]))
+        item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            loc[1] = f"{loc[1]} ({item['id']})"
+    where = ".".join(str(part) for part in loc)
     message = first["msg"].removeprefix("Value error, ")
     return f"{where}: {message}" if where else message
 
@@ -184,7 +191,7 @@ def parse_scenario(text: str, path: str) -> Scenario:
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise InputError(path, None, _describe(exc)) from None
+        raise InputError(path, None, _describe(exc, raw)) from None
 
 
 def load_scenario(path: str | Path | None = None) -> Scenario:
