@@ -8,10 +8,14 @@ import io
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from server_helpers import ADMIN_HEADERS, Enrolled, add_landmark, enroll, ensure_zone, record_item, signed
+from sqlalchemy import select
 
+from fleetproof.errors import ConfigError
 from fleetproof.geo import distance_km
+from fleetproof.server.config import ServerSettings
 from fleetproof.server.engine import GeoVerifier, GeoVetter
-from fleetproof.server.pipeline import process_queue
+from fleetproof.server.pipeline import Outcome, Round, process_queue
+from fleetproof.server.store.models import Verdict
 
 LANDMARKS = {
     "par": (48.86, 2.35, "FR"),
@@ -165,3 +169,150 @@ def test_mesh_vetting_quarantines_a_lying_landmark(client, ctx, clock, fleet) ->
     # Unknown landmarks in the mesh are refused.
     bad = {"measurements": [{"source_id": "nope", "target_id": "par", "rtt_ms": 1.0, "time": clock.now}]}
     assert client.post("/api/v1/landmarks/mesh", json=bad, headers=ADMIN_HEADERS).status_code == 400
+
+
+class ScriptedVerifier:
+    """The engine's answers played from a script, so that the pipeline's own history logic is on trial."""
+
+    def __init__(self, script: list[tuple[str, bool]]) -> None:
+        self.script = list(script)
+
+    def verify(self, round_: Round) -> Outcome:
+        verdict, suspicious = self.script.pop(0)
+        return Outcome(
+            verdict=verdict,
+            suspicious=suspicious,
+            estimate=None,
+            evidence={"likelihood_ratio": 20.0 if suspicious else 1.0, "suspicious_threshold": 12.0},
+        )
+
+
+def judge_rounds(client, ctx, clock, fleet, dev: Enrolled, script: list[tuple[str, bool]]) -> list[dict]:
+    """One probe round per script entry, each judged; the host as the API shows it after each."""
+    verifier = ScriptedVerifier(script)
+    seen = []
+    for _ in range(len(script)):
+        send_round(client, dev, fleet, FRANKFURT_DC, clock.now)
+        clock.advance(ctx.settings.verdict_debounce_s + 1)
+        assert process_queue(ctx, now=clock.now, verifier=verifier) == 1
+        seen.append(device(client, dev))
+        clock.advance(60)
+    return seen
+
+
+def suspicious_alerts(client, dev: Enrolled) -> list[dict]:
+    alerts = client.get("/api/v1/alerts", headers=ADMIN_HEADERS).json()
+    return [a for a in alerts if a["kind"] == "suspicious_location" and a["device_id"] == dev.device_id]
+
+
+def test_suspicious_needs_three_of_five_rounds_and_clears(client, ctx, clock, fleet) -> None:
+    assert (ctx.settings.suspicious_min_rounds, ctx.settings.suspicious_window_rounds) == (3, 5)
+    dev = enroll(client, "de-fr", "flaky")
+    flags = [True, False, True, True, False, False, False, True]
+    seen = judge_rounds(client, ctx, clock, fleet, dev, [("consistent", f) for f in flags])
+    # Flagged rounds among the last five: 1, 1, 2, 3, 3, 2, 2, 2.
+    assert [d["suspicious"] for d in seen] == [False, False, False, True, True, False, False, False]
+    # Every round keeps its own flag and statistic in the history (newest first).
+    history = seen[-1]["verdicts"]
+    assert [v["suspicious"] for v in reversed(history)] == flags
+    assert history[0]["evidence"]["likelihood_ratio"] == 20.0
+    assert history[0]["evidence"]["suspicious_persistence"] == {
+        "round_flagged": True,
+        "engine_flagged": True,
+        "flagged_rounds": 2,
+        "window_rounds": 5,
+        "min_rounds": 3,
+        "host_flagged": False,
+    }
+    # One alert: opened in the fourth round, closed in the sixth, not reopened by the eighth.
+    (alert,) = suspicious_alerts(client, dev)
+    assert alert["opened_at"] == seen[3]["verdict_time"]
+    assert alert["closed_at"] == seen[5]["verdict_time"] and not alert["open"]
+    assert alert["details"]["suspicious_location"]["flagged_rounds"] == 3
+    entries = client.get("/api/v1/audit", headers=ADMIN_HEADERS).json()["entries"]
+    verdicts = [e["details"] for e in entries if e["action"] == "verdict"]
+    assert [(v["suspicious"], v["suspicious_round"]) for v in verdicts][:4] == [
+        (False, True),
+        (False, False),
+        (False, True),
+        (True, True),
+    ]
+
+
+def test_a_zone_sets_its_own_rounds(client, ctx, clock, fleet) -> None:
+    body = {
+        "id": "strict",
+        "allowed_countries": ["DE"],
+        "suspicious_min_rounds": 1,
+        "suspicious_window_rounds": 1,
+    }
+    r = client.post("/api/v1/zones", json=body, headers=ADMIN_HEADERS)
+    assert r.status_code == 201, r.text
+    assert (r.json()["suspicious_min_rounds"], r.json()["suspicious_window_rounds"]) == (1, 1)
+    ensure_zone(client, "lenient", ("DE",))
+    strict, lenient = enroll(client, "strict", "strict-host"), enroll(client, "lenient", "lenient-host")
+    script = [("consistent", True), ("consistent", False)]
+    assert [d["suspicious"] for d in judge_rounds(client, ctx, clock, fleet, strict, script)] == [True, False]
+    assert [d["suspicious"] for d in judge_rounds(client, ctx, clock, fleet, lenient, script)] == [
+        False,
+        False,
+    ]
+    (alert,) = suspicious_alerts(client, strict)
+    assert not alert["open"]
+    assert suspicious_alerts(client, lenient) == []
+    # Back to the server's settings: null for both.
+    body.update(suspicious_min_rounds=None, suspicious_window_rounds=None)
+    assert client.put("/api/v1/zones/strict", json=body, headers=ADMIN_HEADERS).status_code == 200
+    assert [
+        d["suspicious"] for d in judge_rounds(client, ctx, clock, fleet, strict, [("consistent", True)])
+    ] == [False]
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "message"),
+    [
+        (4, 3, "the flagged rounds needed must be 1 to the window (3), not 4"),
+        (0, 3, "not 0"),
+        (1, 101, "the window must be 1 to 100 rounds"),
+        (2, None, "both suspicious_min_rounds and suspicious_window_rounds"),
+    ],
+)
+def test_a_zone_with_an_impossible_policy_is_refused(client, k, n, message) -> None:
+    body = {
+        "id": "bad",
+        "allowed_countries": ["DE"],
+        "suspicious_min_rounds": k,
+        "suspicious_window_rounds": n,
+    }
+    r = client.post("/api/v1/zones", json=body, headers=ADMIN_HEADERS)
+    assert r.status_code == 422 and message in r.text, r.text
+
+
+def test_server_settings_refuse_an_impossible_policy(monkeypatch) -> None:
+    with pytest.raises(ConfigError, match="not 6"):
+        ServerSettings(suspicious_min_rounds=6, suspicious_window_rounds=5)
+    monkeypatch.setenv("FLEETPROOF_SUSPICIOUS_MIN_ROUNDS", "2")
+    monkeypatch.setenv("FLEETPROOF_SUSPICIOUS_WINDOW_ROUNDS", "4")
+    settings = ServerSettings.from_env()
+    assert (settings.suspicious_min_rounds, settings.suspicious_window_rounds) == (2, 4)
+
+
+def test_a_proven_host_is_never_suspicious(client, ctx, clock, fleet) -> None:
+    dev = enroll(client, "de-fr", "proven-host")
+    script = [("proven", True)] * 3 + [("consistent", True)] * 3
+    seen = judge_rounds(client, ctx, clock, fleet, dev, script)
+    # Proven rounds do not count (the engine's flag is kept as engine_flagged); the rounds after them do.
+    assert [d["suspicious"] for d in seen] == [False, False, False, False, False, True]
+    history = seen[-1]["verdicts"]
+    assert [v["suspicious"] for v in reversed(history)] == [False] * 3 + [True] * 3
+    assert history[-1]["evidence"]["suspicious_persistence"]["engine_flagged"] is True
+    # The store keeps the engine's own flag of every round (evidence bundles re-judge and compare it).
+    with ctx.db.read() as session:
+        stored = session.scalars(
+            select(Verdict.suspicious).where(Verdict.device_id == dev.device_id).order_by(Verdict.time)
+        )
+        assert list(stored) == [True] * 6
+    # A proven round clears the host's flag at once, whatever the rounds before it were.
+    after = judge_rounds(client, ctx, clock, fleet, dev, [("proven", True)])
+    assert not after[0]["suspicious"]
+    assert not any(a["open"] for a in suspicious_alerts(client, dev))

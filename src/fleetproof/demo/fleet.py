@@ -8,7 +8,8 @@ What runs, all on 127.0.0.1:
   that names the host's id, probing the landmarks through delaying relays;
 - the delaying relays themselves (:class:`fleetproof.probe.netem.RelayNetwork`) in this process: each
   (host, landmark) pair gets the one-way delay of the great-circle distance between the host's
-  ``actual`` position and the landmark at 2/3 c, times an inflation factor, plus jitter.
+  ``actual`` position and the landmark at 2/3 c, times the scenario network's inflation, plus both
+  ends' access delays and jitter (:meth:`fleetproof.demo.scenario.Scenario.delay_ms`).
 
 The server is told each host's zone and nothing of its ``actual`` position: the verdicts come from the
 measurements alone. The landmark mesh is measured the same way (landmark to landmark through relays)
@@ -33,6 +34,7 @@ import httpx
 
 from fleetproof.demo.processes import Child, ProcessGroup
 from fleetproof.demo.scenario import Host, Scenario
+from fleetproof.demo.scenario import Landmark as ScenarioLandmark
 from fleetproof.errors import ConfigError, UnavailableError
 
 __all__ = ["DemoFleet", "DemoOptions"]
@@ -48,9 +50,6 @@ class DemoOptions:
     probe_interval_s: float = 15.0
     probe_samples: int = 5
     mesh_samples: int = 3
-    inflation: float = 1.5
-    base_ms: float = 0.5
-    jitter_ms: float = 1.0
     keep_dir: bool = False
 
 
@@ -66,6 +65,7 @@ class DemoFleet:
         self.group = ProcessGroup(self.workdir)
         self.server_url = f"http://127.0.0.1:{options.port}"
         self.landmarks: dict[str, Any] = {}  # id -> LandmarkEntry: real address, actual position
+        self._scenario_landmarks = {lm.id: lm for lm in scenario.landmarks}
         self._landmark_keys: dict[str, Any] = {}
         self._relays: Any = None
         self.agents: dict[str, Child] = {}
@@ -85,13 +85,8 @@ class DemoFleet:
         from fleetproof.probe.netem import DelayModel, RelayNetwork
 
         self._start_landmarks()
-        self._relays = RelayNetwork(
-            model=DelayModel(
-                inflation=self.options.inflation,
-                base_ms=self.options.base_ms,
-                jitter_ms=self.options.jitter_ms,
-            )
-        )
+        # The scenario computes each pair's delay; the relays' own model adds only the jitter.
+        self._relays = RelayNetwork(model=DelayModel(jitter_ms=self.scenario.network.jitter_ms))
         self._relays.start()
         self._start_server()
         with self._admin() as client:
@@ -195,7 +190,9 @@ class DemoFleet:
         def one(lm_id: str) -> list[Any]:
             me = self.landmarks[lm_id]
             others = [e for i, e in self.landmarks.items() if i != lm_id]
-            directory = {e.id: e for e in self._relays.relay_directory(others, me.lat, me.lon)}
+            directory = {
+                e.id: e for e in self._relays.relayed(others, self._delay(self._scenario_landmarks[lm_id]))
+            }
             directory[lm_id] = me
             key = self._landmark_keys[lm_id]
             samples = self.options.mesh_samples
@@ -231,7 +228,7 @@ class DemoFleet:
             state_dir = self.workdir / "agents" / host.id
             state_dir.mkdir(parents=True)
             enroll(self.server_url, tokens[host.id], state_dir, host_inventory(host.id))
-            relayed = self._relays.relay_directory(self.landmarks.values(), host.actual.lat, host.actual.lon)
+            relayed = self._relays.relayed(self.landmarks.values(), self._delay(host))
             write_landmark_directory(state_dir / "landmarks.csv", relayed)
             self.agents[host.id] = self.group.start(
                 f"agent-{host.id}",
@@ -242,6 +239,10 @@ class DemoFleet:
             f"  {len(self.agents)} agents running (simulated accelerators), probing every "
             f"{self.options.probe_interval_s:g} s"
         )
+
+    def _delay(self, here: Host | ScenarioLandmark) -> Callable[[Any], float]:
+        """The one-way delay from ``here`` to a landmark directory entry, by the scenario's network."""
+        return lambda entry: self.scenario.delay_ms(here, self._scenario_landmarks[entry.id])
 
     def _agent_env(self, host: Host, number: int) -> dict[str, str]:
         state_dir = self.workdir / "agents" / host.id

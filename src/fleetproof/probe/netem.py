@@ -212,10 +212,21 @@ class RelayNetwork:
         self, landmarks: Iterable[LandmarkEntry], lat: float, lon: float
     ) -> list[LandmarkEntry]:
         """One relay per landmark for a device emulated at (lat, lon); the directory it should use."""
+        return self.relayed(
+            landmarks, lambda lm: self.model.one_way_ms(great_circle_km(lat, lon, lm.lat, lm.lon))
+        )
+
+    def relayed(
+        self, landmarks: Iterable[LandmarkEntry], one_way_ms: Callable[[LandmarkEntry], float]
+    ) -> list[LandmarkEntry]:
+        """One relay per landmark adding ``one_way_ms(landmark)`` (plus jitter) each way; their directory.
+
+        For callers with a delay model of their own (the demo's scenario gives every end its own
+        access delay); :meth:`relay_directory` is this with the network's :class:`DelayModel`.
+        """
         out = []
         for lm in landmarks:
-            one_way = self.model.one_way_ms(great_circle_km(lat, lon, lm.lat, lm.lon))
-            port = self.add_relay((lm.host, lm.port), one_way)
+            port = self.add_relay((lm.host, lm.port), one_way_ms(lm))
             out.append(replace(lm, address=f"{self.host}:{port}"))
         return out
 

@@ -8,12 +8,13 @@ import re
 import secrets
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 
 from fleetproof.errors import ConfigError
 from fleetproof.geo.claims import check_polygons, geojson_polygons
 from fleetproof.server import audit
+from fleetproof.server.config import persistence_problem
 from fleetproof.server.reqsign import public_key_from_b64
 from fleetproof.server.store.db import Database
 from fleetproof.server.store.models import Device, EnrollmentToken, Landmark, LandmarkStatement, Zone
@@ -44,6 +45,22 @@ class ZoneIn(BaseModel):
     site_lon: float | None = Field(default=None, ge=-180, le=180)
     allowed_countries: list[str] = Field(default_factory=list, max_length=300)
     allowed_region: dict[str, Any] | None = Field(default=None, description="GeoJSON Polygon or MultiPolygon")
+    suspicious_min_rounds: int | None = Field(
+        default=None, description="flagged rounds needed for the host's suspicious flag (default: server's)"
+    )
+    suspicious_window_rounds: int | None = Field(
+        default=None, description="latest rounds the suspicious flag looks back over (default: server's)"
+    )
+
+    @model_validator(mode="after")
+    def _persistence(self) -> ZoneIn:
+        k, n = self.suspicious_min_rounds, self.suspicious_window_rounds
+        if (k is None) != (n is None):
+            raise ValueError("give both suspicious_min_rounds and suspicious_window_rounds, or neither")
+        problem = None if k is None or n is None else persistence_problem(k, n)
+        if problem:
+            raise ValueError(f"suspicious_min_rounds / suspicious_window_rounds: {problem}")
+        return self
 
     @field_validator("allowed_countries")
     @classmethod
@@ -126,6 +143,8 @@ def zone_dict(z: Zone) -> dict[str, Any]:
         "allowed_countries": list(z.allowed_countries or []),
         "allowed_region": z.allowed_region,
         "created_at": z.created_at,
+        "suspicious_min_rounds": z.suspicious_min_rounds,
+        "suspicious_window_rounds": z.suspicious_window_rounds,
     }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from fleetproof.errors import ConfigError
 
-__all__ = ["SETTINGS_HELP", "ServerSettings"]
+__all__ = ["MAX_WINDOW_ROUNDS", "SETTINGS_HELP", "ServerSettings", "persistence_problem"]
 
 
 def _default_data_dir() -> str:
@@ -34,10 +34,17 @@ class ServerSettings:
     silent_after_s: float = 900.0
     verdict_window_s: float = 1800.0
     verdict_debounce_s: float = 5.0
+    suspicious_min_rounds: int = 3
+    suspicious_window_rounds: int = 5
     maintenance_interval_s: float = 30.0
     webhooks: list[str] = field(default_factory=list)
     webhook_max_attempts: int = 10
     background: bool = True
+
+    def __post_init__(self) -> None:
+        problem = persistence_problem(self.suspicious_min_rounds, self.suspicious_window_rounds)
+        if problem:
+            raise ConfigError(f"suspicious_min_rounds / suspicious_window_rounds: {problem}")
 
     def database_url(self) -> str:
         """The store URL: ``--db`` when given, else ``fleetproof.db`` in the data directory."""
@@ -62,6 +69,19 @@ class ServerSettings:
             values[f.name] = _convert(f.name, f.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+#: Most rounds a suspicious flag may look back over: each verdict reads that many rows.
+MAX_WINDOW_ROUNDS = 100
+
+
+def persistence_problem(min_rounds: int, window_rounds: int) -> str | None:
+    """What is wrong with a "k of the last n rounds" policy, or None when it is usable."""
+    if not 1 <= window_rounds <= MAX_WINDOW_ROUNDS:
+        return f"the window must be 1 to {MAX_WINDOW_ROUNDS} rounds, not {window_rounds}"
+    if not 1 <= min_rounds <= window_rounds:
+        return f"the flagged rounds needed must be 1 to the window ({window_rounds}), not {min_rounds}"
+    return None
 
 
 def _convert(name: str, kind: Any, raw: str) -> Any:
@@ -93,6 +113,8 @@ SETTINGS_HELP: dict[str, str] = {
     "silent_after_s": "A host not heard from for this long raises a host_silent alert, seconds.",
     "verdict_window_s": "Measurements younger than this make up a host's current round, seconds.",
     "verdict_debounce_s": "Wait after a host's last measurement before its verdict runs, seconds.",
+    "suspicious_min_rounds": "Flagged rounds, of the latest suspicious_window_rounds, that flag the host.",
+    "suspicious_window_rounds": "How many of a host's latest rounds the suspicious flag looks back over.",
     "maintenance_interval_s": "Period of the background work (verdicts, alerts, retention), seconds.",
     "webhooks": "Comma-separated URLs that receive alerts as JSON POSTs (retried with backoff).",
     "webhook_max_attempts": "Delivery attempts per alert and webhook before giving up.",

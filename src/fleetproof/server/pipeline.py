@@ -8,6 +8,8 @@ round arriving in several batches is judged once. The round is the minimum RTT p
 small :class:`Verifier` protocol; the pipeline adds what needs history — relocation
 against the host's own baseline and inconsistency with its zone's peers — stores the
 result with its evidence, opens or closes alerts, and writes the verdict to the audit log.
+The host-level ``suspicious`` flag needs history too: ``k`` of the last ``n`` rounds flagged
+(:mod:`fleetproof.server.persistence`; the zone's own k and n, else the server's settings).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fleetproof.server import audit
 from fleetproof.server.alerts import raise_alert, resolve_alert
 from fleetproof.server.context import ServerContext
 from fleetproof.server.fingerprint import compare, peer_median, update_baseline
+from fleetproof.server.persistence import Persistence
 from fleetproof.server.store.db import rowcount
 from fleetproof.server.store.models import Alert, Device, Landmark, Measurement, Verdict, VerdictQueue, Zone
 
@@ -180,9 +183,32 @@ def _remember_fingerprint(ctx: ServerContext, zone_id: str, device_id: str, fp: 
         ctx.cache[("peers", zone_id)] = (cached[0], [(device_id, fp), *others][: PEER_LIMIT + 1])
 
 
+def _persistence(ctx: ServerContext, zone: Zone) -> Persistence:
+    """The zone's "k of the last n rounds" when it has one, else the server's."""
+    if zone.suspicious_min_rounds is not None and zone.suspicious_window_rounds is not None:
+        return Persistence(zone.suspicious_min_rounds, zone.suspicious_window_rounds)
+    return Persistence(ctx.settings.suspicious_min_rounds, ctx.settings.suspicious_window_rounds)
+
+
+def _earlier_flags(session: Any, device_id: str, rounds: int) -> list[bool]:
+    """Whether each of the host's latest ``rounds`` verdicts counts as flagged, newest first.
+
+    A row keeps the engine's own flag; a proven round does not count (see ``Persistence``).
+    """
+    if rounds <= 0:
+        return []
+    rows = session.execute(
+        select(Verdict.suspicious, Verdict.verdict)
+        .where(Verdict.device_id == device_id)
+        .order_by(Verdict.time.desc(), Verdict.id.desc())
+        .limit(rounds)
+    )
+    return [bool(flag) and verdict != "proven" for flag, verdict in rows]
+
+
 def _load_round(
     ctx: ServerContext, device_id: str, now: float
-) -> tuple[Round, list[dict[str, float]]] | None:
+) -> tuple[Round, list[dict[str, float]], Persistence] | None:
     with ctx.db.read() as session:
         device = session.get(Device, device_id)
         if device is None:
@@ -209,7 +235,7 @@ def _load_round(
     # Every trusted landmark, measured or not: the engine is built once per trusted set.
     landmarks = [LandmarkInput(lm.id, lm.lat, lm.lon) for _id, lm in sorted(trusted.items())]
     record_ids = tuple(sorted(i for i, lm, _rtt in rows if lm in trusted))
-    return Round(device_id, rtts, landmarks, policy, record_ids, since, now), peers
+    return Round(device_id, rtts, landmarks, policy, record_ids, since, now), peers, _persistence(ctx, zone)
 
 
 def judge_device(
@@ -223,7 +249,7 @@ def judge_device(
     loaded = _load_round(ctx, device_id, now)
     if loaded is None:
         return False
-    round_, peers = loaded
+    round_, peers, persistence = loaded
     outcome = verifier.verify(round_)
     with ctx.db.write() as session:
         device = session.get(Device, device_id)
@@ -238,12 +264,18 @@ def judge_device(
         evidence["relocation"] = relocation.as_dict()
         evidence["peers"] = {**peer_cmp.as_dict(), "peer_count": len(peers)}
         evidence["rtts_ms"] = round_.rtts_ms
+        flag = persistence.judge(
+            outcome.verdict,
+            outcome.suspicious,
+            _earlier_flags(session, device_id, persistence.window_rounds - 1),
+        )
+        evidence["suspicious_persistence"] = flag.as_dict()
         session.add(
             Verdict(
                 device_id=device_id,
                 time=now,
                 verdict=outcome.verdict,
-                suspicious=outcome.suspicious,
+                suspicious=outcome.suspicious,  # the engine's own flag; the host's is on the device
                 estimate=outcome.estimate,
                 evidence=evidence,
                 region=outcome.region,
@@ -254,12 +286,22 @@ def judge_device(
         )
         device.verdict, device.suspicious, device.estimate = (
             outcome.verdict,
-            outcome.suspicious,
+            flag.host_flagged,
             outcome.estimate,
         )
         device.verdict_time, device.fingerprint = now, round_.rtts_ms
         device.relocated, device.peer_inconsistent = relocation.differs, peer_cmp.differs
-        _alerts(ctx, session, device, outcome, relocation.differs, peer_cmp.differs, evidence, now)
+        _alerts(
+            ctx,
+            session,
+            device,
+            outcome,
+            flag.host_flagged,
+            relocation.differs,
+            peer_cmp.differs,
+            evidence,
+            now,
+        )
         audit.append(
             ctx.db,
             session,
@@ -268,7 +310,8 @@ def judge_device(
             subject=device_id,
             details={
                 "verdict": outcome.verdict,
-                "suspicious": outcome.suspicious,
+                "suspicious": flag.host_flagged,
+                "suspicious_round": flag.round_flagged,
                 "estimate": outcome.estimate,
                 "relocated": relocation.differs,
                 "peer_inconsistent": peer_cmp.differs,
@@ -284,18 +327,25 @@ def judge_device(
     return True
 
 
+#: The part of a verdict's evidence that an alert of each kind carries in its details.
+_ALERT_EVIDENCE = {"relocation": "relocation", "suspicious_location": "suspicious_persistence"}
+
+
 def _alerts(
     ctx: ServerContext,
     session: Any,
     device: Device,
     outcome: Outcome,
+    suspicious: bool,
     relocated: bool,
     peer_inconsistent: bool,
     evidence: dict[str, Any],
     now: float,
 ) -> None:
+    """Open or close the host's location alerts; ``suspicious`` is the host-level (persistent) flag."""
     hooks = ctx.settings.webhooks
     name = device.hostname
+    flagged = evidence["suspicious_persistence"]
     conditions = [
         (
             "location_violation",
@@ -303,7 +353,13 @@ def _alerts(
             "critical",
             f"{name} cannot be where zone {device.zone_id} allows",
         ),
-        ("suspicious_location", outcome.suspicious, "warning", f"{name}: measurements look manipulated"),
+        (
+            "suspicious_location",
+            suspicious,
+            "warning",
+            f"{name}: measurements look manipulated in {flagged['flagged_rounds']} of its last "
+            f"{flagged['window_rounds']} rounds",
+        ),
         ("relocation", relocated, "critical", f"{name}: RTT fingerprint moved away from its baseline"),
         (
             "peer_inconsistency",
@@ -329,7 +385,7 @@ def _alerts(
                 details={
                     "verdict": outcome.verdict,
                     "estimate": outcome.estimate,
-                    kind: evidence.get("relocation" if kind == "relocation" else "peers"),
+                    kind: evidence.get(_ALERT_EVIDENCE.get(kind, "peers")),
                 },
                 now=now,
                 webhooks=hooks,

@@ -77,10 +77,13 @@ def list_devices(
 
 
 def verdict_dict(v: Verdict, *, with_region: bool = False) -> dict[str, Any]:
+    """One round of a host's history. The row keeps the engine's own ``suspicious`` flag (evidence
+    bundles re-judge and compare it); a ``proven`` round is never shown as suspicious, since added
+    delay cannot fake a proof (:mod:`fleetproof.server.persistence`)."""
     out = {
         "time": v.time,
         "verdict": v.verdict,
-        "suspicious": v.suspicious,
+        "suspicious": bool(v.suspicious) and v.verdict != "proven",
         "estimate": v.estimate,
         "evidence": v.evidence,
         "relocated": v.relocated,

@@ -41,6 +41,9 @@ class Zone(Base):
     allowed_countries: Mapped[list[Any]] = mapped_column(JSON, default=list)
     allowed_region: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[float] = mapped_column(Float)
+    # The zone's own "k of the last n rounds" for the suspicious flag; None: the server's settings.
+    suspicious_min_rounds: Mapped[int | None] = mapped_column(Integer)
+    suspicious_window_rounds: Mapped[int | None] = mapped_column(Integer)
 
 
 class EnrollmentToken(Base):
