@@ -20,6 +20,7 @@ from fleetproof.errors import FleetproofError
 # Modules that add subcommands, in the order they appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
     "fleetproof.batch.cli",
+    "fleetproof.plan.cli",
     "fleetproof.probe.cli",
     "fleetproof.agent.cli",
     "fleetproof.server.cli",

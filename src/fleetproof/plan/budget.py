@@ -24,19 +24,23 @@ __all__ = ["Budget", "BudgetAsk", "search_budgets"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
-MAX_ROUNDS = 32
+MAX_ROUNDS = 40
+GUESS_SHIFT = 0.45
 
 
 @dataclass(frozen=True)
 class BudgetAsk:
     """Pairs to search: ``site`` in ``deployment``, pool landmark ``landmark`` modelled at ``rtt0``
-    ms (where the site is proven), with a first ``guess`` (ms) of where proof stops."""
+    ms (where the site is proven), with a first ``guess`` (ms) of where proof stops; ``spare``
+    where geometry expects the proof to survive without this landmark (tried first at a disk
+    holding the whole Earth)."""
 
     site: IntArray
     deployment: IntArray
     landmark: IntArray
     rtt0: FloatArray
     guess: FloatArray
+    spare: npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -54,12 +58,16 @@ def search_budgets(judge: Judge, ask: BudgetAsk, step_ms: float) -> Budget:
     n = ask.site.size
     top = judge.delay.rtt_for_reach_ms(np.pi * EARTH_RADIUS_KM)  # a disk holding the whole Earth
     k_max = np.maximum(np.ceil((top - ask.rtt0) / step_ms), 1).astype(np.int64)
-    lo = np.zeros(n, dtype=np.int64)  # proven at rtt0 + lo·step
-    hi = np.full(n, -1, dtype=np.int64)  # not proven at rtt0 + hi·step (−1: not found yet)
-    gap = np.ones(n, dtype=np.int64)
-    first = np.clip(np.floor((ask.guess - ask.rtt0) / step_ms), 1, k_max).astype(np.int64)
-    pending = [(np.arange(n), first), (np.flatnonzero(first < k_max), first[first < k_max] + 1)]
-    for _ in range(MAX_ROUNDS):
+    s = _State(n, k_max)
+    # The engine's threshold lies a little below the geometric guess (its sub-cells must clear the
+    # border): half a step lower makes the guess and the point above it bracket it most often.
+    guess = np.clip(np.floor((ask.guess - ask.rtt0) / step_ms - GUESS_SHIFT), 1, k_max).astype(np.int64)
+    # Round one: the whole-Earth disk for spare landmarks, the guess and the point above it for the rest.
+    rest = np.flatnonzero(~ask.spare)
+    pending = [(np.flatnonzero(ask.spare), k_max[ask.spare]), (rest, guess[rest])]
+    above = rest[guess[rest] < k_max[rest]]
+    pending.append((above, guess[above] + 1))
+    for round_ in range(MAX_ROUNDS):
         who = np.concatenate([w for w, _ in pending])
         at = np.concatenate([k for _, k in pending])
         if who.size == 0:
@@ -67,33 +75,69 @@ def search_budgets(judge: Judge, ask: BudgetAsk, step_ms: float) -> Budget:
         rows = Rows(
             ask.site[who], ask.deployment[who], ask.landmark[who], ask.rtt0[who] + at.astype(np.float64) * step_ms
         )
-        proven = np.array([v == "proven" for v in judge.verdicts(rows)], dtype=bool)
-        order = np.lexsort((at, who))
-        for j in order.tolist():
+        s.record(who, at, np.array([v == "proven" for v in judge.verdicts(rows)], dtype=bool))
+        if round_ == 0:
+            # A spare landmark that matters after all starts again from its guess; a guess that failed
+            # is left downwards, one proven with the point above it upwards (and the whole-Earth
+            # disk is tried once on the way, as it settles "no budget" in one row).
+            again = np.flatnonzero(ask.spare & (s.hi >= 0))
+            s.mode[again] = _DOWN
+            s.hi[again] = np.minimum(s.hi[again], guess[again] + 1)
+            failed = rest[s.hi[rest] == guess[rest]]
+            s.mode[failed] = _DOWN
+            up = rest[(s.hi[rest] < 0) & (s.lo[rest] < k_max[rest])]
+            pending = [(again, np.maximum(np.minimum(guess[again], s.hi[again] - 1), 1)), (up, k_max[up])]
+            pending.append(s.next(exclude=np.concatenate([again, up])))
+            continue
+        pending = [s.next()]
+    unbounded = (s.hi < 0) & (s.lo >= k_max)
+    rtt = np.where(unbounded, np.nan, ask.rtt0 + s.lo * step_ms)
+    above_ms = np.where(s.hi >= 0, ask.rtt0 + s.hi * step_ms, np.nan)
+    return Budget(rtt, unbounded, above_ms)
+
+
+_UP, _DOWN = 0, 1
+
+
+class _State:
+    """Per pair: ``lo`` proven (lattice steps above the modelled RTT), ``hi`` not proven (−1: none
+    found), and the direction a gallop goes until the bracket is found."""
+
+    def __init__(self, n: int, k_max: IntArray) -> None:
+        self.lo = np.zeros(n, dtype=np.int64)
+        self.hi = np.full(n, -1, dtype=np.int64)
+        self.gap = np.ones(n, dtype=np.int64)
+        self.mode = np.full(n, _UP, dtype=np.int64)
+        self.k_max = k_max
+        self.bracketed = np.zeros(n, dtype=bool)
+
+    def record(self, who: IntArray, at: IntArray, proven: npt.NDArray[np.bool_]) -> None:
+        for j in np.lexsort((at, who)).tolist():
             p, k = int(who[j]), int(at[j])
-            if proven[j] and (hi[p] < 0 or k < hi[p]):
-                lo[p] = max(lo[p], k)
-            elif not proven[j] and k > lo[p]:
-                hi[p] = k if hi[p] < 0 else min(hi[p], k)
-        pending = [_next(lo, hi, gap, k_max)]
-    unbounded = (hi < 0) & (lo >= k_max)
-    rtt = np.where(unbounded, np.nan, ask.rtt0 + lo * step_ms)
-    above = np.where(hi >= 0, ask.rtt0 + hi * step_ms, np.nan)
-    return Budget(rtt, unbounded, above)
+            if proven[j] and (self.hi[p] < 0 or k < self.hi[p]):
+                if self.mode[p] == _DOWN:
+                    self.bracketed[p] = True
+                self.lo[p] = max(self.lo[p], k)
+            elif not proven[j] and k > self.lo[p]:
+                if self.mode[p] == _UP and k < self.k_max[p]:
+                    self.bracketed[p] = True
+                self.hi[p] = k if self.hi[p] < 0 else min(self.hi[p], k)
 
-
-def _next(lo: IntArray, hi: IntArray, gap: IntArray, k_max: IntArray) -> tuple[IntArray, IntArray]:
-    """The next lattice point of every open pair: gallop up or down by doubling gaps, then bisect."""
-    up = (hi < 0) & (lo < k_max)
-    open_ = (hi >= 0) & (hi - lo > 1)
-    probe = np.zeros(lo.size, dtype=np.int64)
-    probe[up] = np.minimum(lo[up] + 2 * gap[up], k_max[up])
-    # Below a failed probe: step down by doubling gaps until a proven point turns up, unless the
-    # bracket is already narrow enough to bisect.
-    down = open_ & (hi - lo > 4 * gap)
-    probe[down] = hi[down] - 2 * gap[down]
-    mid = open_ & ~down
-    probe[mid] = (lo[mid] + hi[mid]) // 2
-    gap[up | down] *= 2
-    who = np.flatnonzero(up | open_)
-    return who, probe[who]
+    def next(self, exclude: IntArray | None = None) -> tuple[IntArray, IntArray]:
+        """The next lattice point of every open pair: gallop by doubling gaps, then bisect."""
+        live = np.ones(self.lo.size, dtype=bool)
+        if exclude is not None:
+            live[exclude] = False
+        lo, hi, gap = self.lo, self.hi, self.gap
+        open_ = live & (((hi < 0) & (lo < self.k_max)) | ((hi >= 0) & (hi - lo > 1)))
+        probe = (lo + hi) // 2
+        up = open_ & ~self.bracketed & (self.mode == _UP)
+        probe[up] = lo[up] + 2 * gap[up]
+        down = open_ & ~self.bracketed & (self.mode == _DOWN)
+        probe[down] = hi[down] - 2 * gap[down]
+        ceiling = np.where(hi >= 0, hi - 1, self.k_max)
+        wild = (up | down) & ((probe <= lo) | (probe > ceiling))
+        probe[wild] = np.where(hi[wild] >= 0, (lo[wild] + hi[wild]) // 2, self.k_max[wild])
+        gap[up | down] *= 2
+        who = np.flatnonzero(open_)
+        return who, probe[who]

@@ -170,7 +170,9 @@ def make_plan(
         )
         return judge.add_deployment(np.concatenate([existing, added])), added
 
-    later = testable[~proven_now[testable]]
+    # A site outside its zone, or nearer its border than the smallest disk, lies in every disk with
+    # all of its surroundings, so no deployment proves it: the engine is not asked again.
+    later = testable[~proven_now[testable] & geo.possible[testable]]
     after: list[str | None] = [None] * n_sites
     dep_full = dep_now
     if count.any() and later.size:
@@ -247,7 +249,10 @@ def _budgets(
     per_place: int,
 ) -> dict[int, tuple[ProofLandmark, ...]]:
     """Budgets of the ``tolerance + 1`` landmarks that carry each proof (see :mod:`.budget`)."""
-    sites, deps, lms = [], [], []
+    sites: list[int] = []
+    deps: list[int] = []
+    lms: list[int] = []
+    spares: list[bool] = []
     for proven, dep in ((proven_now, dep_now), (proven_after & ~proven_now, dep_full)):
         chosen = np.flatnonzero(proven)
         if chosen.size == 0:
@@ -260,11 +265,13 @@ def _budgets(
         # Landmarks whose disk fits come first, tightest first; then the tightest of the rest.
         key = np.where(fitting, rtt, rtt + 1e6)
         take = np.argsort(key, axis=1, kind="stable")[:, :per_place]
+        n_fit = fitting.sum(axis=1)
         for r, s in enumerate(chosen.tolist()):
             for j in take[r].tolist():
                 sites.append(s)
                 deps.append(dep)
                 lms.append(int(deployed[j]))
+                spares.append(bool(n_fit[r] - fitting[r, j] >= per_place))
     if not sites:
         return {}
     site = np.array(sites, dtype=np.int64)
@@ -274,7 +281,8 @@ def _budgets(
     rtt0 = judge.delay.rtt_ms(dist)
     room = _pair_room(geo, site, lm) - margin_km(judge.delay.reach_km(dist)) / 2
     guess = np.where(np.isfinite(room), judge.delay.rtt_for_reach_ms(np.maximum(room, 0.0)), rtt0)
-    found = search_budgets(judge, BudgetAsk(site, np.array(deps, dtype=np.int64), lm, rtt0, guess), step_ms)
+    ask = BudgetAsk(site, np.array(deps, dtype=np.int64), lm, rtt0, guess, np.array(spares, dtype=bool))
+    found = search_budgets(judge, ask, step_ms)
     out: dict[int, list[ProofLandmark]] = {}
     for k in range(site.size):
         out.setdefault(int(site[k]), []).append(

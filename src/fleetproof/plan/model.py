@@ -46,8 +46,8 @@ __all__ = [
 DEFAULT_INFLATION = 1.4
 #: Access delay per end, one-way (ms): a host or landmark in a well-connected data centre.
 DEFAULT_ACCESS_MS = 0.1
-#: Resolution of a proof budget (ms of RTT, about 1 km of disk radius).
-DEFAULT_BUDGET_STEP_MS = 0.01
+#: Resolution of a proof budget (ms of RTT, about 5 km of disk radius: finer than RTTs repeat).
+DEFAULT_BUDGET_STEP_MS = 0.05
 
 FloatArray = npt.NDArray[np.float64]
 
