@@ -18,7 +18,9 @@ from fleetproof.geodata import load_countries
 from fleetproof.geodata.population import load_population
 
 
-def draw_places(n: int, rng: np.random.Generator, jitter_deg: float = 0.1) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def draw_places(
+    n: int, rng: np.random.Generator, jitter_deg: float = 0.1
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``n`` places in countries, population-weighted: (lat, lon, country code)."""
     countries = load_countries()
     lat, lon, pop = load_population()

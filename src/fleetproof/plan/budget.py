@@ -73,7 +73,10 @@ def search_budgets(judge: Judge, ask: BudgetAsk, step_ms: float) -> Budget:
         if who.size == 0:
             break
         rows = Rows(
-            ask.site[who], ask.deployment[who], ask.landmark[who], ask.rtt0[who] + at.astype(np.float64) * step_ms
+            ask.site[who],
+            ask.deployment[who],
+            ask.landmark[who],
+            ask.rtt0[who] + at.astype(np.float64) * step_ms,
         )
         s.record(who, at, np.array([v == "proven" for v in judge.verdicts(rows)], dtype=bool))
         if round_ == 0:

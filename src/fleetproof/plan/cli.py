@@ -32,7 +32,9 @@ def register(subparsers: Any) -> None:
     src = p.add_argument_group("inputs")
     src.add_argument("--sites", type=Path, required=True, metavar="S.csv", help="id,lat,lon,zone")
     src.add_argument("--landmarks", type=Path, required=True, metavar="L.csv", help="id,lat,lon (existing)")
-    src.add_argument("--zones", type=Path, required=True, metavar="Z.json", help="zones as the server keeps them")
+    src.add_argument(
+        "--zones", type=Path, required=True, metavar="Z.json", help="zones as the server keeps them"
+    )
     src.add_argument(
         "--candidates",
         type=Path,
@@ -113,5 +115,9 @@ def run_plan(args: argparse.Namespace, out: TextIO) -> int:
         write_text(args.map_dir / "plan.svg", [plan_svg(plan, load_country_shapes(), zone_countries)])
     write_json(args.out, doc)
     out.write(summary(plan))
-    out.write(f"plan written to {args.out}" + (f", map to {args.map_dir / 'plan.svg'}" if args.map_dir else "") + "\n")
+    out.write(
+        f"plan written to {args.out}"
+        + (f", map to {args.map_dir / 'plan.svg'}" if args.map_dir else "")
+        + "\n"
+    )
     return 0

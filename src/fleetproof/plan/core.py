@@ -26,10 +26,10 @@ import numpy.typing as npt
 from fleetproof.geo import CountryTable, Landmark
 from fleetproof.geo.sphere import EARTH_RADIUS_KM
 from fleetproof.plan.budget import BudgetAsk, search_budgets
+from fleetproof.plan.geometry import Geometry, margin_km, why_not
 from fleetproof.plan.greedy import greedy_cover
 from fleetproof.plan.judge import Judge, Rows, Runner
 from fleetproof.plan.model import DEFAULT_BUDGET_STEP_MS, DelayPlan, EngineSettings
-from fleetproof.plan.geometry import Geometry, margin_km, why_not
 from fleetproof.plan.zones import Zone
 
 __all__ = ["AddedLandmark", "Plan", "ProofLandmark", "Site", "SitePlan", "make_plan"]
@@ -133,16 +133,20 @@ def make_plan(
     lat = np.array([s.lat for s in sites], dtype=np.float64)
     lon = np.array([s.lon for s in sites], dtype=np.float64)
     geo = Geometry.build(sites, zones, landmarks, candidates, countries, country_edges, delay, per_place)
-    claims = [z.claim(sites[i].id) if (z := geo.claim_target(i)) is not None else None for i in range(n_sites)]
+    claims = [
+        z.claim(sites[i].id) if (z := geo.claim_target(i)) is not None else None for i in range(n_sites)
+    ]
     names = _instance_ids(candidates, per_place, {lm.id for lm in landmarks})
     pool = list(landmarks) + [
-        Landmark(names[c][j], cand.lat, cand.lon) for c, cand in enumerate(candidates) for j in range(per_place)
+        Landmark(names[c][j], cand.lat, cand.lon)
+        for c, cand in enumerate(candidates)
+        for j in range(per_place)
     ]
     judge = Judge(pool, lat, lon, claims, geo.zone_number, delay, engine, countries, runner)
     existing = np.arange(n_exist, dtype=np.int64)
     dep_now = judge.add_deployment(existing)
     testable = np.flatnonzero([c is not None for c in claims])
-    now = [None] * n_sites
+    now: list[str | None] = [None] * n_sites
     if n_exist:
         for s, v in zip(testable.tolist(), judge.verdicts(Rows.plain(testable, dep_now)), strict=True):
             now[s] = v
@@ -165,7 +169,11 @@ def make_plan(
 
     def deployment() -> tuple[int, IntArray]:
         added = np.array(
-            [n_exist + c * per_place + j for c in np.flatnonzero(count).tolist() for j in range(int(count[c]))],
+            [
+                n_exist + c * per_place + j
+                for c in np.flatnonzero(count).tolist()
+                for j in range(int(count[c]))
+            ],
             dtype=np.int64,
         )
         return judge.add_deployment(np.concatenate([existing, added])), added
@@ -291,7 +299,9 @@ def _budgets(
                 distance_km=round(float(dist[k]), 2),
                 modelled_rtt_ms=round(float(rtt0[k]), 4),
                 budget_rtt_ms=None if found.unbounded[k] else round(float(found.rtt_ms[k]), 4),
-                not_proven_at_ms=None if not np.isfinite(found.above_ms[k]) else round(float(found.above_ms[k]), 4),
+                not_proven_at_ms=None
+                if not np.isfinite(found.above_ms[k])
+                else round(float(found.above_ms[k]), 4),
             )
         )
     return {s: tuple(v) for s, v in out.items()}
@@ -300,7 +310,6 @@ def _budgets(
 def _distance_km(judge: Judge, site: IntArray, landmarks: IntArray) -> FloatArray:
     dots = judge.site_vec[site] @ judge.pool_vec[landmarks].T
     return np.asarray(np.arccos(np.clip(dots, -1.0, 1.0)) * EARTH_RADIUS_KM)
-
 
 
 def _pair_room(geo: Geometry, site: IntArray, pool: IntArray) -> FloatArray:

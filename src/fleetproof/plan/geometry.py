@@ -111,7 +111,9 @@ class Geometry:
         border = np.full(n, np.nan)
         room: dict[int, FloatArray] = {}
         for name, number in numbers.items():
-            members = np.flatnonzero((zone_number == number) & np.array([p is None for p in problem], dtype=bool))
+            members = np.flatnonzero(
+                (zone_number == number) & np.array([p is None for p in problem], dtype=bool)
+            )
             z = zones.get(name)
             if members.size == 0 or z is None:
                 continue
@@ -128,7 +130,9 @@ class Geometry:
             room[number] = r
         ok = np.array([p is None for p in problem], dtype=bool)
         floor = delay.floor_km()
-        possible = ok & inside & (np.nan_to_num(border, nan=-1.0) >= floor + float(margin_km(np.array(floor))))
+        possible = (
+            ok & inside & (np.nan_to_num(border, nan=-1.0) >= floor + float(margin_km(np.array(floor))))
+        )
         return Geometry(
             sites,
             zone_of,
@@ -159,7 +163,9 @@ class Geometry:
     def point_of(self, pool: IntArray) -> IntArray:
         """Pool landmark indices (existing, then ``per_place`` per candidate) → point indices."""
         pool = np.asarray(pool, dtype=np.int64)
-        return np.where(pool < self.n_existing, pool, self.n_existing + (pool - self.n_existing) // self.per_place)
+        return np.where(
+            pool < self.n_existing, pool, self.n_existing + (pool - self.n_existing) // self.per_place
+        )
 
     def room_km(self, site: IntArray, pool: IntArray) -> FloatArray:
         """(len(site), len(pool)): distance from each landmark to the site's zone border (−inf outside)."""
@@ -172,7 +178,7 @@ class Geometry:
         return out
 
     def fitting(self, sites: IntArray) -> Fits:
-        """For ``sites``: fitting candidate places (nearest first) and the count of fitting existing landmarks."""
+        """For ``sites``: fitting candidate places (nearest first), and how many existing landmarks fit."""
         n_sites = len(self.sites)
         existing_count = np.zeros(n_sites, dtype=np.int64)
         ps, pc, pk = [], [], []

@@ -49,7 +49,10 @@ def greedy_cover(
     count = np.zeros(n_candidates, dtype=np.int64)
     served: dict[int, list[int]] = {}
     order = np.argsort(pair_place, kind="stable")
-    sites_of = np.split(np.asarray(pair_site, dtype=np.int64)[order], np.cumsum(np.bincount(pair_place, minlength=n_candidates))[:-1])
+    sites_of = np.split(
+        np.asarray(pair_site, dtype=np.int64)[order],
+        np.cumsum(np.bincount(pair_place, minlength=n_candidates))[:-1],
+    )
 
     def gain(c: int) -> int:
         return int(np.count_nonzero(demand[sites_of[c]] > 0)) if count[c] < capacity else 0
@@ -58,11 +61,11 @@ def greedy_cover(
     heap = [h for h in heap if h[0] < 0]
     heapq.heapify(heap)
     while heap:
-        neg, c = heapq.heappop(heap)
+        _, c = heapq.heappop(heap)
         g = gain(c)
         if g == 0:
             continue
-        if heap and g < -heap[0][0] or (heap and g == -heap[0][0] and heap[0][1] < c):
+        if (heap and g < -heap[0][0]) or (heap and g == -heap[0][0] and heap[0][1] < c):
             heapq.heappush(heap, (-g, c))  # stale: someone else may now be better
             continue
         sites = sites_of[c][demand[sites_of[c]] > 0]

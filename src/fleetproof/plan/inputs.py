@@ -119,7 +119,9 @@ def read_zones(path: Path) -> dict[str, Zone]:
     for line, item in items:
         zone = _zone(path, line, item)
         if zone.id in first:
-            raise InputError(str(path), line, f"duplicate zone id {zone.id!r} (first on line {first[zone.id]})")
+            raise InputError(
+                str(path), line, f"duplicate zone id {zone.id!r} (first on line {first[zone.id]})"
+            )
         first[zone.id] = line
         out[zone.id] = zone
     return out

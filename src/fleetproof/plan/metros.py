@@ -52,7 +52,13 @@ def _places(path: Path) -> list[dict[str, Any]]:
         f = line.split("\t")
         if len(f) > 14:
             out.append(
-                {"name": f[1], "lat": float(f[4]), "lon": float(f[5]), "country": f[8], "population": int(f[14] or 0)}
+                {
+                    "name": f[1],
+                    "lat": float(f[4]),
+                    "lon": float(f[5]),
+                    "country": f[8],
+                    "population": int(f[14] or 0),
+                }
             )
     return out
 

@@ -94,7 +94,9 @@ class DelayPlan:
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.inflation) and self.inflation >= 1.0):
-            raise ValueError("inflation must be a number ≥ 1 (a route is never shorter than the great circle)")
+            raise ValueError(
+                "inflation must be a number ≥ 1 (a route is never shorter than the great circle)"
+            )
         if not (np.isfinite(self.access_ms) and self.access_ms >= 0.0):
             raise ValueError("access delay must be a non-negative number of ms")
 
@@ -107,7 +109,8 @@ class DelayPlan:
     def reach_km(self, distance_km: npt.ArrayLike) -> FloatArray:
         """Radius (km) of the engine's disk for the modelled RTT, sphere allowance included."""
         return np.asarray(
-            self.speed.max_distance_km(self.rtt_ms(distance_km)) * (1.0 + DISTANCE_REL_ERROR), dtype=np.float64
+            self.speed.max_distance_km(self.rtt_ms(distance_km)) * (1.0 + DISTANCE_REL_ERROR),
+            dtype=np.float64,
         )
 
     def rtt_for_reach_ms(self, reach_km: npt.ArrayLike) -> FloatArray:

@@ -116,12 +116,14 @@ def summary(plan: Plan) -> str:
             f"{sum(causes.values())} not provable: "
             + ", ".join(f"{k} {v}" for k, v in sorted(causes.items(), key=lambda kv: (-kv[1], kv[0])))
         )
-    budgets = [lm.budget_rtt_ms - lm.modelled_rtt_ms for p in plan.sites for lm in p.proof if lm.budget_rtt_ms]
+    budgets = [
+        lm.budget_rtt_ms - lm.modelled_rtt_ms for p in plan.sites for lm in p.proof if lm.budget_rtt_ms
+    ]
     if budgets:
         budgets.sort()
         lines.append(
-            f"proof budgets: a proving landmark may show {budgets[len(budgets) // 2]:.2f} ms more than modelled "
-            f"(median), {budgets[0]:.2f} ms at the tightest"
+            f"proof budgets: a proving landmark may show {budgets[len(budgets) // 2]:.2f} ms more than "
+            f"modelled (median), {budgets[0]:.2f} ms at the tightest"
         )
     return "\n".join(lines) + "\n"
 
@@ -140,7 +142,11 @@ def plan_svg(plan: Plan, shapes: Shapes, highlight: Sequence[str]) -> str:
     for p in plan.sites:
         status = _status(p)
         title = f"{p.site.id} ({p.site.zone}): " + (
-            "provable now" if status == "now" else "provable with " + ", ".join(p.added) if status == "added" else p.why_not or "not provable"
+            "provable now"
+            if status == "now"
+            else "provable with " + ", ".join(p.added)
+            if status == "added"
+            else p.why_not or "not provable"
         )
         c.dot(p.site.lat, p.site.lon, 2.5, f'fill="{SITE_COLOURS[status]}" fill-opacity="0.8"', title)
     c.text(10, 22, summary(plan).splitlines()[0], 'font-size="16" font-weight="bold"')

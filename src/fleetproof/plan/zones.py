@@ -112,7 +112,9 @@ def _outer(parts: Sequence[FloatArray]) -> FloatArray:
     return np.vstack(out)
 
 
-def boundary_distance_km(lat: npt.ArrayLike, lon: npt.ArrayLike, edges: FloatArray, cap_km: float) -> FloatArray:
+def boundary_distance_km(
+    lat: npt.ArrayLike, lon: npt.ArrayLike, edges: FloatArray, cap_km: float
+) -> FloatArray:
     """Distance (km) from each point to the nearest edge, at most ``cap_km``.
 
     Measured in an equirectangular plane around each point (a few tenths of a percent
