@@ -205,8 +205,7 @@ def make_plan(
                 after[s] = v
     proven_after = np.array([v == "proven" for v in after], dtype=bool)
 
-    # Landmark instances actually used: the j-th landmark at place c is pool index n_exist + c·k + j.
-    used_at: dict[int, int] = {}
+    # Landmark instances the proven sites rely on: the j-th at place c is pool index n_exist + c·k + j.
     instances: dict[int, list[int]] = {}
     for s, places in served.items():
         seen: dict[int, int] = {}
@@ -215,8 +214,21 @@ def make_plan(
             j = seen.get(c, 0)
             seen[c] = j + 1
             mine.append(n_exist + c * per_place + j)
-            used_at[n_exist + c * per_place + j] = used_at.get(n_exist + c * per_place + j, 0) + 1
         instances[s] = mine
+    kept = sorted({j for s, mine in instances.items() if proven_after[s] for j in mine})
+    if dep_full != dep_now and len(kept) < len(judge.deployments[dep_full]) - n_exist:
+        # Landmarks that proved no site are not bought: the sites they were meant for are judged
+        # without them, and so, once more, is every site proven with them.
+        dep_full = judge.add_deployment(np.concatenate([existing, np.array(kept, dtype=np.int64)]))
+        again = np.flatnonzero(proven_after)
+        for s, v in zip(again.tolist(), judge.verdicts(Rows.plain(again, dep_full)), strict=True):
+            after[s] = v
+        proven_after = np.array([v == "proven" for v in after], dtype=bool)
+    relying: dict[int, int] = {}
+    for s, mine in instances.items():
+        if proven_after[s]:
+            for j in mine:
+                relying[j] = relying.get(j, 0) + 1
 
     proof = _budgets(judge, geo, proven_now, proven_after, dep_now, dep_full, budget_step_ms, per_place)
     plans = []
@@ -239,9 +251,10 @@ def make_plan(
             )
         )
     added = [
-        AddedLandmark(pool[j].id, candidates[(j - n_exist) // per_place].id, pool[j].lat, pool[j].lon, n)
-        for j, n in sorted(used_at.items())
-        if any(proven_after[s] for s, ins in instances.items() if j in ins)
+        AddedLandmark(
+            pool[j].id, candidates[(j - n_exist) // per_place].id, pool[j].lat, pool[j].lon, relying.get(j, 0)
+        )
+        for j in kept
     ]
     return Plan(plans, added, delay, engine, budget_step_ms, judge.rows_judged, tuple(landmarks))
 
