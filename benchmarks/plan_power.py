@@ -116,10 +116,17 @@ def main() -> None:
     print(f"provable: {provable} of {n} ({100 * provable / n:.1f} %)")
     land = _land_edges(edges)
     failures = []
+    index = {lm.id: lm for lm in landmarks}
     for p, bk, d in zip(plan.sites, border, near_km.T, strict=True):
         if p.provable_now:
             continue
         code = zones[p.site.zone].countries[0]
+        geom = ZoneGeometry.of(Zone(code, (code,)), countries.grid, edges)
+        assert geom is not None
+        own = [index[f"{p.site.id}-lm{k + 1}"] for k in range(2)]
+        room = geom.border_km(np.array([lm.lat for lm in own]), np.array([lm.lon for lm in own]))
+        # How far each landmark's disk stays from the outline (negative: it crosses it).
+        spare = [round(float(r - delay.reach_km(x)), 1) for r, x in zip(room, d, strict=True)]
         failures.append(
             {
                 "site": p.site.id,
@@ -128,6 +135,7 @@ def main() -> None:
                 "border_km": round(bk, 1),
                 "landmarks_km": [round(float(x), 1) for x in d],
                 "largest_disk_km": round(float(delay.reach_km(d.max())), 1),
+                "disk_to_outline_km": spare,
                 "verdict": p.verdict_now,
                 "nearest_outline": "land border"
                 if _nearest_is_land(p.site.lat, p.site.lon, edges[code], land)
@@ -138,7 +146,8 @@ def main() -> None:
         print(
             f"  {f['site']:8} ({f['lat']:8.3f},{f['lon']:9.3f}) {f['border_km']:6.1f} km from the "
             f"{f['nearest_outline']}; landmarks at {f['landmarks_km']} km, "
-            f"disk up to {f['largest_disk_km']} km; {f['verdict']}"
+            f"disk up to {f['largest_disk_km']} km, {f['disk_to_outline_km']} km from the outline; "
+            f"{f['verdict']}"
         )
 
     def band(km: float) -> str:
