@@ -20,7 +20,7 @@ import numpy.typing as npt
 from fleetproof.geo.sphere import EARTH_RADIUS_KM
 from fleetproof.plan.judge import Judge, Rows
 
-__all__ = ["Budget", "BudgetAsk", "search_budgets"]
+__all__ = ["Budget", "BudgetAsk", "search_budgets", "search_grouped"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -42,6 +42,16 @@ class BudgetAsk:
     guess: FloatArray
     spare: npt.NDArray[np.bool_]
 
+    def take(self, idx: IntArray) -> BudgetAsk:
+        return BudgetAsk(
+            self.site[idx],
+            self.deployment[idx],
+            self.landmark[idx],
+            self.rtt0[idx],
+            self.guess[idx],
+            self.spare[idx],
+        )
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -53,52 +63,56 @@ class Budget:
     above_ms: FloatArray
 
 
-def search_budgets(judge: Judge, ask: BudgetAsk, step_ms: float) -> Budget:
-    """Search every pair's budget; see the module docstring."""
+def search_budgets(judge: Judge, ask: BudgetAsk, step_ms: float, shift: float = GUESS_SHIFT) -> Budget:
+    """Search every pair's budget; see the module docstring.
+
+    Budgets lie on a grid of whole multiples of ``step_ms`` (absolute, not relative to the modelled
+    RTT), so pairs whose thresholds coincide find the same values. ``shift`` moves the first probe
+    that many steps below the guess.
+    """
     n = ask.site.size
-    top = judge.delay.rtt_for_reach_ms(np.pi * EARTH_RADIUS_KM)  # a disk holding the whole Earth
-    k_max = np.maximum(np.ceil((top - ask.rtt0) / step_ms), 1).astype(np.int64)
+    top = float(judge.delay.rtt_for_reach_ms(np.pi * EARTH_RADIUS_KM))  # a disk holding the whole Earth
+    base = np.floor(ask.rtt0 / step_ms).astype(np.int64)
+    k_max = np.maximum(int(np.ceil(top / step_ms)) - base, 1)
+
+    def value(who: IntArray, k: IntArray) -> FloatArray:
+        return np.where(k == 0, ask.rtt0[who], (base[who] + k) * step_ms)
+
     s = _State(n, k_max)
-    # The engine's threshold lies a little below the geometric guess (its sub-cells must clear the
-    # border): half a step lower makes the guess and the point above it bracket it most often.
-    guess = np.clip(np.floor((ask.guess - ask.rtt0) / step_ms - GUESS_SHIFT), 1, k_max).astype(np.int64)
-    # Round one: the whole-Earth disk for spare landmarks, the guess and the point above it for the rest.
-    rest = np.flatnonzero(~ask.spare)
-    pending = [(np.flatnonzero(ask.spare), k_max[ask.spare]), (rest, guess[rest])]
-    above = rest[guess[rest] < k_max[rest]]
-    pending.append((above, guess[above] + 1))
-    for round_ in range(MAX_ROUNDS):
-        who = np.concatenate([w for w, _ in pending])
-        at = np.concatenate([k for _, k in pending])
+    guess = np.clip(np.floor(ask.guess / step_ms - shift).astype(np.int64) - base, 1, k_max)
+    stage = np.where(ask.spare, _TOP, _GUESS)
+    for _ in range(MAX_ROUNDS):
+        tops = np.flatnonzero((stage == _TOP) | (stage == _RUN_TOP))
+        guessing = np.flatnonzero(stage == _GUESS)
+        second = guessing[
+            guess[guessing] + 1 < np.where(s.hi[guessing] >= 0, s.hi[guessing], k_max[guessing] + 1)
+        ]
+        running = s.next(live=stage == _RUN)
+        who = np.concatenate([tops, guessing, second, running[0]])
+        at = np.concatenate([k_max[tops], guess[guessing], guess[second] + 1, running[1]])
         if who.size == 0:
             break
-        rows = Rows(
-            ask.site[who],
-            ask.deployment[who],
-            ask.landmark[who],
-            ask.rtt0[who] + at.astype(np.float64) * step_ms,
-        )
+        rows = Rows(ask.site[who], ask.deployment[who], ask.landmark[who], value(who, at))
         s.record(who, at, np.array([v == "proven" for v in judge.verdicts(rows)], dtype=bool))
-        if round_ == 0:
-            # A spare landmark that matters after all starts again from its guess; a guess that failed
-            # is left downwards, one proven with the point above it upwards (and the whole-Earth
-            # disk is tried once on the way, as it settles "no budget" in one row).
-            again = np.flatnonzero(ask.spare & (s.hi >= 0))
-            s.mode[again] = _DOWN
-            s.hi[again] = np.minimum(s.hi[again], guess[again] + 1)
-            failed = rest[s.hi[rest] == guess[rest]]
-            s.mode[failed] = _DOWN
-            up = rest[(s.hi[rest] < 0) & (s.lo[rest] < k_max[rest])]
-            pending = [(again, np.maximum(np.minimum(guess[again], s.hi[again] - 1), 1)), (up, k_max[up])]
-            pending.append(s.next(exclude=np.concatenate([again, up])))
-            continue
-        pending = [s.next()]
+        # A spare landmark that matters after all starts from its guess; after the guess, a pair goes
+        # down if the guess failed, up if the guess and the point above it held (trying the
+        # whole-Earth disk once on the way: it settles "no budget" in one row).
+        failed_top = tops[(stage[tops] == _TOP) & (s.hi[tops] >= 0)]
+        stage[tops] = np.where(stage[tops] == _TOP, _DONE, _RUN)
+        stage[failed_top] = _GUESS
+        s.mode[guessing] = np.where(s.hi[guessing] == guess[guessing], _DOWN, _UP)
+        s.bracketed[guessing] = False
+        went_up = guessing[(s.hi[guessing] < 0) & (s.lo[guessing] < k_max[guessing])]
+        stage[guessing] = _RUN
+        stage[went_up] = _RUN_TOP
     unbounded = (s.hi < 0) & (s.lo >= k_max)
-    rtt = np.where(unbounded, np.nan, ask.rtt0 + s.lo * step_ms)
-    above_ms = np.where(s.hi >= 0, ask.rtt0 + s.hi * step_ms, np.nan)
+    idx = np.arange(n)
+    rtt = np.where(unbounded, np.nan, value(idx, s.lo))
+    above_ms = np.where(s.hi >= 0, value(idx, np.maximum(s.hi, 0)), np.nan)
     return Budget(rtt, unbounded, above_ms)
 
 
+_TOP, _GUESS, _RUN, _RUN_TOP, _DONE = 0, 1, 2, 3, 4
 _UP, _DOWN = 0, 1
 
 
@@ -126,11 +140,8 @@ class _State:
                     self.bracketed[p] = True
                 self.hi[p] = k if self.hi[p] < 0 else min(self.hi[p], k)
 
-    def next(self, exclude: IntArray | None = None) -> tuple[IntArray, IntArray]:
-        """The next lattice point of every open pair: gallop by doubling gaps, then bisect."""
-        live = np.ones(self.lo.size, dtype=bool)
-        if exclude is not None:
-            live[exclude] = False
+    def next(self, live: npt.NDArray[np.bool_]) -> tuple[IntArray, IntArray]:
+        """The next lattice point of every open ``live`` pair: gallop by doubling gaps, then bisect."""
         lo, hi, gap = self.lo, self.hi, self.gap
         open_ = live & (((hi < 0) & (lo < self.k_max)) | ((hi >= 0) & (hi - lo > 1)))
         probe = (lo + hi) // 2
@@ -144,3 +155,28 @@ class _State:
         gap[up | down] *= 2
         who = np.flatnonzero(open_)
         return who, probe[who]
+
+
+def search_grouped(judge: Judge, ask: BudgetAsk, group: IntArray, step_ms: float) -> Budget:
+    """:func:`search_budgets`, one pair of each ``group`` first; the others start at its answer.
+
+    A landmark's budget is set by its own disk reaching the zone's outline, so for the sites that
+    share a landmark and a zone it is usually the same grid point: each of them then costs two
+    engine rows (that point, proven, and the next, not), and any that differs searches on.
+    """
+    n = ask.site.size
+    _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+    reps = np.sort(first)
+    done = search_budgets(judge, ask.take(reps), step_ms)
+    rtt, unbounded, above = np.full(n, np.nan), np.zeros(n, dtype=bool), np.full(n, np.nan)
+    rtt[reps], unbounded[reps], above[reps] = done.rtt_ms, done.unbounded, done.above_ms
+    members = np.setdiff1d(np.arange(n), reps)
+    if members.size:
+        rep_of = first[inverse[members]]
+        order = np.searchsorted(reps, rep_of)
+        hint = np.where(done.unbounded[order], ask.guess[members], done.rtt_ms[order] + step_ms / 2)
+        sub = ask.take(members)
+        sub = BudgetAsk(sub.site, sub.deployment, sub.landmark, sub.rtt0, hint, done.unbounded[order])
+        rest = search_budgets(judge, sub, step_ms, shift=0.0)
+        rtt[members], unbounded[members], above[members] = rest.rtt_ms, rest.unbounded, rest.above_ms
+    return Budget(rtt, unbounded, above)

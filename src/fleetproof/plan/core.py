@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from fleetproof.geo import CountryTable, Landmark
 from fleetproof.geo.sphere import EARTH_RADIUS_KM
-from fleetproof.plan.budget import BudgetAsk, search_budgets
+from fleetproof.plan.budget import BudgetAsk, search_grouped
 from fleetproof.plan.geometry import Geometry, margin_km, why_not
 from fleetproof.plan.greedy import greedy_cover
 from fleetproof.plan.judge import Judge, Rows, Runner
@@ -302,8 +302,11 @@ def _budgets(
     rtt0 = judge.delay.rtt_ms(dist)
     room = _pair_room(geo, site, lm) - margin_km(judge.delay.reach_km(dist)) / 2
     guess = np.where(np.isfinite(room), judge.delay.rtt_for_reach_ms(np.maximum(room, 0.0)), rtt0)
-    ask = BudgetAsk(site, np.array(deps, dtype=np.int64), lm, rtt0, guess, np.array(spares, dtype=bool))
-    found = search_budgets(judge, ask, step_ms)
+    deployment = np.array(deps, dtype=np.int64)
+    ask = BudgetAsk(site, deployment, lm, rtt0, guess, np.array(spares, dtype=bool))
+    key = np.stack([deployment, lm, geo.zone_number[site]], axis=1)
+    group = np.unique(key, axis=0, return_inverse=True)[1].ravel()
+    found = search_grouped(judge, ask, group, step_ms)
     out: dict[int, list[ProofLandmark]] = {}
     for k in range(site.size):
         out.setdefault(int(site[k]), []).append(

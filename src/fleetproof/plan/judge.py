@@ -10,7 +10,7 @@ Rows are grouped by deployment and zone and sorted by place, in blocks of the en
 own chunk size; each block gets a :class:`~fleetproof.geo.Verifier` over the landmarks
 its rows can feel. A landmark is left out of a block only when, for every row of it,
 its disk holds the whole neighbourhood that the row's tightest ``tolerance + 1`` disks
-span, widened by :data:`SPARE_RAD` (far more than a grid cell): the tolerant region
+span, widened by :data:`SPARE_RAD` (far more than a grid cell's margin): the tolerant region
 lies inside the union of any ``tolerance + 1`` disks, so such a disk excludes no place
 the engine looks at, and the verdict is the one all landmarks give
 (``tests/plan/test_engine_agreement.py`` checks it against the whole set). Without this
@@ -36,8 +36,9 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 #: Rows per engine call (the engine's own chunk size).
 BLOCK = 256
-#: Angle (radians, 2°) by which a left-out disk must overreach a row's tightest disks.
-SPARE_RAD = float(np.radians(2.0))
+#: Angle (radians, 1°: nearly three times a grid cell's reach) by which a left-out disk must
+#: overreach a row's tightest disks.
+SPARE_RAD = float(np.radians(1.0))
 
 Runner = Callable[[Callable[[int], list[str | None]], int], list[list[str | None]]]
 
