@@ -17,6 +17,8 @@ from fleetproof.plan.inputs import read_zones
 from fleetproof.plan.metros import MIN_POPULATION, build_metros, metros_path
 from fleetproof.plan.zones import Zone, ZoneGeometry
 
+from .conftest import Planned
+
 
 @pytest.mark.parametrize("name", ["model", "zones", "greedy"])
 def test_doctests(name: str) -> None:
@@ -85,3 +87,23 @@ def test_greedy_prefers_the_place_that_serves_most() -> None:
     assert cover.count.tolist() == [0, 2]
     assert cover.demand_left.tolist() == [0, 0, 0, 0]
     assert cover.served_by[0] == [1, 1]
+
+
+def test_forked_workers_give_the_same_plan(monkeypatch: pytest.MonkeyPatch, planned: Planned) -> None:
+    from fleetproof.plan import parallel
+    from fleetproof.plan.core import make_plan
+
+    from .conftest import CANDIDATES, LANDMARKS, SITES, ZONES
+
+    monkeypatch.setattr(parallel, "SERIAL_BELOW", 1)
+    forked = make_plan(
+        SITES,
+        ZONES,
+        LANDMARKS,
+        CANDIDATES,
+        planned.countries,
+        load_country_edges(),
+        runner=parallel.fork_runner(2),
+    )
+    assert forked.sites == planned.plan.sites
+    assert forked.added == planned.plan.added
