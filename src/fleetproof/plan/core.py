@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from fleetproof.geo import CountryTable, Landmark
 from fleetproof.geo.sphere import EARTH_RADIUS_KM
-from fleetproof.plan.budget import BudgetAsk, search_grouped
+from fleetproof.plan.budget import Budget, BudgetAsk, search_grouped
 from fleetproof.plan.geometry import Geometry, margin_km, why_not
 from fleetproof.plan.greedy import greedy_cover
 from fleetproof.plan.judge import Judge, Rows, Runner
@@ -303,10 +303,23 @@ def _budgets(
     room = _pair_room(geo, site, lm) - margin_km(judge.delay.reach_km(dist)) / 2
     guess = np.where(np.isfinite(room), judge.delay.rtt_for_reach_ms(np.maximum(room, 0.0)), rtt0)
     deployment = np.array(deps, dtype=np.int64)
-    ask = BudgetAsk(site, deployment, lm, rtt0, guess, np.array(spares, dtype=bool))
-    key = np.stack([deployment, lm, geo.zone_number[site]], axis=1)
+    # Two landmarks of a proof at one place (two boxes in one metro) have the same disk: raising either
+    # asks the engine the same question, so the second takes the first's budget.
+    twin = np.arange(site.size)
+    for k in range(1, site.size):
+        for m in range(k - 1, -1, -1):
+            if site[m] != site[k]:
+                break
+            if np.array_equal(judge.pool_vec[lm[m]], judge.pool_vec[lm[k]]):
+                twin[k] = twin[m]
+                break
+    own = np.flatnonzero(twin == np.arange(site.size))
+    ask = BudgetAsk(site, deployment, lm, rtt0, guess, np.array(spares, dtype=bool)).take(own)
+    key = np.stack([deployment[own], lm[own], geo.zone_number[site[own]]], axis=1)
     group = np.unique(key, axis=0, return_inverse=True)[1].ravel()
-    found = search_grouped(judge, ask, group, step_ms)
+    searched = search_grouped(judge, ask, group, step_ms)
+    at = np.searchsorted(own, twin)
+    found = Budget(searched.rtt_ms[at], searched.unbounded[at], searched.above_ms[at])
     out: dict[int, list[ProofLandmark]] = {}
     for k in range(site.size):
         out.setdefault(int(site[k]), []).append(
