@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
         description=(
             "Model the best RTTs an honest host at each site would measure, run them through the engine with "
             "the server's settings, and report which sites are provable now, how much delay each proof can "
-            "take, and the fewest candidate landmarks (greedy) that would prove the rest."
+            "take, and which candidate landmarks, chosen greedily, would prove the rest."
         ),
     )
     src = p.add_argument_group("inputs")
@@ -42,10 +42,16 @@ def register(subparsers: Any) -> None:
         help="id,lat,lon of places a landmark could be added (default: bundled metros ≥ 500,000 inhabitants)",
     )
     mdl = p.add_argument_group("model")
-    mdl.add_argument("--access-ms", type=float, help="access delay per end, one-way, ms (0.1)")
-    mdl.add_argument("--inflation", type=float, help="route inflation over the great circle (1.4, measured)")
-    mdl.add_argument("--tolerance", type=int, help="landmark contradictions tolerated (the server's: 1)")
-    mdl.add_argument("--budget-step-ms", type=float, help="resolution of proof budgets, ms (0.05)")
+    mdl.add_argument("--access-ms", type=float, metavar="MS", help="access delay per end, one-way, ms (0.1)")
+    mdl.add_argument(
+        "--inflation", type=float, metavar="F", help="route inflation over the great circle (1.4, measured)"
+    )
+    mdl.add_argument(
+        "--tolerance", type=int, metavar="T", help="landmark contradictions tolerated (the server's: 1)"
+    )
+    mdl.add_argument(
+        "--budget-step-ms", type=float, metavar="MS", help="resolution of proof budgets, ms (0.05)"
+    )
     p.add_argument("--workers", type=int, metavar="N", help="processes for the engine (default: CPU cores)")
     dst = p.add_argument_group("outputs")
     dst.add_argument("--out", type=Path, required=True, metavar="plan.json", help="the plan, per site")
