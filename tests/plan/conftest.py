@@ -40,6 +40,7 @@ ZONES = {
     "dach": Zone("dach", ("AT", "CH", "DE")),
     "rhine-main": Zone("rhine-main", region=RHINE_MAIN),
     "site-only": Zone("site-only", site=(48.0, 2.0)),
+    "atlantis": Zone("atlantis", ("XA",)),
 }
 SITES = [
     Site("s-fra", 50.10, 8.67, "de"),  # two landmarks in town: provable now
@@ -54,6 +55,7 @@ SITES = [
     Site("s-unknown", 50.0, 8.0, "nowhere"),
     Site("s-point", 48.0, 2.0, "site-only"),
     Site("s-kassel", 51.31, 9.48, "de"),  # inland, no candidate near enough
+    Site("s-atlantis", 30.0, -30.0, "atlantis"),  # a country the engine does not know
 ]
 
 
