@@ -130,15 +130,13 @@ def summary(plan: Plan) -> str:
 
 def plan_svg(plan: Plan, shapes: Shapes, highlight: Sequence[str]) -> str:
     """One map of all sites, the landmarks and the added ones, cropped to the sites."""
-    pts = [(p.site.lat, p.site.lon) for p in plan.sites] or [(-60.0, -180.0), (85.0, 180.0)]
+    known = [p for p in plan.sites if p.zone_kind != "unknown"] or plan.sites  # a typo'd zone is no place
+    pts = [(p.site.lat, p.site.lon) for p in known] or [(-60.0, -180.0), (85.0, 180.0)]
     c = _Canvas(*_view(pts, min_span=4.0))
     _countries(c, shapes, highlight)
     floor = plan.delay.floor_km()
     for lm in plan.existing:
         c.dot(lm.lat, lm.lon, 3, 'fill="#263238"', f"landmark {lm.id}")
-    for a in plan.added:
-        c.path([_disk(a.lat, a.lon, floor)], 'fill="none" stroke="#1565c0" stroke-dasharray="3 2"')
-        c.dot(a.lat, a.lon, 4, 'fill="#1565c0" stroke="#0d47a1"', f"add {a.id} (serves {a.sites} sites)")
     for p in plan.sites:
         status = _status(p)
         title = f"{p.site.id} ({p.site.zone}): " + (
@@ -149,11 +147,16 @@ def plan_svg(plan: Plan, shapes: Shapes, highlight: Sequence[str]) -> str:
             else p.why_not or "not provable"
         )
         c.dot(p.site.lat, p.site.lon, 2.5, f'fill="{SITE_COLOURS[status]}" fill-opacity="0.8"', title)
+    for a in plan.added:  # on top: where to put hardware is what the map is for
+        c.path([_disk(a.lat, a.lon, floor)], 'fill="none" stroke="#6a1b9a" stroke-dasharray="3 2"')
+        c.dot(
+            a.lat,
+            a.lon,
+            4.5,
+            'fill="none" stroke="#6a1b9a" stroke-width="2"',
+            f"add {a.id} ({a.sites} sites)",
+        )
     c.text(10, 22, summary(plan).splitlines()[0], 'font-size="16" font-weight="bold"')
-    c.text(
-        10,
-        42,
-        "sites: green provable now · blue with added landmarks · red not provable; "
-        "black landmarks, blue added (dashed: smallest disk)",
-    )
+    c.text(10, 42, "sites: green provable now · blue with the added landmarks · red not provable")
+    c.text(10, 60, "black: landmarks · purple rings: landmarks to add (dashed: the smallest disk one gives)")
     return c.svg()
