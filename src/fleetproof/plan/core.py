@@ -128,135 +128,213 @@ def make_plan(
     """The plan for ``sites`` with ``landmarks`` in place and ``candidates`` where more could go."""
     engine = engine or EngineSettings()
     delay = delay or DelayPlan(speed=engine.speed)
-    per_place = engine.tolerance + 1
-    n_sites, n_exist = len(sites), len(landmarks)
-    lat = np.array([s.lat for s in sites], dtype=np.float64)
-    lon = np.array([s.lon for s in sites], dtype=np.float64)
-    geo = Geometry.build(sites, zones, landmarks, candidates, countries, country_edges, delay, per_place)
-    claims = [
-        z.claim(sites[i].id) if (z := geo.claim_target(i)) is not None else None for i in range(n_sites)
-    ]
-    names = _instance_ids(candidates, per_place, {lm.id for lm in landmarks})
-    pool = list(landmarks) + [
-        Landmark(names[c][j], cand.lat, cand.lon)
-        for c, cand in enumerate(candidates)
-        for j in range(per_place)
-    ]
-    judge = Judge(pool, lat, lon, claims, geo.zone_number, delay, engine, countries, runner)
-    existing = np.arange(n_exist, dtype=np.int64)
-    dep_now = judge.add_deployment(existing)
-    testable = np.flatnonzero([c is not None for c in claims])
-    now: list[str | None] = [None] * n_sites
-    if n_exist:
-        for s, v in zip(testable.tolist(), judge.verdicts(Rows.plain(testable, dep_now)), strict=True):
-            now[s] = v
-    proven_now = np.array([v == "proven" for v in now], dtype=bool)
-
-    # Geometry proposes; the engine decides.
-    need = testable[~proven_now[testable] & geo.possible[testable]]
-    fits = geo.fitting(need)
-    demand = np.maximum(per_place - fits.existing_count[need], 1)
-    in_need = np.zeros(n_sites, dtype=bool)
-    in_need[need] = True
-    sel = in_need[fits.pair_site]
-    site_pos = np.full(n_sites, -1, dtype=np.int64)
-    site_pos[need] = np.arange(need.size)
-    cover = greedy_cover(
-        len(candidates), site_pos[fits.pair_site[sel]], fits.pair_place[sel], demand, per_place
+    run = _Run(sites, zones, landmarks, candidates, countries, country_edges, delay, engine, runner)
+    run.judge_now()
+    run.propose()
+    run.judge_added()
+    run.keep_used()
+    proof = _budgets(
+        run.judge,
+        run.geo,
+        run.proven(run.now),
+        run.proven(run.after),
+        run.dep_now,
+        run.dep_full,
+        budget_step_ms,
+        run.per_place,
     )
-    count = cover.count.copy()
-    served = {int(need[k]): v for k, v in cover.served_by.items() if cover.demand_left[k] == 0}
+    return Plan(
+        run.site_plans(proof),
+        run.added(),
+        delay,
+        engine,
+        budget_step_ms,
+        run.judge.rows_judged,
+        tuple(landmarks),
+    )
 
-    def deployment() -> tuple[int, IntArray]:
-        added = np.array(
+
+class _Run:
+    """One plan's state between its steps (see the module docstring)."""
+
+    def __init__(
+        self,
+        sites: Sequence[Site],
+        zones: Mapping[str, Zone],
+        landmarks: Sequence[Landmark],
+        candidates: Sequence[Landmark],
+        countries: CountryTable,
+        country_edges: Mapping[str, FloatArray],
+        delay: DelayPlan,
+        engine: EngineSettings,
+        runner: Runner | None,
+    ) -> None:
+        self.sites, self.candidates = sites, candidates
+        self.per_place = engine.tolerance + 1
+        self.n_exist = len(landmarks)
+        n = len(sites)
+        self.geo = Geometry.build(
+            sites, zones, landmarks, candidates, countries, country_edges, delay, self.per_place
+        )
+        claims = [
+            z.claim(sites[i].id) if (z := self.geo.claim_target(i)) is not None else None for i in range(n)
+        ]
+        names = _instance_ids(candidates, self.per_place, {lm.id for lm in landmarks})
+        self.pool = list(landmarks) + [
+            Landmark(names[c][j], cand.lat, cand.lon)
+            for c, cand in enumerate(candidates)
+            for j in range(self.per_place)
+        ]
+        lat = np.array([s.lat for s in sites], dtype=np.float64)
+        lon = np.array([s.lon for s in sites], dtype=np.float64)
+        self.judge = Judge(
+            self.pool, lat, lon, claims, self.geo.zone_number, delay, engine, countries, runner
+        )
+        self.existing = np.arange(self.n_exist, dtype=np.int64)
+        self.dep_now = self.judge.add_deployment(self.existing)
+        self.dep_full = self.dep_now
+        self.testable = np.flatnonzero([c is not None for c in claims])
+        self.now: list[str | None] = [None] * n
+        self.after: list[str | None] = [None] * n
+        self.count = np.zeros(len(candidates), dtype=np.int64)
+        self.served: dict[int, list[int]] = {}
+        self.instances: dict[int, list[int]] = {}
+        self.kept: list[int] = []
+
+    @staticmethod
+    def proven(verdicts: list[str | None]) -> npt.NDArray[np.bool_]:
+        return np.array([v == "proven" for v in verdicts], dtype=bool)
+
+    def _judge(self, sites: IntArray, deployment: int, into: list[str | None]) -> None:
+        for s, v in zip(sites.tolist(), self.judge.verdicts(Rows.plain(sites, deployment)), strict=True):
+            into[s] = v
+
+    def judge_now(self) -> None:
+        """Step 2: every testable site, existing landmarks at their modelled RTTs."""
+        if self.n_exist:
+            self._judge(self.testable, self.dep_now, self.now)
+
+    def propose(self) -> None:
+        """Step 3a: geometry's fitting places and the greedy cover of each site's demand."""
+        # A site outside its zone, or nearer its border than the smallest disk, lies in every disk with
+        # all of its surroundings, so no deployment proves it: it is left out from here on.
+        t = self.testable
+        self.later = t[~self.proven(self.now)[t] & self.geo.possible[t]]
+        need = self.later
+        self.fits = self.geo.fitting(need)
+        demand = np.maximum(self.per_place - self.fits.existing_count[need], 1)
+        site_pos = np.full(len(self.sites), -1, dtype=np.int64)
+        site_pos[need] = np.arange(need.size)
+        sel = site_pos[self.fits.pair_site] >= 0
+        cover = greedy_cover(
+            len(self.candidates),
+            site_pos[self.fits.pair_site[sel]],
+            self.fits.pair_place[sel],
+            demand,
+            self.per_place,
+        )
+        self.count = cover.count.copy()
+        self.served = {int(need[k]): v for k, v in cover.served_by.items() if cover.demand_left[k] == 0}
+
+    def _deploy(self, added: IntArray) -> None:
+        self.dep_full = self.judge.add_deployment(np.concatenate([self.existing, added]))
+
+    def _counted(self) -> IntArray:
+        """Pool indices of the landmarks added so far: the j-th at place c is ``n_exist + c·k + j``."""
+        k, base = self.per_place, self.n_exist
+        return np.array(
             [
-                n_exist + c * per_place + j
-                for c in np.flatnonzero(count).tolist()
-                for j in range(int(count[c]))
+                base + c * k + j
+                for c in np.flatnonzero(self.count).tolist()
+                for j in range(int(self.count[c]))
             ],
             dtype=np.int64,
         )
-        return judge.add_deployment(np.concatenate([existing, added])), added
 
-    # A site outside its zone, or nearer its border than the smallest disk, lies in every disk with
-    # all of its surroundings, so no deployment proves it: the engine is not asked again.
-    later = testable[~proven_now[testable] & geo.possible[testable]]
-    after: list[str | None] = [None] * n_sites
-    dep_full = dep_now
-    if count.any() and later.size:
-        dep_full, _ = deployment()
-        for s, v in zip(later.tolist(), judge.verdicts(Rows.plain(later, dep_full)), strict=True):
-            after[s] = v
-        # One repair round: a site the proposal did not prove gets one more landmark at the nearest
-        # fitting place that can take it, and everything not yet proven is judged again.
-        short = [s for s in served if after[s] != "proven"]
+    def judge_added(self) -> None:
+        """Step 3b: the engine with every added landmark, and one repair round."""
+        if not self.count.any() or self.later.size == 0:
+            return
+        self._deploy(self._counted())
+        self._judge(self.later, self.dep_full, self.after)
+        # A site the proposal did not prove gets one more landmark at the nearest fitting place that
+        # can take it, and everything not yet proven is judged again.
         grew = False
-        for s in short:
-            for c in fits.places_of(s):
-                if count[c] < per_place:
-                    count[c] += 1
-                    served[s] = [*served[s], c]
+        for s in [s for s in self.served if self.after[s] != "proven"]:
+            for c in self.fits.places_of(s):
+                if self.count[c] < self.per_place:
+                    self.count[c] += 1
+                    self.served[s] = [*self.served[s], c]
                     grew = True
                     break
         if grew:
-            dep_full, _ = deployment()
-            again = np.array([s for s in later.tolist() if after[s] != "proven"], dtype=np.int64)
-            for s, v in zip(again.tolist(), judge.verdicts(Rows.plain(again, dep_full)), strict=True):
-                after[s] = v
-    proven_after = np.array([v == "proven" for v in after], dtype=bool)
+            self._deploy(self._counted())
+            again = np.array([s for s in self.later.tolist() if self.after[s] != "proven"], dtype=np.int64)
+            self._judge(again, self.dep_full, self.after)
 
-    # Landmark instances the proven sites rely on: the j-th at place c is pool index n_exist + c·k + j.
-    instances: dict[int, list[int]] = {}
-    for s, places in served.items():
-        seen: dict[int, int] = {}
-        mine = []
-        for c in places:
-            j = seen.get(c, 0)
-            seen[c] = j + 1
-            mine.append(n_exist + c * per_place + j)
-        instances[s] = mine
-    kept = sorted({j for s, mine in instances.items() if proven_after[s] for j in mine})
-    if dep_full != dep_now and len(kept) < len(judge.deployments[dep_full]) - n_exist:
-        # Landmarks that proved no site are not bought: the sites they were meant for are judged
-        # without them, and so, once more, is every site proven with them.
-        dep_full = judge.add_deployment(np.concatenate([existing, np.array(kept, dtype=np.int64)]))
-        again = np.flatnonzero(proven_after)
-        for s, v in zip(again.tolist(), judge.verdicts(Rows.plain(again, dep_full)), strict=True):
-            after[s] = v
-        proven_after = np.array([v == "proven" for v in after], dtype=bool)
-    relying: dict[int, int] = {}
-    for s, mine in instances.items():
-        if proven_after[s]:
-            for j in mine:
-                relying[j] = relying.get(j, 0) + 1
+    def keep_used(self) -> None:
+        """Landmarks that proved no site are not bought: the sites proven with them are judged again
+        without them."""
+        k, base = self.per_place, self.n_exist
+        for s, places in self.served.items():
+            seen: dict[int, int] = {}
+            mine = []
+            for c in places:
+                j = seen.get(c, 0)
+                seen[c] = j + 1
+                mine.append(base + c * k + j)
+            self.instances[s] = mine
+        proven = self.proven(self.after)
+        self.kept = sorted({j for s, mine in self.instances.items() if proven[s] for j in mine})
+        if (
+            self.dep_full != self.dep_now
+            and len(self.kept) < len(self.judge.deployments[self.dep_full]) - base
+        ):
+            self._deploy(np.array(self.kept, dtype=np.int64))
+            self._judge(np.flatnonzero(proven), self.dep_full, self.after)
 
-    proof = _budgets(judge, geo, proven_now, proven_after, dep_now, dep_full, budget_step_ms, per_place)
-    plans = []
-    for i, site in enumerate(sites):
-        reason = None
-        if not proven_now[i] and not proven_after[i]:
-            reason = why_not(geo, i, now[i], after[i], i in served)
-        plans.append(
-            SitePlan(
-                site=site,
-                zone_kind=geo.kind(i),
-                border_km=geo.site_border_km(i),
-                verdict_now=now[i],
-                provable_now=bool(proven_now[i]),
-                verdict_with_added=after[i],
-                provable_with_added=bool(proven_after[i]),
-                added=tuple(pool[j].id for j in instances.get(i, [])) if proven_after[i] else (),
-                proof=proof.get(i, ()),
-                why_not=reason,
+    def added(self) -> list[AddedLandmark]:
+        proven = self.proven(self.after)
+        relying: dict[int, int] = {}
+        for s, mine in self.instances.items():
+            if proven[s]:
+                for j in mine:
+                    relying[j] = relying.get(j, 0) + 1
+        return [
+            AddedLandmark(
+                self.pool[j].id,
+                self.candidates[(j - self.n_exist) // self.per_place].id,
+                self.pool[j].lat,
+                self.pool[j].lon,
+                relying.get(j, 0),
             )
-        )
-    added = [
-        AddedLandmark(
-            pool[j].id, candidates[(j - n_exist) // per_place].id, pool[j].lat, pool[j].lon, relying.get(j, 0)
-        )
-        for j in kept
-    ]
-    return Plan(plans, added, delay, engine, budget_step_ms, judge.rows_judged, tuple(landmarks))
+            for j in self.kept
+        ]
+
+    def site_plans(self, proof: Mapping[int, tuple[ProofLandmark, ...]]) -> list[SitePlan]:
+        """Step 5, and everything per site."""
+        proven_now, proven_after = self.proven(self.now), self.proven(self.after)
+        geo, plans = self.geo, []
+        for i, site in enumerate(self.sites):
+            reason = None
+            if not proven_now[i] and not proven_after[i]:
+                reason = why_not(geo, i, self.now[i], self.after[i], i in self.served)
+            mine = self.instances.get(i, []) if proven_after[i] else []
+            plans.append(
+                SitePlan(
+                    site=site,
+                    zone_kind=geo.kind(i),
+                    border_km=geo.site_border_km(i),
+                    verdict_now=self.now[i],
+                    provable_now=bool(proven_now[i]),
+                    verdict_with_added=self.after[i],
+                    provable_with_added=bool(proven_after[i]),
+                    added=tuple(self.pool[j].id for j in mine),
+                    proof=proof.get(i, ()),
+                    why_not=reason,
+                )
+            )
+        return plans
 
 
 def _budgets(
