@@ -21,6 +21,7 @@ from fleetproof.extras import command_missing_extra, install_hint
 # Modules that add subcommands, in the order they appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
     "fleetproof.batch.cli",
+    "fleetproof.plan.cli",
     "fleetproof.probe.cli",
     "fleetproof.agent.cli",
     "fleetproof.server.cli",

@@ -1,0 +1,154 @@
+"""Zones as the server keeps them, their claims, and the room a disk has inside them.
+
+A zone's claim is built exactly as the server builds it (``server/engine.py``): its
+GeoJSON region when it has one, else its allowed countries, else its site as a point
+(which the engine can never prove). The planner also needs geometry the engine does
+not give: whether a place lies in a zone and how far it is from the zone's border
+(the shared borders between a zone's own countries do not count). Those distances
+only *propose* landmarks; every verdict in a plan is the engine's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fleetproof.geo import Claim, Grid, geojson_polygons
+from fleetproof.geo.raster import cut_at_antimeridian, polygon_edges
+from fleetproof.geo.refine import Shape
+from fleetproof.geo.sphere import EARTH_RADIUS_KM
+
+__all__ = ["Zone", "ZoneGeometry", "boundary_distance_km"]
+
+FloatArray = npt.NDArray[np.float64]
+KM_PER_DEG = float(np.pi * EARTH_RADIUS_KM / 180.0)
+#: Points are measured against the edges near them in groups of this many.
+_CHUNK = 64
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A zone of the server: ``id`` and its policy (region, allowed countries or a site point)."""
+
+    id: str
+    countries: tuple[str, ...] = ()
+    region: Mapping[str, Any] | None = field(default=None, compare=False)
+    site: tuple[float, float] | None = None
+
+    @property
+    def kind(self) -> str:
+        """``region``, ``countries``, ``point`` or ``none`` — the claim the server makes of it."""
+        if self.region is not None:
+            return "region"
+        if self.countries:
+            return "countries"
+        return "point" if self.site is not None else "none"
+
+    def claim(self, target: str) -> Claim | None:
+        """The engine claim for a host of this zone, as the server words it (``zone:<id>``)."""
+        cid = f"zone:{self.id}"
+        if self.region is not None:  # validated once, where the zone was read
+            return Claim(cid, target, region=self.region, region_name=self.id)
+        if self.countries:
+            return Claim.country(cid, target, *self.countries)
+        if self.site is not None:
+            return Claim.point(cid, target, *self.site)
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "kind": self.kind}
+        if self.countries and self.region is None:
+            out["countries"] = list(self.countries)
+        return out
+
+
+@dataclass(frozen=True)
+class ZoneGeometry:
+    """A zone's outline: every edge (for inside tests) and its outer border (for distances)."""
+
+    shape: Shape
+    border: FloatArray
+
+    @staticmethod
+    def of(zone: Zone, grid: Grid, country_edges: Mapping[str, FloatArray]) -> ZoneGeometry | None:
+        """The geometry of an area zone; None for a point zone or a country without known edges."""
+        if zone.region is not None:
+            edges = cut_at_antimeridian(
+                polygon_edges([ring for poly in geojson_polygons(zone.region) for ring in poly])
+            )
+            return ZoneGeometry(Shape.build(grid, edges), edges)
+        if not zone.countries or any(c not in country_edges for c in zone.countries):
+            return None
+        parts = [np.asarray(country_edges[c], dtype=np.float64).reshape(-1, 4) for c in zone.countries]
+        edges = np.vstack(parts)
+        return ZoneGeometry(Shape.build(grid, edges), _outer(parts))
+
+    def inside(self, lat: FloatArray, lon: FloatArray) -> npt.NDArray[np.bool_]:
+        return np.asarray(self.shape.inside(np.asarray(lon, np.float64), np.asarray(lat, np.float64)))
+
+    def border_km(self, lat: FloatArray, lon: FloatArray, cap_km: float = 3000.0) -> FloatArray:
+        return boundary_distance_km(lat, lon, self.border, cap_km)
+
+
+def _outer(parts: Sequence[FloatArray]) -> FloatArray:
+    """The edges of several countries less those two of them share (a border inside the zone)."""
+    if len(parts) == 1:
+        return parts[0]
+    keys: dict[tuple[float, ...], int] = {}
+    for part in parts:
+        for row in np.round(part, 7).tolist():
+            a, b = (row[0], row[1]), (row[2], row[3])
+            key = (*min(a, b), *max(a, b))
+            keys[key] = keys.get(key, 0) + 1
+    out = []
+    for part in parts:
+        rows = np.round(part, 7).tolist()
+        keep = [keys[(*min((r[0], r[1]), (r[2], r[3])), *max((r[0], r[1]), (r[2], r[3])))] == 1 for r in rows]
+        out.append(part[np.asarray(keep, dtype=bool)])
+    return np.vstack(out)
+
+
+def boundary_distance_km(
+    lat: npt.ArrayLike, lon: npt.ArrayLike, edges: FloatArray, cap_km: float
+) -> FloatArray:
+    """Distance (km) from each point to the nearest edge, at most ``cap_km``.
+
+    Measured in an equirectangular plane around each point (a few tenths of a percent
+    off at the distances that matter here, a few hundred km); only edges within
+    ``cap_km`` of a group of points take part.
+
+    >>> square = np.array([[0, 0, 1, 0], [1, 0, 1, 1], [1, 1, 0, 1], [0, 1, 0, 0]], dtype=float)
+    >>> [round(float(x), 1) for x in boundary_distance_km([0.5, 0.5], [0.5, 0.1], square, 500.0)]
+    [55.6, 11.1]
+    """
+    la = np.asarray(lat, dtype=np.float64).ravel()
+    lo = np.asarray(lon, dtype=np.float64).ravel()
+    out = np.full(la.size, float(cap_km))
+    e = np.asarray(edges, dtype=np.float64).reshape(-1, 4)
+    if e.shape[0] == 0 or la.size == 0:
+        return out
+    order = np.lexsort((lo, la))
+    e_lat_lo, e_lat_hi = np.minimum(e[:, 1], e[:, 3]), np.maximum(e[:, 1], e[:, 3])
+    pad = cap_km / KM_PER_DEG
+    for start in range(0, la.size, _CHUNK):
+        idx = order[start : start + _CHUNK]
+        plat, plon = la[idx], lo[idx]
+        near = (e_lat_hi >= plat.min() - pad) & (e_lat_lo <= plat.max() + pad)
+        sub = e[near]
+        if sub.shape[0] == 0:
+            continue
+        kx = (np.cos(np.radians(plat)) * KM_PER_DEG)[:, None]
+        ax = ((sub[None, :, 0] - plon[:, None] + 180.0) % 360.0 - 180.0) * kx
+        ay = (sub[None, :, 1] - plat[:, None]) * KM_PER_DEG
+        bx = ((sub[None, :, 2] - plon[:, None] + 180.0) % 360.0 - 180.0) * kx
+        by = (sub[None, :, 3] - plat[:, None]) * KM_PER_DEG
+        sx, sy = bx - ax, by - ay
+        length2 = sx * sx + sy * sy
+        t = np.clip(-(ax * sx + ay * sy) / np.where(length2 > 0, length2, 1.0), 0.0, 1.0)
+        dist = np.hypot(ax + t * sx, ay + t * sy).min(axis=1)
+        out[idx] = np.minimum(dist, cap_km)
+    return out
