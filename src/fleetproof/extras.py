@@ -29,12 +29,14 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "otlp": ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http"),
 }
 
-#: Top-level commands that cannot run without an extra. `verify` runs the location engine
-#: (numpy); `demo` starts a server.
+#: Top-level commands that cannot run without an extra. `verify`, `plan` and `evidence` run the
+#: location engine (numpy); `demo` starts a server.
 COMMAND_EXTRAS: dict[str, str] = {
     "server": "server",
     "audit": "server",
     "verify": "server",
+    "plan": "server",
+    "evidence": "server",
     "demo": "server",
 }
 
