@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fleetproof.probe.keys import public_key_b64
 from fleetproof.probe.records import sign_record
-from fleetproof.server.reqsign import sign_request
+from fleetproof.protocol.reqsign import sign_request
 
 ADMIN_HEADERS = {"Authorization": "Bearer test-admin-token"}
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.exc import DataError, IntegrityError
@@ -55,7 +55,11 @@ class AuthGate:
         self.ctx = ctx
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        receive = _limited(receive, self.ctx.settings.max_body_bytes)
+        if not scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
@@ -77,6 +81,64 @@ class AuthGate:
             await _reply(send, 401, {"detail": "credentials required"}, {"www-authenticate": "Bearer"})
             return
         await self.app(scope, receive, send)
+
+
+class RequestMetrics:
+    """Count requests by method, route and status class, and the time they take.
+
+    A plain ASGI middleware rather than ``@app.middleware("http")``: that one runs the
+    route in a task group, which wraps an exception raised while the body is read (the
+    413 of :func:`_limited`) in an ``ExceptionGroup`` that the routes no longer recognise.
+    """
+
+    def __init__(self, app: ASGIApp, ctx: ServerContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_counted(message: Any) -> None:
+            nonlocal status
+            if message.get("type") == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counted)
+        finally:
+            route = scope.get("route")
+            self.ctx.metrics.inc(
+                "fleetproof_server_requests_total",
+                method=scope["method"],
+                route=getattr(route, "path", "unmatched"),
+                status=f"{status // 100}xx",
+            )
+            self.ctx.metrics.inc("fleetproof_server_request_seconds_sum", time.perf_counter() - started)
+
+
+def _limited(receive: Any, limit: int) -> Any:
+    """``receive`` that answers 413 once the body passes ``limit`` bytes, whatever its framing.
+
+    A ``Content-Length`` above the limit is refused before the body is read (above); a
+    chunked body declares no length, so it is counted as it arrives.
+    """
+    seen = 0
+
+    async def counted() -> Any:
+        nonlocal seen
+        message = await receive()
+        if message.get("type") == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise HTTPException(status_code=413, detail=f"body larger than {limit} bytes")
+        return message
+
+    return counted
 
 
 def _cookie(header: str, name: str) -> str | None:
@@ -135,21 +197,7 @@ def create_app(ctx: ServerContext, *, background: Any = None) -> FastAPI:
 
         return ctx.metrics.render(fleet_gauges(ctx.db, ctx.clock()))
 
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next: Any) -> Any:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        ctx.metrics.inc(
-            "fleetproof_server_requests_total",
-            method=request.method,
-            route=path,
-            status=f"{response.status_code // 100}xx",
-        )
-        ctx.metrics.inc("fleetproof_server_request_seconds_sum", time.perf_counter() - started)
-        return response
-
+    app.add_middleware(RequestMetrics, ctx=ctx)
     app.add_middleware(AuthGate, ctx=ctx)
     _publish_raw_body_schemas(app)
     return app
