@@ -12,7 +12,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,53 +19,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from server_helpers import telemetry_item
+from server_helpers import SERVER_TOKEN as TOKEN
+from server_helpers import free_port as _port
+from server_helpers import start_server, telemetry_item
 
 from fleetproof.agent.client import HttpTransport, StdlibClient, enroll
 from fleetproof.agent.enroll_cli import host_inventory
 from fleetproof.agent.transport import OutboxItem, TransportError
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "crash-test-admin-token"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(db: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fleetproof.server",
-            "--db",
-            db,
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--admin-token",
-            TOKEN,
-            "--no-background",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"server did not start: {log.read_text()[-2000:]}")
 
 
 class KillMidRequest:

@@ -38,6 +38,11 @@ class ServerSettings:
     webhooks: list[str] = field(default_factory=list)
     webhook_max_attempts: int = 10
     background: bool = True
+    max_connections: int = 1000
+    max_connections_per_source: int = 128
+    keepalive_timeout_s: float = 5.0
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
 
     def database_url(self) -> str:
         """The store URL: ``--db`` when given, else ``fleetproof.db`` in the data directory."""
@@ -97,4 +102,9 @@ SETTINGS_HELP: dict[str, str] = {
     "webhooks": "Comma-separated URLs that receive alerts as JSON POSTs (retried with backoff).",
     "webhook_max_attempts": "Delivery attempts per alert and webhook before giving up.",
     "background": "Run background work in this process (verdicts, webhooks, retention).",
+    "max_connections": "Most open client connections; more get an immediate 503 (fitted to the fd limit).",
+    "max_connections_per_source": "Most open connections from one peer address (0: no cap; behind a proxy).",
+    "keepalive_timeout_s": "An idle keep-alive connection is closed after this long, seconds.",
+    "header_timeout_s": "A request's head must be complete this long after connecting or the last answer, s.",
+    "body_timeout_s": "A request's body must be complete this long after its head, seconds.",
 }

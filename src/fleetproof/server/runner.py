@@ -6,10 +6,16 @@ import logging
 
 from fleetproof.errors import UnavailableError
 from fleetproof.server.config import ServerSettings
+from fleetproof.server.connections import (
+    ConnectionGuard,
+    ConnectionLimits,
+    effective_max_connections,
+    guarded_protocol,
+)
 from fleetproof.server.context import ServerContext
 from fleetproof.server.store.db import Database
 
-__all__ = ["build_context", "serve"]
+__all__ = ["build_context", "connection_limits", "serve"]
 
 log = logging.getLogger("fleetproof.server")
 
@@ -46,5 +52,30 @@ def serve(settings: ServerSettings, *, log_level: str = "info") -> int:
     ctx = build_context(settings)
     background = Background(ctx, httpx_poster()) if settings.background else None
     app = create_app(ctx, background=background)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        http=guarded_protocol(ConnectionGuard(connection_limits(settings))),
+        timeout_keep_alive=max(1, round(settings.keepalive_timeout_s)),
+    )
     return 0
+
+
+def connection_limits(settings: ServerSettings) -> ConnectionLimits:
+    """The settings' connection limits, the total lowered to what the descriptor limit allows."""
+    total = effective_max_connections(settings.max_connections)
+    if total < settings.max_connections:
+        log.warning(
+            "max_connections lowered from %d to %d to fit the open-file limit (raise `ulimit -n`)",
+            settings.max_connections,
+            total,
+        )
+    return ConnectionLimits(
+        max_connections=total,
+        max_connections_per_source=settings.max_connections_per_source,
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+    )
