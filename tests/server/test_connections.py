@@ -85,9 +85,7 @@ def _hostile(port: int, n: int) -> list[socket.socket]:
     return socks
 
 
-def test_more_connections_than_file_descriptors_from_one_address(
-    tmp_path: Path, enough_files: None
-) -> None:
+def test_more_connections_than_file_descriptors_from_one_address(tmp_path: Path, enough_files: None) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = start_server(f"sqlite:///{tmp_path / 'store.db'}", port, tmp_path / "server.log", nofile=1024)
@@ -150,4 +148,3 @@ def test_idle_and_half_sent_connections_are_closed(tmp_path: Path) -> None:
         proc.wait(timeout=10)
     text = log.read_text()
     assert "Traceback" not in text, text[-3000:]
-

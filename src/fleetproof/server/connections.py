@@ -145,7 +145,7 @@ def guarded_protocol(guard: ConnectionGuard, base: type[asyncio.Protocol] | None
         def _expire(self, what: str, seconds: float) -> None:
             self.timer = None
             if self.transport is not None and not self.transport.is_closing():
-                log.debug("closed the connection from %s: %s not complete in %g s", self.source, what, seconds)
+                log.debug("closed connection from %s: %s not complete in %g s", self.source, what, seconds)
                 self.transport.abort()
 
         async def _tracked(self, scope: Any, receive: Any, send: Any) -> None:
