@@ -39,7 +39,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -198,15 +198,11 @@ class Outbox:
             yield
             self._db.execute("COMMIT")
         except BaseException:
-            if self._db.in_transaction:
-                try:
+            with suppress(sqlite3.Error):  # the original error says more
+                if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass  # the original error says more
-            try:
+            with suppress(sqlite3.Error):
                 self._resync()
-            except sqlite3.Error:
-                pass
             raise
 
     def _enforce_bound(self) -> int:
