@@ -20,12 +20,15 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy.exc import DataError, IntegrityError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.requests import ClientDisconnect
 
 from fleetproof import __version__
 from fleetproof.errors import FleetproofError
 from fleetproof.server.context import ServerContext
+from fleetproof.server.outage import RETRY_AFTER_S, is_unreachable, store_problem
 
 __all__ = ["ADMIN_COOKIE", "AGENT_PATHS", "COOKIE_METHODS", "create_app"]
 
@@ -111,6 +114,8 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_counted)
         finally:
+            if status < 500 and scope["path"].startswith("/api/"):
+                self.ctx.outage.recovered()  # an API answer other than 5xx reached the store
             route = scope.get("route")
             self.ctx.metrics.inc(
                 "fleetproof_server_requests_total",
@@ -189,7 +194,24 @@ def create_app(ctx: ServerContext, *, background: Any = None) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:
+        """Liveness: the process answers. It never touches the store."""
         return {"ok": True, "version": __version__}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        """Readiness: the store answers a query (a load balancer sends traffic elsewhere meanwhile)."""
+        from sqlalchemy import text
+
+        try:
+            with ctx.db.read() as session:
+                session.execute(text("SELECT 1"))
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            ctx.outage.failed(exc)
+            return _unavailable(store_problem(exc))
+        ctx.outage.recovered()
+        return JSONResponse({"ready": True, "version": __version__})
 
     @app.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
     def metrics() -> str:
@@ -236,7 +258,31 @@ def _mount_dashboard(app: FastAPI, ctx: ServerContext) -> None:
     app.include_router(make_router(lambda: StoreDashboardSource(ctx.db), check_admin))
 
 
+def _unavailable(problem: str) -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"the store is unreachable: {problem}", "ready": False},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def _install_error_handlers(app: FastAPI) -> None:
+    ctx: ServerContext = app.state.ctx
+
+    async def store_down(_request: Request, exc: Exception) -> JSONResponse:
+        ctx.outage.failed(exc)
+        return _unavailable(store_problem(exc))
+
+    for kind in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(kind, store_down)
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, _exc: ClientDisconnect) -> Response:
+        # The client's doing, not the server's: one line at debug level, no traceback.
+        client = request.client.host if request.client else "?"
+        log.debug("client %s disconnected mid-body (%s)", client, request.url.path)
+        return Response(status_code=400)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         # Echo where and what, not the offending input: it may not even be JSON-encodable (inf, bytes).

@@ -61,6 +61,7 @@ def register(subparsers: Any) -> None:
         help="do not run background work (verdicts, webhooks, retention) in this process",
     )
     server.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    server.add_argument("--log-format", default=None, choices=["text", "json"], help="default text")
     server.set_defaults(handler=_run)
     actions = server.add_subparsers(dest="server_action", metavar="ACTION")
     _add_migrate_and_zone(actions)
@@ -354,6 +355,7 @@ def _run(args: argparse.Namespace) -> int:
         admin_token=token,
         webhooks=args.webhook,
         background=False if args.no_background else None,
+        log_format=args.log_format,
     )
     from fleetproof.server.runner import serve
 

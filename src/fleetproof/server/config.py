@@ -43,6 +43,7 @@ class ServerSettings:
     keepalive_timeout_s: float = 5.0
     header_timeout_s: float = 10.0
     body_timeout_s: float = 60.0
+    log_format: str = "text"
 
     def database_url(self) -> str:
         """The store URL: ``--db`` when given, else ``fleetproof.db`` in the data directory."""
@@ -107,4 +108,5 @@ SETTINGS_HELP: dict[str, str] = {
     "keepalive_timeout_s": "An idle keep-alive connection is closed after this long, seconds.",
     "header_timeout_s": "A request's head must be complete this long after connecting or the last answer, s.",
     "body_timeout_s": "A request's body must be complete this long after its head, seconds.",
+    "log_format": "Log lines as text, or json (one object per line: time, level, logger, message).",
 }

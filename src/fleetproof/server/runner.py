@@ -43,11 +43,15 @@ def build_context(settings: ServerSettings) -> ServerContext:
 def serve(settings: ServerSettings, *, log_level: str = "info") -> int:
     import uvicorn
 
+    from fleetproof.errors import ConfigError
     from fleetproof.server.alerts import httpx_poster
     from fleetproof.server.app import create_app
+    from fleetproof.server.logs import LOG_FORMATS, configure_logging
     from fleetproof.server.maintenance import Background
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_format not in LOG_FORMATS:
+        raise ConfigError(f"log_format must be one of {', '.join(LOG_FORMATS)}, got {settings.log_format!r}")
+    configure_logging(log_level, settings.log_format)
     host, port = settings.listen_address()
     ctx = build_context(settings)
     background = Background(ctx, httpx_poster()) if settings.background else None
@@ -57,6 +61,7 @@ def serve(settings: ServerSettings, *, log_level: str = "info") -> int:
         host=host,
         port=port,
         log_level=log_level,
+        log_config=None,  # the handlers above, so that --log-format covers uvicorn's lines too
         access_log=False,
         http=guarded_protocol(ConnectionGuard(connection_limits(settings))),
         timeout_keep_alive=max(1, round(settings.keepalive_timeout_s)),

@@ -83,6 +83,8 @@ class Database:
                     max_overflow=pool_size,
                     pool_pre_ping=True,
                     json_serializer=strict_json,
+                    # An unreachable host fails within seconds (503 with Retry-After), not minutes.
+                    connect_args={"connect_timeout": 5},
                 )
         except ImportError as exc:  # pragma: no cover - psycopg is a dependency
             raise UnavailableError(f"database driver missing: {exc}") from exc
