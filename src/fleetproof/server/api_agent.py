@@ -30,7 +30,7 @@ from fleetproof.server.ingest import (
     out_of_column_range,
     parse_batch,
 )
-from fleetproof.server.store.db import NonFiniteNumber, rowcount
+from fleetproof.server.store.db import NonFiniteNumber, first_start, rowcount
 from fleetproof.server.store.models import Device, EnrollmentToken, Landmark, RequestNonce
 from fleetproof.wire import InventoryReport
 
@@ -132,7 +132,18 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
                 check_record=ctx.check_record,
                 webhooks=ctx.settings.webhooks,
                 max_ahead_s=ctx.settings.replay_window_s,
+                oldest_ok=_oldest_ok(session, now),
             )
+
+    def _oldest_ok(session: Any, now: float) -> float:
+        """Older than raw retention, or than the store's first start (less the clock slack), is refused."""
+        started = ctx.cache.get("first_start")
+        if started is None:
+            started = first_start(session)
+            if started is not None:
+                ctx.cache["first_start"] = started
+        floor = now - ctx.settings.raw_retention_s
+        return floor if started is None else max(floor, started - ctx.settings.replay_window_s)
 
     def _spend_nonce(auth: Authenticated) -> None:
         with ctx.db.write() as session:
