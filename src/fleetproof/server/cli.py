@@ -144,6 +144,10 @@ def _add_audit(subparsers: Any) -> None:
     aver = aud_actions.add_parser("verify", help="check the chain; report the first broken link")
     _store_options(aver, suppress=False)
     aver.add_argument("--file", help="check an exported JSON-lines file instead of the store")
+    aver.add_argument("--anchor", help="also check the store against the newest checkpoint in this file")
+    aver.add_argument(
+        "--anchor-key", help="public key the checkpoints are signed with (default: the server's .pub)"
+    )
     aver.set_defaults(handler=_audit_verify)
     aexp = aud_actions.add_parser("export", help="write the log as JSON lines")
     _store_options(aexp, suppress=False)
@@ -308,6 +312,8 @@ def _audit_verify(args: argparse.Namespace) -> int:
             report = audit.check_entries(json.loads(line) for line in lines if line.strip())
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(args.file, None, f"not an audit export: {exc}") from None
+    elif args.anchor:
+        return _audit_verify_anchor(args)
     else:
         report = audit.verify_chain(_db(args, migrate=False))
     if not report.ok:
@@ -316,6 +322,26 @@ def _audit_verify(args: argparse.Namespace) -> int:
             f"{report.entries} entries before it are intact"
         )
     print(f"audit chain intact: {report.entries} entries")
+    return 0
+
+
+def _audit_verify_anchor(args: argparse.Namespace) -> int:
+    from fleetproof.errors import InputError, VerificationFailed
+    from fleetproof.probe.keys import load_public_key
+    from fleetproof.server import anchor
+
+    _path, key_path = anchor.anchor_paths(_settings(args))
+    public = load_public_key(args.anchor_key or f"{key_path}.pub")
+    try:
+        checkpoints = anchor.read_checkpoints(Path(args.anchor), public)
+    except OSError as exc:
+        raise InputError(args.anchor, None, f"cannot read the anchor file: {exc.strerror}") from None
+    except ValueError as exc:
+        raise VerificationFailed(str(exc)) from None
+    report = anchor.verify_against_anchor(_db(args, migrate=False), checkpoints)
+    if not report.ok:
+        raise VerificationFailed(report.message)
+    print(report.message)
     return 0
 
 

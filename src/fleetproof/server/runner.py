@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fleetproof.errors import UnavailableError
 from fleetproof.server.config import ServerSettings
@@ -55,7 +56,7 @@ def serve(settings: ServerSettings, *, log_level: str = "info") -> int:
     host, port = settings.listen_address()
     ctx = build_context(settings)
     background = Background(ctx, httpx_poster()) if settings.background else None
-    app = create_app(ctx, background=background)
+    app = create_app(ctx, background=Services([background, make_anchorer(ctx, httpx_poster())]))
     uvicorn.run(
         app,
         host=host,
@@ -67,6 +68,38 @@ def serve(settings: ServerSettings, *, log_level: str = "info") -> int:
         timeout_keep_alive=max(1, round(settings.keepalive_timeout_s)),
     )
     return 0
+
+
+class Services:
+    """Things that run beside the app (background work, audit anchoring): started and stopped together."""
+
+    def __init__(self, services: list[Any]) -> None:
+        self.services = [s for s in services if s is not None]
+
+    def start(self) -> None:
+        for service in self.services:
+            service.start()
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+
+
+def make_anchorer(ctx: ServerContext, poster: Any) -> Any:
+    """The audit anchor writer of this process (its key made on first start)."""
+    from fleetproof.server.anchor import Anchorer, anchor_paths, load_or_create_key
+
+    path, key_path = anchor_paths(ctx.settings)
+    log.info("audit checkpoints go to %s", path)
+    return Anchorer(
+        ctx.db,
+        path,
+        load_or_create_key(key_path),
+        interval_s=ctx.settings.audit_anchor_interval_s,
+        webhooks=ctx.settings.webhooks,
+        poster=poster,
+        syslog=ctx.settings.audit_anchor_syslog,
+    )
 
 
 def connection_limits(settings: ServerSettings) -> ConnectionLimits:
