@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ def test_a_forged_request_is_refused_before_its_body_is_parsed(
     assert r.status_code == 401 and "unknown" in r.json()["detail"]
 
 
-async def _drive(app: Any, path: str, headers: dict[str, str], chunks: Iterator[bytes]) -> int:
+async def _drive(app: Any, path: str, headers: dict[str, str], chunks: Any) -> int:
     """One request straight through the ASGI app, its body fed chunk by chunk as a server would."""
     scope = {
         "type": "http",
@@ -66,11 +66,10 @@ async def _drive(app: Any, path: str, headers: dict[str, str], chunks: Iterator[
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8470),
     }
-    pending = iter(chunks)
     status = 0
 
     async def receive() -> dict[str, Any]:
-        chunk = next(pending, None)
+        chunk = await anext(chunks, None) if hasattr(chunks, "__anext__") else next(chunks, None)
         if chunk is None:
             return {"type": "http.request", "body": b"", "more_body": False}
         return {"type": "http.request", "body": chunk, "more_body": True}
@@ -160,3 +159,32 @@ def test_the_agent_imports_nothing_from_the_server() -> None:
                 names = [a.name for a in node.names]
             offenders += [f"{path.name}: {n}" for n in names if n.startswith("fleetproof.server")]
     assert offenders == []
+
+
+def test_bodies_are_read_one_at_a_time_per_device(client: Any, clock: Any) -> None:
+    """While one body of a device streams in, another in its name is answered 503 at once."""
+    import asyncio
+
+    dev, other = enroll(client), enroll(client, hostname="other")
+
+    async def both() -> tuple[int, int]:
+        release = asyncio.Event()
+
+        async def slow() -> AsyncIterator[bytes]:
+            yield b"x" * 1000
+            await release.wait()
+
+        first_headers = sign_request(other.key, dev.device_id, "POST", INGEST, b"x", now=clock.now)
+        second_headers = sign_request(other.key, dev.device_id, "POST", INGEST, b"y", now=clock.now)
+        first = asyncio.ensure_future(_drive(client.app, INGEST, first_headers, slow()))
+        await asyncio.sleep(0)
+        for _ in range(50):  # until the first request is reading its body
+            await asyncio.sleep(0.01)
+            if dev.device_id in getattr(getattr(client.app.state, "body_rations", None), "reading", ()):
+                break
+        second = await _drive(client.app, INGEST, second_headers, iter([b"{}"]))
+        release.set()
+        return await first, second
+
+    first, second = asyncio.run(both())
+    assert second == 503 and first == 401

@@ -90,8 +90,10 @@ def test_kill_9_loses_nothing_acknowledged(
         transport = HttpTransport(
             base, identity.device_id, load_private_key(tmp_path / "agent" / "device.key"), client=killer
         )
-        pending = [
-            OutboxItem(**telemetry_item(time.time() - 4000 + i, hostname="crash-host", gpus=8, metrics=20))
+        pending = [  # dated after the store's first start: older items would be refused
+            OutboxItem(
+                **telemetry_item(time.time() - 250 + i * 0.05, hostname="crash-host", gpus=8, metrics=20)
+            )
             for i in range(4000)
         ]
         acked: list[str] = []
@@ -122,6 +124,7 @@ def test_kill_9_loses_nothing_acknowledged(
         with store.read() as s:
             ids = list(s.scalars(select(TelemetryRecord.item_id)))
         assert len(ids) == len(set(ids)) == 4000
+        assert transport.rejected == []
         store.dispose()
     finally:
         proc.kill()

@@ -10,6 +10,13 @@ Order, cheapest first, so that an anonymous or forged request costs little:
    temporary file: 413 past the limit;
 4. the signature over method, path, query, time, nonce and the body's hash: 401.
 
+Step 3 is rationed, because it is the one that costs CPU and I/O before anyone is known:
+at most :data:`BODY_READS` bodies are read at once (a request waits up to
+:data:`BODY_READ_WAIT_S` for a turn, else 503 with ``Retry-After``), and at most one per
+device id (an agent sends one request at a time; a second while the first streams is
+answered 503 at once) — so a flood of forged bodies in one device's name is read one at a
+time, and ``/healthz`` and the other agents keep their share of the event loop.
+
 Only then is the body handed out for parsing and validation. The nonce is recorded in
 the caller's write transaction (:func:`consume_nonce`), so an accepted request costs one
 commit; the read in step 2 only spares a replay the parsing.
@@ -17,6 +24,7 @@ commit; the read in step 2 only spares a replay the parsing.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import tempfile
 from dataclasses import dataclass
@@ -39,7 +47,15 @@ from fleetproof.protocol.reqsign import (
 from fleetproof.server.context import ServerContext
 from fleetproof.server.store.models import Device, RequestNonce
 
-__all__ = ["SPOOL_MEMORY_BYTES", "Authenticated", "authenticate", "consume_nonce", "read_limited"]
+__all__ = [
+    "BODY_READS",
+    "BODY_READ_WAIT_S",
+    "SPOOL_MEMORY_BYTES",
+    "Authenticated",
+    "authenticate",
+    "consume_nonce",
+    "read_limited",
+]
 
 # What one request body may hold in memory while it is not yet authenticated; the rest
 # waits in a temporary file. 32 such requests at once cost at most 32 MiB.
@@ -55,8 +71,29 @@ class Authenticated:
     body: bytes
 
 
+BODY_READS = 8
+BODY_READ_WAIT_S = 10.0
+
+
+class _Rations:
+    """The read slots of one event loop (the app keeps one; created on first use, in the loop)."""
+
+    def __init__(self) -> None:
+        self.slots = asyncio.Semaphore(BODY_READS)
+        self.reading: set[str] = set()
+
+
+def _busy(detail: str) -> HTTPException:
+    return HTTPException(status_code=503, detail=detail, headers={**CLOSE, "Retry-After": "1"})
+
+
+# A refused request's body may still be on its way: closing the connection stops it, where
+# keep-alive would make the server read (and throw away) all of it.
+CLOSE = {"Connection": "close"}
+
+
 def _unauthorized(detail: str) -> HTTPException:
-    return HTTPException(status_code=401, detail=detail)
+    return HTTPException(status_code=401, detail=detail, headers=CLOSE)
 
 
 def _lookup(ctx: ServerContext, signed: SignedHeaders) -> tuple[str | None, bool]:
@@ -79,7 +116,7 @@ async def read_limited(request: Request, limit: int, spool: IO[bytes]) -> str:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise HTTPException(status_code=413, detail=f"body larger than {limit} bytes")
+            raise HTTPException(status_code=413, detail=f"body larger than {limit} bytes", headers=CLOSE)
         digest.update(chunk)
         spool.write(chunk)
     return digest.hexdigest()
@@ -102,14 +139,29 @@ async def authenticate(ctx: ServerContext, request: Request, limit: int) -> Auth
     except ValueError:
         raise _unauthorized("unknown or revoked device") from None
     query = request.scope.get("query_string", b"").decode("latin-1")
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES) as spool:
-        digest = await read_limited(request, limit, spool)
-        try:
-            check_signature(public_key, signed, request.method, request.url.path, query, digest)
-        except SignatureProblem as exc:
-            raise _unauthorized(str(exc)) from None
-        spool.seek(0)
-        body = spool.read()  # only now, for a request known to come from the device
+    rations: _Rations | None = getattr(request.app.state, "body_rations", None)
+    if rations is None:
+        rations = request.app.state.body_rations = _Rations()
+    if signed.device_id in rations.reading:
+        raise _busy("a request of this device is still being read; send one at a time")
+    rations.reading.add(signed.device_id)
+    try:
+        await asyncio.wait_for(rations.slots.acquire(), BODY_READ_WAIT_S)
+    except TimeoutError:
+        rations.reading.discard(signed.device_id)
+        raise _busy("too many request bodies being read; try again") from None
+    try:
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES) as spool:
+            digest = await read_limited(request, limit, spool)
+            try:
+                check_signature(public_key, signed, request.method, request.url.path, query, digest)
+            except SignatureProblem as exc:
+                raise _unauthorized(str(exc)) from None
+            spool.seek(0)
+            body = spool.read()  # only now, for a request known to come from the device
+    finally:
+        rations.slots.release()
+        rations.reading.discard(signed.device_id)
     return Authenticated(signed.device_id, key_text, signed.nonce, sent, body)
 
 

@@ -140,7 +140,11 @@ def _limited(receive: Any, limit: int) -> Any:
         if message.get("type") == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise HTTPException(status_code=413, detail=f"body larger than {limit} bytes")
+                raise HTTPException(
+                    status_code=413,
+                    detail=f"body larger than {limit} bytes",
+                    headers={"Connection": "close"},
+                )
         return message
 
     return counted
@@ -157,6 +161,8 @@ def _cookie(header: str, name: str) -> str | None:
 async def _reply(send: Any, status: int, body: dict[str, Any], extra: dict[str, str] | None = None) -> None:
     raw = json.dumps(body).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+    # Refused before its body was read: close, or the server would read and drop the whole body.
+    headers.append((b"connection", b"close"))
     headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": raw})
