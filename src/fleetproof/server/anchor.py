@@ -10,8 +10,8 @@ key and written somewhere that person cannot write — catches both:
 * the entry a checkpoint names has another hash: the chain was rewritten at or before it
   (the checkpoints before it that still match narrow down where).
 
-The server writes a checkpoint when the head has moved, checking every
-``audit_anchor_interval_s`` (a minute by default), and once more on shutdown: one JSON line
+The server writes a checkpoint every ``audit_anchor_interval_s`` (a minute by default)
+and once more on shutdown: one JSON line
 appended to the anchor file (by default beside the SQLite database), and the same line to
 the alert webhooks and to syslog when those are configured. ``fleetproof audit verify
 --anchor FILE`` checks a store against the newest checkpoint it can verify.
@@ -223,9 +223,9 @@ class Anchorer:
             self.syslog.close()
 
     def _loop(self) -> None:
-        self._safe()
+        self._safe(force=True)
         while not self._stop.wait(self.interval_s):
-            self._safe()
+            self._safe(force=True)  # every interval, moved or not: the newest time the head was seen
 
     def _safe(self, *, force: bool = False) -> None:
         try:
