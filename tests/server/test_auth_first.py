@@ -188,3 +188,47 @@ def test_bodies_are_read_one_at_a_time_per_device(client: Any, clock: Any) -> No
 
     first, second = asyncio.run(both())
     assert second == 503 and first == 401
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_bodies_beyond_max_body_reads_wait_then_get_503(
+    db_url: str, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from conftest import make_ctx
+    from fastapi.testclient import TestClient
+
+    import fleetproof.server.agent_auth as agent_auth
+    from fleetproof.server.app import create_app
+
+    monkeypatch.setattr(agent_auth, "BODY_READ_WAIT_S", 0.2)
+    ctx = make_ctx(db_url, clock, max_body_reads=1)
+    with TestClient(create_app(ctx), raise_server_exceptions=False) as c:
+        a, b = enroll(c), enroll(c, hostname="b")
+
+    async def both() -> tuple[int, int]:
+        release = asyncio.Event()
+
+        async def slow() -> AsyncIterator[bytes]:
+            yield b"x" * 1000
+            await release.wait()
+
+        held = asyncio.ensure_future(
+            _drive(
+                c.app, INGEST, sign_request(b.key, a.device_id, "POST", INGEST, b"x", now=clock.now), slow()
+            )
+        )
+        for _ in range(50):  # until a's body holds the only turn
+            await asyncio.sleep(0.01)
+            if a.device_id in getattr(getattr(c.app.state, "body_rations", None), "reading", ()):
+                break
+        raw = json.dumps({"items": [telemetry_item(clock.now)]}).encode()
+        headers = sign_request(b.key, b.device_id, "POST", INGEST, raw, now=clock.now)
+        waited = await _drive(c.app, INGEST, headers, iter([raw]))
+        release.set()
+        return await held, waited
+
+    held, waited = asyncio.run(both())
+    assert held == 401 and waited == 503
+    ctx.db.dispose()

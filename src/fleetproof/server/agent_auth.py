@@ -11,7 +11,7 @@ Order, cheapest first, so that an anonymous or forged request costs little:
 4. the signature over method, path, query, time, nonce and the body's hash: 401.
 
 Step 3 is rationed, because it is the one that costs CPU and I/O before anyone is known:
-at most :data:`BODY_READS` bodies are read at once (a request waits up to
+at most ``max_body_reads`` bodies (a setting, default 8) are read at once (a request waits up to
 :data:`BODY_READ_WAIT_S` for a turn, else 503 with ``Retry-After``), and at most one per
 device id (an agent sends one request at a time; a second while the first streams is
 answered 503 at once) — so a flood of forged bodies in one device's name is read one at a
@@ -48,7 +48,6 @@ from fleetproof.server.context import ServerContext
 from fleetproof.server.store.models import Device, RequestNonce
 
 __all__ = [
-    "BODY_READS",
     "BODY_READ_WAIT_S",
     "SPOOL_MEMORY_BYTES",
     "Authenticated",
@@ -71,15 +70,14 @@ class Authenticated:
     body: bytes
 
 
-BODY_READS = 8
 BODY_READ_WAIT_S = 10.0
 
 
 class _Rations:
     """The read slots of one event loop (the app keeps one; created on first use, in the loop)."""
 
-    def __init__(self) -> None:
-        self.slots = asyncio.Semaphore(BODY_READS)
+    def __init__(self, slots: int) -> None:
+        self.slots = asyncio.Semaphore(max(1, slots))
         self.reading: set[str] = set()
 
 
@@ -141,7 +139,7 @@ async def authenticate(ctx: ServerContext, request: Request, limit: int) -> Auth
     query = request.scope.get("query_string", b"").decode("latin-1")
     rations: _Rations | None = getattr(request.app.state, "body_rations", None)
     if rations is None:
-        rations = request.app.state.body_rations = _Rations()
+        rations = request.app.state.body_rations = _Rations(ctx.settings.max_body_reads)
     if signed.device_id in rations.reading:
         raise _busy("a request of this device is still being read; send one at a time")
     rations.reading.add(signed.device_id)

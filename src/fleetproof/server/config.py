@@ -44,6 +44,7 @@ class ServerSettings:
     header_timeout_s: float = 10.0
     body_timeout_s: float = 60.0
     log_format: str = "text"
+    max_body_reads: int = 8
     audit_anchor: str = ""
     audit_anchor_key: str = ""
     audit_anchor_interval_s: float = 60.0
@@ -113,6 +114,7 @@ SETTINGS_HELP: dict[str, str] = {
     "header_timeout_s": "A request's head must be complete this long after connecting or the last answer, s.",
     "body_timeout_s": "A request's body must be complete this long after its head, seconds.",
     "log_format": "Log lines as text, or json (one object per line: time, level, logger, message).",
+    "max_body_reads": "Most agent request bodies read at once before their signature is checked.",
     "audit_anchor": "File of signed audit checkpoints (default: beside the SQLite file, else in data_dir).",
     "audit_anchor_key": "Ed25519 key that signs audit checkpoints (default: audit-anchor.key in data_dir).",
     "audit_anchor_interval_s": "How often the audit head is checkpointed (and on shutdown), seconds.",
