@@ -76,7 +76,7 @@ def start_server(db: str, port: int, log: Path) -> subprocess.Popen[bytes]:
 
     cmd = [sys.executable, "-m", "fleetproof.server", "--db", db, "--listen", f"127.0.0.1:{port}"]
     cmd += ["--admin-token", TOKEN, "--no-background", "--log-level", "warning"]
-    env = {**os.environ, "PYTHONPATH": str(SERVER_SRC)}
+    env = {**os.environ, "PYTHONPATH": str(SERVER_SRC), "FLEETPROOF_DATA_DIR": str(log.parent / "data")}
     proc = subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=limit)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -202,7 +202,13 @@ def start_server(
         args.append("--no-background")
     proc = subprocess.Popen(
         args,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src"), **(env or {})},
+        # The data directory (anchor key and file on PostgreSQL) stays beside the log, not in $HOME.
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT / "src"),
+            "FLEETPROOF_DATA_DIR": str(log.parent / "data"),
+            **(env or {}),
+        },
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         preexec_fn=limit_files,

@@ -157,6 +157,7 @@ def test_the_server_anchors_on_shutdown_beside_its_sqlite_file(tmp_path: Path) -
         proc.wait(timeout=30)
     path, key = anchor_paths(ServerSettings(db=db, data_dir=str(tmp_path / "data")))
     assert path == tmp_path / "store.db.audit-anchors.jsonl"
+    assert key == tmp_path / "store.db.audit-anchor.key" and key.stat().st_mode & 0o077 == 0
     last = json.loads(path.read_text().splitlines()[-1])
     assert last["entries"] == 1
     assert (

@@ -84,17 +84,21 @@ def anchor_paths(settings: Any) -> tuple[Path, Path]:
     """(anchor file, anchor key) from the settings, with their defaults filled in.
 
     Anchor file: ``audit_anchor``, else beside the SQLite database (``DB.audit-anchors.jsonl``),
-    else ``audit-anchors.jsonl`` in the data directory. Key: ``audit_anchor_key``, else
-    ``audit-anchor.key`` in the data directory.
+    else ``audit-anchors.jsonl`` in the data directory. Key: ``audit_anchor_key``, else beside the
+    SQLite database (``DB.audit-anchor.key``), else ``audit-anchor.key`` in the data directory.
     """
     data_dir = Path(settings.data_dir).expanduser()
-    key = Path(settings.audit_anchor_key) if settings.audit_anchor_key else data_dir / "audit-anchor.key"
-    if settings.audit_anchor:
-        return Path(settings.audit_anchor), key
     url = make_url(_url(settings))
-    if url.drivername.startswith("sqlite") and url.database and url.database != ":memory:":
-        return Path(url.database + ".audit-anchors.jsonl"), key
-    return data_dir / "audit-anchors.jsonl", key
+    beside = url.drivername.startswith("sqlite") and url.database and url.database != ":memory:"
+    anchor = data_dir / "audit-anchors.jsonl"
+    key = data_dir / "audit-anchor.key"
+    if beside:
+        anchor = Path(f"{url.database}.audit-anchors.jsonl")
+        key = Path(f"{url.database}.audit-anchor.key")
+    return (
+        Path(settings.audit_anchor) if settings.audit_anchor else anchor,
+        Path(settings.audit_anchor_key) if settings.audit_anchor_key else key,
+    )
 
 
 def _url(settings: Any) -> str:

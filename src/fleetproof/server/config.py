@@ -116,7 +116,7 @@ SETTINGS_HELP: dict[str, str] = {
     "log_format": "Log lines as text, or json (one object per line: time, level, logger, message).",
     "max_body_reads": "Most agent request bodies read at once before their signature is checked.",
     "audit_anchor": "File of signed audit checkpoints (default: beside the SQLite file, else in data_dir).",
-    "audit_anchor_key": "Ed25519 key that signs audit checkpoints (default: audit-anchor.key in data_dir).",
+    "audit_anchor_key": "Key that signs audit checkpoints (default: beside the SQLite file, else data_dir).",
     "audit_anchor_interval_s": "How often the audit head is checkpointed (and on shutdown), seconds.",
     "audit_anchor_syslog": "Also send checkpoints to syslog: /dev/log or HOST:PORT (UDP); empty: off.",
 }
