@@ -9,7 +9,7 @@ Shape::
     fleetproof server landmark add --id ID --lat --lon --address --public-key KEY|@FILE | landmark list
     fleetproof server devices | alerts [--open]
     fleetproof server report inventory|compliance [--zone ID] [--format csv|json] [--out FILE]
-    fleetproof audit verify [--db URL | --file EXPORT.jsonl]
+    fleetproof audit verify [--db URL | --file EXPORT.jsonl] [--anchor FILE [--anchor-key PUB]]
     fleetproof audit export --out FILE
 
 Operator actions work on the store directly (``--db``, default the SQLite file in
