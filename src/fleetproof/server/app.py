@@ -4,9 +4,13 @@ Authentication happens before a body is parsed: an ASGI gate in front of the rou
 answers 401 to any ``/api/`` request without credentials (the admin bearer token, or
 for agent routes their own credential headers), so a malformed body from an
 anonymous client is never even read. Agent routes then check their signature over
-the raw body; admin routes check the token again as a dependency. Validation errors
+the raw body; admin routes check the token again as a dependency. Every body, chunked
+ones included, is held to ``max_body_bytes`` as it arrives. Validation errors
 are 422 with a message, user errors 400, store conflicts 409, and values a store
-cannot keep (a NUL byte in a string for PostgreSQL, say) 422 — never a 5xx.
+cannot keep (a NUL byte in a string for PostgreSQL, say) 422 — never a 5xx for a
+client's doing. A store that cannot be reached is 503 with ``Retry-After`` (logged
+once per outage, :mod:`fleetproof.server.outage`); ``/healthz`` is liveness and never
+touches the store, ``/readyz`` is readiness and does.
 """
 
 from __future__ import annotations
