@@ -161,6 +161,18 @@ def test_the_agent_imports_nothing_from_the_server() -> None:
     assert offenders == []
 
 
+async def _reading(app: Any, device_id: str) -> None:
+    """Until a body in ``device_id``'s name is being read (an event, not a delay: the bound only
+    stops a broken test from hanging)."""
+    import asyncio
+
+    async def wait() -> None:
+        while device_id not in getattr(getattr(app.state, "body_rations", None), "reading", ()):
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(wait(), 60)
+
+
 def test_bodies_are_read_one_at_a_time_per_device(client: Any, clock: Any) -> None:
     """While one body of a device streams in, another in its name is answered 503 at once."""
     import asyncio
@@ -177,11 +189,7 @@ def test_bodies_are_read_one_at_a_time_per_device(client: Any, clock: Any) -> No
         first_headers = sign_request(other.key, dev.device_id, "POST", INGEST, b"x", now=clock.now)
         second_headers = sign_request(other.key, dev.device_id, "POST", INGEST, b"y", now=clock.now)
         first = asyncio.ensure_future(_drive(client.app, INGEST, first_headers, slow()))
-        await asyncio.sleep(0)
-        for _ in range(50):  # until the first request is reading its body
-            await asyncio.sleep(0.01)
-            if dev.device_id in getattr(getattr(client.app.state, "body_rations", None), "reading", ()):
-                break
+        await _reading(client.app, dev.device_id)
         second = await _drive(client.app, INGEST, second_headers, iter([b"{}"]))
         release.set()
         return await first, second
@@ -219,10 +227,7 @@ def test_bodies_beyond_max_body_reads_wait_then_get_503(
                 c.app, INGEST, sign_request(b.key, a.device_id, "POST", INGEST, b"x", now=clock.now), slow()
             )
         )
-        for _ in range(50):  # until a's body holds the only turn
-            await asyncio.sleep(0.01)
-            if a.device_id in getattr(getattr(c.app.state, "body_rations", None), "reading", ()):
-                break
+        await _reading(c.app, a.device_id)  # a's body holds the only turn
         raw = json.dumps({"items": [telemetry_item(clock.now)]}).encode()
         headers = sign_request(b.key, b.device_id, "POST", INGEST, raw, now=clock.now)
         waited = await _drive(c.app, INGEST, headers, iter([raw]))
