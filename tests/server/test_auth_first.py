@@ -237,3 +237,28 @@ def test_bodies_beyond_max_body_reads_wait_then_get_503(
     held, waited = asyncio.run(both())
     assert held == 401 and waited == 503
     ctx.db.dispose()
+
+
+def test_forged_requests_in_one_name_read_the_store_once_a_period(client: Any, ctx: Any, clock: Any) -> None:
+    from sqlalchemy import event
+
+    dev, other = enroll(client), enroll(client, hostname="other")
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(ctx.db.engine, "before_cursor_execute", count)
+    try:
+        for n in range(20):
+            raw = json.dumps({"items": [telemetry_item(clock.now)], "n": n}).encode()
+            r = signed(client, other, INGEST, raw, now=clock.now, device_id=dev.device_id)
+            assert r.status_code == 401
+    finally:
+        event.remove(ctx.db.engine, "before_cursor_execute", count)
+    reads = [s for s in statements if "FROM devices" in s]
+    assert len(reads) == 1, f"{len(reads)} reads of the device table for 20 forged requests"
+    assert not [s for s in statements if "request_nonces" in s]
+    # A good request is still read again in its own transaction (so revocation is immediate).
+    r = signed(client, dev, INGEST, {"items": [telemetry_item(clock.now)]}, now=clock.now)
+    assert r.status_code == 200, r.text

@@ -3,8 +3,8 @@
 Order, cheapest first, so that an anonymous or forged request costs little:
 
 1. the signature headers and the request time (no I/O): 401 when missing, malformed or stale;
-2. the device's key and whether the nonce was seen (one read): 401 for an unknown or revoked
-   device or a replay;
+2. the device's key (one read, or none while :class:`KeyCache` holds it): 401 for an unknown
+   or revoked device;
 3. the body, streamed under the size limit (chunked bodies included) into a SHA-256 and a
    spool that keeps at most :data:`SPOOL_MEMORY_BYTES` in memory and the rest in a
    temporary file: 413 past the limit;
@@ -19,7 +19,7 @@ time, and ``/healthz`` and the other agents keep their share of the event loop.
 
 Only then is the body handed out for parsing and validation. The nonce is recorded in
 the caller's write transaction (:func:`consume_nonce`), so an accepted request costs one
-commit; the read in step 2 only spares a replay the parsing.
+commit; a read just before parsing only spares a replay the parsing.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import tempfile
+import time
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from fastapi import HTTPException, Request
 from sqlalchemy import select
@@ -94,17 +95,55 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status_code=401, detail=detail, headers=CLOSE)
 
 
-def _lookup(ctx: ServerContext, signed: SignedHeaders) -> tuple[str | None, bool]:
+class KeyCache:
+    """Device keys as last read, for :data:`KEY_CACHE_S`, at most :data:`KEY_CACHE_SIZE` of them.
+
+    A flood of requests in the names of the same device ids then costs the store one read per
+    id and period rather than one per request. Never authoritative: an accepted request reads
+    the key again in its write transaction (:func:`consume_nonce`), so a revocation takes
+    effect at once; an id enrolled just after a miss waits out the period (its agent retries).
+    """
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+        self.entries: dict[str, tuple[float, str | None]] = {}
+
+    def get(self, ctx: ServerContext, device_id: str) -> str | None:
+        now = self.clock()
+        hit = self.entries.get(device_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        with ctx.db.read() as session:
+            key = session.scalar(select(Device.public_key).where(Device.id == device_id))
+        if key is not None and key.startswith("revoked:"):
+            key = None
+        if len(self.entries) >= KEY_CACHE_SIZE:
+            self.entries = {k: v for k, v in self.entries.items() if v[0] > now}
+            if len(self.entries) >= KEY_CACHE_SIZE:
+                self.entries.clear()
+        self.entries[device_id] = (now + KEY_CACHE_S, key)
+        return key
+
+
+KEY_CACHE_S = 10.0
+KEY_CACHE_SIZE = 10_000
+
+
+def _key(ctx: ServerContext, device_id: str) -> str | None:
+    cache = ctx.cache.get(KeyCache)
+    if cache is None:
+        cache = ctx.cache[KeyCache] = KeyCache(time.monotonic)
+    return cache.get(ctx, device_id)
+
+
+def _replayed(ctx: ServerContext, signed: SignedHeaders) -> bool:
     with ctx.db.read() as session:
-        key = session.scalar(select(Device.public_key).where(Device.id == signed.device_id))
-        if key is None or key.startswith("revoked:"):
-            return None, False
         seen = session.scalar(
             select(RequestNonce.nonce).where(
                 RequestNonce.device_id == signed.device_id, RequestNonce.nonce == signed.nonce
             )
         )
-        return key, seen is not None
+    return seen is not None
 
 
 async def read_limited(request: Request, limit: int, spool: IO[bytes]) -> str:
@@ -127,11 +166,9 @@ async def authenticate(ctx: ServerContext, request: Request, limit: int) -> Auth
         sent = check_fresh(signed, now=ctx.clock(), window_s=ctx.settings.replay_window_s)
     except SignatureProblem as exc:
         raise _unauthorized(str(exc)) from None
-    key_text, replayed = await run_in_threadpool(_lookup, ctx, signed)
+    key_text = await run_in_threadpool(_key, ctx, signed.device_id)
     if key_text is None:
         raise _unauthorized("unknown or revoked device")
-    if replayed:
-        raise _unauthorized("replayed request (nonce seen before)")
     try:
         public_key = public_key_from_b64(key_text)
     except ValueError:
@@ -160,6 +197,9 @@ async def authenticate(ctx: ServerContext, request: Request, limit: int) -> Auth
     finally:
         rations.slots.release()
         rations.reading.discard(signed.device_id)
+    # A replay carries a genuine signature; spare it the parsing (the write checks again).
+    if await run_in_threadpool(_replayed, ctx, signed):
+        raise _unauthorized("replayed request (nonce seen before)")
     return Authenticated(signed.device_id, key_text, signed.nonce, sent, body)
 
 
