@@ -11,7 +11,7 @@ Order, cheapest first, so that an anonymous or forged request costs little:
 4. the signature over method, path, query, time, nonce and the body's hash: 401.
 
 Step 3 is rationed, because it is the one that costs CPU and I/O before anyone is known:
-at most ``max_body_reads`` bodies (a setting, default 8) are read at once (a request waits up to
+at most ``max_body_reads`` bodies (a setting, default 4) are read at once (a request waits up to
 :data:`BODY_READ_WAIT_S` for a turn, else 503 with ``Retry-After``), and at most one per
 device id (an agent sends one request at a time; a second while the first streams is
 answered 503 at once) — so a flood of forged bodies in one device's name is read one at a

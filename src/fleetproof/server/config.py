@@ -44,7 +44,7 @@ class ServerSettings:
     header_timeout_s: float = 10.0
     body_timeout_s: float = 60.0
     log_format: str = "text"
-    max_body_reads: int = 8
+    max_body_reads: int = 4
     audit_anchor: str = ""
     audit_anchor_key: str = ""
     audit_anchor_interval_s: float = 60.0
