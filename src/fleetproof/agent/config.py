@@ -166,8 +166,17 @@ CORE_SETTINGS: tuple[Setting, ...] = tuple(
 
 
 def settings_table() -> tuple[Setting, ...]:
-    """Every setting: the agent's own, then those of the registered checks and collectors."""
-    return (*CORE_SETTINGS, *check_settings(), *collector_settings())
+    """Every setting: the agent's own, then those of the registered checks and collectors.
+
+    A check or backend that declares a name the agent already uses is refused here, at the
+    first load, rather than one of the two being silently ignored.
+    """
+    table = (*CORE_SETTINGS, *check_settings(), *collector_settings())
+    names = [s.name for s in table]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"settings declared twice (by the agent, a check or a backend): {', '.join(twice)}")
+    return table
 
 
 SETTINGS: tuple[Setting, ...] = settings_table()  # the built-in table, as docs/agent.md lists it

@@ -20,6 +20,7 @@ from fleetproof.agent.checks.persistence import PersistenceMode
 from fleetproof.agent.checks.throttling import Throttling
 from fleetproof.agent.checks.vendor_health import VendorHealth
 from fleetproof.agent.checks.xid import XidErrors
+from fleetproof.agent.plugins import Registry
 from fleetproof.agent.setting import Setting
 
 __all__ = ["BUILTIN", "check_settings", "create_all", "register", "registered"]
@@ -38,40 +39,31 @@ BUILTIN: tuple[type[Component], ...] = (
     HostPressure,
 )
 
-_REGISTRY: dict[str, ComponentFactory] = {}
-_SETTINGS: dict[str, tuple[Setting, ...]] = {}
+_REGISTRY: Registry[ComponentFactory] = Registry("health component")
 
 
 def register(name: str, factory: ComponentFactory, settings: Sequence[Setting] | None = None) -> None:
     """Add a component factory and the thresholds it reads (default: the factory's ``settings``).
 
-    A duplicate component name, or a threshold that another check already declares,
-    raises ``ValueError``.
+    A duplicate component name, or a threshold declared otherwise by another check, raises
+    ``ValueError``.
     """
-    if name in _REGISTRY:
-        raise ValueError(f"health component {name!r} is already registered")
-    declared = tuple(getattr(factory, "settings", ()) if settings is None else settings)
-    taken = {s.name for group in _SETTINGS.values() for s in group}
-    clash = sorted(s.name for s in declared if s.name in taken)
-    if clash:
-        raise ValueError(f"health component {name!r} declares settings already declared: {clash}")
-    _REGISTRY[name] = factory
-    _SETTINGS[name] = declared
+    _REGISTRY.add(name, factory, getattr(factory, "settings", ()) if settings is None else settings)
 
 
 def registered() -> dict[str, ComponentFactory]:
     """The registered factories by name (a copy)."""
-    return dict(_REGISTRY)
+    return _REGISTRY.factories()
 
 
 def check_settings() -> tuple[Setting, ...]:
     """The thresholds every registered component declares, in registration order."""
-    return tuple(s for group in _SETTINGS.values() for s in group)
+    return _REGISTRY.settings()
 
 
 def create_all(disabled: Sequence[str] = ()) -> list[Component]:
     """One instance of every registered component, except the disabled ones."""
-    return [factory() for name, factory in sorted(_REGISTRY.items()) if name not in disabled]
+    return [factory() for name, factory in sorted(_REGISTRY.factories().items()) if name not in disabled]
 
 
 for _component in BUILTIN:

@@ -47,18 +47,13 @@ def _number(value: Any) -> float | None:
 
 class AmdCollector(LibraryCollector):
     name = "amd"
+    start_call, stop_call = "amdsmi_init", "amdsmi_shut_down"
 
     def __init__(self, amdsmi: Any = None, clock: Callable[[], float] = time.time, **_: object) -> None:
         super().__init__(amdsmi, clock)
 
     def _import(self) -> Any:
         return _import_amdsmi()
-
-    def _start(self, lib: Any) -> None:
-        lib.amdsmi_init()
-
-    def _stop(self, lib: Any) -> None:
-        lib.amdsmi_shut_down()
 
     def _count(self, lib: Any) -> int:
         return len(lib.amdsmi_get_processor_handles())

@@ -144,6 +144,8 @@ class LibraryCollector:
 
     name = ""
     options: tuple[Option, ...] = ()
+    start_call = ""  # the library's start function (``nvmlInit``)
+    stop_call = ""  # and its stop function (``nvmlShutdown``)
 
     def __init__(self, module: Any = None, clock: Callable[[], float] = time.time) -> None:
         self._module = module
@@ -154,10 +156,10 @@ class LibraryCollector:
         raise NotImplementedError
 
     def _start(self, lib: Any) -> None:
-        raise NotImplementedError
+        getattr(lib, self.start_call)()
 
     def _stop(self, lib: Any) -> None:
-        raise NotImplementedError
+        getattr(lib, self.stop_call)()
 
     def _count(self, lib: Any) -> int:
         raise NotImplementedError

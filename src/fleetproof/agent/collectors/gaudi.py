@@ -44,6 +44,7 @@ def _text(value: Any) -> str:
 
 class GaudiCollector(LibraryCollector):
     name = "gaudi"
+    start_call, stop_call = "hlmlInit", "hlmlShutdown"
 
     def __init__(self, hlml: Any = None, clock: Callable[[], float] = time.time, **_: object) -> None:
         super().__init__(hlml, clock)
@@ -51,12 +52,6 @@ class GaudiCollector(LibraryCollector):
 
     def _import(self) -> Any:
         return _import_pyhlml()
-
-    def _start(self, lib: Any) -> None:
-        lib.hlmlInit()
-
-    def _stop(self, lib: Any) -> None:
-        lib.hlmlShutdown()
 
     def _count(self, lib: Any) -> int:
         return int(lib.hlmlDeviceGetCount())

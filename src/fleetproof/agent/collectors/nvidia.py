@@ -76,6 +76,7 @@ class NvidiaCollector(LibraryCollector):
     """Reads every NVIDIA GPU that NVML can see."""
 
     name = "nvidia"
+    start_call, stop_call = "nvmlInit", "nvmlShutdown"
     options = (Option(KERNEL_LOG_PATH, "kernel_log_path", lambda value: value or None),)
 
     def __init__(
@@ -97,14 +98,11 @@ class NvidiaCollector(LibraryCollector):
     def _import(self) -> Any:
         return _import_pynvml()
 
-    def _start(self, lib: Any) -> None:
-        lib.nvmlInit()
-
     def _stop(self, lib: Any) -> None:
         events, self._events = self._events, None
         if events is not None:
             lib.nvmlEventSetFree(events)
-        lib.nvmlShutdown()
+        super()._stop(lib)
 
     def _count(self, lib: Any) -> int:
         return int(lib.nvmlDeviceGetCount())

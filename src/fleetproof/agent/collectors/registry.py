@@ -27,6 +27,7 @@ from fleetproof.agent.collectors.moorethreads import MooreThreadsCollector
 from fleetproof.agent.collectors.nvidia import NvidiaCollector
 from fleetproof.agent.collectors.simulated import SimulatedCollector
 from fleetproof.agent.collectors.system import SystemCollector
+from fleetproof.agent.plugins import Registry
 from fleetproof.agent.setting import Setting
 from fleetproof.errors import ConfigError
 
@@ -58,36 +59,29 @@ BUILTIN: tuple[Any, ...] = (
     IntelCollector,
 )
 
-_REGISTRY: dict[str, CollectorFactory] = {}
+_REGISTRY: Registry[CollectorFactory] = Registry("collector")
 _OPTIONS: dict[str, tuple[Option, ...]] = {}
 
 
 def register(name: str, factory: CollectorFactory, options: Sequence[Option] | None = None) -> None:
     """Add a collector factory and the options it reads (default: the factory's ``options``).
 
-    A duplicate name raises ``ValueError``; so does a setting name that another backend
-    declares for a different default (two backends may share one setting, as declared).
+    A duplicate name raises ``ValueError``; so does a setting that another backend declares
+    otherwise (two backends may share one setting, declared alike).
     """
-    if name in _REGISTRY:
-        raise ValueError(f"collector {name!r} is already registered")
     declared = tuple(getattr(factory, "options", ()) if options is None else options)
-    known = {s.name: s for s in collector_settings()}
-    clash = sorted(o.setting.name for o in declared if known.get(o.setting.name, o.setting) != o.setting)
-    if clash:
-        raise ValueError(f"collector {name!r} declares settings declared otherwise elsewhere: {clash}")
-    _REGISTRY[name] = factory
+    _REGISTRY.add(name, factory, (o.setting for o in declared))
     _OPTIONS[name] = declared
 
 
 def registered() -> dict[str, CollectorFactory]:
     """The registered factories by name (a copy)."""
-    return dict(_REGISTRY)
+    return _REGISTRY.factories()
 
 
 def collector_settings() -> tuple[Setting, ...]:
     """The settings every registered backend declares (each once), in registration order."""
-    found = {o.setting.name: o.setting for group in _OPTIONS.values() for o in group}
-    return tuple(found.values())
+    return _REGISTRY.settings()
 
 
 def option_arguments(name: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -97,16 +91,17 @@ def option_arguments(name: str, values: dict[str, Any]) -> dict[str, Any]:
 
 def create(name: str, **options: object) -> Collector:
     """Build the collector registered as ``name``; options it does not take are ignored."""
-    if name not in _REGISTRY:
-        known = ", ".join(sorted(_REGISTRY))
+    factories = _REGISTRY.factories()
+    if name not in factories:
+        known = ", ".join(sorted(factories))
         raise ConfigError(f"unknown backend {name!r}; known backends: {known}")
-    return _REGISTRY[name](**options)
+    return factories[name](**options)
 
 
 def available_backends(exclude: tuple[str, ...] = ("simulated", "system")) -> list[str]:
     """Names of hardware backends whose library and devices are present on this host."""
     names = []
-    for name, factory in sorted(_REGISTRY.items()):
+    for name, factory in sorted(_REGISTRY.factories().items()):
         if name in exclude:
             continue
         try:
