@@ -115,6 +115,7 @@ class NvidiaCollector(LibraryCollector):
         self._events = None
 
     def _started(self) -> None:
+        """Register every GPU for critical Xid events, once NVML is up."""
         nv = self._module
         try:
             self._events = nv.nvmlEventSetCreate()
