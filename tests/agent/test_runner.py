@@ -4,7 +4,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from fleetproof.agent.checks.base import CheckContext, HealthResult, create_all
+from fleetproof.agent.checks.base import CheckContext, HealthResult
+from fleetproof.agent.checks.registry import create_all
 from fleetproof.agent.collectors.base import DeviceInfo
 from fleetproof.agent.collectors.simulated import SimulatedCollector
 from fleetproof.agent.outbox import Outbox
