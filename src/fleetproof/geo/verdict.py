@@ -31,7 +31,7 @@ from fleetproof.geo.grid import Grid, in_sorted
 from fleetproof.geo.landmarks import Landmark, LandmarkSet
 from fleetproof.geo.model import DelayModel
 from fleetproof.geo.raster import CellArea, disjoint_groups, polygon_edges, rasterize
-from fleetproof.geo.refine import DEFAULT_DEPTH, Refined, Shape, refine
+from fleetproof.geo.refine import DEFAULT_DEPTH, Boundary, Refined, Shape, refine
 from fleetproof.geo.region import (
     BlockedCells,
     FeasibleRegion,
@@ -41,6 +41,7 @@ from fleetproof.geo.region import (
 )
 from fleetproof.geo.speed import SpeedModel
 from fleetproof.geo.sphere import EARTH_RADIUS_KM, unit_vectors
+from fleetproof.geo.waters import WaterShape
 
 __all__ = ["Estimate", "Result", "Verdict", "Verifier"]
 
@@ -156,7 +157,7 @@ class Verifier:
         self.min_landmarks = max(min_landmarks, tolerance + 1)
         #: Levels of 4×4 subdivision for cells that block a verdict (0: decide on grid cells only).
         self.refine_depth = refine_depth
-        self._shapes: dict[object, tuple[Shape, ...] | None] = {}
+        self._shapes: dict[object, tuple[Boundary, ...] | None] = {}
         self._country_shapes: dict[str, Shape] = {}
         self._areas: dict[object, tuple[CellArea, BlockedCells]] = {}
         self._area_keys: dict[object, int] = {}
@@ -361,17 +362,21 @@ class Verifier:
             self._areas[key] = (area, BlockedCells.build(self.grid, area.touched))
         return self._areas[key]
 
-    def _shape(self, claim: Claim) -> tuple[Shape, ...] | None:
+    def _shape(self, claim: Claim) -> tuple[Boundary, ...] | None:
         """The claim's boundary for refinement, built on first need; None where only cells are known."""
         key = self._area_key(claim)
         if key not in self._shapes:
-            parts: tuple[Shape, ...] | None = None
+            parts: tuple[Boundary, ...] | None = None
             if claim.kind == "region":
                 assert claim.region is not None
                 parts = tuple(
                     Shape.build(self.grid, polygon_edges([ring for poly in group for ring in poly]))
                     for group in disjoint_groups(geojson_polygons(claim.region))
                 )
+            elif self.countries is not None and (coasts := self.countries.coasts()) is not None:
+                # The claim includes the countries' waters: one boundary for land and sea together.
+                if all(code.strip().upper() in coasts.codes for code in claim.countries):
+                    parts = (WaterShape.build(coasts, claim.countries),)
             elif self.countries is not None and self.countries.edges is not None:
                 edges = self.countries.edges
                 if all(code in edges for code in claim.countries):
