@@ -368,8 +368,8 @@ def with_waters(coasts: Coasts, code: str, land: CellArea, levels: int = 2, spli
         x0, y0 = x0 + i * size, y0 + j * size
     sea_touched = cells[has_in | open_end]
     sea_full = cells[~has_out & ~open_end & has_in]
-    touched: IntArray = np.asarray(np.union1d(land.touched, sea_touched), dtype=np.int64)
-    fraction = np.zeros(touched.size)
-    fraction[np.searchsorted(touched, land.touched)] = land.fraction
-    full: IntArray = np.asarray(np.union1d(land.full, sea_full), dtype=np.int64)
-    return CellArea(touched, full, fraction)
+    claim_touched: IntArray = np.asarray(np.union1d(land.touched, sea_touched), dtype=np.int64)
+    fraction = np.zeros(claim_touched.size)
+    fraction[np.searchsorted(claim_touched, land.touched)] = land.fraction
+    claim_full: IntArray = np.asarray(np.union1d(land.full, sea_full), dtype=np.int64)
+    return CellArea(claim_touched, claim_full, fraction)
