@@ -9,6 +9,7 @@ the reference declines to answer.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -129,3 +130,101 @@ def test_refined_country_claims_sound_near_borders(
         assert r.verdict != "violation", r.evidence
     else:
         assert r.verdict != "proven", r.evidence
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    code_index=st.integers(0, 10_000),
+    edge_index=st.integers(0, 10**9),
+    shift=st.tuples(st.floats(-0.5, 0.5), st.floats(-0.5, 0.5)),
+    level=st.integers(0, 3),
+)
+def test_rectangles_are_classified_soundly(
+    code_index: int, edge_index: int, shift: tuple[float, float], level: int
+) -> None:
+    """A rectangle called wholly inside a claim holds no place outside it; one called untouched,
+    no place in it."""
+    from fleetproof.geo.waters import WaterShape
+
+    countries = load_countries()
+    coasts = countries.coasts()
+    assert coasts is not None
+    code = countries.codes[code_index % len(countries.codes)]
+    edges = load_country_edges()[code]
+    x1, y1, _, _ = edges[edge_index % edges.shape[0]]
+    lat, lon = float(np.clip(y1 + shift[1], -83.0, 83.0)), float((x1 + shift[0] + 180.0) % 360.0 - 180.0)
+    size = countries.grid.resolution_deg / 4**level
+    x0, y0 = np.floor(lon / size) * size, np.floor(lat / size) * size
+    cell = countries.grid.cell_of(np.array([y0 + size / 2]), np.array([x0 + size / 2]))
+    touched, full = WaterShape.build(coasts, [code]).classify(cell, np.array([x0]), np.array([y0]), size)
+    event(f"level {level}: {'full' if full[0] else 'touched' if touched[0] else 'untouched'}")
+    if touched[0] and not full[0]:
+        return
+    probes = (np.arange(3) + 0.5) / 3 * size
+    for py in probes:
+        for px in probes:
+            held = in_claim(code, float(y0 + py), float(x0 + px))
+            assert held is None or held == bool(full[0]), (code, y0 + py, x0 + px, touched, full)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    code_index=st.integers(0, 10_000),
+    edge_index=st.integers(0, 10**9),
+    shift=st.tuples(st.floats(-0.5, 0.5), st.floats(-0.5, 0.5)),
+)
+def test_country_cells_hold_their_waters(
+    code_index: int, edge_index: int, shift: tuple[float, float]
+) -> None:
+    """The bundled cells agree with the reference: a claimed place is in a touched cell, a full cell
+    holds no unclaimed place."""
+    countries = load_countries()
+    code = countries.codes[code_index % len(countries.codes)]
+    edges = load_country_edges()[code]
+    x1, y1, _, _ = edges[edge_index % edges.shape[0]]
+    lat, lon = float(np.clip(y1 + shift[1], -83.0, 83.0)), float((x1 + shift[0] + 180.0) % 360.0 - 180.0)
+    held = in_claim(code, lat, lon)
+    assume(held is not None)
+    cell = int(countries.grid.cell_of(lat, lon))
+    area = countries.areas[code]
+    touched, full = cell in set(area.touched.tolist()), cell in set(area.full.tolist())
+    event(
+        f"{'claimed' if held else 'not claimed'}: {'full' if full else 'touched' if touched else 'untouched'}"
+    )
+    if held:
+        assert touched
+    else:
+        assert not full
+
+
+@pytest.mark.parametrize(
+    ("code", "lat", "lon", "held"),
+    [
+        ("US", 38.69, -77.13, True),  # the tidal Potomac, carved out of Natural Earth's United States
+        ("JP", 35.5, 139.85, True),  # Tokyo Bay
+        ("DE", 54.5, 10.3, True),  # the Bay of Kiel, in the Baltic
+        ("DE", 54.5, 7.2, False),  # 30 km and more off the German coast: no country's
+        ("JP", 34.0, 141.5, False),  # the open Pacific
+        ("GB", 51.0, 1.45, True),  # the Strait of Dover, nearer England than France
+        ("FR", 51.0, 1.45, False),
+        ("US", 52.52, 13.40, False),  # Berlin: another country's land
+    ],
+)
+def test_waters_by_example(code: str, lat: float, lon: float, held: bool) -> None:
+    from fleetproof.geo.waters import WaterShape
+
+    countries = load_countries()
+    coasts = countries.coasts()
+    assert coasts is not None
+    assert in_claim(code, lat, lon) is held
+    assert bool(WaterShape.build(coasts, [code]).inside(np.array([lon]), np.array([lat]))[0]) is held
+    cell = int(countries.grid.cell_of(lat, lon))
+    if held:
+        assert cell in set(countries.areas[code].touched.tolist())
+    else:
+        assert cell not in set(countries.areas[code].full.tolist())
+
+
+def test_territorial_sea_is_twelve_nautical_miles() -> None:
+    assert TERRITORIAL_SEA_KM == 12 * 1.852
+    assert load_countries().waters_km == TERRITORIAL_SEA_KM

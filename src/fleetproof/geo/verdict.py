@@ -12,7 +12,9 @@ A claim's verdict follows from the speed bound alone (see :mod:`fleetproof.geo.r
 ``suspicious`` is the statistical layer: the likelihood-ratio statistic
 ``2·(max log L − log L(claim))`` under the calibrated
 :class:`~fleetproof.geo.model.DelayModel` exceeds its threshold, or a single
-landmark (within the tolerance) contradicts the claim.
+landmark (within the tolerance) contradicts the claim. A ``proven`` claim is never
+``suspicious``: a proof outranks the model. A ``consistent`` area claim says what
+stands in the way of ``proven`` (``blocked_by``: :mod:`fleetproof.geo.blocking`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from fleetproof.geo.blocking import blocked_by
 from fleetproof.geo.claims import Claim, geojson_polygons
 from fleetproof.geo.countries import CountryTable
 from fleetproof.geo.estimate import EstimateBatch, estimate_batch, log_likelihood
@@ -159,6 +162,7 @@ class Verifier:
         self.refine_depth = refine_depth
         self._shapes: dict[object, tuple[Boundary, ...] | None] = {}
         self._country_shapes: dict[str, Shape] = {}
+        self._territories: dict[str, WaterShape] = {}
         self._areas: dict[object, tuple[CellArea, BlockedCells]] = {}
         self._area_keys: dict[object, int] = {}
         self._area_index: tuple[int, IntArray, IntArray] = (0, np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -202,7 +206,13 @@ class Verifier:
     def estimate_matrix(self, rtt: FloatArray) -> EstimateBatch:
         """Vectorised estimates for an RTT matrix (T, L) in landmark order (NaN = no measurement)."""
         return estimate_batch(
-            rtt, self.landmarks.vectors, self.offsets, self.scales, self.model, self.speed, self.countries
+            rtt,
+            self.landmarks.vectors,
+            self.offsets,
+            self.scales,
+            self.model,
+            self.speed,
+            self.countries,
         )
 
     def verify_matrix(
@@ -495,11 +505,56 @@ class Verifier:
             }
             if m in refined_at:
                 ev["refined"] = refined_at[m]
-            out[k] = ("proven" if proven[m] else "consistent"), bool(lr[m] > self.model.lr_threshold), ev
+            flagged = bool(lr[m] > self.model.lr_threshold) and not proven[m]
+            if not proven[m]:
+                measured = np.flatnonzero(np.isfinite(rad[k]))
+                by_size = measured[np.argsort(rad[k, measured], kind="stable")]
+                vecs_k = self.landmarks.vectors[by_size]
+                ev["blocked_by"] = self._blocked_by(c, r[k], vecs_k, rad[k, by_size])
+            out[k] = ("proven" if proven[m] else "consistent"), flagged, ev
         return [
             o if o is not None else self._area_claim(block[i], est, i, c)
             for o, (i, c) in zip(out, items, strict=True)
         ]
+
+    def _blocked_by(
+        self, claim: Claim, row: FloatArray, vecs: FloatArray, rad: FloatArray
+    ) -> list[dict[str, Any]]:
+        """Evidence for a ``consistent`` area claim: what of the region lies outside it (geo/blocking.py).
+
+        ``row`` is the target's RTTs, ``vecs``/``rad`` its disks tightest first.
+        """
+        area = self._area(claim)[0]
+        measured = row[np.isfinite(row)]
+        tightest_km = float(self.speed.max_distance_km(measured.min())) if measured.size else float("inf")
+        fine = self._refines_proven(rad)
+        shape = self._shape(claim)
+        return blocked_by(
+            self.grid, area, shape, self._territory, vecs, rad, self.tolerance, fine, tightest_km
+        )
+
+    def _territory(self, lat: FloatArray, lon: FloatArray, cells: IntArray) -> list[str | None]:
+        """Whose territory (land, or waters where the table has them) each point is in; None: no one's."""
+        out: list[str | None] = [None] * lat.size
+        c = self.countries
+        if c is None:
+            return out
+        coasts = c.coasts()
+        if coasts is None:  # cells only: the country holding most of the point's cell
+            return [c.codes[k] if k >= 0 else None for k in c.cell_country[cells].tolist()]
+        which, country = coasts.others_at(cells, np.zeros(len(coasts.codes), dtype=bool))
+        found = np.zeros(lat.size, dtype=bool)
+        for k in np.unique(country).tolist():
+            sel = which[country == k]
+            sel = sel[~found[sel]]
+            code = coasts.codes[k]
+            if code not in self._territories:
+                self._territories[code] = WaterShape.build(coasts, [code])
+            hit = sel[self._territories[code].inside(lon[sel], lat[sel])]
+            found[hit] = True
+            for j in hit.tolist():
+                out[j] = code
+        return out
 
     def _refines_proven(self, rad: FloatArray) -> bool:
         """Whether refinement may settle ``proven`` for a region whose disks have radii ``rad`` (sorted)."""
@@ -663,7 +718,12 @@ class Verifier:
         ev["suspicious_threshold"] = round(self.model.lr_threshold, 2)
         if proven and shown is not None:
             ev["refined"] = shown.evidence()
-        suspicious = bool(ev.get("single_contradiction", False) or lr > self.model.lr_threshold)
+        # A proof outranks the model: a claim shown true is never flagged as doubtful.
+        suspicious = not proven and bool(
+            ev.get("single_contradiction", False) or lr > self.model.lr_threshold
+        )
+        if not proven:
+            ev["blocked_by"] = self._blocked_by(claim, row, vecs, rad)
         return ("proven" if proven else "consistent"), suspicious, ev
 
     def _witness(

@@ -1,0 +1,128 @@
+"""What stands between a ``consistent`` area claim and ``proven``: the part of the region outside it.
+
+A claim is ``proven`` when the whole tolerant feasible region lies inside it. When it is
+not, an operator wants to know why: the region reaches the open sea (no country's
+territory), or a named neighbouring country, or the landmarks are too far for any
+verdict finer than hundreds of kilometres. :func:`blocked_by` answers from a sample of
+the region — its grid cells' centres (every cell of a small region, an even spread of a
+large one) and, in a tight region, the 4×4 sub-cell centres of the cells that are not
+wholly inside the claim — each kept only if it is exactly a place of the tolerant region,
+then sorted into inside the claim, a country's territory, or sea. Shares are of the
+sample's area (cells weighted by ``cos φ``), so they estimate how much of the region lies
+where; they are evidence for a person, never part of a verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fleetproof.geo.grid import Grid, in_sorted
+from fleetproof.geo.raster import CellArea
+from fleetproof.geo.refine import Boundary
+from fleetproof.geo.region import surviving
+from fleetproof.geo.sphere import unit_vectors
+
+__all__ = ["blocked_by"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Probe cells per side of each seed disk's box (a large region is sampled, not enumerated).
+SAMPLE_SIDE = 16
+#: Sub-cell centres per side looked at in a tight region's cells that are not wholly claimed.
+SUB_SIDE = 4
+#: Shares are reported to this many decimals; smaller parts are left out.
+DIGITS = 3
+
+#: ``(lat, lon, cell) → ISO code or None`` per point: whose territory (land or waters) it is.
+Territory = Callable[[FloatArray, FloatArray, IntArray], list[str | None]]
+
+
+def _sample(
+    grid: Grid, vecs: FloatArray, rad: FloatArray, tolerance: int
+) -> tuple[IntArray, FloatArray, FloatArray]:
+    """Region cells from a sparse probe of the seed disks' boxes: (cells, centre lat, centre lon)."""
+    seeds = min(tolerance + 1, rad.size)
+    parts = []
+    for k in range(seeds):
+        seed_lat = float(np.degrees(np.arcsin(np.clip(vecs[k, 2], -1.0, 1.0))))
+        seed_lon = float(np.degrees(np.arctan2(vecs[k, 1], vecs[k, 0])))
+        side = 2 * float(np.degrees(rad[k])) / grid.resolution_deg
+        stride = max(1, int(side / SAMPLE_SIDE))
+        parts.append(grid.cap_cells(seed_lat, seed_lon, float(rad[k]), stride=stride))
+    cells = surviving(grid, np.unique(np.concatenate(parts)), vecs, rad, tolerance)[0]
+    lat, lon = grid.center_latlon(cells)
+    return cells, lat, lon
+
+
+def blocked_by(
+    grid: Grid,
+    area: CellArea,
+    shapes: Sequence[Boundary] | None,
+    territory: Territory,
+    vecs: FloatArray,
+    rad: FloatArray,
+    tolerance: int,
+    fine: bool,
+    tightest_km: float,
+) -> list[dict[str, Any]]:
+    """The parts of the tolerant region outside the claim, largest first.
+
+    ``area``/``shapes`` are the claim's cells and boundary (``None``: cells only), ``vecs``/``rad``
+    the disks, tightest first, ``tightest_km`` the smallest bound (km). ``fine``: the region is
+    tight enough for refinement, so sub-cell centres of its border cells are looked at too.
+    Entries: ``{"kind": "country", "country": code, "share": s}``, ``{"kind": "sea", "share": s}``,
+    and ``{"kind": "landmarks", "tightest_bound_km": b}`` when the region is too large for
+    refinement to look inside cells (``fine`` false) or no place outside the claim turned up.
+    """
+    out: list[dict[str, Any]] = []
+    seeds = min(tolerance + 1, rad.size)
+    if seeds and rad[seeds - 1] < np.pi:
+        cells, lat, lon = _sample(grid, vecs, rad, tolerance)
+        weight = np.cos(np.radians(lat))
+        if fine:
+            border = np.flatnonzero(~in_sorted(area.full, cells))
+            off = ((np.arange(SUB_SIDE) + 0.5) / SUB_SIDE - 0.5) * grid.resolution_deg
+            sy, sx = (a.ravel() for a in np.meshgrid(off, off, indexing="ij"))
+            keep = np.ones(cells.size, dtype=bool)
+            keep[border] = False
+            lat = np.concatenate([lat[keep], (lat[border, None] + sy).ravel()])
+            lon = np.concatenate([lon[keep], (lon[border, None] + sx).ravel()])
+            weight = np.concatenate([weight[keep], np.repeat(weight[border] / sy.size, sy.size)])
+            cells = np.concatenate([cells[keep], np.repeat(cells[border], sy.size)])
+        # Only places of the tolerant region count (exact point test).
+        limit = np.where(rad < np.pi, np.cos(np.minimum(rad, np.pi)), -np.inf)
+        q = unit_vectors(lat, lon).reshape(-1, 3)
+        ok = ((q @ vecs.T) < limit).sum(axis=1) <= tolerance
+        lat, lon, weight, cells = lat[ok], lon[ok], weight[ok], cells[ok]
+        inside = in_sorted(area.full, cells)
+        edge = np.flatnonzero(~inside & in_sorted(area.touched, cells))
+        if shapes is not None and edge.size:
+            hit = np.zeros(edge.size, dtype=bool)
+            for shape in shapes:
+                hit |= shape.inside(lon[edge], lat[edge])
+            inside[edge] = hit
+        elif edge.size:  # no boundary known: a border cell's centre counts as inside, as it may be
+            inside[edge] = True
+        total = float(weight.sum())
+        outside = np.flatnonzero(~inside)
+        if total > 0 and outside.size:
+            owners = territory(lat[outside], lon[outside], cells[outside])
+            shares: dict[str | None, float] = {}
+            for who, w in zip(owners, weight[outside].tolist(), strict=True):
+                shares[who] = shares.get(who, 0.0) + w / total
+            for who, share in sorted(shares.items(), key=lambda kv: (-kv[1], kv[0] or "")):
+                if round(share, DIGITS) > 0:
+                    entry: dict[str, Any] = (
+                        {"kind": "sea"} if who is None else {"kind": "country", "country": who}
+                    )
+                    entry["share"] = round(share, DIGITS)
+                    out.append(entry)
+    if not fine or not out:
+        out.append({"kind": "landmarks", "tightest_bound_km": round(tightest_km, 1)})
+    return out
