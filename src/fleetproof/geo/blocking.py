@@ -33,14 +33,17 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 #: Probe cells per side of each seed disk's box (a large region is sampled, not enumerated).
-SAMPLE_SIDE = 16
-#: Sub-cell centres per side looked at in a tight region's cells that are not wholly claimed.
+SAMPLE_SIDE = 8
+#: Sub-cell centres per side looked at in a tight region's cells that are not wholly claimed ...
 SUB_SIDE = 4
+#: ... in this many of them at most (evenly spread); the others count by their centres.
+SUB_CELLS = 24
 #: Shares are reported to this many decimals; smaller parts are left out.
 DIGITS = 3
 
-#: ``(lat, lon, cell) → ISO code or None`` per point: whose territory (land or waters) it is.
-Territory = Callable[[FloatArray, FloatArray, IntArray], list[str | None]]
+#: ``(lat, lon, cell, exact) → ISO code or None`` per point: whose territory (land or waters) it is;
+#: ``exact`` false: by its cell alone.
+Territory = Callable[[FloatArray, FloatArray, IntArray, bool], list[str | None]]
 
 
 def _sample(
@@ -70,12 +73,17 @@ def blocked_by(
     tolerance: int,
     fine: bool,
     tightest_km: float,
+    codes: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The parts of the tolerant region outside the claim, largest first.
 
     ``area``/``shapes`` are the claim's cells and boundary (``None``: cells only), ``vecs``/``rad``
     the disks, tightest first, ``tightest_km`` the smallest bound (km). ``fine``: the region is
-    tight enough for refinement, so sub-cell centres of its border cells are looked at too.
+    tight enough for refinement, so sub-cell centres of its border cells are looked at too, and
+    points in cells shared by several areas are tested against boundaries; otherwise such a point
+    counts by its cell (as ``territory`` says without ``exact``; inside when that is one of the
+    claim's ``codes``, or always for a claim that names no countries).
+
     Entries: ``{"kind": "country", "country": code, "share": s}``, ``{"kind": "sea", "share": s}``,
     and ``{"kind": "landmarks", "tightest_bound_km": b}`` when the region is too large for
     refinement to look inside cells (``fine`` false) or no place outside the claim turned up.
@@ -87,6 +95,7 @@ def blocked_by(
         weight = np.cos(np.radians(lat))
         if fine:
             border = np.flatnonzero(~in_sorted(area.full, cells))
+            border = border[:: max(1, -(-border.size // SUB_CELLS))]
             off = ((np.arange(SUB_SIDE) + 0.5) / SUB_SIDE - 0.5) * grid.resolution_deg
             sy, sx = (a.ravel() for a in np.meshgrid(off, off, indexing="ij"))
             keep = np.ones(cells.size, dtype=bool)
@@ -102,17 +111,20 @@ def blocked_by(
         lat, lon, weight, cells = lat[ok], lon[ok], weight[ok], cells[ok]
         inside = in_sorted(area.full, cells)
         edge = np.flatnonzero(~inside & in_sorted(area.touched, cells))
-        if shapes is not None and edge.size:
+        if fine and shapes is not None and edge.size:
             hit = np.zeros(edge.size, dtype=bool)
             for shape in shapes:
                 hit |= shape.inside(lon[edge], lat[edge])
             inside[edge] = hit
+        elif codes is not None and edge.size:
+            owner = territory(lat[edge], lon[edge], cells[edge], False)
+            inside[edge] = [who in codes for who in owner]
         elif edge.size:  # no boundary known: a border cell's centre counts as inside, as it may be
             inside[edge] = True
         total = float(weight.sum())
         outside = np.flatnonzero(~inside)
         if total > 0 and outside.size:
-            owners = territory(lat[outside], lon[outside], cells[outside])
+            owners = territory(lat[outside], lon[outside], cells[outside], fine)
             shares: dict[str | None, float] = {}
             for who, w in zip(owners, weight[outside].tolist(), strict=True):
                 shares[who] = shares.get(who, 0.0) + w / total

@@ -86,6 +86,20 @@ class CountryTable:
             object.__setattr__(self, "_coasts", cached)
         return cached
 
+    def territory_cells(self) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.bool_]]:
+        """Per grid cell: the country whose area holds all of it (index into ``codes``, −1: none),
+        and whether any country's area meets it (cached)."""
+        cached = self.__dict__.get("_territory_cells")
+        if cached is None:
+            owner = np.full(self.grid.n_cells, -1, dtype=np.int16)
+            claimed = np.zeros(self.grid.n_cells, dtype=bool)
+            for k, code in enumerate(self.codes):
+                owner[self.areas[code].full] = k
+                claimed[self.areas[code].touched] = True
+            cached = (owner, claimed)
+            object.__setattr__(self, "_territory_cells", cached)
+        return cached[0], cached[1]
+
     def country_at(self, lat_deg: float, lon_deg: float) -> str | None:
         """Country that covers most of the cell holding a point, or ``None`` at sea."""
         k = int(self.cell_country[int(self.grid.cell_of(lat_deg, lon_deg))])

@@ -64,6 +64,8 @@ SUB_SIDE = 4
 #: a wider region that reaches into the claim's border cells nearly always leaves the claim, and
 #: computing it whole to find out would cost more than refinement saves.
 REFINE_PROVEN_MAX_RAD = float(np.radians(3.0))
+#: Points of a ``blocked_by`` sample in cells shared by several areas tested against boundaries, at most.
+TERRITORY_EXACT = 48
 
 
 def _excluded_count(grid: Grid, cell: int, vecs: FloatArray, rad: FloatArray) -> int:
@@ -533,28 +535,35 @@ class Verifier:
             self.grid, area, shape, self._territory, vecs, rad, self.tolerance, fine, tightest_km
         )
 
-    def _territory(self, lat: FloatArray, lon: FloatArray, cells: IntArray) -> list[str | None]:
-        """Whose territory (land, or waters where the table has them) each point is in; None: no one's."""
-        out: list[str | None] = [None] * lat.size
+    def _territory(self, lat: FloatArray, lon: FloatArray, cells: IntArray, exact: bool) -> list[str | None]:
+        """Whose territory (land, or waters where the table has them) each point is in; None: no one's.
+
+        A cell wholly in one country's area, or in none, answers for its points; in the others
+        (``exact``) up to ``TERRITORY_EXACT`` points are tested against the countries' boundaries,
+        the rest go to the country holding most of their cell's land (the shares are estimates).
+        """
         c = self.countries
         if c is None:
-            return out
-        coasts = c.coasts()
-        if coasts is None:  # cells only: the country holding most of the point's cell
-            return [c.codes[k] if k >= 0 else None for k in c.cell_country[cells].tolist()]
-        which, country = coasts.others_at(cells, np.zeros(len(coasts.codes), dtype=bool))
-        found = np.zeros(lat.size, dtype=bool)
-        for k in np.unique(country).tolist():
-            sel = which[country == k]
-            sel = sel[~found[sel]]
-            code = coasts.codes[k]
-            if code not in self._territories:
-                self._territories[code] = WaterShape.build(coasts, [code])
-            hit = sel[self._territories[code].inside(lon[sel], lat[sel])]
-            found[hit] = True
-            for j in hit.tolist():
-                out[j] = code
-        return out
+            return [None] * lat.size
+        owner, claimed = c.territory_cells()
+        k = owner[cells].astype(np.int64)
+        border = np.flatnonzero((k < 0) & claimed[cells])
+        k[border] = c.cell_country[cells[border]]
+        coasts = c.coasts() if exact else None
+        tested = border[:: max(1, -(-border.size // TERRITORY_EXACT))]
+        if coasts is not None and tested.size:
+            index = {code: i for i, code in enumerate(c.codes)}
+            k[tested] = -1
+            which, country = coasts.others_at(cells[tested], np.zeros(len(coasts.codes), dtype=bool))
+            for j in np.unique(country).tolist():
+                sel = tested[which[country == j]]
+                sel = sel[k[sel] < 0]
+                code = coasts.codes[j]
+                if code not in self._territories:
+                    self._territories[code] = WaterShape.build(coasts, [code])
+                hit = sel[self._territories[code].inside(lon[sel], lat[sel])]
+                k[hit] = index.get(code, -1)
+        return [c.codes[j] if j >= 0 else None for j in k.tolist()]
 
     def _refines_proven(self, rad: FloatArray) -> bool:
         """Whether refinement may settle ``proven`` for a region whose disks have radii ``rad`` (sorted)."""
