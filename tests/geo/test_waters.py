@@ -8,12 +8,14 @@ the reference declines to answer.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from fleetproof.geo import Claim, Landmark, SpeedModel, Verifier, distance_km
+from fleetproof.geo import Claim, CountryTable, Landmark, SpeedModel, Verifier, distance_km
 from fleetproof.geo.waters import TERRITORIAL_SEA_KM
 from fleetproof.geodata import load_countries, load_country_edges
 
@@ -228,3 +230,60 @@ def test_waters_by_example(code: str, lat: float, lon: float, held: bool) -> Non
 def test_territorial_sea_is_twelve_nautical_miles() -> None:
     assert TERRITORIAL_SEA_KM == 12 * 1.852
     assert load_countries().waters_km == TERRITORIAL_SEA_KM
+
+
+LAND_ONLY = ("DE", "DK", "NL", "GB", "JP")
+
+
+@functools.cache
+def _land_only_table() -> CountryTable:
+    """The same countries without their waters: Natural Earth's land alone, rasterised here."""
+    from fleetproof.geo import rasterize
+    from fleetproof.geodata import load_country_shapes
+
+    countries = load_countries()
+    shapes = load_country_shapes()
+    areas = {code: rasterize(shapes[code], countries.grid, 5, cut=True) for code in LAND_ONLY}
+    edges = {code: load_country_edges()[code] for code in LAND_ONLY}
+    return CountryTable(countries.grid, areas, edges=edges)
+
+
+def test_waters_only_add_to_a_claim() -> None:
+    countries = load_countries()
+    land = _land_only_table()
+    for code in LAND_ONLY:
+        a, w = land.areas[code], countries.areas[code]
+        assert set(a.touched.tolist()) <= set(w.touched.tolist())
+        assert set(a.full.tolist()) <= set(w.full.tolist())
+        assert w.touched.size > a.touched.size  # every one of them has a coast
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    which=st.integers(0, 10**6),
+    edge_index=st.integers(0, 10**9),
+    shift=st.tuples(st.floats(-0.4, 0.4), st.floats(-0.4, 0.4)),
+    offsets=st.lists(near_st, min_size=3, max_size=6),
+    slack=st.lists(tight_st, min_size=6, max_size=6),
+)
+def test_waters_make_violations_rarer_never_new(
+    which: int,
+    edge_index: int,
+    shift: tuple[float, float],
+    offsets: list[tuple[float, float]],
+    slack: list[tuple[float, float]],
+) -> None:
+    """Against the same RTTs, a claim that is a violation with waters is one on land alone too."""
+    code = LAND_ONLY[which % len(LAND_ONLY)]
+    edges = load_country_edges()[code]
+    x1, y1, _, _ = edges[edge_index % edges.shape[0]]
+    truth = (float(y1 + shift[1]), float(x1 + shift[0]))
+    lms = nearby_landmarks(truth, offsets)
+    rtts = honest_rtts(truth, lms, slack)
+    claims = [Claim.country(c, "t", c) for c in LAND_ONLY]
+    with_waters = Verifier(lms, load_countries()).verify(rtts, claims)
+    land_only = Verifier(lms, _land_only_table()).verify(rtts, claims)
+    for w, a in zip(with_waters, land_only, strict=True):
+        event(f"waters {w.verdict}, land {a.verdict}")
+        if w.verdict == "violation":
+            assert a.verdict == "violation", (w.claim, w.evidence, a.evidence)
