@@ -237,3 +237,19 @@ def test_proven_is_never_suspicious(
     assert code is not None
     [r] = v.verify(rtts, [Claim.country("c", "h", code)])
     assert not (r.verdict == "proven" and r.suspicious), r.evidence
+
+
+def test_region_claims_say_what_blocks_proven_too() -> None:
+    """A box around part of the region: the rest is a country's with a table, "outside" without one."""
+    lat, lon = 50.11, 8.68
+    box = [[lon - 0.2, lat - 0.2], [lon + 0.2, lat - 0.2], [lon + 0.2, lat + 0.2], [lon - 0.2, lat + 0.2]]
+    region = {"type": "Polygon", "coordinates": [[*box, box[0]]]}
+    v, rtts = site(lat, lon)
+    claim = [Claim.in_region("r", "h", region, "frankfurt-box")]
+    [r] = v.verify(rtts, claim)
+    assert r.verdict == "consistent"
+    assert r.evidence["blocked_by"][0]["kind"] == "country" and r.evidence["blocked_by"][0]["country"] == "DE"
+    [r] = Verifier(v.landmarks.landmarks).verify(rtts, claim)
+    assert r.verdict == "consistent"
+    assert [b["kind"] for b in r.evidence["blocked_by"]] == ["outside"]
+    assert 0.5 < r.evidence["blocked_by"][0]["share"] < 1.0

@@ -20,13 +20,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fleetproof.geo.countries import CountryTable
 from fleetproof.geo.grid import Grid, in_sorted
 from fleetproof.geo.raster import CellArea
 from fleetproof.geo.refine import Boundary
 from fleetproof.geo.region import surviving
 from fleetproof.geo.sphere import unit_vectors
+from fleetproof.geo.waters import WaterShape
 
-__all__ = ["blocked_by"]
+__all__ = ["Territories", "blocked_by"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -40,10 +42,51 @@ SUB_SIDE = 4
 SUB_CELLS = 24
 #: Shares are reported to this many decimals; smaller parts are left out.
 DIGITS = 3
+#: Points of a sample in cells shared by several areas tested against boundaries, at most.
+TERRITORY_EXACT = 48
+#: What :class:`Territories` says without a country table: outside the claim, nobody known.
+UNKNOWN = ""
 
 #: ``(lat, lon, cell, exact) → ISO code or None`` per point: whose territory (land or waters) it is;
 #: ``exact`` false: by its cell alone.
 Territory = Callable[[FloatArray, FloatArray, IntArray, bool], list[str | None]]
+
+
+class Territories:
+    """Whose territory (land, or waters where the table has them) points are in: a :data:`Territory`.
+
+    A cell wholly in one country's area, or in none, answers for its points; in the others
+    (``exact``) up to ``TERRITORY_EXACT`` points are tested against the countries' boundaries,
+    the rest go to the country holding most of their cell's land (the shares are estimates).
+    """
+
+    def __init__(self, countries: CountryTable | None) -> None:
+        self.countries = countries
+        self._shapes: dict[str, WaterShape] = {}
+
+    def __call__(self, lat: FloatArray, lon: FloatArray, cells: IntArray, exact: bool) -> list[str | None]:
+        c = self.countries
+        if c is None:  # no country table: outside the claim, but whose is not known
+            return [UNKNOWN] * lat.size
+        owner, claimed = c.territory_cells()
+        k = owner[cells].astype(np.int64)
+        border = np.flatnonzero((k < 0) & claimed[cells])
+        k[border] = c.cell_country[cells[border]]
+        coasts = c.coasts() if exact else None
+        tested = border[:: max(1, -(-border.size // TERRITORY_EXACT))]
+        if coasts is not None and tested.size:
+            index = {code: i for i, code in enumerate(c.codes)}
+            k[tested] = -1
+            which, country = coasts.others_at(cells[tested], np.zeros(len(coasts.codes), dtype=bool))
+            for j in np.unique(country).tolist():
+                sel = tested[which[country == j]]
+                sel = sel[k[sel] < 0]
+                code = coasts.codes[j]
+                if code not in self._shapes:
+                    self._shapes[code] = WaterShape.build(coasts, [code])
+                hit = sel[self._shapes[code].inside(lon[sel], lat[sel])]
+                k[hit] = index.get(code, -1)
+        return [c.codes[j] if j >= 0 else None for j in k.tolist()]
 
 
 def _sample(
@@ -85,8 +128,9 @@ def blocked_by(
     claim's ``codes``, or always for a claim that names no countries).
 
     Entries: ``{"kind": "country", "country": code, "share": s}``, ``{"kind": "sea", "share": s}``,
-    and ``{"kind": "landmarks", "tightest_bound_km": b}`` when the region is too large for
-    refinement to look inside cells (``fine`` false) or no place outside the claim turned up.
+    ``{"kind": "outside", "share": s}`` (a region claim checked without a country table), and
+    ``{"kind": "landmarks", "tightest_bound_km": b}`` when the region is too large for refinement
+    to look inside cells (``fine`` false) or no place outside the claim turned up.
     """
     out: list[dict[str, Any]] = []
     seeds = min(tolerance + 1, rad.size)
@@ -131,7 +175,11 @@ def blocked_by(
             for who, share in sorted(shares.items(), key=lambda kv: (-kv[1], kv[0] or "")):
                 if round(share, DIGITS) > 0:
                     entry: dict[str, Any] = (
-                        {"kind": "sea"} if who is None else {"kind": "country", "country": who}
+                        {"kind": "sea"}
+                        if who is None
+                        else {"kind": "outside"}
+                        if who == UNKNOWN
+                        else {"kind": "country", "country": who}
                     )
                     entry["share"] = round(share, DIGITS)
                     out.append(entry)

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from fleetproof.geo.blocking import blocked_by
+from fleetproof.geo.blocking import Territories, blocked_by
 from fleetproof.geo.claims import Claim, geojson_polygons
 from fleetproof.geo.countries import CountryTable
 from fleetproof.geo.estimate import EstimateBatch, estimate_batch, log_likelihood
@@ -64,8 +64,6 @@ SUB_SIDE = 4
 #: a wider region that reaches into the claim's border cells nearly always leaves the claim, and
 #: computing it whole to find out would cost more than refinement saves.
 REFINE_PROVEN_MAX_RAD = float(np.radians(3.0))
-#: Points of a ``blocked_by`` sample in cells shared by several areas tested against boundaries, at most.
-TERRITORY_EXACT = 48
 
 
 def _excluded_count(grid: Grid, cell: int, vecs: FloatArray, rad: FloatArray) -> int:
@@ -164,7 +162,7 @@ class Verifier:
         self.refine_depth = refine_depth
         self._shapes: dict[object, tuple[Boundary, ...] | None] = {}
         self._country_shapes: dict[str, Shape] = {}
-        self._territories: dict[str, WaterShape] = {}
+        self._territory = Territories(countries)
         self._areas: dict[object, tuple[CellArea, BlockedCells]] = {}
         self._area_keys: dict[object, int] = {}
         self._area_index: tuple[int, IntArray, IntArray] = (0, np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -534,36 +532,6 @@ class Verifier:
         return blocked_by(
             self.grid, area, shape, self._territory, vecs, rad, self.tolerance, fine, tightest_km
         )
-
-    def _territory(self, lat: FloatArray, lon: FloatArray, cells: IntArray, exact: bool) -> list[str | None]:
-        """Whose territory (land, or waters where the table has them) each point is in; None: no one's.
-
-        A cell wholly in one country's area, or in none, answers for its points; in the others
-        (``exact``) up to ``TERRITORY_EXACT`` points are tested against the countries' boundaries,
-        the rest go to the country holding most of their cell's land (the shares are estimates).
-        """
-        c = self.countries
-        if c is None:
-            return [None] * lat.size
-        owner, claimed = c.territory_cells()
-        k = owner[cells].astype(np.int64)
-        border = np.flatnonzero((k < 0) & claimed[cells])
-        k[border] = c.cell_country[cells[border]]
-        coasts = c.coasts() if exact else None
-        tested = border[:: max(1, -(-border.size // TERRITORY_EXACT))]
-        if coasts is not None and tested.size:
-            index = {code: i for i, code in enumerate(c.codes)}
-            k[tested] = -1
-            which, country = coasts.others_at(cells[tested], np.zeros(len(coasts.codes), dtype=bool))
-            for j in np.unique(country).tolist():
-                sel = tested[which[country == j]]
-                sel = sel[k[sel] < 0]
-                code = coasts.codes[j]
-                if code not in self._territories:
-                    self._territories[code] = WaterShape.build(coasts, [code])
-                hit = sel[self._territories[code].inside(lon[sel], lat[sel])]
-                k[hit] = index.get(code, -1)
-        return [c.codes[j] if j >= 0 else None for j in k.tolist()]
 
     def _refines_proven(self, rad: FloatArray) -> bool:
         """Whether refinement may settle ``proven`` for a region whose disks have radii ``rad`` (sorted)."""
