@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from fleetproof.geo import Claim, DelayModel, Landmark, MeshLink, SpeedModel, Verifier, calibrate, distance_km
+from fleetproof.geo.sphere import unit_vectors
 from fleetproof.geodata import load_countries
 
 KM_PER_MS = SpeedModel().v_max_km_per_ms / 2
@@ -253,3 +254,38 @@ def test_region_claims_say_what_blocks_proven_too() -> None:
     assert r.verdict == "consistent"
     assert [b["kind"] for b in r.evidence["blocked_by"]] == ["outside"]
     assert 0.5 < r.evidence["blocked_by"][0]["share"] < 1.0
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+)
+@given(
+    code=st.sampled_from(["US", "JP", "DE", "GB", "NO", "IT", "AU"]),
+    pick=st.integers(0, 10**9),
+    frac=st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1.0)),
+    near_rtt=st.floats(0.1, 0.47),
+)
+def test_a_region_of_full_cells_is_proven(
+    code: str, pick: int, frac: tuple[float, float], near_rtt: float
+) -> None:
+    """A host by the sea (in a cell that is partly water and wholly claimed) whose whole region lies in
+    cells wholly claimed is proven: the waters the cells hold are the country's."""
+    countries = load_countries()
+    grid, area = countries.grid, countries.areas[code]
+    frac_of = dict(zip(area.touched.tolist(), area.fraction.tolist(), strict=True))
+    coastal = np.array([c for c in area.full.tolist() if frac_of[c] < 1.0])
+    cell = int(coastal[pick % coastal.size])
+    clat, clon = grid.center_latlon(np.array([cell]))
+    res = grid.resolution_deg
+    lat, lon = float(clat[0]) + (frac[0] - 0.5) * res, float(clon[0]) + (frac[1] - 0.5) * res
+    v, rtts = site(lat, lon, near_km=2.0, near_rtt=near_rtt)
+    reach_km = 2.0 + near_rtt * KM_PER_MS * 1.01 + 1.0  # every place of the region is this close
+    around = grid.cap_cells(lat, lon, reach_km / 6371.0)
+    host = unit_vectors(lat, lon).reshape(3)
+    close = around[
+        np.arccos(np.clip(grid.centers[around] @ host, -1, 1)) * 6371.0
+        <= reach_km + grid.cell_margin(around) * 6371.0
+    ]
+    assume(bool(np.all(np.isin(close, area.full))))
+    [r] = v.verify(rtts, [Claim.country("c", "h", code)])
+    assert r.verdict == "proven", r.evidence
