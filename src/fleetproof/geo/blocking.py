@@ -90,9 +90,14 @@ class Territories:
 
 
 def _sample(
-    grid: Grid, vecs: FloatArray, rad: FloatArray, tolerance: int
+    grid: Grid, vecs: FloatArray, rad: FloatArray, tolerance: int, fine: bool
 ) -> tuple[IntArray, FloatArray, FloatArray]:
-    """Region cells from a sparse probe of the seed disks' boxes: (cells, centre lat, centre lon)."""
+    """Cells from a sparse probe of the seed disks' boxes: (cells, centre lat, centre lon).
+
+    ``fine``: only the region's cells (a cell may hold places of the region while its centre is
+    none, and its sub-cells are looked at). Otherwise every probe cell: only centres count then,
+    and the caller tests each exactly.
+    """
     seeds = min(tolerance + 1, rad.size)
     parts = []
     for k in range(seeds):
@@ -101,7 +106,9 @@ def _sample(
         side = 2 * float(np.degrees(rad[k])) / grid.resolution_deg
         stride = max(1, int(side / SAMPLE_SIDE))
         parts.append(grid.cap_cells(seed_lat, seed_lon, float(rad[k]), stride=stride))
-    cells = surviving(grid, np.unique(np.concatenate(parts)), vecs, rad, tolerance)[0]
+    cells = np.unique(np.concatenate(parts))
+    if fine:
+        cells = surviving(grid, cells, vecs, rad, tolerance)[0]
     lat, lon = grid.center_latlon(cells)
     return cells, lat, lon
 
@@ -135,7 +142,7 @@ def blocked_by(
     out: list[dict[str, Any]] = []
     seeds = min(tolerance + 1, rad.size)
     if seeds and rad[seeds - 1] < np.pi:
-        cells, lat, lon = _sample(grid, vecs, rad, tolerance)
+        cells, lat, lon = _sample(grid, vecs, rad, tolerance, fine)
         weight = np.cos(np.radians(lat))
         if fine:
             border = np.flatnonzero(~in_sorted(area.full, cells))
