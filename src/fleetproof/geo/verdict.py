@@ -206,13 +206,7 @@ class Verifier:
     def estimate_matrix(self, rtt: FloatArray) -> EstimateBatch:
         """Vectorised estimates for an RTT matrix (T, L) in landmark order (NaN = no measurement)."""
         return estimate_batch(
-            rtt,
-            self.landmarks.vectors,
-            self.offsets,
-            self.scales,
-            self.model,
-            self.speed,
-            self.countries,
+            rtt, self.landmarks.vectors, self.offsets, self.scales, self.model, self.speed, self.countries
         )
 
     def verify_matrix(
@@ -529,8 +523,9 @@ class Verifier:
         tightest_km = float(self.speed.max_distance_km(measured.min())) if measured.size else float("inf")
         fine = self._refines_proven(rad)
         shape = self._shape(claim)
+        codes = [code.strip().upper() for code in claim.countries] if claim.kind == "countries" else None
         return blocked_by(
-            self.grid, area, shape, self._territory, vecs, rad, self.tolerance, fine, tightest_km
+            self.grid, area, shape, self._territory, vecs, rad, self.tolerance, fine, tightest_km, codes
         )
 
     def _refines_proven(self, rad: FloatArray) -> bool:
