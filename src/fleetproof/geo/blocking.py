@@ -28,7 +28,7 @@ from fleetproof.geo.region import surviving
 from fleetproof.geo.sphere import unit_vectors
 from fleetproof.geo.waters import WaterShape
 
-__all__ = ["Territories", "blocked_by"]
+__all__ = ["Territories", "blocked_by", "coarse_many"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -40,6 +40,8 @@ SAMPLE_SIDE = 8
 SUB_SIDE = 4
 #: ... in this many of them at most (evenly spread); the others count by their centres.
 SUB_CELLS = 24
+#: A large region's probe points are tested against this many of the tightest disks first.
+FIRST_DISKS = 8
 #: Shares are reported to this many decimals; smaller parts are left out.
 DIGITS = 3
 #: Points of a sample in cells shared by several areas tested against boundaries, at most.
@@ -179,17 +181,113 @@ def blocked_by(
             shares: dict[str | None, float] = {}
             for who, w in zip(owners, weight[outside].tolist(), strict=True):
                 shares[who] = shares.get(who, 0.0) + w / total
-            for who, share in sorted(shares.items(), key=lambda kv: (-kv[1], kv[0] or "")):
-                if round(share, DIGITS) > 0:
-                    entry: dict[str, Any] = (
-                        {"kind": "sea"}
-                        if who is None
-                        else {"kind": "outside"}
-                        if who == UNKNOWN
-                        else {"kind": "country", "country": who}
-                    )
-                    entry["share"] = round(share, DIGITS)
-                    out.append(entry)
+            out = _entries(list(shares), list(shares.values()))
     if not fine or not out:
         out.append({"kind": "landmarks", "tightest_bound_km": round(tightest_km, 1)})
     return out
+
+
+def _entries(owners: Sequence[str | None], shares: Sequence[float]) -> list[dict[str, Any]]:
+    """Entries for (territory, share) pairs: largest first, then by name; tiny ones left out."""
+    out: list[dict[str, Any]] = []
+    for who, share in sorted(zip(owners, shares, strict=True), key=lambda kv: (-kv[1], kv[0] or "")):
+        if round(share, DIGITS) > 0:
+            if who is None:
+                entry: dict[str, Any] = {"kind": "sea"}
+            elif who == UNKNOWN:
+                entry = {"kind": "outside"}
+            else:
+                entry = {"kind": "country", "country": who}
+            entry["share"] = round(share, DIGITS)
+            out.append(entry)
+    return out
+
+
+def coarse_many(
+    grid: Grid,
+    countries: CountryTable | None,
+    full: IntArray,
+    touched: IntArray,
+    ids: IntArray,
+    codes: Sequence[Sequence[str] | None],
+    vectors: FloatArray,
+    rad: FloatArray,
+    tolerance: int,
+    tightest_km: FloatArray,
+) -> list[list[dict[str, Any]]]:
+    """:func:`blocked_by` for many claims whose regions are too large to refine, in a few numpy calls.
+
+    Every place is judged by its cell, so a sample needs no boundary. ``full``/``touched`` are
+    sorted ``area * n_cells + cell`` keys and ``ids`` each claim's area; ``codes`` each claim's
+    countries (``None``: a region). ``vectors`` (L, 3) are all landmarks, ``rad`` (M, L) each
+    claim's disks in landmark order (``inf``: not measured), ``tightest_km`` (M,) its smallest bound.
+    """
+    n_claims, n = rad.shape[0], grid.n_cells
+    order = np.argsort(rad, axis=1, kind="stable")
+    rs = np.take_along_axis(rad, order, axis=1)
+    measured = np.isfinite(rad).sum(axis=1)
+    seeds = np.minimum(tolerance + 1, measured)
+    bounded = (seeds > 0) & (rs[np.arange(n_claims), np.maximum(seeds - 1, 0)] < np.pi)
+    keys = [np.zeros(0, dtype=np.int64)]
+    for k in range(tolerance + 1):
+        who = np.flatnonzero(bounded & (seeds > k))
+        if who.size == 0:
+            break
+        v = vectors[order[who, k]]
+        lat = np.degrees(np.arcsin(np.clip(v[:, 2], -1.0, 1.0)))
+        lon = np.degrees(np.arctan2(v[:, 1], v[:, 0]))
+        side = 2 * np.degrees(rs[who, k]) / grid.resolution_deg
+        stride = np.maximum(1, np.ceil(side / SAMPLE_SIDE).astype(np.int64))
+        cells, seed_of = grid.cap_cells_many(lat, lon, rs[who, k], stride)
+        keys.append(who[seed_of] * n + cells)
+    key = np.unique(np.concatenate(keys))
+    owner, cells = key // n, key % n
+    # Only places of the tolerant region count (exact point test on the centres): most probes
+    # fall to the claim's tightest disks, the survivors are tested against all.
+    limit = np.where(rs < np.pi, np.cos(np.minimum(rs, np.pi)), -np.inf)
+    q = grid.centers[cells]
+    first = min(FIRST_DISKS, rad.shape[1])
+    dots = np.einsum("pc,pwc->pw", q, vectors[order[owner, :first]])
+    alive = np.flatnonzero((dots < limit[owner, :first]).sum(axis=1) <= tolerance)
+    if first < rad.shape[1] and alive.size:
+        rest = np.einsum("pc,pwc->pw", q[alive], vectors[order[owner[alive], first:]])
+        count = (dots[alive] < limit[owner[alive], :first]).sum(axis=1)
+        count += (rest < limit[owner[alive], first:]).sum(axis=1)
+        alive = alive[count <= tolerance]
+    owner, cells = owner[alive], cells[alive]
+    weight = np.cos(np.radians(grid.center_latlon(cells)[0]))
+    area_key = ids[owner] * n + cells
+    inside = in_sorted(full, area_key)
+    edge = ~inside & in_sorted(touched, area_key)
+    names: tuple[str, ...] = countries.codes if countries is not None else ()
+    if countries is None:
+        terr = np.full(cells.size, -2, dtype=np.int64)  # outside the claim, whose unknown
+        inside |= edge
+    else:
+        cell_owner, claimed = countries.territory_cells()
+        terr = cell_owner[cells].astype(np.int64)
+        shared = (terr < 0) & claimed[cells]
+        terr[shared] = countries.cell_country[cells[shared]]
+        index = {code: i for i, code in enumerate(names)}
+        member = np.zeros((n_claims, len(names) + 1), dtype=bool)  # the last column: k = -1
+        for m, cs in enumerate(codes):
+            if cs is None:
+                member[m] = True  # a region: a point in its border cell counts as inside, as it may be
+            else:
+                member[m, [index[c] for c in cs if c in index]] = True
+        inside |= edge & member[owner, np.where(terr >= 0, terr, len(names))]
+    total = np.bincount(owner, weights=weight, minlength=n_claims)
+    out_of = np.flatnonzero(~inside)
+    width = len(names) + 2
+    flat = owner[out_of] * width + terr[out_of] + 2
+    mass = np.bincount(flat, weights=weight[out_of], minlength=n_claims * width).reshape(n_claims, width)
+    labels: list[str | None] = [UNKNOWN, None, *names]
+    results = []
+    for m in range(n_claims):
+        entries: list[dict[str, Any]] = []
+        if total[m] > 0:
+            where = np.flatnonzero(mass[m])
+            entries = _entries([labels[j] for j in where.tolist()], (mass[m, where] / total[m]).tolist())
+        entries.append({"kind": "landmarks", "tightest_bound_km": round(float(tightest_km[m]), 1)})
+        results.append(entries)
+    return results

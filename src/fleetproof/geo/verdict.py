@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from fleetproof.geo.blocking import Territories, blocked_by
+from fleetproof.geo.blocking import Territories, blocked_by, coarse_many
 from fleetproof.geo.claims import Claim, geojson_polygons
 from fleetproof.geo.countries import CountryTable
 from fleetproof.geo.estimate import EstimateBatch, estimate_batch, log_likelihood
@@ -477,6 +477,7 @@ class Verifier:
         proven[need], refined = self._inside_many(
             rad[wit[need]], ids[wit[need]], touched, full, [items[k] for k in wit[need]]
         )
+        coarse = ~((self.refine_depth > 0) & tight)
         max_ll = est.max_ll[rows[wit]]
         lr = np.where(np.isfinite(max_ll), np.maximum(0.0, 2.0 * (max_ll - ll)), 0.0).tolist()
         out: list[tuple[Verdict, bool, dict[str, Any]] | None] = [None] * len(items)
@@ -500,33 +501,72 @@ class Verifier:
             if m in refined_at:
                 ev["refined"] = refined_at[m]
             flagged = bool(lr[m] > self.model.lr_threshold) and not proven[m]
-            if not proven[m]:
-                measured = np.flatnonzero(np.isfinite(rad[k]))
-                by_size = measured[np.argsort(rad[k, measured], kind="stable")]
-                vecs_k = self.landmarks.vectors[by_size]
-                ev["blocked_by"] = self._blocked_by(c, r[k], vecs_k, rad[k, by_size])
+            if not proven[m] and not coarse[m]:
+                ev["blocked_by"] = self._blocked_by(c, r[k])
             out[k] = ("proven" if proven[m] else "consistent"), flagged, ev
+        # Regions too large to refine say what blocks them all at once, by cells.
+        many = np.flatnonzero(coarse & ~proven)
+        if many.size:
+            rows_m = wit[many]
+            bound = self.speed.max_distance_km(np.nanmin(r[rows_m], axis=1))
+            codes = [self._claim_codes(items[k][1]) for k in rows_m.tolist()]
+            found = coarse_many(
+                self.grid,
+                self.countries,
+                full,
+                touched,
+                ids[rows_m],
+                codes,
+                self.landmarks.vectors,
+                rad[rows_m],
+                self.tolerance,
+                bound,
+            )
+            for k, entries in zip(rows_m.tolist(), found, strict=True):
+                o = out[k]
+                assert o is not None
+                o[2]["blocked_by"] = entries
         return [
             o if o is not None else self._area_claim(block[i], est, i, c)
             for o, (i, c) in zip(out, items, strict=True)
         ]
 
-    def _blocked_by(
-        self, claim: Claim, row: FloatArray, vecs: FloatArray, rad: FloatArray
-    ) -> list[dict[str, Any]]:
+    def _blocked_by(self, claim: Claim, row: FloatArray) -> list[dict[str, Any]]:
         """Evidence for a ``consistent`` area claim: what of the region lies outside it (geo/blocking.py).
 
-        ``row`` is the target's RTTs, ``vecs``/``rad`` its disks tightest first.
+        ``row`` is the target's RTTs in landmark order. A region too large to refine is judged by
+        cells (:func:`~fleetproof.geo.blocking.coarse_many`, as :meth:`_area_claims` does for many).
         """
         area = self._area(claim)[0]
-        measured = row[np.isfinite(row)]
-        tightest_km = float(self.speed.max_distance_km(measured.min())) if measured.size else float("inf")
-        fine = self._refines_proven(rad)
+        measured = np.flatnonzero(np.isfinite(row))
+        rad_all = np.full(row.size, np.inf)
+        rad_all[measured] = self.speed.max_angle_rad(row[measured])
+        by_size = measured[np.argsort(rad_all[measured], kind="stable")]
+        tightest_km = float(self.speed.max_distance_km(row[by_size[0]])) if by_size.size else float("inf")
+        codes = self._claim_codes(claim)
+        if not self._refines_proven(rad_all[by_size]):
+            one = np.zeros(1, dtype=np.int64)
+            return coarse_many(
+                self.grid,
+                self.countries,
+                area.full,
+                area.touched,
+                one,
+                [codes],
+                self.landmarks.vectors,
+                rad_all[None, :],
+                self.tolerance,
+                np.array([tightest_km]),
+            )[0]
+        vecs, rad = self.landmarks.vectors[by_size], rad_all[by_size]
         shape = self._shape(claim)
-        codes = [code.strip().upper() for code in claim.countries] if claim.kind == "countries" else None
         return blocked_by(
-            self.grid, area, shape, self._territory, vecs, rad, self.tolerance, fine, tightest_km, codes
+            self.grid, area, shape, self._territory, vecs, rad, self.tolerance, True, tightest_km, codes
         )
+
+    @staticmethod
+    def _claim_codes(claim: Claim) -> list[str] | None:
+        return [code.strip().upper() for code in claim.countries] if claim.kind == "countries" else None
 
     def _refines_proven(self, rad: FloatArray) -> bool:
         """Whether refinement may settle ``proven`` for a region whose disks have radii ``rad`` (sorted)."""
@@ -695,7 +735,7 @@ class Verifier:
             ev.get("single_contradiction", False) or lr > self.model.lr_threshold
         )
         if not proven:
-            ev["blocked_by"] = self._blocked_by(claim, row, vecs, rad)
+            ev["blocked_by"] = self._blocked_by(claim, row)
         return ("proven" if proven else "consistent"), suspicious, ev
 
     def _witness(
