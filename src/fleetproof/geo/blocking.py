@@ -40,8 +40,6 @@ SAMPLE_SIDE = 8
 SUB_SIDE = 4
 #: ... in this many of them at most (evenly spread); the others count by their centres.
 SUB_CELLS = 24
-#: A large region's probe points are tested against this many of the tightest disks first.
-FIRST_DISKS = 8
 #: Shares are reported to this many decimals; smaller parts are left out.
 DIGITS = 3
 #: Points of a sample in cells shared by several areas tested against boundaries, at most.
@@ -242,18 +240,26 @@ def coarse_many(
         keys.append(who[seed_of] * n + cells)
     key = np.unique(np.concatenate(keys))
     owner, cells = key // n, key % n
-    # Only places of the tolerant region count (exact point test on the centres): most probes
-    # fall to the claim's tightest disks, the survivors are tested against all.
+    # Only places of the tolerant region count (exact point test on the centres). Such a place
+    # lies in one of the seed disks, and a disk that holds every seed disk whole excludes none
+    # of them: each claim is tested against its other disks only.
     limit = np.where(rs < np.pi, np.cos(np.minimum(rs, np.pi)), -np.inf)
     q = grid.centers[cells]
-    first = min(FIRST_DISKS, rad.shape[1])
-    dots = np.einsum("pc,pwc->pw", q, vectors[order[owner, :first]])
-    alive = np.flatnonzero((dots < limit[owner, :first]).sum(axis=1) <= tolerance)
-    if first < rad.shape[1] and alive.size:
-        rest = np.einsum("pc,pwc->pw", q[alive], vectors[order[owner[alive], first:]])
-        count = (dots[alive] < limit[owner[alive], :first]).sum(axis=1)
-        count += (rest < limit[owner[alive], first:]).sum(axis=1)
-        alive = alive[count <= tolerance]
+    n_seeds = min(tolerance + 1, rad.shape[1])
+    seed_v = vectors[order[:, :n_seeds]]  # (M, S, 3)
+    to_seed = np.arccos(np.clip(np.einsum("msc,mlc->msl", seed_v, vectors[order]), -1.0, 1.0))
+    holds = (rs[:, None, :] >= to_seed + rs[:, :n_seeds, None] - 1e-12) | ~np.isfinite(rs[:, None, :])
+    needed = ~holds.all(axis=1)  # (M, L) in each claim's order: may exclude a place of a seed disk
+    width = max(int(needed.sum(axis=1).max(initial=0)), 1)
+    pick = np.argsort(~needed, axis=1, kind="stable")[:, :width]  # the needed ones first, in order
+    pad = np.take_along_axis(needed, pick, axis=1)
+    use_v = vectors[np.take_along_axis(order, pick, axis=1)]  # (M, W, 3)
+    use_limit = np.where(pad, np.take_along_axis(limit, pick, axis=1), -np.inf)
+    dots = np.einsum("pc,pwc->pw", q, use_v[owner])
+    count = (dots < use_limit[owner]).sum(axis=1)
+    in_seed = (np.einsum("pc,psc->ps", q, seed_v[owner]) >= limit[owner, :n_seeds]).any(axis=1)
+    few = measured[owner] <= tolerance  # every place is then in the region
+    alive = np.flatnonzero((count <= tolerance) & (in_seed | few))
     owner, cells = owner[alive], cells[alive]
     weight = np.cos(np.radians(grid.center_latlon(cells)[0]))
     area_key = ids[owner] * n + cells
