@@ -477,7 +477,6 @@ class Verifier:
         proven[need], refined = self._inside_many(
             rad[wit[need]], ids[wit[need]], touched, full, [items[k] for k in wit[need]]
         )
-        coarse = ~((self.refine_depth > 0) & tight)
         max_ll = est.max_ll[rows[wit]]
         lr = np.where(np.isfinite(max_ll), np.maximum(0.0, 2.0 * (max_ll - ll)), 0.0).tolist()
         out: list[tuple[Verdict, bool, dict[str, Any]] | None] = [None] * len(items)
@@ -501,35 +500,41 @@ class Verifier:
             if m in refined_at:
                 ev["refined"] = refined_at[m]
             flagged = bool(lr[m] > self.model.lr_threshold) and not proven[m]
-            if not proven[m] and not coarse[m]:
-                ev["blocked_by"] = self._blocked_by(c, r[k])
             out[k] = ("proven" if proven[m] else "consistent"), flagged, ev
-        # Regions too large to refine say what blocks them all at once, by cells.
-        many = np.flatnonzero(coarse & ~proven)
+        for k, (i, c) in enumerate(items):  # the rest, one at a time (blocked_by below, together)
+            if out[k] is None:
+                out[k] = self._area_claim(block[i], est, i, c, explain=False)
+        # Regions too large to refine say what blocks them all at once, by cells; the others one by one.
+        large = np.min(rad, axis=1, initial=np.inf) > REFINE_PROVEN_MAX_RAD
+        if self.refine_depth <= 0:
+            large[:] = True
+        todo = [k for k, o in enumerate(out) if o is not None and o[0] == "consistent"]
+        for k in todo:
+            if not large[k]:
+                o = out[k]
+                assert o is not None
+                o[2]["blocked_by"] = self._blocked_by(items[k][1], r[k])
+        many = np.array([k for k in todo if large[k]], dtype=np.int64)
         if many.size:
-            rows_m = wit[many]
-            bound = self.speed.max_distance_km(np.nanmin(r[rows_m], axis=1))
-            codes = [self._claim_codes(items[k][1]) for k in rows_m.tolist()]
+            bound = self.speed.max_distance_km(np.nanmin(r[many], axis=1))
+            codes = [self._claim_codes(items[k][1]) for k in many.tolist()]
             found = coarse_many(
                 self.grid,
                 self.countries,
                 full,
                 touched,
-                ids[rows_m],
+                ids[many],
                 codes,
                 self.landmarks.vectors,
-                rad[rows_m],
+                rad[many],
                 self.tolerance,
                 bound,
             )
-            for k, entries in zip(rows_m.tolist(), found, strict=True):
+            for k, entries in zip(many.tolist(), found, strict=True):
                 o = out[k]
                 assert o is not None
                 o[2]["blocked_by"] = entries
-        return [
-            o if o is not None else self._area_claim(block[i], est, i, c)
-            for o, (i, c) in zip(out, items, strict=True)
-        ]
+        return [o for o in out if o is not None]
 
     def _blocked_by(self, claim: Claim, row: FloatArray) -> list[dict[str, Any]]:
         """Evidence for a ``consistent`` area claim: what of the region lies outside it (geo/blocking.py).
@@ -674,13 +679,14 @@ class Verifier:
         return np.concatenate(sels), np.concatenate(ins).astype(bool)
 
     def _area_claim(
-        self, row: FloatArray, est: EstimateBatch, i: int, claim: Claim
+        self, row: FloatArray, est: EstimateBatch, i: int, claim: Claim, explain: bool = True
     ) -> tuple[Verdict, bool, dict[str, Any]]:
         """Test the claim's own cells (not the whole region): cost grows with the claimed area only.
 
         Shortcut for the common honest case: when the cell of the estimate belongs to
         the claim and no disk excludes it, it is a witness that the claim is not a
         violation, and the likelihood ratio is taken at the estimate (to cell resolution).
+        ``explain``: add ``blocked_by`` to a ``consistent`` result (the batched path adds it itself).
         """
         area, blocked = self._area(claim)
         ok = np.flatnonzero(np.isfinite(row))
@@ -734,7 +740,7 @@ class Verifier:
         suspicious = not proven and bool(
             ev.get("single_contradiction", False) or lr > self.model.lr_threshold
         )
-        if not proven:
+        if not proven and explain:  # (the batched path adds it for many claims at once)
             ev["blocked_by"] = self._blocked_by(claim, row)
         return ("proven" if proven else "consistent"), suspicious, ev
 
