@@ -287,3 +287,34 @@ def test_waters_make_violations_rarer_never_new(
         event(f"waters {w.verdict}, land {a.verdict}")
         if w.verdict == "violation":
             assert a.verdict == "violation", (w.claim, w.evidence, a.evidence)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    code_index=st.integers(0, 10_000),
+    edge_index=st.integers(0, 10**9),
+    shift=st.tuples(st.floats(-0.6, 0.6), st.floats(-0.6, 0.6)),
+    reach=st.floats(1.0, 80.0),
+)
+def test_distance_bounds_hold_the_true_distance(
+    code_index: int, edge_index: int, shift: tuple[float, float], reach: float
+) -> None:
+    """The bounds on the distance to a country's coast hold the great-circle distance (reference)."""
+    countries = load_countries()
+    coasts = countries.coasts()
+    assert coasts is not None
+    code = countries.codes[code_index % len(countries.codes)]
+    edges = load_country_edges()[code]
+    x1, y1, _, _ = edges[edge_index % edges.shape[0]]
+    lat, lon = float(np.clip(y1 + shift[1], -83.0, 83.0)), float((x1 + shift[0] + 180.0) % 360.0 - 180.0)
+    a_lo, a_hi, _, _, ok = coasts.distances(
+        np.array([lon]), np.array([lat]), coasts.mask([code]), np.array([reach])
+    )
+    assume(bool(ok[0]))
+    truth = _distance(edges, lon, lat, reach / 100.0 + 0.5)
+    event("within reach" if truth <= reach else "beyond reach")
+    # The reference is never below the true distance and at most 12.5 m above it (edges densified
+    # every 25 m); the engine's bounds must hold the true distance.
+    assert a_lo[0] <= truth
+    if truth <= reach:
+        assert truth - 0.0125 <= a_hi[0]
