@@ -64,6 +64,8 @@ SUB_SIDE = 4
 #: a wider region that reaches into the claim's border cells nearly always leaves the claim, and
 #: computing it whole to find out would cost more than refinement saves.
 REFINE_PROVEN_MAX_RAD = float(np.radians(3.0))
+#: Claims whose ``blocked_by`` is found together (bounds the arrays of :func:`coarse_many`).
+COARSE_BATCH = 64
 
 
 def _excluded_count(grid: Grid, cell: int, vecs: FloatArray, rad: FloatArray) -> int:
@@ -514,8 +516,9 @@ class Verifier:
                 o = out[k]
                 assert o is not None
                 o[2]["blocked_by"] = self._blocked_by(items[k][1], r[k])
-        many = np.array([k for k in todo if large[k]], dtype=np.int64)
-        if many.size:
+        large_ones = np.array([k for k in todo if large[k]], dtype=np.int64)
+        for lo in range(0, large_ones.size, COARSE_BATCH):  # in slices: each holds (points, disks, 3)
+            many = large_ones[lo : lo + COARSE_BATCH]
             bound = self.speed.max_distance_km(np.nanmin(r[many], axis=1))
             codes = [self._claim_codes(items[k][1]) for k in many.tolist()]
             found = coarse_many(
