@@ -130,6 +130,9 @@ def test_consistent_says_what_blocks_proven() -> None:
     assert blocked[-1] == {"kind": "landmarks", "tightest_bound_km": pytest.approx(899.4, abs=0.1)}
     assert {b.get("country") for b in blocked} >= {"FR", "NL", "BE"}
     assert sum(b.get("share", 0.0) for b in blocked) <= 1.0
+    assert len([b for b in blocked if b["kind"] in ("country", "sea")]) <= 8
+    if any(b["kind"] == "other_countries" for b in blocked):  # the smaller parts, summed
+        assert blocked[-2]["kind"] == "other_countries" and blocked[-2]["count"] > 0
 
 
 SITE_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -40,6 +40,8 @@ SAMPLE_SIDE = 8
 SUB_SIDE = 4
 #: ... in this many of them at most (evenly spread); the others count by their centres.
 SUB_CELLS = 24
+#: Parts named one by one (the largest); further countries are summed into one entry.
+MAX_ENTRIES = 8
 #: Shares are reported to this many decimals; smaller parts are left out.
 DIGITS = 3
 #: Points of a sample in cells shared by several areas tested against boundaries, at most.
@@ -135,7 +137,8 @@ def blocked_by(
     claim's ``codes``, or always for a claim that names no countries).
 
     Entries: ``{"kind": "country", "country": code, "share": s}``, ``{"kind": "sea", "share": s}``,
-    ``{"kind": "outside", "share": s}`` (a region claim checked without a country table), and
+    ``{"kind": "outside", "share": s}`` (a region claim checked without a country table),
+    ``{"kind": "other_countries", "count": n, "share": s}`` (beyond the 8 largest parts), and
     ``{"kind": "landmarks", "tightest_bound_km": b}`` when the region is too large for refinement
     to look inside cells (``fine`` false) or no place outside the claim turned up.
     """
@@ -186,18 +189,26 @@ def blocked_by(
 
 
 def _entries(owners: Sequence[str | None], shares: Sequence[float]) -> list[dict[str, Any]]:
-    """Entries for (territory, share) pairs: largest first, then by name; tiny ones left out."""
+    """Entries for (territory, share) pairs: largest first, then by name; tiny ones left out, and
+    countries beyond the ``MAX_ENTRIES`` largest parts summed into one ``other_countries`` entry."""
     out: list[dict[str, Any]] = []
+    rest, rest_share = 0, 0.0
     for who, share in sorted(zip(owners, shares, strict=True), key=lambda kv: (-kv[1], kv[0] or "")):
-        if round(share, DIGITS) > 0:
-            if who is None:
-                entry: dict[str, Any] = {"kind": "sea"}
-            elif who == UNKNOWN:
-                entry = {"kind": "outside"}
-            else:
-                entry = {"kind": "country", "country": who}
-            entry["share"] = round(share, DIGITS)
-            out.append(entry)
+        if round(share, DIGITS) <= 0:
+            continue
+        if len(out) >= MAX_ENTRIES and who not in (None, UNKNOWN):
+            rest, rest_share = rest + 1, rest_share + share
+            continue
+        if who is None:
+            entry: dict[str, Any] = {"kind": "sea"}
+        elif who == UNKNOWN:
+            entry = {"kind": "outside"}
+        else:
+            entry = {"kind": "country", "country": who}
+        entry["share"] = round(share, DIGITS)
+        out.append(entry)
+    if rest:
+        out.append({"kind": "other_countries", "count": rest, "share": round(rest_share, DIGITS)})
     return out
 
 
