@@ -12,7 +12,9 @@ A claim's verdict follows from the speed bound alone (see :mod:`fleetproof.geo.r
 ``suspicious`` is the statistical layer: the likelihood-ratio statistic
 ``2·(max log L − log L(claim))`` under the calibrated
 :class:`~fleetproof.geo.model.DelayModel` exceeds its threshold, or a single
-landmark (within the tolerance) contradicts the claim.
+landmark (within the tolerance) contradicts the claim. A ``proven`` claim is never
+``suspicious``: a proof outranks the model. A ``consistent`` area claim says what
+stands in the way of ``proven`` (``blocked_by``: :mod:`fleetproof.geo.blocking`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from fleetproof.geo.blocking import Territories, blocked_by, coarse_many
 from fleetproof.geo.claims import Claim, geojson_polygons
 from fleetproof.geo.countries import CountryTable
 from fleetproof.geo.estimate import EstimateBatch, estimate_batch, log_likelihood
@@ -31,7 +34,7 @@ from fleetproof.geo.grid import Grid, in_sorted
 from fleetproof.geo.landmarks import Landmark, LandmarkSet
 from fleetproof.geo.model import DelayModel
 from fleetproof.geo.raster import CellArea, disjoint_groups, polygon_edges, rasterize
-from fleetproof.geo.refine import DEFAULT_DEPTH, Refined, Shape, refine
+from fleetproof.geo.refine import DEFAULT_DEPTH, Boundary, Refined, Shape, refine
 from fleetproof.geo.region import (
     BlockedCells,
     FeasibleRegion,
@@ -41,6 +44,7 @@ from fleetproof.geo.region import (
 )
 from fleetproof.geo.speed import SpeedModel
 from fleetproof.geo.sphere import EARTH_RADIUS_KM, unit_vectors
+from fleetproof.geo.waters import WaterShape
 
 __all__ = ["Estimate", "Result", "Verdict", "Verifier"]
 
@@ -60,6 +64,8 @@ SUB_SIDE = 4
 #: a wider region that reaches into the claim's border cells nearly always leaves the claim, and
 #: computing it whole to find out would cost more than refinement saves.
 REFINE_PROVEN_MAX_RAD = float(np.radians(3.0))
+#: Claims whose ``blocked_by`` is found together (bounds the arrays of :func:`coarse_many`).
+COARSE_BATCH = 64
 
 
 def _excluded_count(grid: Grid, cell: int, vecs: FloatArray, rad: FloatArray) -> int:
@@ -156,8 +162,9 @@ class Verifier:
         self.min_landmarks = max(min_landmarks, tolerance + 1)
         #: Levels of 4×4 subdivision for cells that block a verdict (0: decide on grid cells only).
         self.refine_depth = refine_depth
-        self._shapes: dict[object, tuple[Shape, ...] | None] = {}
+        self._shapes: dict[object, tuple[Boundary, ...] | None] = {}
         self._country_shapes: dict[str, Shape] = {}
+        self._territory = Territories(countries)
         self._areas: dict[object, tuple[CellArea, BlockedCells]] = {}
         self._area_keys: dict[object, int] = {}
         self._area_index: tuple[int, IntArray, IntArray] = (0, np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -361,17 +368,21 @@ class Verifier:
             self._areas[key] = (area, BlockedCells.build(self.grid, area.touched))
         return self._areas[key]
 
-    def _shape(self, claim: Claim) -> tuple[Shape, ...] | None:
+    def _shape(self, claim: Claim) -> tuple[Boundary, ...] | None:
         """The claim's boundary for refinement, built on first need; None where only cells are known."""
         key = self._area_key(claim)
         if key not in self._shapes:
-            parts: tuple[Shape, ...] | None = None
+            parts: tuple[Boundary, ...] | None = None
             if claim.kind == "region":
                 assert claim.region is not None
                 parts = tuple(
                     Shape.build(self.grid, polygon_edges([ring for poly in group for ring in poly]))
                     for group in disjoint_groups(geojson_polygons(claim.region))
                 )
+            elif self.countries is not None and (coasts := self.countries.coasts()) is not None:
+                # The claim includes the countries' waters: one boundary for land and sea together.
+                if all(code.strip().upper() in coasts.codes for code in claim.countries):
+                    parts = (WaterShape.build(coasts, claim.countries),)
             elif self.countries is not None and self.countries.edges is not None:
                 edges = self.countries.edges
                 if all(code in edges for code in claim.countries):
@@ -490,11 +501,80 @@ class Verifier:
             }
             if m in refined_at:
                 ev["refined"] = refined_at[m]
-            out[k] = ("proven" if proven[m] else "consistent"), bool(lr[m] > self.model.lr_threshold), ev
-        return [
-            o if o is not None else self._area_claim(block[i], est, i, c)
-            for o, (i, c) in zip(out, items, strict=True)
-        ]
+            flagged = bool(lr[m] > self.model.lr_threshold) and not proven[m]
+            out[k] = ("proven" if proven[m] else "consistent"), flagged, ev
+        for k, (i, c) in enumerate(items):  # the rest, one at a time (blocked_by below, together)
+            if out[k] is None:
+                out[k] = self._area_claim(block[i], est, i, c, explain=False)
+        # Regions too large to refine say what blocks them all at once, by cells; the others one by one.
+        large = np.min(rad, axis=1, initial=np.inf) > REFINE_PROVEN_MAX_RAD
+        if self.refine_depth <= 0:
+            large[:] = True
+        todo = [k for k, o in enumerate(out) if o is not None and o[0] == "consistent"]
+        for k in todo:
+            if not large[k]:
+                o = out[k]
+                assert o is not None
+                o[2]["blocked_by"] = self._blocked_by(items[k][1], r[k])
+        large_ones = np.array([k for k in todo if large[k]], dtype=np.int64)
+        for lo in range(0, large_ones.size, COARSE_BATCH):  # in slices: each holds (points, disks, 3)
+            many = large_ones[lo : lo + COARSE_BATCH]
+            bound = self.speed.max_distance_km(np.nanmin(r[many], axis=1))
+            codes = [self._claim_codes(items[k][1]) for k in many.tolist()]
+            found = coarse_many(
+                self.grid,
+                self.countries,
+                full,
+                touched,
+                ids[many],
+                codes,
+                self.landmarks.vectors,
+                rad[many],
+                self.tolerance,
+                bound,
+            )
+            for k, entries in zip(many.tolist(), found, strict=True):
+                o = out[k]
+                assert o is not None
+                o[2]["blocked_by"] = entries
+        return [o for o in out if o is not None]
+
+    def _blocked_by(self, claim: Claim, row: FloatArray) -> list[dict[str, Any]]:
+        """Evidence for a ``consistent`` area claim: what of the region lies outside it (geo/blocking.py).
+
+        ``row`` is the target's RTTs in landmark order. A region too large to refine is judged by
+        cells (:func:`~fleetproof.geo.blocking.coarse_many`, as :meth:`_area_claims` does for many).
+        """
+        area = self._area(claim)[0]
+        measured = np.flatnonzero(np.isfinite(row))
+        rad_all = np.full(row.size, np.inf)
+        rad_all[measured] = self.speed.max_angle_rad(row[measured])
+        by_size = measured[np.argsort(rad_all[measured], kind="stable")]
+        tightest_km = float(self.speed.max_distance_km(row[by_size[0]])) if by_size.size else float("inf")
+        codes = self._claim_codes(claim)
+        if not self._refines_proven(rad_all[by_size]):
+            one = np.zeros(1, dtype=np.int64)
+            return coarse_many(
+                self.grid,
+                self.countries,
+                area.full,
+                area.touched,
+                one,
+                [codes],
+                self.landmarks.vectors,
+                rad_all[None, :],
+                self.tolerance,
+                np.array([tightest_km]),
+            )[0]
+        vecs, rad = self.landmarks.vectors[by_size], rad_all[by_size]
+        shape = self._shape(claim)
+        return blocked_by(
+            self.grid, area, shape, self._territory, vecs, rad, self.tolerance, True, tightest_km, codes
+        )
+
+    @staticmethod
+    def _claim_codes(claim: Claim) -> list[str] | None:
+        return [code.strip().upper() for code in claim.countries] if claim.kind == "countries" else None
 
     def _refines_proven(self, rad: FloatArray) -> bool:
         """Whether refinement may settle ``proven`` for a region whose disks have radii ``rad`` (sorted)."""
@@ -602,13 +682,14 @@ class Verifier:
         return np.concatenate(sels), np.concatenate(ins).astype(bool)
 
     def _area_claim(
-        self, row: FloatArray, est: EstimateBatch, i: int, claim: Claim
+        self, row: FloatArray, est: EstimateBatch, i: int, claim: Claim, explain: bool = True
     ) -> tuple[Verdict, bool, dict[str, Any]]:
         """Test the claim's own cells (not the whole region): cost grows with the claimed area only.
 
         Shortcut for the common honest case: when the cell of the estimate belongs to
         the claim and no disk excludes it, it is a witness that the claim is not a
         violation, and the likelihood ratio is taken at the estimate (to cell resolution).
+        ``explain``: add ``blocked_by`` to a ``consistent`` result (the batched path adds it itself).
         """
         area, blocked = self._area(claim)
         ok = np.flatnonzero(np.isfinite(row))
@@ -658,7 +739,12 @@ class Verifier:
         ev["suspicious_threshold"] = round(self.model.lr_threshold, 2)
         if proven and shown is not None:
             ev["refined"] = shown.evidence()
-        suspicious = bool(ev.get("single_contradiction", False) or lr > self.model.lr_threshold)
+        # A proof outranks the model: a claim shown true is never flagged as doubtful.
+        suspicious = not proven and bool(
+            ev.get("single_contradiction", False) or lr > self.model.lr_threshold
+        )
+        if not proven and explain:  # (the batched path adds it for many claims at once)
+            ev["blocked_by"] = self._blocked_by(claim, row)
         return ("proven" if proven else "consistent"), suspicious, ev
 
     def _witness(
