@@ -50,6 +50,14 @@ REFINE_PROVEN_MAX_RAD = float(np.radians(3.0))
 COARSE_BATCH = 64
 
 
+def _cos_limits(rad: FloatArray) -> FloatArray:
+    """Cosines of disk radii: a point is outside a disk when its dot with the centre is below.
+
+    A disk of radius ``π`` or more (or ``inf``: no measurement) excludes nothing (``-inf``).
+    """
+    return np.where(rad < np.pi, np.cos(np.minimum(rad, np.pi)), -np.inf)
+
+
 class AreaVerdicts:
     """Decides the country and region claims of a :class:`~fleetproof.geo.verdict.Verifier` (its ``engine``).
 
@@ -260,12 +268,11 @@ class AreaVerdicts:
         4×4 sub-cells are tested against the claim's polygons (without them, not taken).
         """
         v = self.engine.landmarks.vectors if vecs is None else vecs
-        limit = np.where(rad < np.pi, np.cos(np.minimum(rad, np.pi)), -np.inf)
+        limit = _cos_limits(rad)
         good = np.zeros(lat.size, dtype=bool)
 
         def feasible(owner: IntArray, plat: FloatArray, plon: FloatArray) -> npt.NDArray[np.bool_]:
-            q = unit_vectors(plat, plon).reshape(-1, 3)
-            return np.asarray(((q @ v.T) < limit[owner]).sum(axis=1) <= self.engine.tolerance)
+            return self._feasible(unit_vectors(plat, plon).reshape(-1, 3), limit[owner], v)
 
         full_at = np.flatnonzero(infull)
         good[full_at] = feasible(full_at, lat[full_at], lon[full_at])
@@ -435,12 +442,17 @@ class AreaVerdicts:
         if cells.size == 0:
             return found
         lat, lon = self.engine.grid.center_latlon(cells)
-        limit = np.where(rad < np.pi, np.cos(np.minimum(rad, np.pi)), -np.inf)
-        q = self.engine.grid.centers[cells]
-        ok = np.flatnonzero(((q @ vecs.T) < limit[owner]).sum(axis=1) <= self.engine.tolerance)
+        ok = np.flatnonzero(self._feasible(self.engine.grid.centers[cells], _cos_limits(rad)[owner], vecs))
         sel, inside = self.areas.inside(claims, owner, ok, lat, lon)
         found[owner[sel[~inside]]] = True
         return found
+
+    def _feasible(self, q: FloatArray, limit: FloatArray, vecs: FloatArray) -> npt.NDArray[np.bool_]:
+        """Which points ``q`` (unit vectors) lie, exactly, in the tolerant region of their disks.
+
+        ``limit`` holds, per point, the cosines of its disks' radii for ``vecs`` (:func:`_cos_limits`).
+        """
+        return np.asarray(((q @ vecs.T) < limit).sum(axis=1) <= self.engine.tolerance)
 
     def _refine(
         self,

@@ -15,6 +15,11 @@ A claim's verdict follows from the speed bound alone (see :mod:`fleetproof.geo.r
 landmark (within the tolerance) contradicts the claim. A ``proven`` claim is never
 ``suspicious``: a proof outranks the model. A ``consistent`` area claim says what
 stands in the way of ``proven`` (``blocked_by``: :mod:`fleetproof.geo.blocking`).
+
+The :class:`Verifier` shapes the input (RTT rows in landmark order, chunks of targets) and
+assembles the results; the verdicts themselves come from :mod:`fleetproof.geo.point_verdicts`
+and :mod:`fleetproof.geo.area_verdicts` (which keeps its claimed areas in
+:mod:`fleetproof.geo.claim_areas`), the result types from :mod:`fleetproof.geo.results`.
 """
 
 from __future__ import annotations
