@@ -32,7 +32,7 @@ import numpy.typing as npt
 from fleetproof.geo.countries import CountryTable
 from fleetproof.geo.model import RATIO_BINS, RATIO_MAX, DelayModel
 from fleetproof.geo.speed import SpeedModel
-from fleetproof.geo.sphere import EARTH_RADIUS_KM
+from fleetproof.geo.sphere import EARTH_RADIUS_KM, lat_lon
 
 __all__ = ["EstimateBatch", "TargetTerms", "estimate_batch", "log_likelihood"]
 
@@ -191,12 +191,6 @@ def _tangent_grid(
     return np.matmul(coef, basis), 2.0 * half_rad / (n - 1)
 
 
-def _to_latlon(p: FloatArray) -> tuple[FloatArray, FloatArray]:
-    lat = np.degrees(np.arcsin(np.clip(p[..., 2], -1.0, 1.0)))
-    lon = np.degrees(np.arctan2(p[..., 1], p[..., 0]))
-    return lat, lon
-
-
 def estimate_batch(
     rtt: FloatArray,
     lm_vecs: FloatArray,
@@ -249,7 +243,7 @@ def estimate_batch(
     w = np.exp(logw - np.max(logw, axis=1, keepdims=True))
     w /= np.sum(w, axis=1, keepdims=True)
     est = _local_mean(pts, best, ll / LOCAL_TEMPERATURE + prior + area)
-    lat, lon = _to_latlon(est)
+    lat, lon = lat_lon(est)
     dist = np.arccos(np.clip(np.einsum("tpk,tk->tp", pts, est), -1, 1)) * EARTH_RADIUS_KM
     order = np.argsort(dist, axis=1)
     cum = np.cumsum(np.take_along_axis(w, order, axis=1), axis=1)
@@ -296,7 +290,7 @@ def _cells(points: FloatArray, countries: CountryTable | None) -> IntArray:
     """Grid cell of each point (T, P), or zeros without a country table."""
     if countries is None:
         return np.zeros(points.shape[:2], dtype=np.int64)
-    lat, lon = _to_latlon(points)
+    lat, lon = lat_lon(points)
     return countries.grid.cell_of(lat, lon)
 
 
