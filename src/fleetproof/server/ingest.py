@@ -1,6 +1,6 @@
 """Ingest of outbox items from an authenticated agent.
 
-A request carries a batch of :class:`~fleetproof.agent.transport.OutboxItem` s. The
+A request carries a batch of outbox items (:mod:`fleetproof.protocol.items`). The
 envelope is validated as a whole (a malformed envelope is a 422); each item's payload
 is then validated against its kind's wire model, and an item that fails is reported
 back as rejected while the good items are stored. Items whose ``(device, id)`` was
@@ -14,13 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, cast
+from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Table, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from fleetproof.protocol.health import severity
+from fleetproof.protocol.health import worst as worst_state
+from fleetproof.protocol.items import PAYLOAD_MODELS, IngestItem
+from fleetproof.protocol.wire import HealthEvent, InventoryReport, TelemetryReport
 from fleetproof.server import audit
 from fleetproof.server.alerts import raise_alert, resolve_alert
 from fleetproof.server.store.db import Database
@@ -35,21 +39,16 @@ from fleetproof.server.store.models import (
     TelemetryRecord,
     VerdictQueue,
 )
-from fleetproof.wire import HealthEvent, InventoryReport, TelemetryReport
 
 __all__ = [
-    "IngestBatch",
-    "IngestItem",
     "IngestResult",
     "RecordCheck",
     "TimeWindow",
     "ingest_items",
     "out_of_column_range",
-    "parse_batch",
     "upsert",
 ]
 
-HEALTH_ORDER = {"healthy": 0, "initializing": 1, "degraded": 2, "unhealthy": 3}
 _AHEAD = "time is ahead of the server's clock by more than the replay window"
 
 
@@ -68,67 +67,6 @@ class TimeWindow:
         if not t >= self.oldest:
             return f"time is older than the server keeps or was started (before {self.oldest:.0f})"
         return None
-
-
-class IngestItem(BaseModel):
-    """The JSON form of one outbox item."""
-
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(min_length=1, max_length=128)
-    kind: Literal["telemetry", "inventory", "health", "probe_record"]
-    created_at: float
-    payload: dict[str, Any]
-
-
-class IngestBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    items: list[IngestItem] = Field(max_length=100_000)
-
-
-class _Typed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(min_length=1, max_length=128)
-    created_at: float
-
-
-class _TelemetryItem(_Typed):
-    kind: Literal["telemetry"]
-    payload: TelemetryReport
-
-
-class _InventoryItem(_Typed):
-    kind: Literal["inventory"]
-    payload: InventoryReport
-
-
-class _HealthItem(_Typed):
-    kind: Literal["health"]
-    payload: HealthEvent
-
-
-class _RecordItem(_Typed):
-    kind: Literal["probe_record"]
-    payload: dict[str, Any]
-
-
-class _TypedBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    items: list[
-        Annotated[_TelemetryItem | _InventoryItem | _HealthItem | _RecordItem, Field(discriminator="kind")]
-    ] = Field(max_length=100_000)
-
-
-def parse_batch(raw: bytes) -> list[Any]:
-    """The items of a request body; ``ValidationError`` when the envelope itself is malformed.
-
-    Fast path: every payload is validated into its wire model in the same pass over the
-    JSON (no intermediate dicts). When any item is bad, the body is parsed again with
-    plain payloads, so that the good items are kept and the bad ones rejected one by one.
-    """
-    try:
-        return list(_TypedBatch.model_validate_json(raw).items)
-    except ValidationError:
-        return list(IngestBatch.model_validate_json(raw).items)
 
 
 @dataclass
@@ -170,11 +108,6 @@ def upsert(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: S
         )
 
 
-_KIND_MODEL: dict[str, type[BaseModel]] = {
-    "telemetry": TelemetryReport,
-    "inventory": InventoryReport,
-    "health": HealthEvent,
-}
 _KIND_TABLE: dict[str, Any] = {
     "telemetry": TelemetryRecord,
     "inventory": InventoryRecord,
@@ -213,7 +146,7 @@ def _parse(items: Sequence[Any], result: IngestResult, window: TimeWindow) -> _P
         try:
             model = item.payload
             if not isinstance(model, BaseModel):
-                model = _KIND_MODEL[item.kind].model_validate(item.payload)
+                model = PAYLOAD_MODELS[item.kind].model_validate(item.payload)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "payload"
@@ -461,9 +394,9 @@ def _refresh_health(
     worst_by_uuid: dict[str, HealthCurrent] = {}
     for row in rows:
         prev = worst_by_uuid.get(row.subject)
-        if prev is None or HEALTH_ORDER.get(row.state, 0) > HEALTH_ORDER.get(prev.state, 0):
+        if prev is None or severity(row.state) > severity(prev.state):
             worst_by_uuid[row.subject] = row
-    device.health = max((r.state for r in rows), key=lambda s: HEALTH_ORDER.get(s, 0), default="initializing")
+    device.health = worst_state((r.state for r in rows), default="initializing")
     for acc in session.scalars(select(Accelerator).where(Accelerator.device_id == device.id)):
         worst = worst_by_uuid.get(acc.uuid)
         acc.health = worst.state if worst else "healthy"
