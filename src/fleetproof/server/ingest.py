@@ -8,30 +8,29 @@ stored before are counted as duplicates and ignored, which makes re-delivery aft
 crash or a timeout harmless. Everything one request stores commits in one
 transaction, and the agent is answered only after the commit: what was acknowledged
 is durable.
+
+The health roll-up and its alerts are :mod:`fleetproof.server.health_rollup`; the
+envelope and the item kinds are :mod:`fleetproof.protocol.items`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Table, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from fleetproof.protocol.health import severity
-from fleetproof.protocol.health import worst as worst_state
 from fleetproof.protocol.items import PAYLOAD_MODELS, IngestItem
 from fleetproof.protocol.wire import HealthEvent, InventoryReport, TelemetryReport
-from fleetproof.server import audit
-from fleetproof.server.alerts import raise_alert, resolve_alert
-from fleetproof.server.store.db import Database
+from fleetproof.server import audit, health_rollup
+from fleetproof.server.alerts import resolve_alert
+from fleetproof.server.store.db import Database, strict_json
 from fleetproof.server.store.models import (
     Accelerator,
     Device,
-    HealthCurrent,
     HealthRecord,
     InventoryRecord,
     LatestMetrics,
@@ -39,6 +38,7 @@ from fleetproof.server.store.models import (
     TelemetryRecord,
     VerdictQueue,
 )
+from fleetproof.server.store.upsert import core_table, upsert
 
 __all__ = [
     "IngestResult",
@@ -46,7 +46,6 @@ __all__ = [
     "TimeWindow",
     "ingest_items",
     "out_of_column_range",
-    "upsert",
 ]
 
 _AHEAD = "time is ahead of the server's clock by more than the replay window"
@@ -88,24 +87,6 @@ class CheckedRecord:
 # Checks a probe record's landmark signature against the registered landmarks and
 # that it names this device; returns the stored form or raises ValueError with the reason.
 RecordCheck = Callable[[Session, str, dict[str, Any]], CheckedRecord]
-
-
-def _table(model: Any) -> Table:
-    """The Core table of a model: bulk inserts through it skip the ORM's per-row bookkeeping."""
-    return cast(Table, model.__table__)
-
-
-def upsert(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
-    """Insert rows, replacing non-key columns of rows whose key exists (SQLite and PostgreSQL)."""
-    if not rows:
-        return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    cols = [c for c in rows[0] if c not in keys]
-    for start in range(0, len(rows), 500):  # one multi-row statement per chunk: one round trip
-        ins = dialect.insert(_table(model)).values(list(rows[start : start + 500]))
-        session.execute(
-            ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in cols})
-        )
 
 
 _KIND_TABLE: dict[str, Any] = {
@@ -276,7 +257,7 @@ def _store_telemetry(session: Session, device: Device, reports: list[tuple[str, 
     if session.get_bind().dialect.name == "postgresql":
         _insert_telemetry_pg(session, rows)
     else:
-        session.execute(_table(TelemetryRecord).insert(), rows)
+        session.execute(core_table(TelemetryRecord).insert(), rows)
     # Keep the newest values: only replace a stored row that is older.
     stored = {
         r.uuid: r.time
@@ -294,8 +275,6 @@ def _insert_telemetry_pg(session: Session, rows: list[dict[str, Any]]) -> None:
     psycopg's executemany sends a query per row, and its text-array adapter escapes every
     character of every document in Python; one JSON parameter costs neither.
     """
-    from fleetproof.server.store.db import strict_json
-
     batch = [{"d": r["device_id"], "i": r["item_id"], "t": r["time"], "data": r["data"]} for r in rows]
     session.execute(
         text(
@@ -313,7 +292,7 @@ def _store_inventory(
     if not reports:
         return
     session.execute(
-        _table(InventoryRecord).insert(),
+        core_table(InventoryRecord).insert(),
         [
             {"device_id": device.id, "item_id": i, "time": r.time, "data": r.model_dump(mode="json")}
             for i, r in reports
@@ -355,7 +334,7 @@ def _store_health(
     if not events:
         return
     session.execute(
-        _table(HealthRecord).insert(),
+        core_table(HealthRecord).insert(),
         [
             {
                 "device_id": device.id,
@@ -370,57 +349,7 @@ def _store_health(
             for i, e in events
         ],
     )
-    current = {
-        (h.component, h.subject): h
-        for h in session.scalars(select(HealthCurrent).where(HealthCurrent.device_id == device.id))
-    }
-    for _, e in sorted(events, key=lambda pair: pair[1].time):
-        key = (e.component, e.device_uuid or "")
-        row = current.get(key)
-        if row is not None and row.time > e.time:
-            continue
-        if row is None:
-            row = HealthCurrent(device_id=device.id, component=e.component, subject=key[1])
-            session.add(row)
-            current[key] = row
-        row.time, row.state, row.reason, row.suggested_action = e.time, e.state, e.reason, e.suggested_action
-    _refresh_health(session, device, list(current.values()), now, webhooks)
-
-
-def _refresh_health(
-    session: Session, device: Device, rows: list[HealthCurrent], now: float, webhooks: Sequence[str]
-) -> None:
-    """Roll component states up to accelerators and the host, and open or close alerts."""
-    worst_by_uuid: dict[str, HealthCurrent] = {}
-    for row in rows:
-        prev = worst_by_uuid.get(row.subject)
-        if prev is None or severity(row.state) > severity(prev.state):
-            worst_by_uuid[row.subject] = row
-    device.health = worst_state((r.state for r in rows), default="initializing")
-    for acc in session.scalars(select(Accelerator).where(Accelerator.device_id == device.id)):
-        worst = worst_by_uuid.get(acc.uuid)
-        acc.health = worst.state if worst else "healthy"
-    for subject, worst in worst_by_uuid.items():
-        if not subject:
-            continue
-        alert_subject = f"{device.id}/{subject}"
-        if worst.state == "unhealthy":
-            raise_alert(
-                session,
-                kind="accelerator_unhealthy",
-                subject=alert_subject,
-                device_id=device.id,
-                severity="critical",
-                message=f"{device.hostname}: accelerator {subject} unhealthy "
-                f"({worst.component}): {worst.reason}",
-                details={"component": worst.component, "suggested_action": worst.suggested_action},
-                now=now,
-                webhooks=webhooks,
-            )
-        else:
-            resolve_alert(
-                session, kind="accelerator_unhealthy", subject=alert_subject, now=now, webhooks=webhooks
-            )
+    health_rollup.apply_events(session, device, [e for _, e in events], now, webhooks)
 
 
 def _store_records(
@@ -470,6 +399,6 @@ def _store_records(
         )
     if not rows:
         return
-    session.execute(_table(Measurement).insert(), rows)
+    session.execute(core_table(Measurement).insert(), rows)
     result.by_kind["probe_record"] = len(rows)
     upsert(session, VerdictQueue, [{"device_id": device.id, "due_at": now}], ["device_id"])
