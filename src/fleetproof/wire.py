@@ -4,24 +4,7 @@ Kept only while modules of ``fleetproof.agent`` still import from here; it goes 
 import :mod:`fleetproof.protocol.wire` (nothing else in the tree uses this name).
 """
 
-from fleetproof.protocol.wire import (
-    WIRE_VERSION,
-    AcceleratorInventory,
-    AcceleratorSample,
-    HealthEvent,
-    HealthState,
-    HostInventory,
-    InventoryReport,
-    TelemetryReport,
-)
+from fleetproof.protocol import wire as _moved
+from fleetproof.protocol.wire import *  # noqa: F403
 
-__all__ = [
-    "WIRE_VERSION",
-    "AcceleratorInventory",
-    "AcceleratorSample",
-    "HealthEvent",
-    "HealthState",
-    "HostInventory",
-    "InventoryReport",
-    "TelemetryReport",
-]
+__all__ = list(_moved.__all__)
