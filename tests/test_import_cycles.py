@@ -19,8 +19,6 @@ ALLOWED: set[frozenset[str]] = {
     frozenset(
         {"fleetproof.probe.attest", "fleetproof.probe.attest.nvidia", "fleetproof.probe.attest.software"}
     ),
-    # to be removed: the admin routes take helpers from the app that mounts them
-    frozenset({"fleetproof.server.app", "fleetproof.server.api_admin"}),
 }
 
 

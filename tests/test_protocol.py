@@ -61,10 +61,10 @@ def test_the_health_order() -> None:
     assert health.worst([], default="initializing") == "initializing"
 
 
-def test_the_agent_agrees_until_it_imports_these() -> None:
-    """The agent still spells the kinds and the order itself; they must not drift meanwhile."""
-    from fleetproof.agent.checks.base import STATE_ORDER
-    from fleetproof.agent.transport import ItemKind
+def test_the_agent_takes_its_kinds_and_order_from_the_protocol() -> None:
+    """The agent spells neither the item kinds nor the health order itself: it imports them."""
+    from fleetproof.agent import transport
+    from fleetproof.agent.checks import base
 
-    assert get_args(ItemKind) == items.ITEM_KINDS
-    assert STATE_ORDER == health.STATE_ORDER
+    assert transport.ItemKind is items.ItemKind
+    assert base.STATE_ORDER is health.STATE_ORDER

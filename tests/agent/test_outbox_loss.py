@@ -20,7 +20,7 @@ from fleetproof.agent.collectors.simulated import SimulatedCollector
 from fleetproof.agent.outbox import Outbox
 from fleetproof.agent.runner import Agent
 from fleetproof.agent.transport import OutboxItem, TransportError
-from fleetproof.wire import HealthEvent, InventoryReport, TelemetryReport
+from fleetproof.protocol.wire import HealthEvent, InventoryReport, TelemetryReport
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 

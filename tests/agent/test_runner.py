@@ -10,7 +10,7 @@ from fleetproof.agent.collectors.base import DeviceInfo
 from fleetproof.agent.collectors.simulated import SimulatedCollector
 from fleetproof.agent.outbox import Outbox
 from fleetproof.agent.runner import Agent
-from fleetproof.wire import HealthEvent, InventoryReport, TelemetryReport
+from fleetproof.protocol.wire import HealthEvent, InventoryReport, TelemetryReport
 
 
 def _health(box: Outbox) -> list[dict[str, Any]]:

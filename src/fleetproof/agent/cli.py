@@ -130,6 +130,8 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _print_table(agent: Any, results: list[Any], state: str) -> None:
+    from fleetproof.protocol.health import severity
+
     inv = agent.state.inventory
     print(f"host {agent.hostname}: {state}")
     for acc in inv.accelerators if inv else []:
@@ -137,9 +139,7 @@ def _print_table(agent: Any, results: list[Any], state: str) -> None:
         print(f"  [{acc.index}] {acc.vendor} {acc.model}  {acc.uuid}  {where}")
     if inv is not None and not inv.accelerators:
         print("  no accelerators found")
-    for r in sorted(
-        results, key=lambda r: -["healthy", "initializing", "degraded", "unhealthy"].index(r.state)
-    ):
+    for r in sorted(results, key=lambda r: -severity(r.state)):
         where = f" device {r.device_index}" if r.device_index is not None else ""
         print(f"  {r.state:<10} {r.component}{where}: {r.reason}")
         if r.suggested_action and r.state != "healthy":

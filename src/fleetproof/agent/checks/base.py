@@ -34,7 +34,8 @@ __all__ = [
     "worst",
 ]
 
-STATE_ORDER = {"healthy": 0, "initializing": 1, "degraded": 2, "unhealthy": 3}
+from fleetproof.protocol.health import STATE_ORDER
+from fleetproof.protocol.health import worst as _worst
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Component(Protocol):
 
 def worst(states: list[str]) -> str:
     """The worst of some states (``healthy`` for none)."""
-    return max(states, key=lambda s: STATE_ORDER[s], default="healthy")
+    return _worst(states)
 
 
 def ok(component: str, reason: str) -> list[HealthResult]:

@@ -72,7 +72,7 @@ class SystemCollector:
 
 
 def host_inventory(hostname: str) -> dict[str, Any]:
-    """Fields of :class:`fleetproof.wire.HostInventory` for this host."""
+    """Fields of :class:`fleetproof.protocol.wire.HostInventory` for this host."""
     import platform
 
     import psutil
