@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from fleetproof.errors import first_error
 from fleetproof.protocol.items import PAYLOAD_MODELS, IngestItem
 from fleetproof.protocol.wire import HealthEvent, InventoryReport, TelemetryReport
 from fleetproof.server import audit, health_rollup
@@ -129,9 +130,8 @@ def _parse(items: Sequence[Any], result: IngestResult, window: TimeWindow) -> _P
             if not isinstance(model, BaseModel):
                 model = PAYLOAD_MODELS[item.kind].model_validate(item.payload)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "payload"
-            result.rejected.append({"id": item.id, "error": f"{item.kind} payload: {where}: {first['msg']}"})
+            error = f"{item.kind} payload: {first_error(exc, 'payload')}"
+            result.rejected.append({"id": item.id, "error": error})
             continue
         problem = window.problem(model.time)  # type: ignore[attr-defined]
         if problem:
