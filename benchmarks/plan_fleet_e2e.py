@@ -1,0 +1,591 @@
+"""The planner's promise, checked through the server: are the sites ``fleetproof plan`` calls provable
+``proven`` by the server, and is no host moved out of its zone ever ``proven``?
+
+1. **Fleet.** Sites in the metros of :data:`COUNTRIES` (the bundled ``metros.csv`` less its 50
+   largest places; many are on a coast), each at a uniform distance of 0–10 km from its metro's
+   centre in a uniform direction, spread evenly over the metros. One zone per country
+   (``allowed_countries``). Fifty landmarks at the 50 largest metros stand in for the rest of a fleet.
+2. **Plan.** ``fleetproof plan`` (its CLI entry, in this process) with the bundled metros as candidate
+   places and the default delay model (inflation 1.4, 0.1 ms access per end): it adds landmarks —
+   two at the site's own metro where that fits — and says which sites are provable.
+3. **Server.** The server's own context (``build_context``: SQLite store, migrated, the engine with
+   the store's mesh) behind its real ASGI app; everything goes through the HTTP API: zones, every
+   landmark (existing and added, with a fresh Ed25519 key and its signed position statement),
+   one enrolled device per provable site, and one per such site *moved*: enrolled in the same
+   zone but placed at least ``--moved-km`` outside the zone's outline (land or sea).
+4. **Measurements.** Each host sends, signed with its device key, one measurement record per landmark
+   it measures (every landmark that can matter to its site's verdict by the planner's own rule, and
+   at least the ``--measure`` nearest; see :func:`measured`), signed by that landmark's key. Each
+   record has three samples, ``RTT + U(0, jitter)`` each, with RTT the plan's delay model from where
+   the host *really* is: ``2·d·1.4/v + 4·0.1 ms``. A moved host measures the same landmarks as its
+   site, from its real position. Measuring fewer landmarks can only widen the engine's feasible
+   region (a disk that is not measured excludes nothing), so leaving the others out cannot make a
+   false ``proven``.
+5. **Verdicts.** The server's verdict pipeline (``process_queue``) judges the queue once the debounce
+   has passed; the verdicts are read back through the admin API and compared with plan.json. Every
+   provable site that is not ``proven`` is listed with its evidence and with whether its jittered RTTs
+   stayed within the plan's proof budgets.
+
+``PYTHONPATH=src python benchmarks/plan_fleet_e2e.py --sites 1000 --seed 1 --jitter 0.02 --out e2e.json``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from fleetproof.geo import distance_km
+from fleetproof.geo.sphere import EARTH_RADIUS_KM
+from fleetproof.plan.judge import SPARE_RAD
+from fleetproof.plan.metros import metros_path
+from fleetproof.plan.model import DelayPlan
+
+#: Countries with sites: every continent, land borders and coasts, small and vast.
+COUNTRIES = (
+    *("DE", "FR", "ES", "IT", "GB", "PL", "UA", "HU", "TR", "RU", "KZ", "UZ", "US", "CA", "MX"),
+    *("BR", "AR", "CO", "PE", "CL", "VE", "EC", "BO", "ZA", "NG", "EG", "MA", "KE", "TZ", "AO"),
+    *("SD", "SA", "IR", "IQ", "PK", "IN", "BD", "CN", "JP", "KR", "VN", "PH", "MY", "ID", "AU"),
+)
+#: Landmarks already in place: one at each of the bundled metros' largest places.
+BACKBONE = 50
+ADMIN_TOKEN = "plan-fleet-e2e-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+START_S = 1_800_000_000.0
+#: A proof landmark this close to its site (sites are ≤ 10 km from their metro's centre) is in its metro.
+METRO_KM = 20.0
+#: The planner's spare (1°) by which a left-out disk must overreach a site's tightest disks, km.
+SPARE_KM = SPARE_RAD * EARTH_RADIUS_KM
+
+
+@dataclass
+class Fleet:
+    sites: list[dict[str, Any]]
+    zones: list[dict[str, Any]]
+    existing: list[dict[str, Any]]
+
+
+@dataclass
+class Host:
+    device_id: str
+    site: str
+    zone: str
+    lat: float
+    lon: float
+    moved: bool
+    landmarks: list[str]
+    rtts_ms: dict[str, float] = field(default_factory=dict)
+    key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+
+
+def _offset(lat: float, lon: float, km: float, bearing: float) -> tuple[float, float]:
+    """The point ``km`` from (lat, lon) along ``bearing`` (radians) on the sphere."""
+    d = km / 6371.0088
+    p1, l1 = np.radians(lat), np.radians(lon)
+    p2 = np.arcsin(np.sin(p1) * np.cos(d) + np.cos(p1) * np.sin(d) * np.cos(bearing))
+    l2 = l1 + np.arctan2(np.sin(bearing) * np.sin(d) * np.cos(p1), np.cos(d) - np.sin(p1) * np.sin(p2))
+    return float(np.degrees(p2)), float((np.degrees(l2) + 540.0) % 360.0 - 180.0)
+
+
+def make_fleet(n_sites: int, seed: int, countries: tuple[str, ...] = COUNTRIES) -> Fleet:
+    """``n_sites`` sites spread evenly over the metros of ``countries`` (see the module docstring)."""
+    with metros_path().open(encoding="utf-8") as f:
+        metros = sorted(csv.DictReader(f), key=lambda r: -int(r["population"]))
+    backbone, rest = metros[:BACKBONE], metros[BACKBONE:]
+    wanted = set(countries)
+    places = [m for m in rest if m["country"] in wanted]
+    rng = np.random.default_rng(seed)
+    # Round-robin over countries, then over each country's metros, so that a small fleet still spans
+    # many countries and a large one every metro.
+    by_country: dict[str, list[dict[str, str]]] = {}
+    for m in places:
+        by_country.setdefault(m["country"], []).append(m)
+    order: list[dict[str, str]] = []
+    depth = 0
+    while len(order) < len(places):
+        for c in countries:
+            if depth < len(by_country.get(c, [])):
+                order.append(by_country[c][depth])
+        depth += 1
+    sites = []
+    for i in range(n_sites):
+        m = order[i % len(order)]
+        km = 10.0 * float(np.sqrt(rng.uniform()))
+        lat, lon = _offset(float(m["lat"]), float(m["lon"]), km, float(rng.uniform(0, 2 * np.pi)))
+        sites.append(
+            {"id": f"s{i:05d}-{m['country'].lower()}", "lat": round(lat, 5), "lon": round(lon, 5)}
+            | {"zone": f"z-{m['country'].lower()}", "metro": m["id"], "country": m["country"]}
+        )
+    used = sorted({s["country"] for s in sites})
+    zones = [{"id": f"z-{c.lower()}", "allowed_countries": [c]} for c in used]
+    existing = [{"id": f"bb-{m['id']}", "lat": float(m["lat"]), "lon": float(m["lon"])} for m in backbone]
+    return Fleet(sites, zones, existing)
+
+
+def _edge_keys(edges: Any) -> list[tuple[float, ...]]:
+    """Each edge as its two end points, rounded and ordered, so that two countries' copies match."""
+    r = np.round(np.asarray(edges, dtype=np.float64).reshape(-1, 4), 6)
+    a, b = r[:, :2], r[:, 2:]
+    a_first = (a[:, 0] < b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] <= b[:, 1]))
+    lo = np.where(a_first[:, None], a, b)
+    hi = np.where(a_first[:, None], b, a)
+    return list(map(tuple, np.hstack([lo, hi]).tolist()))
+
+
+def outline_kinds(sites: list[dict[str, Any]]) -> dict[str, str]:
+    """Per site, whether the nearest stretch of its country's outline is a ``coast`` (an edge of that
+    country alone in the bundled table) or a ``land border`` (an edge two countries share)."""
+    from fleetproof.geodata import load_country_edges
+    from fleetproof.plan.zones import boundary_distance_km
+
+    edges = load_country_edges()
+    count: Counter[tuple[float, ...]] = Counter()
+    for e in edges.values():
+        count.update(_edge_keys(e))
+    out = {}
+    for country in sorted({s["country"] for s in sites}):
+        e = np.asarray(edges[country], dtype=np.float64).reshape(-1, 4)
+        shared = np.array([count[k] > 1 for k in _edge_keys(e)], dtype=bool)
+        mine = [s for s in sites if s["country"] == country]
+        lat = np.array([s["lat"] for s in mine])
+        lon = np.array([s["lon"] for s in mine])
+        coast = boundary_distance_km(lat, lon, e[~shared], 5000.0)
+        land = boundary_distance_km(lat, lon, e[shared], 5000.0)
+        for s, c, g in zip(mine, coast.tolist(), land.tolist(), strict=True):
+            out[s["id"]] = "coast" if c <= g else "land border"
+    return out
+
+
+def run_planner(fleet: Fleet, folder: Path, workers: int) -> tuple[dict[str, Any], str, float]:
+    """``fleetproof plan`` on the fleet's files; plan.json, its summary and the seconds it took."""
+    from fleetproof.cli import main
+
+    sites, lms, zones, out = (folder / n for n in ("sites.csv", "landmarks.csv", "zones.json", "plan.json"))
+    with sites.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "lat", "lon", "zone"])
+        w.writerows([s["id"], s["lat"], s["lon"], s["zone"]] for s in fleet.sites)
+    with lms.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "lat", "lon"])
+        w.writerows([lm["id"], lm["lat"], lm["lon"]] for lm in fleet.existing)
+    zones.write_text(json.dumps(fleet.zones), encoding="utf-8")
+    argv = ["plan", "--sites", str(sites), "--landmarks", str(lms), "--zones", str(zones)]
+    argv += ["--out", str(out), "--workers", str(workers)]
+    text = io.StringIO()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(text):
+        status = main(argv)
+    seconds = time.perf_counter() - t0
+    if status != 0:
+        raise SystemExit(f"fleetproof plan failed with status {status}")
+    return json.loads(out.read_text(encoding="utf-8")), text.getvalue(), seconds
+
+
+def server_id(plan_id: str) -> str:
+    """A planned landmark's id as the server accepts it (letters, digits, ``._:-``).
+
+    The planner names the j-th landmark at a place ``<place>#j`` (``'`` appended on a clash); the
+    server's id pattern has neither character.
+    """
+    return plan_id.replace("#", ".").replace("'", "_")
+
+
+def moved_position(
+    lat: float, lon: float, zone_geometry: Any, moved_km: float, rng: np.random.Generator
+) -> tuple[float, float] | None:
+    """A point at least ``moved_km`` outside the zone's outline, in a random direction from the site."""
+    for attempt in range(600):
+        reach = 300.0 * (1 + attempt // 100)
+        km = float(rng.uniform(moved_km, moved_km + reach))
+        plat, plon = _offset(lat, lon, km, float(rng.uniform(0, 2 * np.pi)))
+        a, b = np.array([plat]), np.array([plon])
+        if not bool(zone_geometry.inside(a, b)[0]) and float(zone_geometry.border_km(a, b)[0]) >= moved_km:
+            return plat, plon
+    return None
+
+
+def measured(distance: Any, delay: DelayPlan, at_least: int) -> Any:
+    """Which landmarks a host measures: indices into ``distance`` (km from its site), nearest first.
+
+    The plan assumes a host measures every landmark. A landmark whose disk holds the whole
+    neighbourhood spanned by the site's two tightest disks, with 1° to spare, excludes no place the
+    engine looks at (the planner's own rule, :mod:`fleetproof.plan.judge`): the host measures all the
+    others, and at least the ``at_least`` nearest.
+    """
+    order = np.argsort(distance, kind="stable")
+    reach = delay.reach_km(distance)
+    span = float(np.max(distance[order[:2]] + reach[order[:2]]))
+    keep = reach < distance + span + SPARE_KM
+    keep[order[:at_least]] = True
+    return order[keep[order]]
+
+
+def make_hosts(
+    plan: dict[str, Any], fleet: Fleet, measure: int, moved_km: float, seed: int
+) -> tuple[list[Host], dict[str, tuple[float, float]]]:
+    """One host per provable site and one moved copy of it; and every landmark's position by server id."""
+    from fleetproof.geodata import load_countries, load_country_edges
+    from fleetproof.plan.zones import Zone, ZoneGeometry
+
+    positions = {server_id(lm["id"]): (lm["lat"], lm["lon"]) for lm in fleet.existing}
+    positions |= {server_id(a["id"]): (a["lat"], a["lon"]) for a in plan["added_landmarks"]}
+    ids = list(positions)
+    lm_lat = np.array([positions[i][0] for i in ids])
+    lm_lon = np.array([positions[i][1] for i in ids])
+    grid, edges = load_countries().grid, load_country_edges()
+    geometry = {
+        z["id"]: ZoneGeometry.of(Zone(z["id"], tuple(z["allowed_countries"])), grid, edges)
+        for z in fleet.zones
+    }
+    rng = np.random.default_rng(seed + 1)
+    delay = DelayPlan()
+    hosts: list[Host] = []
+    for s in plan["sites"]:
+        if not (s["provable"] or s["provable_with_added"]):
+            continue
+        nearest = measured(np.asarray(distance_km(s["lat"], s["lon"], lm_lat, lm_lon)), delay, measure)
+        nearest = [ids[k] for k in nearest.tolist()]
+        hosts.append(Host(s["site"], s["site"], s["zone"], s["lat"], s["lon"], False, nearest))
+        where = moved_position(s["lat"], s["lon"], geometry[s["zone"]], moved_km, rng)
+        if where is None:
+            raise SystemExit(f"no place {moved_km} km outside zone {s['zone']} found for site {s['site']}")
+        hosts.append(Host(f"moved-{s['site']}", s["site"], s["zone"], *where, True, nearest))
+    return hosts, positions
+
+
+class Server:
+    """The server's context (as ``fleetproof server`` builds it) behind its ASGI app, on a fake clock."""
+
+    def __init__(self, db_url: str) -> None:
+        from fastapi.testclient import TestClient
+
+        from fleetproof.server.app import create_app
+        from fleetproof.server.config import ServerSettings
+        from fleetproof.server.runner import build_context
+
+        self.now = START_S
+        self.ctx = build_context(ServerSettings(db=db_url, admin_token=ADMIN_TOKEN, background=False))
+        self.ctx.clock = lambda: self.now
+        self._client = TestClient(create_app(self.ctx), raise_server_exceptions=True)
+        self.client = self._client.__enter__()
+
+    def close(self) -> None:
+        self._client.__exit__(None, None, None)
+        self.ctx.db.dispose()
+
+    def call(self, method: str, path: str, expect: int = 200, **kw: Any) -> Any:
+        r = self.client.request(method, path, **kw)
+        if r.status_code != expect:
+            raise SystemExit(f"{method} {path}: HTTP {r.status_code}: {r.text[:500]}")
+        return r.json()
+
+
+def register(server: Server, zones: list[dict[str, Any]], positions: dict[str, tuple[float, float]]) -> dict:
+    """Zones, and every landmark with a fresh key and its signed position statement."""
+    from fleetproof.probe.keys import public_key_b64
+    from fleetproof.probe.statement import sign_statement
+
+    for z in zones:
+        server.call("POST", "/api/v1/zones", 201, json=z, headers=ADMIN)
+    keys = {}
+    for lm_id, (lat, lon) in positions.items():
+        key = Ed25519PrivateKey.generate()
+        st = sign_statement(key, landmark_id=lm_id, lat=lat, lon=lon, time=server.now)
+        body = {"id": lm_id, "lat": lat, "lon": lon, "address": "127.0.0.1:7400"}
+        body |= {"public_key": public_key_b64(key), "statement": st.model_dump(mode="json")}
+        server.call("POST", "/api/v1/landmarks", 201, json=body, headers=ADMIN)
+        keys[lm_id] = key
+    return keys
+
+
+def enroll(server: Server, host: Host) -> None:
+    from fleetproof.probe.keys import public_key_b64
+
+    token = server.call(
+        "POST",
+        "/api/v1/enrollment-tokens",
+        201,
+        json={"zone": host.zone, "device_id": host.device_id},
+        headers=ADMIN,
+    )["token"]
+    inventory = {"time": server.now, "host": {"hostname": host.device_id}, "accelerators": []}
+    body = {"public_key": public_key_b64(host.key), "inventory": inventory}
+    got = server.call("POST", "/api/v1/enroll", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert got["device_id"] == host.device_id, got
+
+
+def send_round(
+    server: Server,
+    host: Host,
+    keys: dict[str, Ed25519PrivateKey],
+    positions: dict[str, tuple[float, float]],
+    delay: DelayPlan,
+    jitter_ms: float,
+    rng: np.random.Generator,
+) -> None:
+    """One signed record per landmark, RTTs modelled from where the host really is, plus jitter."""
+    from fleetproof.probe.keys import public_key_b64
+    from fleetproof.probe.records import sign_record
+    from fleetproof.server.reqsign import sign_request
+
+    items = []
+    device_key = public_key_b64(host.key)
+    for lm_id in host.landmarks:
+        lat, lon = positions[lm_id]
+        rtt = float(delay.rtt_ms(float(distance_km(host.lat, host.lon, lat, lon))))
+        samples = [round(rtt + float(rng.uniform(0.0, jitter_ms)), 4) for _ in range(3)]
+        host.rtts_ms[lm_id] = min(samples)
+        rec = sign_record(
+            key=keys[lm_id],
+            device_id=host.device_id,
+            device_public_key=device_key,
+            landmark_id=lm_id,
+            session_id=uuid.uuid4().hex[:16],
+            samples_ms=samples,
+            lost=0,
+            time=server.now,
+        )
+        items.append(
+            {
+                "id": str(uuid.uuid4()),
+                "kind": "probe_record",
+                "created_at": server.now,
+                "payload": rec.model_dump(mode="json"),
+            }
+        )
+    raw = json.dumps({"items": items}).encode()
+    headers = sign_request(host.key, host.device_id, "POST", "/api/v1/ingest", raw, now=server.now)
+    headers["content-type"] = "application/json"
+    got = server.call("POST", "/api/v1/ingest", content=raw, headers=headers)
+    if got.get("rejected"):
+        raise SystemExit(f"ingest rejected records of {host.device_id}: {got['rejected'][:3]}")
+
+
+def judge_all(server: Server) -> int:
+    """Let the debounce pass and run the server's verdict pipeline until the queue is empty."""
+    from fleetproof.server.pipeline import process_queue
+
+    server.now += server.ctx.settings.verdict_debounce_s + 1.0
+    done = 0
+    while n := process_queue(server.ctx, now=server.now, limit=500):
+        done += n
+    return done
+
+
+def _evidence_summary(evidence: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a verdict's evidence that say why it is not ``proven``."""
+    skip = {"rtts_ms", "relocation", "peers", "suspicious_persistence", "claim"}
+    return {k: v for k, v in evidence.items() if k not in skip}
+
+
+def mismatch(server: Server, host: Host, plan_site: dict[str, Any], verdict: str | None) -> dict[str, Any]:
+    """Why a site the plan calls provable was not proven: its evidence and its proof budgets."""
+    history = server.call("GET", f"/api/v1/devices/{host.device_id}/verdicts?limit=1", headers=ADMIN)
+    evidence = history[0]["evidence"] if history else {}
+    over = []
+    for lm in plan_site["landmarks"]:
+        sid = server_id(lm["landmark"])
+        got, budget = host.rtts_ms.get(sid), lm["budget_rtt_ms"]
+        if got is None:
+            over.append({"landmark": sid, "problem": "not among the landmarks measured"})
+        elif budget is not None and got > budget:
+            over.append({"landmark": sid, "rtt_ms": got, "budget_rtt_ms": budget})
+    reason = "RTT above the plan's proof budget" if over else "within budget: engine disagrees with the plan"
+    return {
+        "site": host.site,
+        "zone": host.zone,
+        "lat": host.lat,
+        "lon": host.lon,
+        "border_km": plan_site["border_km"],
+        "verdict": verdict,
+        "reason": reason,
+        "budget_exceeded": over,
+        "proof_landmarks": plan_site["landmarks"],
+        "evidence": _evidence_summary(evidence),
+    }
+
+
+def run(
+    n_sites: int,
+    seed: int,
+    jitter_ms: float,
+    *,
+    measure: int = 8,
+    moved_km: float = 50.0,
+    workers: int = 2,
+    countries: tuple[str, ...] = COUNTRIES,
+) -> dict[str, Any]:
+    """The whole check; returns the figures (see :func:`table`)."""
+    if n_sites < 1 or jitter_ms < 0 or measure < 3 or moved_km <= 0:
+        raise SystemExit("need sites ≥ 1, jitter ≥ 0, measure ≥ 3 (the engine needs three) and moved-km > 0")
+    fleet = make_fleet(n_sites, seed, countries)
+    delay = DelayPlan()
+    rng = np.random.default_rng(seed + 2)
+    with tempfile.TemporaryDirectory(prefix="fleetproof-e2e-") as tmp:
+        plan, summary, plan_s = run_planner(fleet, Path(tmp), workers)
+        hosts, positions = make_hosts(plan, fleet, measure, moved_km, seed)
+        t0 = time.perf_counter()
+        server = Server(f"sqlite:///{tmp}/server.db")
+        try:
+            keys = register(server, fleet.zones, positions)
+            for h in hosts:
+                enroll(server, h)
+            for h in hosts:
+                send_round(server, h, keys, positions, delay, jitter_ms, rng)
+            ingest_s = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            judged = judge_all(server)
+            pipeline_s = time.perf_counter() - t1
+            listed = server.call("GET", "/api/v1/devices?limit=100000", headers=ADMIN)
+            verdicts = {d["id"]: d.get("verdict") for d in listed}
+            by_site = {s["site"]: s for s in plan["sites"]}
+            honest = [h for h in hosts if not h.moved]
+            moved = [h for h in hosts if h.moved]
+            misses = [
+                mismatch(server, h, by_site[h.site], verdicts.get(h.device_id))
+                for h in honest
+                if verdicts.get(h.device_id) != "proven"
+            ]
+            false_proven = [
+                {"site": h.site, "zone": h.zone, "lat": h.lat, "lon": h.lon, "rtts_ms": h.rtts_ms}
+                for h in moved
+                if verdicts.get(h.device_id) == "proven"
+            ]
+        finally:
+            server.close()
+    provable = len(honest)
+    kinds = outline_kinds(fleet.sites)
+    by_kind = {
+        kind: {
+            "sites": sum(kinds[s["id"]] == kind for s in fleet.sites),
+            "provable_per_plan": sum(kinds[h.site] == kind for h in honest),
+            "proven_per_server": sum(
+                kinds[h.site] == kind and verdicts.get(h.device_id) == "proven" for h in honest
+            ),
+        }
+        for kind in ("coast", "land border")
+    }
+    for m in misses:
+        m["nearest_outline"] = kinds[m["site"]]
+    added_ids = {a["id"] for a in plan["added_landmarks"]}
+    in_metro = sum(
+        sum(
+            lm["landmark"] in added_ids and lm["distance_km"] <= METRO_KM
+            for lm in by_site[h.site]["landmarks"]
+        )
+        >= 2
+        for h in honest
+    )
+    proven = provable - len(misses)
+    countries_used = sorted({s["country"] for s in fleet.sites})
+    coastal_note = Counter(m["reason"] for m in misses)
+    return {
+        "command": {"sites": n_sites, "seed": seed, "jitter_ms": jitter_ms, "measure": measure},
+        "jitter": "each of 3 samples per record is the modelled RTT + U(0, jitter_ms); the record's RTT "
+        "is their minimum",
+        "moved_km": moved_km,
+        "delay_model": plan["settings"]["delay_model"],
+        "sites": n_sites,
+        "countries": len(countries_used),
+        "plan_summary": plan["summary"],
+        "plan_text": summary,
+        "plan_s": round(plan_s, 1),
+        "landmarks_registered": len(positions),
+        "devices": len(hosts),
+        "records": sum(len(h.landmarks) for h in hosts),
+        "ingest_s": round(ingest_s, 1),
+        "verdicts": judged,
+        "pipeline_s": round(pipeline_s, 1),
+        "by_nearest_outline": by_kind,
+        "provable_per_plan": provable,
+        "proved_by_two_added_in_metro": in_metro,
+        "proven_per_server": proven,
+        "ratio": round(proven / provable, 4) if provable else None,
+        "server_verdicts_of_provable": dict(Counter(str(verdicts.get(h.device_id)) for h in honest)),
+        "moved_hosts": len(moved),
+        "moved_verdicts": dict(Counter(str(verdicts.get(h.device_id)) for h in moved)),
+        "false_proven": len(false_proven),
+        "false_proven_hosts": false_proven,
+        "mismatch_reasons": dict(coastal_note),
+        "mismatches": misses,
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    rows = [
+        ("sites", result["sites"]),
+        ("countries", result["countries"]),
+        ("provable per plan", result["provable_per_plan"]),
+        (f"  proof: two added landmarks ≤ {METRO_KM:g} km", result["proved_by_two_added_in_metro"]),
+        ("proven per server", result["proven_per_server"]),
+        ("ratio", result["ratio"]),
+        *(
+            (
+                f"  nearest outline {k}: sites / provable / proven",
+                f"{v['sites']} / {v['provable_per_plan']} / {v['proven_per_server']}",
+            )
+            for k, v in result["by_nearest_outline"].items()
+        ),
+        ("server verdicts (provable sites)", result["server_verdicts_of_provable"]),
+        (f"hosts moved ≥ {result['moved_km']:g} km out", result["moved_hosts"]),
+        ("their verdicts", result["moved_verdicts"]),
+        ("false proven", result["false_proven"]),
+        ("landmarks registered", result["landmarks_registered"]),
+        ("signed records ingested", result["records"]),
+        (
+            "plan / ingest / pipeline, s",
+            f"{result['plan_s']} / {result['ingest_s']} / {result['pipeline_s']}",
+        ),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k:<{width}}  {v}" for k, v in rows]
+    for m in result["mismatches"]:
+        lines.append(
+            f"  not proven: {m['site']} ({m['zone']}, {m['border_km']} km from outline): {m['verdict']}, "
+            f"{m['reason']}; evidence {json.dumps(m['evidence'])[:300]}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sites", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--jitter", type=float, default=0.02, help="max jitter per sample, ms (0.02)")
+    parser.add_argument(
+        "--measure", type=int, default=8, help="each host measures at least this many nearest landmarks (8)"
+    )
+    parser.add_argument("--moved-km", type=float, default=50.0)
+    parser.add_argument("--workers", type=int, default=2, help="planner processes (2)")
+    parser.add_argument("--out", type=Path, default=Path("plan_fleet_e2e.json"))
+    args = parser.parse_args()
+    result = run(
+        args.sites, args.seed, args.jitter, measure=args.measure, moved_km=args.moved_km, workers=args.workers
+    )
+    sys.stdout.write(table(result))
+    from fleetproof.files import atomic_open
+
+    with atomic_open(args.out) as f:
+        f.write(json.dumps(result, indent=1) + "\n")
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
