@@ -49,33 +49,22 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fleetproof.geo import distance_km
-from fleetproof.geo.sphere import EARTH_RADIUS_KM
-from fleetproof.plan.judge import SPARE_RAD
-from fleetproof.plan.metros import metros_path
 from fleetproof.plan.model import DelayPlan
 
-#: Countries with sites: every continent, land borders and coasts, small and vast.
-COUNTRIES = (
-    *("DE", "FR", "ES", "IT", "GB", "PL", "UA", "HU", "TR", "RU", "KZ", "UZ", "US", "CA", "MX"),
-    *("BR", "AR", "CO", "PE", "CL", "VE", "EC", "BO", "ZA", "NG", "EG", "MA", "KE", "TZ", "AO"),
-    *("SD", "SA", "IR", "IQ", "PK", "IN", "BD", "CN", "JP", "KR", "VN", "PH", "MY", "ID", "AU"),
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plan_fleet_sites import (
+    COUNTRIES,
+    METRO_KM,
+    Fleet,
+    make_fleet,
+    measured,
+    moved_position,
+    outline_kinds,
 )
-#: Landmarks already in place: one at each of the bundled metros' largest places.
-BACKBONE = 50
+
 ADMIN_TOKEN = "plan-fleet-e2e-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 START_S = 1_800_000_000.0
-#: A proof landmark this close to its site (sites are ≤ 10 km from their metro's centre) is in its metro.
-METRO_KM = 20.0
-#: The planner's spare (1°) by which a left-out disk must overreach a site's tightest disks, km.
-SPARE_KM = SPARE_RAD * EARTH_RADIUS_KM
-
-
-@dataclass
-class Fleet:
-    sites: list[dict[str, Any]]
-    zones: list[dict[str, Any]]
-    existing: list[dict[str, Any]]
 
 
 @dataclass
@@ -89,84 +78,6 @@ class Host:
     landmarks: list[str]
     rtts_ms: dict[str, float] = field(default_factory=dict)
     key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
-
-
-def _offset(lat: float, lon: float, km: float, bearing: float) -> tuple[float, float]:
-    """The point ``km`` from (lat, lon) along ``bearing`` (radians) on the sphere."""
-    d = km / 6371.0088
-    p1, l1 = np.radians(lat), np.radians(lon)
-    p2 = np.arcsin(np.sin(p1) * np.cos(d) + np.cos(p1) * np.sin(d) * np.cos(bearing))
-    l2 = l1 + np.arctan2(np.sin(bearing) * np.sin(d) * np.cos(p1), np.cos(d) - np.sin(p1) * np.sin(p2))
-    return float(np.degrees(p2)), float((np.degrees(l2) + 540.0) % 360.0 - 180.0)
-
-
-def make_fleet(n_sites: int, seed: int, countries: tuple[str, ...] = COUNTRIES) -> Fleet:
-    """``n_sites`` sites spread evenly over the metros of ``countries`` (see the module docstring)."""
-    with metros_path().open(encoding="utf-8") as f:
-        metros = sorted(csv.DictReader(f), key=lambda r: -int(r["population"]))
-    backbone, rest = metros[:BACKBONE], metros[BACKBONE:]
-    wanted = set(countries)
-    places = [m for m in rest if m["country"] in wanted]
-    rng = np.random.default_rng(seed)
-    # Round-robin over countries, then over each country's metros, so that a small fleet still spans
-    # many countries and a large one every metro.
-    by_country: dict[str, list[dict[str, str]]] = {}
-    for m in places:
-        by_country.setdefault(m["country"], []).append(m)
-    order: list[dict[str, str]] = []
-    depth = 0
-    while len(order) < len(places):
-        for c in countries:
-            if depth < len(by_country.get(c, [])):
-                order.append(by_country[c][depth])
-        depth += 1
-    sites = []
-    for i in range(n_sites):
-        m = order[i % len(order)]
-        km = 10.0 * float(np.sqrt(rng.uniform()))
-        lat, lon = _offset(float(m["lat"]), float(m["lon"]), km, float(rng.uniform(0, 2 * np.pi)))
-        sites.append(
-            {"id": f"s{i:05d}-{m['country'].lower()}", "lat": round(lat, 5), "lon": round(lon, 5)}
-            | {"zone": f"z-{m['country'].lower()}", "metro": m["id"], "country": m["country"]}
-        )
-    used = sorted({s["country"] for s in sites})
-    zones = [{"id": f"z-{c.lower()}", "allowed_countries": [c]} for c in used]
-    existing = [{"id": f"bb-{m['id']}", "lat": float(m["lat"]), "lon": float(m["lon"])} for m in backbone]
-    return Fleet(sites, zones, existing)
-
-
-def _edge_keys(edges: Any) -> list[tuple[float, ...]]:
-    """Each edge as its two end points, rounded and ordered, so that two countries' copies match."""
-    r = np.round(np.asarray(edges, dtype=np.float64).reshape(-1, 4), 6)
-    a, b = r[:, :2], r[:, 2:]
-    a_first = (a[:, 0] < b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] <= b[:, 1]))
-    lo = np.where(a_first[:, None], a, b)
-    hi = np.where(a_first[:, None], b, a)
-    return list(map(tuple, np.hstack([lo, hi]).tolist()))
-
-
-def outline_kinds(sites: list[dict[str, Any]]) -> dict[str, str]:
-    """Per site, whether the nearest stretch of its country's outline is a ``coast`` (an edge of that
-    country alone in the bundled table) or a ``land border`` (an edge two countries share)."""
-    from fleetproof.geodata import load_country_edges
-    from fleetproof.plan.zones import boundary_distance_km
-
-    edges = load_country_edges()
-    count: Counter[tuple[float, ...]] = Counter()
-    for e in edges.values():
-        count.update(_edge_keys(e))
-    out = {}
-    for country in sorted({s["country"] for s in sites}):
-        e = np.asarray(edges[country], dtype=np.float64).reshape(-1, 4)
-        shared = np.array([count[k] > 1 for k in _edge_keys(e)], dtype=bool)
-        mine = [s for s in sites if s["country"] == country]
-        lat = np.array([s["lat"] for s in mine])
-        lon = np.array([s["lon"] for s in mine])
-        coast = boundary_distance_km(lat, lon, e[~shared], 5000.0)
-        land = boundary_distance_km(lat, lon, e[shared], 5000.0)
-        for s, c, g in zip(mine, coast.tolist(), land.tolist(), strict=True):
-            out[s["id"]] = "coast" if c <= g else "land border"
-    return out
 
 
 def run_planner(fleet: Fleet, folder: Path, workers: int) -> tuple[dict[str, Any], str, float]:
@@ -202,36 +113,6 @@ def server_id(plan_id: str) -> str:
     server's id pattern has neither character.
     """
     return plan_id.replace("#", ".").replace("'", "_")
-
-
-def moved_position(
-    lat: float, lon: float, zone_geometry: Any, moved_km: float, rng: np.random.Generator
-) -> tuple[float, float] | None:
-    """A point at least ``moved_km`` outside the zone's outline, in a random direction from the site."""
-    for attempt in range(600):
-        reach = 300.0 * (1 + attempt // 100)
-        km = float(rng.uniform(moved_km, moved_km + reach))
-        plat, plon = _offset(lat, lon, km, float(rng.uniform(0, 2 * np.pi)))
-        a, b = np.array([plat]), np.array([plon])
-        if not bool(zone_geometry.inside(a, b)[0]) and float(zone_geometry.border_km(a, b)[0]) >= moved_km:
-            return plat, plon
-    return None
-
-
-def measured(distance: Any, delay: DelayPlan, at_least: int) -> Any:
-    """Which landmarks a host measures: indices into ``distance`` (km from its site), nearest first.
-
-    The plan assumes a host measures every landmark. A landmark whose disk holds the whole
-    neighbourhood spanned by the site's two tightest disks, with 1° to spare, excludes no place the
-    engine looks at (the planner's own rule, :mod:`fleetproof.plan.judge`): the host measures all the
-    others, and at least the ``at_least`` nearest.
-    """
-    order = np.argsort(distance, kind="stable")
-    reach = delay.reach_km(distance)
-    span = float(np.max(distance[order[:2]] + reach[order[:2]]))
-    keep = reach < distance + span + SPARE_KM
-    keep[order[:at_least]] = True
-    return order[keep[order]]
 
 
 def make_hosts(
@@ -419,108 +300,126 @@ def mismatch(server: Server, host: Host, plan_site: dict[str, Any], verdict: str
     }
 
 
-def run(
-    n_sites: int,
-    seed: int,
-    jitter_ms: float,
-    *,
-    measure: int = 8,
-    moved_km: float = 50.0,
-    workers: int = 2,
-    countries: tuple[str, ...] = COUNTRIES,
-) -> dict[str, Any]:
+def serve_and_judge(
+    fleet: Fleet, plan: dict[str, Any], hosts: list[Host], positions: dict[str, Any], folder: Path, args: Any
+) -> tuple[dict[str, str | None], list[dict[str, Any]], dict[str, float]]:
+    """Everything through the server: verdicts by device, mismatches, and how long each part took."""
+    rng = np.random.default_rng(args.seed + 2)
+    t0 = time.perf_counter()
+    server = Server(f"sqlite:///{folder}/server.db")
+    try:
+        keys = register(server, fleet.zones, positions)
+        for h in hosts:
+            enroll(server, h)
+        for h in hosts:
+            send_round(server, h, keys, positions, DelayPlan(), args.jitter_ms, rng)
+        t1 = time.perf_counter()
+        judged = judge_all(server)
+        t2 = time.perf_counter()
+        listed = server.call("GET", "/api/v1/devices?limit=100000", headers=ADMIN)
+        verdicts = {d["id"]: d.get("verdict") for d in listed}
+        by_site = {s["site"]: s for s in plan["sites"]}
+        misses = [
+            mismatch(server, h, by_site[h.site], verdicts.get(h.device_id))
+            for h in hosts
+            if not h.moved and verdicts.get(h.device_id) != "proven"
+        ]
+    finally:
+        server.close()
+    return verdicts, misses, {"ingest_s": t1 - t0, "pipeline_s": t2 - t1, "verdicts": judged}
+
+
+@dataclass(frozen=True)
+class Options:
+    sites: int
+    seed: int
+    jitter_ms: float
+    measure: int = 8
+    moved_km: float = 50.0
+    workers: int = 2
+
+
+def run(options: Options, countries: tuple[str, ...] = COUNTRIES) -> dict[str, Any]:
     """The whole check; returns the figures (see :func:`table`)."""
-    if n_sites < 1 or jitter_ms < 0 or measure < 3 or moved_km <= 0:
+    o = options
+    if o.sites < 1 or o.jitter_ms < 0 or o.measure < 3 or o.moved_km <= 0:
         raise SystemExit("need sites ≥ 1, jitter ≥ 0, measure ≥ 3 (the engine needs three) and moved-km > 0")
-    fleet = make_fleet(n_sites, seed, countries)
-    delay = DelayPlan()
-    rng = np.random.default_rng(seed + 2)
+    fleet = make_fleet(o.sites, o.seed, countries)
     with tempfile.TemporaryDirectory(prefix="fleetproof-e2e-") as tmp:
-        plan, summary, plan_s = run_planner(fleet, Path(tmp), workers)
-        hosts, positions = make_hosts(plan, fleet, measure, moved_km, seed)
-        t0 = time.perf_counter()
-        server = Server(f"sqlite:///{tmp}/server.db")
-        try:
-            keys = register(server, fleet.zones, positions)
-            for h in hosts:
-                enroll(server, h)
-            for h in hosts:
-                send_round(server, h, keys, positions, delay, jitter_ms, rng)
-            ingest_s = time.perf_counter() - t0
-            t1 = time.perf_counter()
-            judged = judge_all(server)
-            pipeline_s = time.perf_counter() - t1
-            listed = server.call("GET", "/api/v1/devices?limit=100000", headers=ADMIN)
-            verdicts = {d["id"]: d.get("verdict") for d in listed}
-            by_site = {s["site"]: s for s in plan["sites"]}
-            honest = [h for h in hosts if not h.moved]
-            moved = [h for h in hosts if h.moved]
-            misses = [
-                mismatch(server, h, by_site[h.site], verdicts.get(h.device_id))
-                for h in honest
-                if verdicts.get(h.device_id) != "proven"
-            ]
-            false_proven = [
-                {"site": h.site, "zone": h.zone, "lat": h.lat, "lon": h.lon, "rtts_ms": h.rtts_ms}
-                for h in moved
-                if verdicts.get(h.device_id) == "proven"
-            ]
-        finally:
-            server.close()
-    provable = len(honest)
-    kinds = outline_kinds(fleet.sites)
-    by_kind = {
-        kind: {
-            "sites": sum(kinds[s["id"]] == kind for s in fleet.sites),
-            "provable_per_plan": sum(kinds[h.site] == kind for h in honest),
-            "proven_per_server": sum(
-                kinds[h.site] == kind and verdicts.get(h.device_id) == "proven" for h in honest
-            ),
-        }
-        for kind in ("coast", "land border")
-    }
-    for m in misses:
-        m["nearest_outline"] = kinds[m["site"]]
-    added_ids = {a["id"] for a in plan["added_landmarks"]}
-    in_metro = sum(
-        sum(
-            lm["landmark"] in added_ids and lm["distance_km"] <= METRO_KM
-            for lm in by_site[h.site]["landmarks"]
-        )
-        >= 2
-        for h in honest
-    )
-    proven = provable - len(misses)
-    countries_used = sorted({s["country"] for s in fleet.sites})
-    coastal_note = Counter(m["reason"] for m in misses)
+        plan, summary, plan_s = run_planner(fleet, Path(tmp), o.workers)
+        hosts, positions = make_hosts(plan, fleet, o.measure, o.moved_km, o.seed)
+        verdicts, misses, timing = serve_and_judge(fleet, plan, hosts, positions, Path(tmp), o)
     return {
-        "command": {"sites": n_sites, "seed": seed, "jitter_ms": jitter_ms, "measure": measure},
+        "command": {"sites": o.sites, "seed": o.seed, "jitter_ms": o.jitter_ms, "measure": o.measure},
         "jitter": "each of 3 samples per record is the modelled RTT + U(0, jitter_ms); the record's RTT "
         "is their minimum",
-        "moved_km": moved_km,
+        "moved_km": o.moved_km,
         "delay_model": plan["settings"]["delay_model"],
-        "sites": n_sites,
-        "countries": len(countries_used),
+        "sites": o.sites,
+        "countries": len({s["country"] for s in fleet.sites}),
         "plan_summary": plan["summary"],
         "plan_text": summary,
         "plan_s": round(plan_s, 1),
         "landmarks_registered": len(positions),
         "devices": len(hosts),
         "records": sum(len(h.landmarks) for h in hosts),
-        "ingest_s": round(ingest_s, 1),
-        "verdicts": judged,
-        "pipeline_s": round(pipeline_s, 1),
+        "ingest_s": round(timing["ingest_s"], 1),
+        "verdicts": timing["verdicts"],
+        "pipeline_s": round(timing["pipeline_s"], 1),
+        **figures(fleet, plan, hosts, verdicts, misses),
+    }
+
+
+def figures(
+    fleet: Fleet,
+    plan: dict[str, Any],
+    hosts: list[Host],
+    verdicts: dict[str, str | None],
+    misses: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Plan against server: overall, by kind of nearest outline, for metro proofs, for moved hosts."""
+    honest = [h for h in hosts if not h.moved]
+    moved = [h for h in hosts if h.moved]
+    proven = {h.device_id for h in hosts if verdicts.get(h.device_id) == "proven"}
+    kinds = outline_kinds(fleet.sites)
+    by_kind = {
+        kind: {
+            "sites": sum(kinds[s["id"]] == kind for s in fleet.sites),
+            "provable_per_plan": sum(kinds[h.site] == kind for h in honest),
+            "proven_per_server": sum(kinds[h.site] == kind and h.device_id in proven for h in honest),
+        }
+        for kind in ("coast", "land border")
+    }
+    for m in misses:
+        m["nearest_outline"] = kinds[m["site"]]
+    added = {a["id"] for a in plan["added_landmarks"]}
+    by_site = {s["site"]: s for s in plan["sites"]}
+    in_metro = [
+        h
+        for h in honest
+        if sum(
+            lm["landmark"] in added and lm["distance_km"] <= METRO_KM for lm in by_site[h.site]["landmarks"]
+        )
+        >= 2
+    ]
+    n_proven = sum(h.device_id in proven for h in honest)
+    return {
         "by_nearest_outline": by_kind,
-        "provable_per_plan": provable,
-        "proved_by_two_added_in_metro": in_metro,
-        "proven_per_server": proven,
-        "ratio": round(proven / provable, 4) if provable else None,
+        "provable_per_plan": len(honest),
+        "proved_by_two_added_in_metro": len(in_metro),
+        "proven_per_server_of_those": sum(h.device_id in proven for h in in_metro),
+        "proven_per_server": n_proven,
+        "ratio": round(n_proven / len(honest), 4) if honest else None,
         "server_verdicts_of_provable": dict(Counter(str(verdicts.get(h.device_id)) for h in honest)),
         "moved_hosts": len(moved),
         "moved_verdicts": dict(Counter(str(verdicts.get(h.device_id)) for h in moved)),
-        "false_proven": len(false_proven),
-        "false_proven_hosts": false_proven,
-        "mismatch_reasons": dict(coastal_note),
+        "false_proven": sum(h.device_id in proven for h in moved),
+        "false_proven_hosts": [
+            {"site": h.site, "zone": h.zone, "lat": h.lat, "lon": h.lon, "rtts_ms": h.rtts_ms}
+            for h in moved
+            if h.device_id in proven
+        ],
+        "mismatch_reasons": dict(Counter(m["reason"] for m in misses)),
         "mismatches": misses,
     }
 
@@ -530,7 +429,10 @@ def table(result: dict[str, Any]) -> str:
         ("sites", result["sites"]),
         ("countries", result["countries"]),
         ("provable per plan", result["provable_per_plan"]),
-        (f"  proof: two added landmarks ≤ {METRO_KM:g} km", result["proved_by_two_added_in_metro"]),
+        (
+            f"  of which proof by two added ≤ {METRO_KM:g} km: plan / server",
+            f"{result['proved_by_two_added_in_metro']} / {result['proven_per_server_of_those']}",
+        ),
         ("proven per server", result["proven_per_server"]),
         ("ratio", result["ratio"]),
         *(
@@ -575,9 +477,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="planner processes (2)")
     parser.add_argument("--out", type=Path, default=Path("plan_fleet_e2e.json"))
     args = parser.parse_args()
-    result = run(
-        args.sites, args.seed, args.jitter, measure=args.measure, moved_km=args.moved_km, workers=args.workers
-    )
+    result = run(Options(args.sites, args.seed, args.jitter, args.measure, args.moved_km, args.workers))
     sys.stdout.write(table(result))
     from fleetproof.files import atomic_open
 
