@@ -35,7 +35,7 @@ from server_common import ROOT, free_port, postgres_cluster, running_server, wai
 from fleetproof.agent.client import enroll
 from fleetproof.agent.enroll_cli import host_inventory
 from fleetproof.probe.keys import load_private_key
-from fleetproof.server.reqsign import sign_request
+from fleetproof.protocol.reqsign import sign_request
 
 TOKEN = "benchmark-admin-token"
 METRICS = [

@@ -62,11 +62,6 @@ def test_agent_and_landmark_import_nothing_heavy() -> None:
     assert not heavy & set(out)
 
 
-@pytest.mark.xfail(
-    reason="fleetproof.agent.client signs requests with fleetproof.server.reqsign until request "
-    "signing moves to a module shared by agent and server",
-    strict=False,
-)
 def test_agent_imports_nothing_from_the_server_package() -> None:
     code = (
         "import sys\n"

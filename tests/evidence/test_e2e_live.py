@@ -32,7 +32,7 @@ from fleetproof.probe.mesh import run_mesh
 from fleetproof.probe.netem import DelayModel, RelayNetwork
 from fleetproof.probe.prober import Prober, UdpTransport
 from fleetproof.probe.records import LandmarkEntry, load_landmark_directory
-from fleetproof.server.reqsign import sign_request
+from fleetproof.protocol.reqsign import sign_request
 
 pytestmark = pytest.mark.integration
 

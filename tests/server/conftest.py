@@ -47,6 +47,65 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+class PgCluster:
+    """A throwaway PostgreSQL cluster (Debian's initdb and pg_ctl) on 127.0.0.1 that can stop and start."""
+
+    def __init__(self) -> None:
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins:
+            _missing("no PostgreSQL installed (/usr/lib/postgresql/*/bin/initdb)")
+        self.bindir = Path(bins[-1]).parent
+        self.root = tempfile.mkdtemp(prefix="fleetproof-pg-")
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.data, self.port = os.path.join(self.root, "data"), _free_port()
+        self.log = os.path.join(self.root, "log")
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}"
+        try:
+            self._run(
+                str(self.bindir / "initdb"), "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync"
+            )
+            self.start()
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            shutil.rmtree(self.root, ignore_errors=True)
+            _missing(f"could not start a PostgreSQL cluster: {exc}")
+
+    def _run(self, *cmd: str) -> None:
+        subprocess.run([*self.as_user, *cmd], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        opts = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        )
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            self.data,
+            "-l",
+            self.log,
+            "-w",
+            "-t",
+            "60",
+            "start",
+            "-o",
+            opts,
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", self.data, "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        subprocess.run(
+            [*self.as_user, str(self.bindir / "pg_ctl"), "-D", self.data, "-m", "immediate", "stop"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """Base URL (no database name) of a PostgreSQL server for the whole session."""
@@ -54,49 +113,23 @@ def postgres_server() -> Iterator[str]:
     if url:
         yield url.rsplit("/", 1)[0]
         return
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not bins:
-        _missing("no PostgreSQL installed (/usr/lib/postgresql/*/bin/initdb)")
-    bindir = Path(bins[-1]).parent
-    root = tempfile.mkdtemp(prefix="fleetproof-pg-")
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = os.path.join(root, "data"), _free_port()
-    log = os.path.join(root, "log")
-
-    def run(*cmd: str) -> None:
-        subprocess.run([*as_user, *cmd], check=True, capture_output=True, timeout=120)
-
+    cluster = PgCluster()
     try:
-        run(str(bindir / "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
-        run(
-            str(bindir / "pg_ctl"),
-            "-D",
-            data,
-            "-l",
-            log,
-            "-w",
-            "-t",
-            "60",
-            "start",
-            "-o",
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        shutil.rmtree(root, ignore_errors=True)
-        _missing(f"could not start a PostgreSQL cluster: {exc}")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}"
+        yield cluster.url
     finally:
-        subprocess.run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", data, "-m", "immediate", "stop"],
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.remove()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PgCluster]:
+    """A cluster of the test's own, which it may stop and start (the shared one must stay up)."""
+    if not sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")):
+        _missing("no PostgreSQL installed (/usr/lib/postgresql/*/bin/initdb)")
+    cluster = PgCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
 
 
 def fresh_postgres_db(base: str) -> str:

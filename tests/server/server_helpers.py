@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fleetproof.probe.keys import public_key_b64
 from fleetproof.probe.records import sign_record
-from fleetproof.server.reqsign import sign_request
+from fleetproof.protocol.reqsign import sign_request
 
 ADMIN_HEADERS = {"Authorization": "Bearer test-admin-token"}
 
@@ -169,3 +169,71 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(config).get_current_head()
     assert head is not None
     return head
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+SERVER_TOKEN = "crash-test-admin-token"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(
+    db: str,
+    port: int,
+    log: Any,
+    *,
+    env: dict[str, str] | None = None,
+    nofile: int | None = None,
+    background: bool = False,
+    extra_args: tuple[str, ...] = (),
+) -> Any:
+    """``python -m fleetproof.server`` in a child process, returned once ``/healthz`` answers.
+
+    ``nofile`` sets the child's open-file limit (soft and hard), as ``ulimit -n`` would.
+    """
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    def limit_files() -> None:
+        import resource
+
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    args = [sys.executable, "-m", "fleetproof.server", "--db", db, "--listen", f"127.0.0.1:{port}"]
+    args += ["--admin-token", SERVER_TOKEN, "--log-level", "warning", *extra_args]
+    if not background:
+        args.append("--no-background")
+    proc = subprocess.Popen(
+        args,
+        # The data directory (anchor key and file on PostgreSQL) stays beside the log, not in $HOME.
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT / "src"),
+            "FLEETPROOF_DATA_DIR": str(log.parent / "data"),
+            **(env or {}),
+        },
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        preexec_fn=limit_files,
+    )
+    deadline = time.monotonic() + 60  # start-up only: the child imports, migrates and binds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    proc.wait(timeout=10)
+    raise AssertionError(f"server did not start: {log.read_text()[-2000:]}")

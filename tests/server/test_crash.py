@@ -1,4 +1,10 @@
-"""kill -9 of the server during sustained ingest loses nothing acknowledged; re-delivery fills the rest."""
+"""kill -9 of the server during sustained ingest loses nothing acknowledged; re-delivery fills the rest.
+
+The kill is placed by progress, not by the clock: after a number of acknowledged batches,
+the next batch is written to the server in full and the server is killed before its answer
+can be read, so the kill always lands while a request is being ingested, however fast the
+machine is.
+"""
 
 from __future__ import annotations
 
@@ -6,60 +12,56 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from server_helpers import telemetry_item
+from server_helpers import SERVER_TOKEN as TOKEN
+from server_helpers import free_port as _port
+from server_helpers import start_server, telemetry_item
 
-from fleetproof.agent.client import HttpTransport, enroll
+from fleetproof.agent.client import HttpTransport, StdlibClient, enroll
 from fleetproof.agent.enroll_cli import host_inventory
 from fleetproof.agent.transport import OutboxItem, TransportError
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "crash-test-admin-token"
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class KillMidRequest:
+    """An HTTP client that kills the server while request ``after + 1`` is in flight.
 
+    Requests up to ``after`` go through normally. The next one is written to the socket in
+    full (headers and body), then the server gets SIGKILL before its answer is read: the
+    agent sees a broken connection, as it would when the server dies mid-ingest.
+    """
 
-def start_server(db: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fleetproof.server",
-            "--db",
-            db,
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--admin-token",
-            TOKEN,
-            "--no-background",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"server did not start: {log.read_text()[-2000:]}")
+    def __init__(self, proc: subprocess.Popen[bytes], after: int) -> None:
+        self.proc = proc
+        self.after = after
+        self.sent = 0
+        self.killed = False
+        self.inner = StdlibClient(10.0)
+
+    def get(self, url: str, *, headers: Mapping[str, str]) -> object:
+        return self.inner.get(url, headers=headers)
+
+    def post(self, url: str, *, content: bytes, headers: Mapping[str, str]) -> object:
+        self.sent += 1
+        if self.sent <= self.after or self.killed:
+            return self.inner.post(url, content=content, headers=headers)
+        parts = urlsplit(url)
+        head = [f"POST {parts.path} HTTP/1.1", f"Host: {parts.netloc}", f"Content-Length: {len(content)}"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + content)
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.killed = True
+            self.proc.wait(timeout=10)
+            answer = sock.recv(65536)  # the kernel closes the dead server's socket: b"" or a reset
+        raise OSError(f"server died mid-request (answer so far: {answer[:60]!r})")
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -84,16 +86,17 @@ def test_kill_9_loses_nothing_acknowledged(
         identity = enroll(base, token, tmp_path / "agent", host_inventory("crash-host"))
         from fleetproof.probe.keys import load_private_key
 
+        killer = KillMidRequest(proc, after=40)
         transport = HttpTransport(
-            base, identity.device_id, load_private_key(tmp_path / "agent" / "device.key"), timeout_s=5
+            base, identity.device_id, load_private_key(tmp_path / "agent" / "device.key"), client=killer
         )
-        pending = [
-            OutboxItem(**telemetry_item(time.time() - 4000 + i, hostname="crash-host", gpus=8, metrics=20))
+        pending = [  # dated after the store's first start: older items would be refused
+            OutboxItem(
+                **telemetry_item(time.time() - 250 + i * 0.05, hostname="crash-host", gpus=8, metrics=20)
+            )
             for i in range(4000)
         ]
         acked: list[str] = []
-        killer = threading.Timer(1.5, lambda: os.kill(proc.pid, signal.SIGKILL))
-        killer.start()
         while pending:
             batch = pending[:25]
             try:
@@ -102,10 +105,9 @@ def test_kill_9_loses_nothing_acknowledged(
                 break  # the server is gone; the outbox keeps these
             acked.extend(i.id for i in batch)
             del pending[:25]
-        killer.join()
-        proc.wait(timeout=10)
-        assert acked and pending, "the kill must land mid-ingest"
+        assert killer.killed and len(acked) == 40 * 25 and len(pending) == 4000 - 40 * 25
         proc = start_server(db, port, log)
+        transport.client = StdlibClient(10.0)
         from sqlalchemy import select
 
         from fleetproof.server.store.db import Database
@@ -122,6 +124,7 @@ def test_kill_9_loses_nothing_acknowledged(
         with store.read() as s:
             ids = list(s.scalars(select(TelemetryRecord.item_id)))
         assert len(ids) == len(set(ids)) == 4000
+        assert transport.rejected == []
         store.dispose()
     finally:
         proc.kill()

@@ -180,7 +180,7 @@ def test_a_device_cannot_sign_as_another(client, clock) -> None:
 def test_replay_and_skew(client, clock) -> None:
     dev = enroll(client)
     body = json.dumps({"items": []}).encode()
-    from fleetproof.server.reqsign import sign_request
+    from fleetproof.protocol.reqsign import sign_request
 
     headers = sign_request(dev.key, dev.device_id, "POST", INGEST, body, now=clock.now - 299)
     assert client.post(INGEST, content=body, headers=headers).status_code == 200

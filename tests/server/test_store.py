@@ -87,7 +87,7 @@ def test_requests_are_authenticated_by_the_device_key(client, clock) -> None:
     # The exact same request twice: the second is a replay.
     import json
 
-    from fleetproof.server.reqsign import sign_request
+    from fleetproof.protocol.reqsign import sign_request
 
     raw = json.dumps(body).encode()
     headers = sign_request(a.key, a.device_id, "POST", "/api/v1/ingest", raw, now=clock.now)

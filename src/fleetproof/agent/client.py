@@ -2,7 +2,7 @@
 
 :class:`HttpTransport` implements :class:`fleetproof.agent.transport.Transport`:
 it posts outbox items in batches to ``/api/v1/ingest``, each request signed with the
-device key (see :mod:`fleetproof.server.reqsign`: Ed25519 over method, path, time,
+device key (see :mod:`fleetproof.protocol.reqsign`: Ed25519 over method, path, query, time,
 nonce and body hash). Answers map onto the outbox's retry policy: 2xx accepted
 (items the server refused for good are logged, since retrying cannot help), 413
 splits the batch, other 4xx are permanent, 401/403, 5xx and network errors are
@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fleetproof.agent.config import ENROLLMENT_FILE
 from fleetproof.agent.transport import OutboxItem, Transport, TransportError
 from fleetproof.errors import ConfigError, UnavailableError
-from fleetproof.server.reqsign import sign_request
+from fleetproof.protocol.reqsign import sign_request
 from fleetproof.wire import InventoryReport
 
 __all__ = [

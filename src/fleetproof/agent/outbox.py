@@ -15,6 +15,12 @@ Properties, and how they are kept:
 * **Backoff with jitter.** After a failed delivery the next try waits
   ``d/2 + uniform(0, d/2)`` with ``d = min(max_delay_s, base_delay_s * 2**(failures-1))``,
   so many agents do not hammer a recovering server in step.
+* **A failed write changes nothing.** When a write fails (a full disk, say: SQLite then
+  often rolls the transaction back by itself), the transaction is rolled back if it is
+  still open, the in-memory count and size are read again from the file, and the
+  original error is raised (``database or disk is full``), so the agent's health says
+  what went wrong and a count left too high cannot make the bound drop stored items
+  once space returns.
 * **Rejected is not retried.** Items a receiver rejects for good
   (``TransportError(retryable=False)``) are isolated one by one and moved to a
   ``rejected`` table (the newest 1000 kept) instead of blocking the queue.
@@ -32,7 +38,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -160,8 +167,7 @@ class Outbox:
             for kind, payload, item_id in entries
         ]
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 for row in rows:
                     cur = self._db.execute(
                         "INSERT OR IGNORE INTO items (id, kind, created_at, payload) VALUES (?, ?, ?, ?)", row
@@ -176,13 +182,28 @@ class Outbox:
                         "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
                         (dropped,),
                     )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                self._resync()
-                raise
             self.dropped_total += dropped
         return [r[0] for r in rows]
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction (the caller holds ``self._lock``); on any error nothing changed.
+
+        SQLite may already have rolled back by itself (it does on a full disk), in which case
+        a ROLLBACK would fail with "no transaction is active" and hide the real error; the
+        count and size kept in memory are read again from the file either way.
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            with suppress(sqlite3.Error):  # the original error says more
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            with suppress(sqlite3.Error):
+                self._resync()
+            raise
 
     def _enforce_bound(self) -> int:
         """Drop oldest telemetry first, then oldest of any kind, until within both limits."""
@@ -227,8 +248,7 @@ class Outbox:
 
     def ack(self, ids: Sequence[str]) -> None:
         """Remove delivered items."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._lock, self._transaction():
             for item_id in ids:
                 row = self._db.execute(
                     "SELECT length(payload) FROM items WHERE id = ?", (item_id,)
@@ -237,15 +257,13 @@ class Outbox:
                     self._db.execute("DELETE FROM items WHERE id = ?", (item_id,))
                     self._count -= 1
                     self._bytes -= int(row[0])
-            self._db.execute("COMMIT")
 
     def _reject(self, item: OutboxItem, reason: str) -> None:
         self._set_aside(item.id, item.kind, item.created_at, json.dumps(item.payload), reason)
 
     def _set_aside(self, item_id: str, kind: str, created_at: float, payload: str, reason: str) -> None:
         """Move one item from the queue to the ``rejected`` table (the newest ``REJECTED_KEPT`` stay)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._lock, self._transaction():
             self._db.execute(
                 "INSERT INTO rejected (id, kind, created_at, payload, reason, rejected_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -259,7 +277,6 @@ class Outbox:
                 self._db.execute("DELETE FROM items WHERE id = ?", (item_id,))
                 self._count -= 1
                 self._bytes -= int(row[0])
-            self._db.execute("COMMIT")
 
     def rejected_count(self) -> int:
         with self._lock:

@@ -4,7 +4,7 @@ Modules, one concern each::
 
     config        ServerSettings: (name, default, help) table, FLEETPROOF_* environment
     store/        SQLAlchemy models and Database (SQLite WAL single writer | PostgreSQL); migrations/
-    reqsign       Ed25519 request signatures of enrolled agents (replay window + stored nonces)
+    (request signatures live in fleetproof.protocol.reqsign, shared with the agent)
     app           FastAPI factory: auth gate before bodies are read, error mapping, /metrics
     api_agent     enroll, signed ingest, landmarks for the prober
     api_admin     devices, zones, tokens, landmarks, mesh, alerts, audit, reports

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from fleetproof.errors import ConfigError
 from fleetproof.geo.claims import check_polygons, geojson_polygons
+from fleetproof.protocol.reqsign import public_key_from_b64
 from fleetproof.server import audit
 from fleetproof.server.config import persistence_problem
-from fleetproof.server.reqsign import public_key_from_b64
 from fleetproof.server.store.db import Database
 from fleetproof.server.store.models import Device, EnrollmentToken, Landmark, LandmarkStatement, Zone
 

@@ -1,8 +1,9 @@
 """Routes agents call: enrollment (one-time token), signed ingest, and the landmark list.
 
 Agent bodies are read raw, because the signature covers the exact bytes, and parsed
-with the pydantic models afterwards; their schemas are still published in the
-OpenAPI document.
+with the pydantic models only once the signature has verified
+(:mod:`fleetproof.server.agent_auth`); their schemas are still published in the
+OpenAPI document. Enrollment checks its one-time token before it reads the body.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError, StatementError
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import StatementError
 from starlette.concurrency import run_in_threadpool
 
+from fleetproof.protocol.reqsign import public_key_from_b64, public_key_to_b64
 from fleetproof.server import audit
 from fleetproof.server.admin import hash_token, landmark_dict, latest_statements
+from fleetproof.server.agent_auth import Authenticated, authenticate, consume_nonce
 from fleetproof.server.context import ServerContext
 from fleetproof.server.ingest import (
     IngestBatch,
@@ -28,14 +30,7 @@ from fleetproof.server.ingest import (
     out_of_column_range,
     parse_batch,
 )
-from fleetproof.server.reqsign import (
-    SignatureProblem,
-    check_request,
-    parse_headers,
-    public_key_from_b64,
-    public_key_to_b64,
-)
-from fleetproof.server.store.db import NonFiniteNumber, rowcount
+from fleetproof.server.store.db import NonFiniteNumber, first_start, rowcount
 from fleetproof.server.store.models import Device, EnrollmentToken, Landmark, RequestNonce
 from fleetproof.wire import InventoryReport
 
@@ -97,15 +92,6 @@ def _finite_scalar(*values: Any) -> bool:
     return all(not isinstance(v, float) or math.isfinite(v) for v in values)
 
 
-def _consume_nonce(session: Session, device_id: str, nonce: str, sent: float) -> None:
-    """Record a request's nonce; a nonce seen before is a replay (401)."""
-    try:
-        with session.begin_nested():
-            session.add(RequestNonce(device_id=device_id, nonce=nonce, time=sent))
-    except IntegrityError:
-        raise HTTPException(status_code=401, detail="replayed request (nonce seen before)") from None
-
-
 def _parse(model: type[BaseModel], raw: bytes) -> Any:
     try:
         parsed = model.model_validate_json(raw)
@@ -131,47 +117,10 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
     """The agent routes, closed over ``ctx`` (one function holds them all, as FastAPI routers do)."""
     router = APIRouter(prefix="/api/v1", tags=["agent"])
 
-    def authenticate(request: Request, body: bytes, session: Session | None = None) -> str:
-        """Return the device id of a correctly signed, fresh, never-seen request; 401 otherwise.
-
-        The nonce is recorded in ``session`` (the caller's write transaction) when given, so
-        a request costs one commit; else in a transaction of its own.
-        """
-        now = ctx.clock()
-        try:
-            device_id, ts, nonce, signature = parse_headers(request.headers)
-            query = select(Device.public_key).where(Device.id == device_id)
-            if session is not None:
-                key_text = session.scalar(query)
-            else:
-                with ctx.db.read() as reader:
-                    key_text = reader.scalar(query)
-            if key_text is None or key_text.startswith("revoked:"):
-                raise SignatureProblem("unknown or revoked device")
-            sent = check_request(
-                public_key_from_b64(key_text),
-                request.method,
-                request.url.path,
-                ts,
-                nonce,
-                signature,
-                body,
-                now=now,
-                window_s=ctx.settings.replay_window_s,
-            )
-        except SignatureProblem as exc:
-            raise HTTPException(status_code=401, detail=str(exc)) from None
-        if session is not None:
-            _consume_nonce(session, device_id, nonce, sent)
-            return device_id
-        with ctx.db.write() as own:
-            _consume_nonce(own, device_id, nonce, sent)
-        return device_id
-
-    def _ingest(request: Request, body: bytes, items: list[Any], now: float) -> Any:
+    def _ingest(auth: Authenticated, items: list[Any], now: float) -> Any:
         with ctx.db.write() as session:
-            device_id = authenticate(request, body, session)
-            device = session.get(Device, device_id)
+            consume_nonce(session, auth)
+            device = session.get(Device, auth.device_id)
             if device is None:
                 raise HTTPException(status_code=401, detail="unknown device")
             return ingest_items(
@@ -183,7 +132,22 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
                 check_record=ctx.check_record,
                 webhooks=ctx.settings.webhooks,
                 max_ahead_s=ctx.settings.replay_window_s,
+                oldest_ok=_oldest_ok(session, now),
             )
+
+    def _oldest_ok(session: Any, now: float) -> float:
+        """Older than raw retention, or than the store's first start (less the clock slack), is refused."""
+        started = ctx.cache.get("first_start")
+        if started is None:
+            started = first_start(session)
+            if started is not None:
+                ctx.cache["first_start"] = started
+        floor = now - ctx.settings.raw_retention_s
+        return floor if started is None else max(floor, started - ctx.settings.replay_window_s)
+
+    def _spend_nonce(auth: Authenticated) -> None:
+        with ctx.db.write() as session:
+            consume_nonce(session, auth)
 
     @router.post("/enroll", response_model=EnrollResponse, openapi_extra=_body_schema(EnrollRequest))
     async def enroll(request: Request) -> EnrollResponse:
@@ -191,13 +155,17 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
         auth = request.headers.get("authorization", "")
         if auth[:7].lower() != "bearer " or not auth[7:].strip():
             raise HTTPException(status_code=401, detail="enrollment token required")
-        body = await _read_body(request, ctx.settings.max_body_bytes)
         token_hash = hash_token(auth[7:].strip())
-        with ctx.db.read() as session:
-            token = session.get(EnrollmentToken, token_hash)
+
+        def lookup() -> EnrollmentToken | None:
+            with ctx.db.read() as session:
+                return session.get(EnrollmentToken, token_hash)
+
+        token = await run_in_threadpool(lookup)
         now = ctx.clock()
         if token is None or token.used_at is not None or token.expires_at < now:
             raise HTTPException(status_code=403, detail="enrollment token unknown, used or expired")
+        body = await _read_body(request, ctx.settings.max_body_bytes)
         req = _parse(EnrollRequest, body)
         try:
             # Stored in one spelling, so that "already enrolled" sees the same key however it was written.
@@ -261,23 +229,20 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
     @router.post("/ingest", response_model=IngestResponse, openapi_extra=_body_schema(IngestBatch))
     async def ingest(request: Request) -> IngestResponse:
         """Store a batch of outbox items; duplicates (by item id) are counted and ignored."""
-        body = await _read_body(request, ctx.settings.max_body_bytes)
+        auth = await authenticate(ctx, request, ctx.settings.max_body_bytes)
         try:
-            items = parse_batch(body)
+            items = parse_batch(auth.body)
         except ValidationError as exc:
-            authenticate(request, body)  # an anonymous or forged request is a 401, not a 422
             raise HTTPException(status_code=422, detail=_errors(exc)) from None
         limit = ctx.settings.max_items_per_request
         if len(items) > limit:
-            authenticate(request, body)
             raise HTTPException(status_code=413, detail=f"more than {limit} items")
         bad = [i.id for i in items if not _finite_scalar(i.created_at, _payload_time(i.payload))]
         if bad:
-            authenticate(request, body)
             raise HTTPException(status_code=422, detail=f"items with a non-finite time: {bad[:5]}")
         try:
             # Off the event loop: while one request waits on the store, others are parsed and checked.
-            result = await run_in_threadpool(_ingest, request, body, items, ctx.clock())
+            result = await run_in_threadpool(_ingest, auth, items, ctx.clock())
         except (StatementError, NonFiniteNumber) as exc:
             # NaN or Infinity in a payload, refused by the store's JSON encoder (wrapped or not, by driver).
             if isinstance(exc, NonFiniteNumber) or isinstance(exc.orig, NonFiniteNumber):
@@ -299,17 +264,24 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
     @router.get("/agent/landmarks")
     async def agent_landmarks(request: Request) -> list[dict[str, Any]]:
         """The landmarks a device should probe (trusted ones), with addresses and public keys."""
-        authenticate(request, await _read_body(request, 1024))
-        with ctx.db.read() as session:
-            statements = latest_statements(session)
-            rows = session.scalars(select(Landmark).where(Landmark.trusted.is_(True)).order_by(Landmark.id))
-            return [
-                {
-                    **{k: v for k, v in landmark_dict(lm).items() if k != "mesh"},
-                    "statement": statements.get(lm.id),
-                }
-                for lm in rows
-            ]
+        auth = await authenticate(ctx, request, 1024)
+
+        def landmarks() -> list[dict[str, Any]]:
+            _spend_nonce(auth)
+            with ctx.db.read() as session:
+                statements = latest_statements(session)
+                rows = session.scalars(
+                    select(Landmark).where(Landmark.trusted.is_(True)).order_by(Landmark.id)
+                )
+                return [
+                    {
+                        **{k: v for k, v in landmark_dict(lm).items() if k != "mesh"},
+                        "statement": statements.get(lm.id),
+                    }
+                    for lm in rows
+                ]
+
+        return await run_in_threadpool(landmarks)
 
     return router
 

@@ -4,9 +4,13 @@ Authentication happens before a body is parsed: an ASGI gate in front of the rou
 answers 401 to any ``/api/`` request without credentials (the admin bearer token, or
 for agent routes their own credential headers), so a malformed body from an
 anonymous client is never even read. Agent routes then check their signature over
-the raw body; admin routes check the token again as a dependency. Validation errors
+the raw body; admin routes check the token again as a dependency. Every body, chunked
+ones included, is held to ``max_body_bytes`` as it arrives. Validation errors
 are 422 with a message, user errors 400, store conflicts 409, and values a store
-cannot keep (a NUL byte in a string for PostgreSQL, say) 422 — never a 5xx.
+cannot keep (a NUL byte in a string for PostgreSQL, say) 422 — never a 5xx for a
+client's doing. A store that cannot be reached is 503 with ``Retry-After`` (logged
+once per outage, :mod:`fleetproof.server.outage`); ``/healthz`` is liveness and never
+touches the store, ``/readyz`` is readiness and does.
 """
 
 from __future__ import annotations
@@ -18,14 +22,17 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.requests import ClientDisconnect
 
 from fleetproof import __version__
 from fleetproof.errors import FleetproofError
 from fleetproof.server.context import ServerContext
+from fleetproof.server.outage import RETRY_AFTER_S, is_unreachable, store_problem
 
 __all__ = ["ADMIN_COOKIE", "AGENT_PATHS", "COOKIE_METHODS", "create_app"]
 
@@ -55,7 +62,11 @@ class AuthGate:
         self.ctx = ctx
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        receive = _limited(receive, self.ctx.settings.max_body_bytes)
+        if not scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
@@ -79,6 +90,66 @@ class AuthGate:
         await self.app(scope, receive, send)
 
 
+class RequestMetrics:
+    """Count requests by method, route and status class, and the time they take.
+
+    A plain ASGI middleware rather than ``@app.middleware("http")``: that one runs the
+    route in a task group, which wraps an exception raised while the body is read (the
+    413 of :func:`_limited`) in an ``ExceptionGroup`` that the routes no longer recognise.
+    """
+
+    def __init__(self, app: ASGIApp, ctx: ServerContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_counted(message: Any) -> None:
+            nonlocal status
+            if message.get("type") == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counted)
+        finally:
+            if status < 500 and scope["path"].startswith("/api/"):
+                self.ctx.outage.recovered()  # an API answer other than 5xx reached the store
+            route = scope.get("route")
+            self.ctx.metrics.observe_request(
+                scope["method"], getattr(route, "path", "unmatched"), status, time.perf_counter() - started
+            )
+
+
+def _limited(receive: Any, limit: int) -> Any:
+    """``receive`` that answers 413 once the body passes ``limit`` bytes, whatever its framing.
+
+    A ``Content-Length`` above the limit is refused before the body is read (above); a
+    chunked body declares no length, so it is counted as it arrives.
+    """
+    seen = 0
+
+    async def counted() -> Any:
+        nonlocal seen
+        message = await receive()
+        if message.get("type") == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise HTTPException(
+                    status_code=413,
+                    detail=f"body larger than {limit} bytes",
+                    headers={"Connection": "close"},
+                )
+        return message
+
+    return counted
+
+
 def _cookie(header: str, name: str) -> str | None:
     for part in header.split(";"):
         key, _, value = part.strip().partition("=")
@@ -90,6 +161,8 @@ def _cookie(header: str, name: str) -> str | None:
 async def _reply(send: Any, status: int, body: dict[str, Any], extra: dict[str, str] | None = None) -> None:
     raw = json.dumps(body).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+    # Refused before its body was read: close, or the server would read and drop the whole body.
+    headers.append((b"connection", b"close"))
     headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": raw})
@@ -127,7 +200,24 @@ def create_app(ctx: ServerContext, *, background: Any = None) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:
+        """Liveness: the process answers. It never touches the store."""
         return {"ok": True, "version": __version__}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        """Readiness: the store answers a query (a load balancer sends traffic elsewhere meanwhile)."""
+        from sqlalchemy import text
+
+        try:
+            with ctx.db.read() as session:
+                session.execute(text("SELECT 1"))
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            ctx.outage.failed(exc)
+            return _unavailable(store_problem(exc))
+        ctx.outage.recovered()
+        return JSONResponse({"ready": True, "version": __version__})
 
     @app.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
     def metrics(request: Request) -> Response:
@@ -137,15 +227,7 @@ def create_app(ctx: ServerContext, *, background: Any = None) -> FastAPI:
         body, headers = ctx.metrics.exposition(gauges, request.headers.get("accept-encoding", ""))
         return Response(body, headers=headers)
 
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next: Any) -> Any:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        ctx.metrics.observe_request(request.method, path, response.status_code, time.perf_counter() - started)
-        return response
-
+    app.add_middleware(RequestMetrics, ctx=ctx)
     app.add_middleware(AuthGate, ctx=ctx)
     _publish_raw_body_schemas(app)
     return app
@@ -184,7 +266,31 @@ def _mount_dashboard(app: FastAPI, ctx: ServerContext) -> None:
     app.include_router(make_router(lambda: StoreDashboardSource(ctx.db), check_admin))
 
 
+def _unavailable(problem: str) -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"the store is unreachable: {problem}", "ready": False},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def _install_error_handlers(app: FastAPI) -> None:
+    ctx: ServerContext = app.state.ctx
+
+    async def store_down(_request: Request, exc: Exception) -> JSONResponse:
+        ctx.outage.failed(exc)
+        return _unavailable(store_problem(exc))
+
+    for kind in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(kind, store_down)
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, _exc: ClientDisconnect) -> Response:
+        # The client's doing, not the server's: one line at debug level, no traceback.
+        client = request.client.host if request.client else "?"
+        log.debug("client %s disconnected mid-body (%s)", client, request.url.path)
+        return Response(status_code=400)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         # Echo where and what, not the offending input: it may not even be JSON-encodable (inf, bytes).

@@ -10,7 +10,7 @@ Shape::
     fleetproof server devices | alerts [--open]
     fleetproof server report inventory|compliance [--zone ID] [--format csv|json] [--out FILE]
     fleetproof server evidence export --device ID [--since T] [--until T] --out FILE
-    fleetproof audit verify [--db URL | --file EXPORT.jsonl]
+    fleetproof audit verify [--db URL | --file EXPORT.jsonl] [--anchor FILE [--anchor-key PUB]]
     fleetproof audit export --out FILE
 
 Operator actions work on the store directly (``--db``, default the SQLite file in
@@ -81,6 +81,12 @@ def register(subparsers: Any) -> None:
         default="info",
         choices=["debug", "info", "warning", "error"],
         help="log detail (default info)",
+    )
+    server.add_argument(
+        "--log-format",
+        default=None,
+        choices=["text", "json"],
+        help="log lines as plain text or one JSON object each (default text)",
     )
     server.set_defaults(handler=_run)
     actions = server.add_subparsers(dest="server_action", metavar="ACTION")
@@ -197,6 +203,10 @@ def _add_audit(subparsers: Any) -> None:
     aver = aud_actions.add_parser("verify", help="check the chain; report the first broken link")
     _store_options(aver, suppress=False)
     aver.add_argument("--file", help="check an exported JSON-lines file instead of the store")
+    aver.add_argument("--anchor", help="also check the store against the newest checkpoint in this file")
+    aver.add_argument(
+        "--anchor-key", help="public key the checkpoints are signed with (default: the server's .pub)"
+    )
     aver.set_defaults(handler=_audit_verify)
     aexp = aud_actions.add_parser("export", help="write the log as JSON lines")
     _store_options(aexp, suppress=False)
@@ -385,6 +395,8 @@ def _audit_verify(args: argparse.Namespace) -> int:
             report = audit.check_entries(json.loads(line) for line in lines if line.strip())
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(args.file, None, f"not an audit export: {exc}") from None
+    elif args.anchor:
+        return _audit_verify_anchor(args)
     else:
         report = audit.verify_chain(_db(args, migrate=False))
     if not report.ok:
@@ -393,6 +405,26 @@ def _audit_verify(args: argparse.Namespace) -> int:
             f"{report.entries} entries before it are intact"
         )
     print(f"audit chain intact: {report.entries} entries")
+    return 0
+
+
+def _audit_verify_anchor(args: argparse.Namespace) -> int:
+    from fleetproof.errors import InputError, VerificationFailed
+    from fleetproof.probe.keys import load_public_key
+    from fleetproof.server import anchor
+
+    _path, key_path = anchor.anchor_paths(_settings(args))
+    public = load_public_key(args.anchor_key or f"{key_path}.pub")
+    try:
+        checkpoints = anchor.read_checkpoints(Path(args.anchor), public)
+    except OSError as exc:
+        raise InputError(args.anchor, None, f"cannot read the anchor file: {exc.strerror}") from None
+    except ValueError as exc:
+        raise VerificationFailed(str(exc)) from None
+    report = anchor.verify_against_anchor(_db(args, migrate=False), checkpoints)
+    if not report.ok:
+        raise VerificationFailed(report.message)
+    print(report.message)
     return 0
 
 
@@ -432,6 +464,7 @@ def _run(args: argparse.Namespace) -> int:
         admin_token=token,
         webhooks=args.webhook,
         background=False if args.no_background else None,
+        log_format=args.log_format,
     )
     from fleetproof.server.runner import serve
 

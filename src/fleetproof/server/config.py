@@ -40,6 +40,17 @@ class ServerSettings:
     webhooks: list[str] = field(default_factory=list)
     webhook_max_attempts: int = 10
     background: bool = True
+    max_connections: int = 1000
+    max_connections_per_source: int = 128
+    keepalive_timeout_s: float = 5.0
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
+    log_format: str = "text"
+    max_body_reads: int = 4
+    audit_anchor: str = ""
+    audit_anchor_key: str = ""
+    audit_anchor_interval_s: float = 60.0
+    audit_anchor_syslog: str = ""
 
     def __post_init__(self) -> None:
         problem = persistence_problem(self.suspicious_min_rounds, self.suspicious_window_rounds)
@@ -119,4 +130,15 @@ SETTINGS_HELP: dict[str, str] = {
     "webhooks": "Comma-separated URLs that receive alerts as JSON POSTs (retried with backoff).",
     "webhook_max_attempts": "Delivery attempts per alert and webhook before giving up.",
     "background": "Run background work in this process (verdicts, webhooks, retention).",
+    "max_connections": "Most open client connections; more get an immediate 503 (fitted to the fd limit).",
+    "max_connections_per_source": "Most open connections from one peer address (0: no cap; behind a proxy).",
+    "keepalive_timeout_s": "An idle keep-alive connection is closed after this long, seconds.",
+    "header_timeout_s": "A request's head must be complete this long after connecting or the last answer, s.",
+    "body_timeout_s": "A request's body must be complete this long after its head, seconds.",
+    "log_format": "Log lines as text, or json (one object per line: time, level, logger, message).",
+    "max_body_reads": "Most agent request bodies read at once before their signature is checked.",
+    "audit_anchor": "File of signed audit checkpoints (default: beside the SQLite file, else in data_dir).",
+    "audit_anchor_key": "Key that signs audit checkpoints (default: beside the SQLite file, else data_dir).",
+    "audit_anchor_interval_s": "How often the audit head is checkpointed (and on shutdown), seconds.",
+    "audit_anchor_syslog": "Also send checkpoints to syslog: /dev/log or HOST:PORT (UDP); empty: off.",
 }

@@ -11,6 +11,7 @@ from typing import Any
 from fleetproof.server.config import ServerSettings
 from fleetproof.server.ingest import RecordCheck
 from fleetproof.server.metrics import Metrics
+from fleetproof.server.outage import StoreOutage
 from fleetproof.server.store.db import Database
 
 __all__ = ["ServerContext"]
@@ -29,6 +30,8 @@ class ServerContext:
     vetter: Any = None
     # Short-lived read caches of this process (e.g. a zone's peer fingerprints); never authoritative.
     cache: dict[Any, Any] = field(default_factory=dict)
+    # Whether the store is known to be unreachable (logged once per outage).
+    outage: StoreOutage = field(default_factory=StoreOutage)
 
     def is_admin(self, authorization: str | None, cookie: str | None = None) -> bool:
         """Constant-time check of the admin bearer token (header) or the dashboard cookie."""

@@ -42,6 +42,7 @@ __all__ = [
     "IngestItem",
     "IngestResult",
     "RecordCheck",
+    "TimeWindow",
     "ingest_items",
     "out_of_column_range",
     "parse_batch",
@@ -50,6 +51,23 @@ __all__ = [
 
 HEALTH_ORDER = {"healthy": 0, "initializing": 1, "degraded": 2, "unhealthy": 3}
 _AHEAD = "time is ahead of the server's clock by more than the replay window"
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """The times an item may plausibly carry: not older than the store keeps, nor after its first
+    start, nor further ahead than the replay window. −1e308 and 1e308 are finite, yet one such
+    time would pin a host's "newest" state or sit outside every query for good."""
+
+    oldest: float = float("-inf")
+    latest: float = float("inf")
+
+    def problem(self, t: float) -> str | None:
+        if t > self.latest:
+            return _AHEAD
+        if not t >= self.oldest:
+            return f"time is older than the server keeps or was started (before {self.oldest:.0f})"
+        return None
 
 
 class IngestItem(BaseModel):
@@ -186,7 +204,7 @@ def _existing_ids(session: Session, device_id: str, items: Sequence[Any]) -> set
     return seen
 
 
-def _parse(items: Sequence[Any], result: IngestResult, latest_ok: float) -> _Parsed:
+def _parse(items: Sequence[Any], result: IngestResult, window: TimeWindow) -> _Parsed:
     parsed = _Parsed()
     for item in items:
         if item.kind == "probe_record":
@@ -201,8 +219,9 @@ def _parse(items: Sequence[Any], result: IngestResult, latest_ok: float) -> _Par
             where = ".".join(str(p) for p in first["loc"]) or "payload"
             result.rejected.append({"id": item.id, "error": f"{item.kind} payload: {where}: {first['msg']}"})
             continue
-        if model.time > latest_ok:  # type: ignore[attr-defined]
-            result.rejected.append({"id": item.id, "error": f"{item.kind} payload: {_AHEAD}"})
+        problem = window.problem(model.time)  # type: ignore[attr-defined]
+        if problem:
+            result.rejected.append({"id": item.id, "error": f"{item.kind} payload: {problem}"})
             continue
         too_big = out_of_column_range(model)
         if too_big:
@@ -247,13 +266,15 @@ def ingest_items(
     check_record: RecordCheck,
     webhooks: Sequence[str] = (),
     max_ahead_s: float = 300.0,
+    oldest_ok: float = float("-inf"),
 ) -> IngestResult:
     """Store a batch for ``device`` inside the caller's write transaction.
 
     An item dated more than ``max_ahead_s`` after ``now`` is rejected: the newest item wins
     the current metrics, health and inventory, so one report from a clock years ahead would
     otherwise hide every later one. (The agent's clock is already held to the replay window
-    by the request signature, so honest items are never that far ahead.)
+    by the request signature, so honest items are never that far ahead.) An item whose
+    ``created_at`` or payload time is before ``oldest_ok`` is rejected too.
     """
     result = IngestResult()
     seen = _existing_ids(session, device.id, items)
@@ -266,11 +287,19 @@ def ingest_items(
         else:
             in_batch.add(key)
             fresh.append(item)
-    parsed = _parse(fresh, result, now + max_ahead_s)
+    window = TimeWindow(oldest_ok, now + max_ahead_s)
+    plausible = []
+    for item in fresh:
+        problem = window.problem(item.created_at)
+        if problem:
+            result.rejected.append({"id": item.id, "error": f"created_at: {problem}"})
+        else:
+            plausible.append(item)
+    parsed = _parse(plausible, result, window)
     _store_telemetry(session, device, parsed.telemetry)
     _store_inventory(session, device, parsed.inventory, now)
     _store_health(session, device, parsed.health, now, webhooks)
-    _store_records(db, session, device, parsed.records, result, now, check_record, now + max_ahead_s)
+    _store_records(db, session, device, parsed.records, result, now, check_record, window)
     for kind, n in (
         ("telemetry", len(parsed.telemetry)),
         ("inventory", len(parsed.inventory)),
@@ -469,7 +498,7 @@ def _store_records(
     result: IngestResult,
     now: float,
     check_record: RecordCheck,
-    latest_ok: float,
+    window: TimeWindow,
 ) -> None:
     rows = []
     for item_id, payload in records:
@@ -478,8 +507,9 @@ def _store_records(
         except ValueError as exc:
             result.rejected.append({"id": item_id, "error": f"probe_record: {exc}"})
             continue
-        if checked.time > latest_ok:  # it would count in every verdict round from now until then
-            result.rejected.append({"id": item_id, "error": f"probe_record: {_AHEAD}"})
+        problem = window.problem(checked.time)  # ahead, it would count in every round until then
+        if problem:
+            result.rejected.append({"id": item_id, "error": f"probe_record: {problem}"})
             continue
         rows.append(
             {

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from fleetproof.server.alerts import Poster, deliver_due, raise_alert
 from fleetproof.server.context import ServerContext
+from fleetproof.server.outage import is_unreachable
 from fleetproof.server.store.models import Alert, Device
 
 __all__ = ["Background", "check_silent_hosts", "run_once"]
@@ -108,5 +109,9 @@ class Background:
                     next_full = now + interval
                 else:
                     process_queue(self.ctx, now=now)
-            except Exception:  # keep the server up; the next round retries
-                log.exception("background work failed")
+                self.ctx.outage.recovered()
+            except Exception as exc:  # keep the server up; the next round retries
+                if is_unreachable(exc):
+                    self.ctx.outage.failed(exc)  # one line per outage, not one a second
+                else:
+                    log.exception("background work failed")

@@ -25,7 +25,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fleetproof.errors import ConfigError, UnavailableError
 
-__all__ = ["Database", "NonFiniteNumber", "normalise_url", "rowcount", "strict_json"]
+__all__ = [
+    "Database",
+    "NonFiniteNumber",
+    "first_start",
+    "head_revision",
+    "normalise_url",
+    "rowcount",
+    "strict_json",
+]
 
 # Keys of PostgreSQL advisory locks, one per thing serialised across processes.
 LOCK_AUDIT = 0x46500001
@@ -83,6 +91,8 @@ class Database:
                     max_overflow=pool_size,
                     pool_pre_ping=True,
                     json_serializer=strict_json,
+                    # An unreachable host fails within seconds (503 with Retry-After), not minutes.
+                    connect_args={"connect_timeout": 5},
                 )
         except ImportError as exc:  # pragma: no cover - psycopg is a dependency
             raise UnavailableError(f"database driver missing: {exc}") from exc
@@ -148,10 +158,8 @@ class Database:
     def migrate(self) -> str:
         """Apply every pending Alembic revision; return the head revision."""
         from alembic import command
-        from alembic.config import Config
 
-        config = Config()
-        config.set_main_option("script_location", str(resources.files("fleetproof.server") / "migrations"))
+        config = _alembic_config()
         with self.engine.begin() as conn:
             if not self.is_sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_MIGRATE})
@@ -167,6 +175,29 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("fleetproof.server") / "migrations"))
+    return config
+
+
+def head_revision() -> str:
+    """The newest schema revision this version of the server ships."""
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory.from_config(_alembic_config()).get_current_head())
+
+
+def first_start(session: Session) -> float | None:
+    """When the store was first set up (Unix s): no agent item the server keeps is older."""
+    from fleetproof.server.store.models import ServerMeta
+
+    row = session.get(ServerMeta, "first_start")
+    return None if row is None else float(row.value)
 
 
 def rowcount(result: Any) -> int:

@@ -320,3 +320,11 @@ class RequestNonce(Base):
     device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     time: Mapped[float] = mapped_column(Float, index=True)
+
+
+class ServerMeta(Base):
+    """Facts about the store itself, one number each (``first_start``: when it was set up, Unix s)."""
+
+    __tablename__ = "server_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
