@@ -15,12 +15,12 @@
    zone but placed at least ``--moved-km`` outside the zone's outline (land or sea).
 4. **Measurements.** Each host sends, signed with its device key, one measurement record per landmark
    it measures (every landmark that can matter to its site's verdict by the planner's own rule, and
-   at least the ``--measure`` nearest; see :func:`measured`), signed by that landmark's key. Each
-   record has three samples, ``RTT + U(0, jitter)`` each, with RTT the plan's delay model from where
-   the host *really* is: ``2·d·1.4/v + 4·0.1 ms``. A moved host measures the same landmarks as its
-   site, from its real position. Measuring fewer landmarks can only widen the engine's feasible
-   region (a disk that is not measured excludes nothing), so leaving the others out cannot make a
-   false ``proven``.
+   at least the ``--measure`` nearest; only those with ``--nearest-only``; see
+   ``plan_fleet_sites.measured``), signed by that landmark's key. Each record has three samples,
+   ``RTT + U(0, jitter)`` each, with RTT the plan's delay model from where the host *really* is:
+   ``2·d·1.4/v + 4·0.1 ms``. A moved host measures the same landmarks as its site, from its real
+   position. Measuring fewer landmarks can only widen the engine's feasible region (a disk that is
+   not measured excludes nothing), so leaving the others out cannot make a false ``proven``.
 5. **Verdicts.** The server's verdict pipeline (``process_queue``) judges the queue once the debounce
    has passed; the verdicts are read back through the admin API and compared with plan.json. Every
    provable site that is not ``proven`` is listed with its evidence and with whether its jittered RTTs
@@ -116,7 +116,7 @@ def server_id(plan_id: str) -> str:
 
 
 def make_hosts(
-    plan: dict[str, Any], fleet: Fleet, measure: int, moved_km: float, seed: int
+    plan: dict[str, Any], fleet: Fleet, measure: int, moved_km: float, seed: int, nearest_only: bool
 ) -> tuple[list[Host], dict[str, tuple[float, float]]]:
     """One host per provable site and one moved copy of it; and every landmark's position by server id."""
     from fleetproof.geodata import load_countries, load_country_edges
@@ -138,7 +138,8 @@ def make_hosts(
     for s in plan["sites"]:
         if not (s["provable"] or s["provable_with_added"]):
             continue
-        nearest = measured(np.asarray(distance_km(s["lat"], s["lon"], lm_lat, lm_lon)), delay, measure)
+        d = np.asarray(distance_km(s["lat"], s["lon"], lm_lat, lm_lon))
+        nearest = measured(d, delay, measure, nearest_only)
         nearest = [ids[k] for k in nearest.tolist()]
         hosts.append(Host(s["site"], s["site"], s["zone"], s["lat"], s["lon"], False, nearest))
         where = moved_position(s["lat"], s["lon"], geometry[s["zone"]], moved_km, rng)
@@ -221,7 +222,7 @@ def send_round(
     """One signed record per landmark, RTTs modelled from where the host really is, plus jitter."""
     from fleetproof.probe.keys import public_key_b64
     from fleetproof.probe.records import sign_record
-    from fleetproof.server.reqsign import sign_request
+    from fleetproof.protocol.reqsign import sign_request
 
     items = []
     device_key = public_key_b64(host.key)
@@ -337,6 +338,7 @@ class Options:
     measure: int = 8
     moved_km: float = 50.0
     workers: int = 2
+    nearest_only: bool = False
 
 
 def run(options: Options, countries: tuple[str, ...] = COUNTRIES) -> dict[str, Any]:
@@ -347,10 +349,10 @@ def run(options: Options, countries: tuple[str, ...] = COUNTRIES) -> dict[str, A
     fleet = make_fleet(o.sites, o.seed, countries)
     with tempfile.TemporaryDirectory(prefix="fleetproof-e2e-") as tmp:
         plan, summary, plan_s = run_planner(fleet, Path(tmp), o.workers)
-        hosts, positions = make_hosts(plan, fleet, o.measure, o.moved_km, o.seed)
+        hosts, positions = make_hosts(plan, fleet, o.measure, o.moved_km, o.seed, o.nearest_only)
         verdicts, misses, timing = serve_and_judge(fleet, plan, hosts, positions, Path(tmp), o)
     return {
-        "command": {"sites": o.sites, "seed": o.seed, "jitter_ms": o.jitter_ms, "measure": o.measure},
+        "options": {**o.__dict__},
         "jitter": "each of 3 samples per record is the modelled RTT + U(0, jitter_ms); the record's RTT "
         "is their minimum",
         "moved_km": o.moved_km,
@@ -473,11 +475,18 @@ def main() -> int:
     parser.add_argument(
         "--measure", type=int, default=8, help="each host measures at least this many nearest landmarks (8)"
     )
+    parser.add_argument(
+        "--nearest-only", action="store_true", help="measure only the --measure nearest landmarks"
+    )
     parser.add_argument("--moved-km", type=float, default=50.0)
     parser.add_argument("--workers", type=int, default=2, help="planner processes (2)")
     parser.add_argument("--out", type=Path, default=Path("plan_fleet_e2e.json"))
     args = parser.parse_args()
-    result = run(Options(args.sites, args.seed, args.jitter, args.measure, args.moved_km, args.workers))
+    result = run(
+        Options(
+            args.sites, args.seed, args.jitter, args.measure, args.moved_km, args.workers, args.nearest_only
+        )
+    )
     sys.stdout.write(table(result))
     from fleetproof.files import atomic_open
 

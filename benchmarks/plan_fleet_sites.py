@@ -131,15 +131,18 @@ def moved_position(
     return None
 
 
-def measured(distance: Any, delay: DelayPlan, at_least: int) -> Any:
+def measured(distance: Any, delay: DelayPlan, at_least: int, nearest_only: bool = False) -> Any:
     """Which landmarks a host measures: indices into ``distance`` (km from its site), nearest first.
 
     The plan assumes a host measures every landmark. A landmark whose disk holds the whole
     neighbourhood spanned by the site's two tightest disks, with 1° to spare, excludes no place the
     engine looks at (the planner's own rule, :mod:`fleetproof.plan.judge`): the host measures all the
-    others, and at least the ``at_least`` nearest.
+    others, and at least the ``at_least`` nearest. With ``nearest_only``, just those: what a prober
+    set to a fixed number of nearby landmarks does.
     """
     order = np.argsort(distance, kind="stable")
+    if nearest_only:
+        return order[:at_least]
     reach = delay.reach_km(distance)
     span = float(np.max(distance[order[:2]] + reach[order[:2]]))
     keep = reach < distance + span + SPARE_KM
