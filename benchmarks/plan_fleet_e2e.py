@@ -65,6 +65,10 @@ from plan_fleet_sites import (
 ADMIN_TOKEN = "plan-fleet-e2e-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 START_S = 1_800_000_000.0
+#: Why a site the plan calls provable was not proven, as far as the plan can tell.
+REASON_UNMEASURED = "a landmark carrying the plan's proof was not measured"
+REASON_OVER_BUDGET = "a proof landmark's RTT is above the plan's proof budget"
+REASON_WITHIN_BUDGET = "proof landmarks measured and within budget"
 
 
 @dataclass
@@ -278,15 +282,20 @@ def mismatch(server: Server, host: Host, plan_site: dict[str, Any], verdict: str
     """Why a site the plan calls provable was not proven: its evidence and its proof budgets."""
     history = server.call("GET", f"/api/v1/devices/{host.device_id}/verdicts?limit=1", headers=ADMIN)
     evidence = history[0]["evidence"] if history else {}
-    over = []
+    unmeasured, over = [], []
     for lm in plan_site["landmarks"]:
         sid = server_id(lm["landmark"])
         got, budget = host.rtts_ms.get(sid), lm["budget_rtt_ms"]
         if got is None:
-            over.append({"landmark": sid, "problem": "not among the landmarks measured"})
+            unmeasured.append(sid)
         elif budget is not None and got > budget:
             over.append({"landmark": sid, "rtt_ms": got, "budget_rtt_ms": budget})
-    reason = "RTT above the plan's proof budget" if over else "within budget: engine disagrees with the plan"
+    if unmeasured:
+        reason = REASON_UNMEASURED
+    elif over:
+        reason = REASON_OVER_BUDGET
+    else:  # the plan's budgets hold every other landmark at its modelled RTT: were they all measured?
+        reason = REASON_WITHIN_BUDGET
     return {
         "site": host.site,
         "zone": host.zone,
@@ -295,6 +304,7 @@ def mismatch(server: Server, host: Host, plan_site: dict[str, Any], verdict: str
         "border_km": plan_site["border_km"],
         "verdict": verdict,
         "reason": reason,
+        "proof_landmarks_not_measured": unmeasured,
         "budget_exceeded": over,
         "proof_landmarks": plan_site["landmarks"],
         "evidence": _evidence_summary(evidence),

@@ -69,7 +69,7 @@ def test_rtts_beyond_the_budget_are_caught_and_explained(bench: ModuleType) -> N
     assert r["proven_per_server"] < r["provable_per_plan"]
     assert r["false_proven"] == 0
     for m in r["mismatches"]:
-        assert m["reason"] == "RTT above the plan's proof budget", m
+        assert m["reason"] == bench.REASON_OVER_BUDGET, m
         assert m["verdict"] != "proven"
 
 
