@@ -51,7 +51,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _render_ms(devices: int, repeats: int) -> list[float]:
-    from fleetproof.agent.checks.base import create_all
+    from fleetproof.agent.checks.registry import create_all
     from fleetproof.agent.collectors.simulated import SimulatedCollector
     from fleetproof.agent.collectors.system import SystemCollector
     from fleetproof.agent.export.prometheus import render

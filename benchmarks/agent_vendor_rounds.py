@@ -30,8 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from fleetproof.agent.checks.base import create_all  # noqa: E402
-from fleetproof.agent.collectors import base  # noqa: E402
+from fleetproof.agent.checks.registry import create_all  # noqa: E402
+from fleetproof.agent.collectors import registry  # noqa: E402
 from fleetproof.agent.collectors.simulated import SimulatedCollector  # noqa: E402
 from fleetproof.agent.collectors.tooling import ToolRunner  # noqa: E402
 from fleetproof.agent.runner import Agent  # noqa: E402
@@ -75,7 +75,7 @@ def recorded_outputs() -> dict[str, dict[tuple[str, ...], str]]:
         text = (FIXTURES / rel).read_text(encoding="utf-8")
         if name in BLOCKS:
             text = eight_devices(text, *BLOCKS[name])
-        factory: Any = base.registered()[name]
+        factory: Any = registry.registered()[name]
         out[name] = {tuple(factory(runner=lambda a: "").commands()[0]): text}
     listing = json.loads((FIXTURES / "intel/xpu-smi_discovery_j.json").read_text())
     device = listing["device_list"][0]
@@ -137,7 +137,7 @@ def main() -> None:
     }
     for name, outputs in recorded_outputs().items():
         results[name] = measure(
-            lambda n=name, o=outputs: base.create(n, runner=lambda argv: o[tuple(argv)]), args.rounds
+            lambda n=name, o=outputs: registry.create(n, runner=lambda argv: o[tuple(argv)]), args.rounds
         )
     base_round = results["baseline simulated"]["round_cpu_ms_median"]
     for row in results.values():

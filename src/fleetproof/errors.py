@@ -16,12 +16,20 @@ traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pydantic only for the annotation: this module stays cheap to import
+    from pydantic import ValidationError
+
 __all__ = [
     "ConfigError",
     "FleetproofError",
     "InputError",
     "UnavailableError",
     "VerificationFailed",
+    "first_error",
+    "first_error_parts",
 ]
 
 
@@ -56,3 +64,20 @@ class VerificationFailed(FleetproofError):
     """A check completed and found at least one failure."""
 
     exit_code = 1
+
+
+def first_error(exc: ValidationError, whole: str = "value", prefix: Sequence[str] = ()) -> str:
+    """The first problem pydantic found, as ``where: what`` for a person.
+
+    ``where`` is the dotted path of the field (``landmarks.3.lat``), after ``prefix`` when the
+    model sits inside something larger; ``whole`` names the model itself when the problem is not
+    in one field. Only the first problem is told: the rest are often its consequences.
+    """
+    where, message = first_error_parts(exc)
+    return f"{'.'.join([*prefix, *where]) or whole}: {message}"
+
+
+def first_error_parts(exc: ValidationError) -> tuple[list[str], str]:
+    """The path (as strings) and the message of the first problem pydantic found."""
+    first = exc.errors(include_url=False)[0]
+    return [str(part) for part in first["loc"]], str(first["msg"])

@@ -5,16 +5,15 @@ from typing import Any
 import pytest
 
 from fleetproof.agent.checks import base as checks
-from fleetproof.agent.checks.builtin import (
-    CollectionErrors,
-    EccHealth,
-    HostPressure,
-    MissingDevices,
-    PersistenceMode,
-    Throttling,
-    VendorHealth,
-    XidErrors,
-)
+from fleetproof.agent.checks import registry
+from fleetproof.agent.checks.collection import CollectionErrors
+from fleetproof.agent.checks.ecc import EccHealth
+from fleetproof.agent.checks.host_pressure import HostPressure
+from fleetproof.agent.checks.missing_devices import MissingDevices
+from fleetproof.agent.checks.persistence import PersistenceMode
+from fleetproof.agent.checks.throttling import Throttling
+from fleetproof.agent.checks.vendor_health import VendorHealth
+from fleetproof.agent.checks.xid import XidErrors
 from fleetproof.agent.checks.xid_catalog import XID_CATALOG, describe
 from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot, XidEvent
 from fleetproof.agent.collectors.simulated import SimulatedCollector
@@ -34,7 +33,7 @@ def _states(results: list[checks.HealthResult]) -> list[tuple[str, int | None]]:
 
 
 def test_registry_lists_builtins_and_rejects_duplicates() -> None:
-    names = set(checks.registered())
+    names = set(registry.registered())
     expected = {
         "xid",
         "ecc",
@@ -46,12 +45,12 @@ def test_registry_lists_builtins_and_rejects_duplicates() -> None:
     }
     assert expected | {"vendor_health"} == names
     with pytest.raises(ValueError, match="already registered"):
-        checks.register("xid", XidErrors)
-    assert "xid" not in {c.name for c in checks.create_all(["xid"])}
+        registry.register("xid", XidErrors)
+    assert "xid" not in {c.name for c in registry.create_all(["xid"])}
 
 
 def test_healthy_components_say_so() -> None:
-    for comp in checks.create_all():
+    for comp in registry.create_all():
         (result,) = comp.check(_ctx(_dev(persistence_mode=True)))
         assert result.state == "healthy" and result.reason
 

@@ -213,7 +213,7 @@ def test_enroll_command_is_picked_up_when_present(monkeypatch: pytest.MonkeyPatc
 
 
 def test_enrolled_agent_gets_the_client_transport(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from fleetproof.agent.daemon import make_server_transport
+    from fleetproof.agent.assemble import make_server_transport
 
     seen: list[Any] = []
 
@@ -236,10 +236,10 @@ def test_enrolled_agent_gets_the_client_transport(monkeypatch: pytest.MonkeyPatc
 
 
 def test_run_keeps_an_unavailable_named_backend_and_reports_it(tmp_path: Path) -> None:
-    from fleetproof.agent.daemon import build_agent
+    from fleetproof.agent.assemble import assemble_agent
 
     settings = load_settings(env={}, overrides={"backend": "amd", "state_dir": str(tmp_path), "listen": ""})
-    agent = build_agent(settings)
+    agent = assemble_agent(settings, keep_state=True)
     try:
         results = agent.round()
     finally:

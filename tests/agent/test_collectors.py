@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from fleetproof.agent.collectors import base
+from fleetproof.agent.collectors import base, registry
 from fleetproof.agent.collectors.amd import AmdCollector
 from fleetproof.agent.collectors.ascend import AscendCollector, parse_npu_smi_info
 from fleetproof.agent.collectors.gaudi import GaudiCollector
@@ -19,15 +19,15 @@ from fleetproof.errors import ConfigError
 
 
 def test_registry_has_builtins_and_rejects_duplicates() -> None:
-    names = set(base.registered())
+    names = set(registry.registered())
     assert {"nvidia", "amd", "gaudi", "ascend", "system", "simulated"} <= names
     with pytest.raises(ValueError, match="already registered"):
-        base.register("simulated", SimulatedCollector)
+        registry.register("simulated", SimulatedCollector)
 
 
 def test_unknown_backend_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="known backends"):
-        base.create("tpu9000")
+        registry.create("tpu9000")
 
 
 def test_collectors_satisfy_the_protocol(fake_nvml: Any) -> None:
@@ -75,7 +75,7 @@ def test_vendor_import_failures_make_backend_unavailable(
     assert not NvidiaCollector().available()
     assert not AmdCollector().available()
     assert not GaudiCollector().available()
-    assert base.available_backends() == [] or all(n == "ascend" for n in base.available_backends())
+    assert registry.available_backends() == [] or all(n == "ascend" for n in registry.available_backends())
 
 
 def test_real_vendor_stacks_never_raise_from_available() -> None:

@@ -40,7 +40,7 @@ def test_precedence_default_file_env_flag(tmp_path: Path) -> None:
     )
     assert s.interval_s == 30.0 and s.sources["interval_s"] == str(cfg)
     assert s.listen == "127.0.0.1:9500" and s.sources["listen"] == "FLEETPROOF_AGENT_LISTEN"
-    assert s.simulated_devices == 2 and s.sources["simulated_devices"] == "command line"
+    assert s.get("simulated_devices") == 2 and s.sources["simulated_devices"] == "command line"
     assert s.outbox_max_items == 20000 and s.sources["outbox_max_items"] == "default"
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from fleetproof.agent.checks.base import create_all
+from fleetproof.agent.checks.registry import create_all
 from fleetproof.agent.collectors.amd import AmdCollector
 from fleetproof.agent.collectors.ascend import AscendCollector
 from fleetproof.agent.collectors.gaudi import GaudiCollector

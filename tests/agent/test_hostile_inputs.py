@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetproof.agent.checks.base import create_all
+from fleetproof.agent.checks.registry import create_all
 from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot
 from fleetproof.agent.config import load_settings
 from fleetproof.agent.export.http import ExporterServer, parse_listen

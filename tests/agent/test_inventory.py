@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from fleetproof.agent.checks.base import create_all
+from fleetproof.agent.checks.registry import create_all
 from fleetproof.agent.collectors.base import DeviceInfo
 from fleetproof.agent.collectors.simulated import SimulatedCollector
 from fleetproof.agent.inventory import diff_inventory, load_inventory, save_inventory

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from fleetproof.agent.checks.base import create_all
+from fleetproof.agent.checks.registry import create_all
 from fleetproof.agent.collectors.simulated import SimulatedCollector
 from fleetproof.agent.outbox import Outbox
 from fleetproof.agent.runner import Agent
 from fleetproof.agent.transport import OutboxItem, TransportError
-from fleetproof.wire import HealthEvent, InventoryReport, TelemetryReport
+from fleetproof.protocol.wire import HealthEvent, InventoryReport, TelemetryReport
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -96,7 +96,7 @@ CHILD = textwrap.dedent(
     """
     import os, random, sys, threading
     from fleetproof.agent.config import load_settings
-    from fleetproof.agent.daemon import build_agent
+    from fleetproof.agent.assemble import assemble_agent
     from fleetproof.agent.transport import TransportError
 
     state_dir, delivered_path = sys.argv[1], sys.argv[2]
@@ -117,7 +117,7 @@ CHILD = textwrap.dedent(
         "backoff_base_s": 0.01, "backoff_max_s": 0.05, "outbox_batch_size": 7,
         "simulated_faults": "thermal@1,xid48@2+0.2",
     })
-    agent = build_agent(settings, transport=FileServer())
+    agent = assemble_agent(settings, keep_state=True, transport=FileServer())
     put_many = agent.outbox.put_many
     def announce(entries):
         ids = put_many(entries)          # committed to disk when this returns

@@ -25,7 +25,7 @@ from fleetproof.probe.records import (
     verify_record,
     write_landmark_directory,
 )
-from fleetproof.wire import InventoryReport
+from fleetproof.protocol.wire import InventoryReport
 
 
 def _settings(state_dir: Path, **values: object) -> Settings:

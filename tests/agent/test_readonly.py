@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from fleetproof.agent.checks.base import create_all
+from fleetproof.agent.checks.registry import create_all
 from fleetproof.agent.collectors.nvidia import NvidiaCollector
 from fleetproof.agent.collectors.simulated import SimulatedCollector
 from fleetproof.agent.export.http import ExporterServer

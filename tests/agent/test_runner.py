@@ -4,12 +4,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from fleetproof.agent.checks.base import CheckContext, HealthResult, create_all
+from fleetproof.agent.checks.base import CheckContext, HealthResult
+from fleetproof.agent.checks.registry import create_all
 from fleetproof.agent.collectors.base import DeviceInfo
 from fleetproof.agent.collectors.simulated import SimulatedCollector
 from fleetproof.agent.outbox import Outbox
 from fleetproof.agent.runner import Agent
-from fleetproof.wire import HealthEvent, InventoryReport, TelemetryReport
+from fleetproof.protocol.wire import HealthEvent, InventoryReport, TelemetryReport
 
 
 def _health(box: Outbox) -> list[dict[str, Any]]:

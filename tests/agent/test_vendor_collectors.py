@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from fleetproof.agent.checks.base import CheckContext, create_all
-from fleetproof.agent.collectors import base
+from fleetproof.agent.checks.base import CheckContext
+from fleetproof.agent.checks.registry import create_all
+from fleetproof.agent.collectors import base, registry
 from fleetproof.agent.collectors.base import DeviceReading, Snapshot
 from fleetproof.agent.collectors.cambricon import CambriconCollector, parse_cnmon
 from fleetproof.agent.collectors.enflame import EnflameCollector, parse_efsmi
@@ -275,16 +276,16 @@ RECORDINGS = {
 
 
 def test_every_new_backend_is_registered_and_satisfies_the_protocol() -> None:
-    assert set(NEW_BACKENDS) <= set(base.registered())
+    assert set(NEW_BACKENDS) <= set(registry.registered())
     for name in NEW_BACKENDS:
-        collector = base.create(name, runner=lambda argv: "")
+        collector = registry.create(name, runner=lambda argv: "")
         assert isinstance(collector, base.Collector) and collector.name == name
 
 
 @pytest.mark.parametrize("name", sorted(RECORDINGS))
 def test_recorded_hosts_are_healthy_and_use_the_shared_metric_names(name: str) -> None:
     text = fixture(RECORDINGS[name])
-    devices = base.create(name, runner=lambda argv: text).collect().devices
+    devices = registry.create(name, runner=lambda argv: text).collect().devices
     assert devices and all(d.info.vendor == name for d in devices)
     assert len({d.info.uuid for d in devices}) == len(devices)
     states = health(devices, name)
@@ -295,7 +296,7 @@ def test_recorded_hosts_are_healthy_and_use_the_shared_metric_names(name: str) -
 
 @pytest.mark.parametrize("name", sorted(RECORDINGS))
 def test_a_hot_device_is_degraded_through_the_shared_threshold(name: str) -> None:
-    devices = base.create(name, runner=lambda argv: fixture(RECORDINGS[name])).collect().devices
+    devices = registry.create(name, runner=lambda argv: fixture(RECORDINGS[name])).collect().devices
     devices[0].metrics["temperature_c"] = 95.0  # as if the table had read 95C
     assert health(devices, name)["throttling"] == ["degraded"]
 
@@ -305,7 +306,7 @@ def test_a_hot_device_is_degraded_through_the_shared_threshold(name: str) -> Non
     "garbage", ["", "\x00\x01garbage\n", "| 0 | half a row\n", "Error: driver not loaded\n"]
 )
 def test_garbage_output_fails_that_round_cleanly(name: str, garbage: str) -> None:
-    collector = base.create(name, runner=lambda argv: garbage)
+    collector = registry.create(name, runner=lambda argv: garbage)
     assert collector.available() is False and collector.unavailable_reason
     snap = base.collect_safely(collector, clock=lambda: 1.0)
     assert snap.error and snap.devices == []
@@ -316,7 +317,7 @@ def test_a_simulated_host_of_a_vendor_shows_only_what_its_tool_shows(name: str) 
     from fleetproof.agent.collectors.simulated import SimulatedCollector
 
     text = fixture(RECORDINGS[name])
-    real = base.create(name, runner=lambda argv: text).collect().devices
+    real = registry.create(name, runner=lambda argv: text).collect().devices
     simulated = SimulatedCollector(devices=4, vendor=name, clock=lambda: 0.0).collect().devices
     real_keys = set().union(*(d.metrics for d in real))
     assert set().union(*(d.metrics for d in simulated)) <= real_keys

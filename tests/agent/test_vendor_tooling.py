@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from fleetproof.agent.__main__ import main as agent_main
-from fleetproof.agent.checks.base import create_all
-from fleetproof.agent.collectors import base
+from fleetproof.agent.checks.registry import create_all
+from fleetproof.agent.collectors import registry
 from fleetproof.agent.collectors.cambricon import CambriconCollector
 from fleetproof.agent.collectors.intel import IntelCollector
 from fleetproof.agent.collectors.simulated import SimulatedCollector
@@ -36,7 +36,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 # Every backend read through a vendor program, and the program each runs by default.
 TOOLS = {
     name: factory.default_tool
-    for name, factory in base.registered().items()
+    for name, factory in registry.registered().items()
     if isinstance(factory, type) and issubclass(factory, ToolCollector)
 }
 CLI_BACKENDS = tuple(sorted(TOOLS))
@@ -170,7 +170,7 @@ def test_commands_are_fixed_read_only_queries() -> None:
         return (FIXTURES / recorded[tuple(argv)]).read_text(encoding="utf-8")
 
     for name in CLI_BACKENDS:
-        assert base.create(name, runner=runner).collect().devices
+        assert registry.create(name, runner=runner).collect().devices
     assert seen == set(recorded)
 
 
@@ -187,7 +187,7 @@ def test_scan_of_a_backend_whose_tool_is_missing_exits_3(
     assert f"backend {name}: {TOOLS[name]}: not found" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("name", sorted(set(base.registered()) - {"system", "simulated"}))
+@pytest.mark.parametrize("name", sorted(set(registry.registered()) - {"system", "simulated"}))
 def test_scan_of_every_hardware_backend_on_this_machine_exits_3(
     name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -211,7 +211,7 @@ def test_scan_reads_a_vendor_tool_found_on_the_path(
 
 
 def test_auto_finds_the_vendor_tools_present(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from fleetproof.agent.cli import build_collectors
+    from fleetproof.agent.assemble import build_collectors
     from fleetproof.agent.config import load_settings
 
     bin_dir = tmp_path / "bin"

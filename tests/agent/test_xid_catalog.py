@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fleetproof.agent.checks.base import CheckContext
-from fleetproof.agent.checks.builtin import XidErrors
+from fleetproof.agent.checks.xid import XidErrors
 from fleetproof.agent.checks.xid_catalog import SEVERITY_OF_REPAIR, XID_CATALOG, Repair, describe
 from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot, XidEvent
 

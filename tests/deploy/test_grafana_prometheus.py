@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from tests.deploy.conftest import DEPLOY, require_tool
 
-from fleetproof.agent.checks.base import create_all
+from fleetproof.agent.checks.registry import create_all
 from fleetproof.agent.collectors.simulated import SimulatedCollector
 from fleetproof.agent.collectors.system import SystemCollector
 from fleetproof.agent.export.http import ExporterServer

@@ -51,7 +51,7 @@ def test_agent_and_landmark_import_nothing_heavy() -> None:
         "import sys\n"
         "import fleetproof.cli, fleetproof.agent.daemon, fleetproof.agent.export.http\n"
         "import fleetproof.agent.client, fleetproof.agent.probing, fleetproof.probe.landmark\n"
-        "import fleetproof.agent.collectors.simulated, fleetproof.agent.checks.builtin\n"
+        "import fleetproof.agent.collectors.simulated, fleetproof.agent.checks.registry\n"
         "fleetproof.cli.build_parser()\n"
         "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
     )

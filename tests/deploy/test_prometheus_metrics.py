@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from tests.deploy.conftest import require_tool
 
-from fleetproof.agent.checks.base import create_all
+from fleetproof.agent.checks.registry import create_all
 from fleetproof.agent.collectors.simulated import SimulatedCollector
 from fleetproof.agent.collectors.system import SystemCollector
 from fleetproof.agent.export.http import ExporterServer

@@ -1,7 +1,7 @@
 """The batched country/region path gives exactly the results of deciding each claim on its own.
 
 ``Verifier.batched = False`` is the straightforward reference: every area claim goes
-through ``_area_claim`` one at a time. Random fleets with honest, neighbouring and
+through ``AreaVerdicts.one`` one at a time. Random fleets with honest, neighbouring and
 far-away country claims, multi-country zones, operator regions, missing RTTs and
 targets with almost no measurements must give the same JSON, field for field.
 """

@@ -8,7 +8,6 @@ claim that excludes the truth ``proven``.
 
 from __future__ import annotations
 
-import numpy as np
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -219,51 +218,3 @@ def test_refined_region_claims_sound_both_ways(
         event(f"{r.claim}: {r.verdict}{', refined' if 'refined' in r.evidence else ''}")
     assert results["around"].verdict != "violation", results["around"].evidence
     assert results["beside"].verdict != "proven", results["beside"].evidence
-
-
-def _even_odd(edges: np.ndarray, lon: float, lat: float) -> tuple[bool, float]:
-    """Brute force: inside (even–odd) and the distance (degrees, planar) to the nearest edge."""
-    x1, y1, x2, y2 = edges.T
-    cross = (y1 > lat) != (y2 > lat)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xc = x1 + (lat - y1) * (x2 - x1) / (y2 - y1)
-    inside = bool(np.sum(cross & (xc > lon)) % 2)
-    dx, dy = x2 - x1, y2 - y1
-    t = np.clip(((lon - x1) * dx + (lat - y1) * dy) / np.maximum(dx * dx + dy * dy, 1e-300), 0.0, 1.0)
-    near = float(np.min(np.hypot(x1 + t * dx - lon, y1 + t * dy - lat)))
-    return inside, near
-
-
-@SETTINGS
-@given(
-    code_index=st.integers(0, 10_000),
-    edge_index=st.integers(0, 10**9),
-    shift=st.tuples(st.floats(-0.3, 0.3), st.floats(-0.3, 0.3)),
-    offsets=st.lists(near_st, min_size=3, max_size=8),
-    slack=st.lists(tight_st, min_size=8, max_size=8),
-)
-def test_refined_country_claims_sound_near_borders(
-    code_index: int,
-    edge_index: int,
-    shift: tuple[float, float],
-    offsets: list[tuple[float, float]],
-    slack: list[tuple[float, float]],
-) -> None:
-    """A truth near a border, where refinement works: its country never a violation, others never proven."""
-    from fleetproof.geodata import load_country_edges
-
-    countries = load_countries()
-    code = countries.codes[code_index % len(countries.codes)]
-    edges = load_country_edges()[code]
-    x1, y1, _, _ = edges[edge_index % edges.shape[0]]
-    truth = (float(np.clip(y1 + shift[1], -89.0, 89.0)), float(np.clip(x1 + shift[0], -180.0, 180.0)))
-    inside, near = _even_odd(edges, truth[1], truth[0])
-    assume(near > 1e-6)  # not on the border itself, where even–odd is a matter of rounding
-    lms = nearby_landmarks(truth, offsets)
-    rtts = honest_rtts(truth, lms, slack)
-    [r] = Verifier(lms, countries).verify(rtts, [Claim.country("c", "t", code)])
-    event(f"{'inside' if inside else 'outside'}: {r.verdict}{', refined' if 'refined' in r.evidence else ''}")
-    if inside:
-        assert r.verdict != "violation", r.evidence
-    else:
-        assert r.verdict != "proven", r.evidence

@@ -123,7 +123,7 @@ GOOD_KEY = public_key_b64(generate_key())
         ("id,lat,lon,address,public_key\n", "no landmarks listed"),
         (f"id,lat,lon,address,public_key\na,95,0,h:1,{GOOD_KEY}\n", "line 2: lat 95 is out of range"),
         (f"id,lat,lon,address,public_key\na,x,0,h:1,{GOOD_KEY}\n", "line 2: lat/lon are not numbers"),
-        (f"id,lat,lon,address,public_key\na,1,0,h,{GOOD_KEY}\n", "line 2: address 'h' is not host:port"),
+        (f"id,lat,lon,address,public_key\na,1,0,h,{GOOD_KEY}\n", "line 2: address 'h' is not HOST:PORT"),
         (f"id,lat,lon,address,public_key\na,1,0,h:0,{GOOD_KEY}\n", "no valid port"),
         ("id,lat,lon,address,public_key\na,1,0,h:1,AAAA\n", "line 2: public key must be 32 bytes"),
         (f"id,lat,lon,address,public_key\na,1,0,h:1,{GOOD_KEY}\na,2,0,h:2,{GOOD_KEY}\n", "line 3: duplicate"),

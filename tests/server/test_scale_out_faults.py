@@ -61,18 +61,22 @@ backend servers
 class Agent(threading.Thread):
     """One host: an outbox with telemetry and probe records, delivered through the balancer."""
 
-    def __init__(self, name: str, state: Path, transport: HttpTransport, progress: Any) -> None:
+    def __init__(
+        self, name: str, state: Path, transport: HttpTransport, progress: Any, gate: threading.Event
+    ) -> None:
         super().__init__(daemon=True)
         self.clock = [time.time() - 60]  # items are dated by it: a minute ago
         self.outbox = Outbox(state / "outbox.sqlite3", clock=lambda: self.clock[0])
         self.transport = transport
         self.progress = progress
+        self.gate = gate  # cleared while the test sets up a fault: no new delivery starts
         self.ids: list[str] = []
         self.failed = 0
         self.stop = threading.Event()
 
     def run(self) -> None:
         while len(self.outbox) and not self.stop.is_set():
+            self.gate.wait()
             self.clock[0] += 10_000.0  # backoff is the outbox's business; here every loop is a try
             report = self.outbox.deliver(self.transport, batch_size=BATCH, max_batches=1)
             if report.delivered:
@@ -121,10 +125,15 @@ def test_kill_9_and_a_database_restart_behind_a_load_balancer(own_postgres: Any,
             assert httpx.post(f"{base}/api/v1/landmarks", json=body, headers=ADMIN).status_code == 201
         acked = [0]
         lock = threading.Lock()
+        gate = threading.Event()
+        gate.set()
+        hold_at = [0]  # once this many batches are acknowledged, no agent starts another
 
         def progress(n: int) -> None:
             with lock:
                 acked[0] += n
+                if hold_at[0] and acked[0] >= hold_at[0]:
+                    gate.clear()
 
         now = time.time()
         for i in range(AGENTS):
@@ -135,7 +144,8 @@ def test_kill_9_and_a_database_restart_behind_a_load_balancer(own_postgres: Any,
             state = tmp_path / name
             identity = enroll(base, token, state, host_inventory(name))
             key = load_private_key(state / "device.key")
-            agent = Agent(name, state, HttpTransport(base, identity.device_id, key, timeout_s=10), progress)
+            transport = HttpTransport(base, identity.device_id, key, timeout_s=10)
+            agent = Agent(name, state, transport, progress, gate)
             dev = Enrolled(identity.device_id, key, "de")
             entries: list[Any] = []
             for k in range(TELEMETRY_PER_AGENT):
@@ -161,8 +171,14 @@ def test_kill_9_and_a_database_restart_behind_a_load_balancer(own_postgres: Any,
         servers["a"].wait(timeout=10)
         when(total_batches // 2)
         servers["a"] = start_server(db, pa, tmp_path / "a.log", env=env, background=True)
-        when(total_batches * 2 // 3)
+        # The outage must meet deliveries whatever the machine's speed: the agents hold still from
+        # two thirds on until the database is down, then resume into it.
+        hold_at[0] = total_batches * 2 // 3
+        if acked[0] >= hold_at[0]:
+            gate.clear()
+        when(hold_at[0])
         own_postgres.stop()
+        gate.set()
         while not any(a.failed for a in agents) and any(a.is_alive() for a in agents):
             time.sleep(0.01)
         assert any(a.failed for a in agents), "no delivery met the database outage"

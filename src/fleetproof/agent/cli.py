@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["EXIT_CODES", "agent_subparsers", "build_collectors", "register"]
+if TYPE_CHECKING:
+    from fleetproof.agent.config import Settings
+
+__all__ = ["EXIT_CODES", "agent_subparsers", "register"]
 
 EXIT_CODES = {"healthy": 0, "initializing": 0, "degraded": 4, "unhealthy": 5}
 Registrar = Callable[[Any], None]
@@ -93,70 +96,7 @@ def _optional_registrars() -> list[Registrar]:
     return [add] if callable(add) else []
 
 
-def build_collectors(
-    settings: Any, clock: Callable[[], float] | None = None, strict: bool = True
-) -> list[Any]:
-    """The collectors the settings name (``auto``: every hardware backend present), plus the host's.
-
-    A backend named explicitly but not available is an error when ``strict`` (``scan``); the
-    daemon passes ``strict=False`` and keeps it, so that every round reports the failure as
-    health (and the devices as missing) and the backend recovers when its driver comes back.
-    """
-    import logging
-    import time
-
-    from fleetproof.agent.collectors import base
-    from fleetproof.errors import UnavailableError
-    from fleetproof.extras import EXTRA_MODULES, install_hint, missing_extra
-
-    options: dict[str, Any] = {
-        "devices": settings.simulated_devices,
-        "seed": settings.simulated_seed,
-        "faults": settings.simulated_faults,
-        "vendor": settings.simulated_vendor,
-        "kernel_log_path": settings.kernel_log_path or None,
-        "npu_smi": settings.npu_smi_path,
-        "disk_paths": settings.list("disk_paths"),
-        "clock": clock or time.time,
-    }
-    names = list(dict.fromkeys(settings.list("backend") or ["auto"]))
-    collectors = []
-    for name in names:
-        if name in ("system", "auto"):
-            continue
-        collector = base.create(name, **options)
-        if not collector.available():
-            why = getattr(collector, "unavailable_reason", None)
-            message = f"backend {name}: {why or 'no devices found, or its driver or library is missing'}"
-            if name in EXTRA_MODULES and missing_extra(name):
-                message += f" ({install_hint(name)})"
-            if strict:
-                raise UnavailableError(message)
-            logging.getLogger("fleetproof.agent").warning("%s; will keep trying every round", message)
-        collectors.append(collector)
-    if "auto" in names:
-        collectors += _present_hardware(base, options, skip=set(names))
-    collectors.append(base.create("system", **options))
-    return collectors
-
-
-def _present_hardware(base: Any, options: dict[str, Any], skip: set[str]) -> list[Any]:
-    found = []
-    for name, factory in sorted(base.registered().items()):
-        if name in skip or name in ("simulated", "system"):
-            continue
-        try:
-            collector = factory(**options)
-            if collector.available():
-                found.append(collector)
-                continue
-            collector.close()
-        except Exception:  # a broken vendor stack only means that backend is absent
-            continue
-    return found
-
-
-def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
     from fleetproof.agent.config import load_settings
 
     overrides["backend"] = args.backend
@@ -166,22 +106,10 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
 def _scan(args: argparse.Namespace) -> int:
     import json
 
-    from fleetproof.agent.checks.base import create_all
-    from fleetproof.agent.collectors.system import host_inventory
-    from fleetproof.agent.inventory import load_inventory
-    from fleetproof.agent.runner import Agent
+    from fleetproof.agent.assemble import assemble_agent
 
-    settings = _settings(args)
-    hostname = settings.resolved_hostname()
-    agent = Agent(
-        collectors=build_collectors(settings),
-        components=create_all(settings.list("disabled_checks")),
-        outbox=None,
-        hostname=hostname,
-        host_info=host_inventory(hostname),
-        baseline=load_inventory(settings.resolved_state_dir() / "inventory.json"),
-        thresholds=settings.thresholds(),
-    )
+    agent = assemble_agent(_settings(args), keep_state=False)
+    hostname = agent.hostname
     try:
         results = agent.round()
     finally:
@@ -202,6 +130,8 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _print_table(agent: Any, results: list[Any], state: str) -> None:
+    from fleetproof.protocol.health import severity
+
     inv = agent.state.inventory
     print(f"host {agent.hostname}: {state}")
     for acc in inv.accelerators if inv else []:
@@ -209,9 +139,7 @@ def _print_table(agent: Any, results: list[Any], state: str) -> None:
         print(f"  [{acc.index}] {acc.vendor} {acc.model}  {acc.uuid}  {where}")
     if inv is not None and not inv.accelerators:
         print("  no accelerators found")
-    for r in sorted(
-        results, key=lambda r: -["healthy", "initializing", "degraded", "unhealthy"].index(r.state)
-    ):
+    for r in sorted(results, key=lambda r: -severity(r.state)):
         where = f" device {r.device_index}" if r.device_index is not None else ""
         print(f"  {r.state:<10} {r.component}{where}: {r.reason}")
         if r.suggested_action and r.state != "healthy":

@@ -39,7 +39,7 @@ from fleetproof.agent.config import ENROLLMENT_FILE
 from fleetproof.agent.transport import OutboxItem, Transport, TransportError
 from fleetproof.errors import ConfigError, UnavailableError
 from fleetproof.protocol.reqsign import sign_request
-from fleetproof.wire import InventoryReport
+from fleetproof.protocol.wire import InventoryReport
 
 __all__ = [
     "ClientSettings",

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleetproof.errors import ConfigError, UnavailableError
+
+if TYPE_CHECKING:
+    from fleetproof.agent.config import Settings
 
 __all__ = ["make_probe_round"]
 
@@ -61,7 +64,7 @@ def _server_landmarks(identity: Any, key: Any, server_url: str) -> LandmarkSourc
     return fetch
 
 
-def make_probe_round(settings: Any) -> Callable[[], list[dict[str, Any]]] | None:
+def make_probe_round(settings: Settings) -> Callable[[], list[dict[str, Any]]] | None:
     """A callable for the agent loop that runs one probe round, or None when probing is off.
 
     Probing is on when ``probe_interval_s`` is positive and the agent is enrolled (it needs the device

@@ -36,7 +36,7 @@ from fleetproof.agent.inventory import InventoryChange, diff_inventory, save_inv
 from fleetproof.agent.outbox import Outbox
 from fleetproof.agent.transport import ItemKind, Transport
 from fleetproof.errors import UnavailableError
-from fleetproof.wire import (
+from fleetproof.protocol.wire import (
     AcceleratorInventory,
     AcceleratorSample,
     HealthEvent,

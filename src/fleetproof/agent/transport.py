@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 __all__ = ["ItemKind", "OutboxItem", "Transport", "TransportError"]
 
-ItemKind = Literal["telemetry", "inventory", "health", "probe_record"]
+from fleetproof.protocol.items import ItemKind
 
 
 @dataclass(frozen=True)
 class OutboxItem:
     """One unit of delivery.
 
-    ``payload`` is the JSON form of a :mod:`fleetproof.wire` model
+    ``payload`` is the JSON form of a :mod:`fleetproof.protocol.wire` model
     (``TelemetryReport``, ``InventoryReport``, ``HealthEvent``) or of a signed
     measurement record (``probe_record``).
     """

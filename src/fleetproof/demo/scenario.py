@@ -38,7 +38,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from fleetproof.errors import InputError
+from fleetproof.errors import InputError, first_error_parts
 from fleetproof.probe.netem import great_circle_km
 
 __all__ = [
@@ -168,15 +168,14 @@ class Scenario(_Model):
 
 def _describe(error: ValidationError, raw: dict[str, Any]) -> str:
     """The first problem, located by its path; an item of a list is named by its id when it has one."""
-    first = error.errors()[0]
-    loc = list(first["loc"])
-    if len(loc) >= 2 and isinstance(loc[1], int):
-        items = raw.get(str(loc[0]))
-        item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
+    loc, message = first_error_parts(error)
+    if len(loc) >= 2 and loc[1].isdigit():
+        items = raw.get(loc[0])
+        item = items[int(loc[1])] if isinstance(items, list) and int(loc[1]) < len(items) else None
         if isinstance(item, dict) and isinstance(item.get("id"), str):
             loc[1] = f"{loc[1]} ({item['id']})"
-    where = ".".join(str(part) for part in loc)
-    message = first["msg"].removeprefix("Value error, ")
+    where = ".".join(loc)
+    message = message.removeprefix("Value error, ")
     return f"{where}: {message}" if where else message
 
 

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from fleetproof.errors import InputError
+from fleetproof.errors import InputError, first_error
 from fleetproof.probe.records import MeasurementRecord
 from fleetproof.probe.statement import PositionStatement
 
@@ -175,12 +175,6 @@ def _in_range(indices: list[int], size: int, where: str, what: str) -> None:
             raise ValueError(f"{where}: there is no {what} {i} (the bundle has {size})")
 
 
-def _problem(exc: ValidationError) -> str:
-    first = exc.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in first["loc"]) or "bundle"
-    return f"{where}: {first['msg']}"
-
-
 def read_bundle(path: str | Path) -> Bundle:
     """Parse a bundle file; anything malformed is an :class:`InputError` naming file, line or field."""
     target = Path(path)
@@ -201,6 +195,6 @@ def read_bundle(path: str | Path) -> Bundle:
     try:
         return Bundle.model_validate(doc)
     except ValidationError as exc:
-        raise InputError(str(target), None, f"malformed bundle: {_problem(exc)}") from None
+        raise InputError(str(target), None, f"malformed bundle: {first_error(exc, 'bundle')}") from None
     except RecursionError:
         raise InputError(str(target), None, "malformed bundle: nested too deeply") from None

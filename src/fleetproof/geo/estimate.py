@@ -32,7 +32,7 @@ import numpy.typing as npt
 from fleetproof.geo.countries import CountryTable
 from fleetproof.geo.model import RATIO_BINS, RATIO_MAX, DelayModel
 from fleetproof.geo.speed import SpeedModel
-from fleetproof.geo.sphere import EARTH_RADIUS_KM
+from fleetproof.geo.sphere import EARTH_RADIUS_KM, lat_lon
 
 __all__ = ["EstimateBatch", "TargetTerms", "estimate_batch", "log_likelihood"]
 
@@ -57,6 +57,9 @@ LOCAL_KM = 300.0
 LOCAL_TEMPERATURE = 2.0
 #: Smallest corrected RTT (ms): an access delay never turns a measurement into a zero distance.
 MIN_RTT_MS = 0.05
+#: Terms whose disk is narrower than this (radians, ~127 km) get their angles in float64 (see
+#: :func:`log_likelihood`); wider ones are resolved in float32 well within the bound's slack.
+PRECISE_RAD = 0.02
 
 
 @dataclass(frozen=True)
@@ -137,11 +140,24 @@ def log_likelihood(points: FloatArray, t: TargetTerms, model: DelayModel) -> Flo
 
     The constant (the density's ``1/scale`` Jacobian) cancels in everything the
     engine does with it: argmax, posterior weights and likelihood ratios within a
-    target. Computed in float32 (distance error < 1 km), the dominant cost of estimation.
+    target. Computed in float32 (distance error < 1 km, under 60 m for disks wider than
+    ``PRECISE_RAD``; narrower ones in float64), the dominant cost of estimation.
     """
     dots = np.matmul(points.astype(np.float32, copy=False), t.vecs.transpose(0, 2, 1))
     np.clip(dots, -1.0, 1.0, out=dots)
     ang = np.arccos(dots, out=dots)
+    # Near a landmark float32 cannot resolve the angle: 1 − cos θ ≈ θ²/2 drowns in float32's
+    # spacing below 1 (6e-8), about a kilometre at 5 km, more than the bound's slack, so an honest
+    # host at its bound would be charged BOUND_PENALTY. Tight disks' terms are redone in float64.
+    # (Vectors rounded to float32 are no longer of unit length, by as much: normalised again first.)
+    close_t, close_k = np.nonzero(t.bound_rad < PRECISE_RAD)
+    if close_t.size:
+        p64 = np.asarray(points, dtype=np.float64)[close_t]
+        p64 /= np.linalg.norm(p64, axis=2, keepdims=True)
+        v64 = t.vecs[close_t, close_k].astype(np.float64)
+        v64 /= np.linalg.norm(v64, axis=1, keepdims=True)
+        d64 = np.einsum("npc,nc->np", p64, v64)
+        ang[close_t, :, close_k] = np.arccos(np.clip(d64, -1.0, 1.0))
     outside = ang > t.bound_rad[:, None, :]
     # In place and in float32 throughout: every temporary here is (T, P, K), the largest arrays of a run.
     q = np.multiply(ang, t.bins_per_rad[:, None, :], out=ang).astype(np.int32)
@@ -175,12 +191,6 @@ def _tangent_grid(
     return np.matmul(coef, basis), 2.0 * half_rad / (n - 1)
 
 
-def _to_latlon(p: FloatArray) -> tuple[FloatArray, FloatArray]:
-    lat = np.degrees(np.arcsin(np.clip(p[..., 2], -1.0, 1.0)))
-    lon = np.degrees(np.arctan2(p[..., 1], p[..., 0]))
-    return lat, lon
-
-
 def estimate_batch(
     rtt: FloatArray,
     lm_vecs: FloatArray,
@@ -193,7 +203,8 @@ def estimate_batch(
     """Estimate T targets from their RTT rows (T, L) to landmarks with unit vectors (L, 3).
 
     ``offsets`` (L,) are the landmarks' access delays (ms) and ``scales`` (L,) their distance
-    scales, both from calibration.
+    scales, both from calibration. The radius never reaches beyond the tightest disk
+    (:func:`_bound_reach`).
     """
     t = select_terms(rtt, lm_vecs, offsets, scales, model, speed, model.k_nearest)
     n_t = rtt.shape[0]
@@ -232,19 +243,35 @@ def estimate_batch(
     w = np.exp(logw - np.max(logw, axis=1, keepdims=True))
     w /= np.sum(w, axis=1, keepdims=True)
     est = _local_mean(pts, best, ll / LOCAL_TEMPERATURE + prior + area)
-    lat, lon = _to_latlon(est)
+    lat, lon = lat_lon(est)
     dist = np.arccos(np.clip(np.einsum("tpk,tk->tp", pts, est), -1, 1)) * EARTH_RADIUS_KM
     order = np.argsort(dist, axis=1)
     cum = np.cumsum(np.take_along_axis(w, order, axis=1), axis=1)
     pos = np.minimum(np.sum(cum < RADIUS_QUANTILE, axis=1), pts.shape[1] - 1)
     radius = np.take_along_axis(np.take_along_axis(dist, order, axis=1), pos[:, None], axis=1)[:, 0]
     radius = np.maximum(radius * model.radius_scale, fstep * EARTH_RADIUS_KM)
+    radius = np.minimum(radius, _bound_reach(est, t))
     country, country_p = _country(np.concatenate([cells_c, cells_f], axis=1), w, countries)
     max_ll = np.maximum(np.max(ll_c, axis=1), np.max(ll_f, axis=1))
     nan = np.where(has, 0.0, np.nan)
     return EstimateBatch(
         lat + nan, lon + nan, radius + nan, np.where(has, country, -1), country_p + nan, max_ll + nan, t
     )
+
+
+def _bound_reach(est: FloatArray, t: TargetTerms) -> FloatArray:
+    """Per target, how far (km) from the estimate the physical bound lets the target be.
+
+    Every place in landmark ``k``'s disk is within ``d(estimate, L_k) + R_k`` of the estimate;
+    the smallest such reach bounds the radius, which otherwise, from the model alone, can
+    exceed what the bound allows (hundreds of kilometres for a host 2 ms from a landmark).
+    The estimate trusts every disk, as its likelihood does; only proofs allow a wrong one
+    (the tolerance). ``inf`` without a measurement.
+    """
+    dots = np.einsum("tkc,tc->tk", t.vecs.astype(np.float64), np.asarray(est, dtype=np.float64))
+    ang = np.arccos(np.clip(dots, -1.0, 1.0)) + t.bound_rad.astype(np.float64) * (1.0 + 1e-6)
+    reach = np.where(t.valid, ang * EARTH_RADIUS_KM, np.inf)
+    return np.asarray(np.min(reach, axis=1, initial=np.inf), dtype=np.float64)
 
 
 def _local_mean(pts: FloatArray, best: FloatArray, logw: FloatArray) -> FloatArray:
@@ -263,7 +290,7 @@ def _cells(points: FloatArray, countries: CountryTable | None) -> IntArray:
     """Grid cell of each point (T, P), or zeros without a country table."""
     if countries is None:
         return np.zeros(points.shape[:2], dtype=np.int64)
-    lat, lon = _to_latlon(points)
+    lat, lon = lat_lon(points)
     return countries.grid.cell_of(lat, lon)
 
 

@@ -16,6 +16,19 @@ with a Gaussian kernel of width ``RATIO_BANDWIDTH`` in ρ. A mesh has only a
 hundred or so pairs per bin; pooling neighbouring RTTs gives densities that
 change smoothly with the RTT instead of following each bin's sampling noise.
 
+Where the mesh has few pairs, the model must not pretend to know. Every bin's
+density is mixed with the flat one (no ratio preferred) in proportion to how many
+pairs it rests on (``PRIOR_PAIRS`` pseudo-pairs of the flat density), and RTTs
+shorter than most of the mesh's get bins of their own, ``SHORT_STEP`` apart, down to
+``SHORT_RTT_MS``. Below a few milliseconds fixed delays (the hosts' network stacks,
+switching, serialisation: tenths of a millisecond each) are a large part of an RTT,
+so the distance says little about where inside the bound a target is; a mesh of
+distant landmarks has no such pairs, and extending its shortest bin down to them
+(ratios around 0.5) made a host next to a landmark (RTT 0.5 ms, 5 km away, ratio 0.1)
+look far less likely where it is than 25 km away, and ``suspicious``. With few or no
+short pairs, the short bins are nearly flat: a landmark's disk still bounds the
+target, and the likelihood stops ranking places inside it.
+
 The model never supports ``violation`` or ``proven``; it drives estimates,
 country probabilities and the ``suspicious`` flag.
 """
@@ -44,6 +57,14 @@ MAX_RTT_BINS = 24
 #: Kernel widths of the fit: in natural-log RTT (0.3 ≈ ±35 %) and in ratio.
 RTT_BANDWIDTH = 0.3
 RATIO_BANDWIDTH = 0.05
+#: Pseudo-pairs of the flat density mixed into each bin's: a bin few pairs support stays nearly flat.
+PRIOR_PAIRS = 5.0
+#: Bins for RTTs below the mesh's shortest quantile bin are this factor apart (two RTT kernel widths) ...
+SHORT_STEP = float(np.exp(2 * RTT_BANDWIDTH))
+#: ... down to this RTT (ms).
+SHORT_RTT_MS = 0.1
+#: The default model (no mesh) is flat below the first and half flat below the second of these RTTs (ms).
+DEFAULT_SHORT_MS = (1.0, 2.0)
 
 
 def _smooth(counts: FloatArray) -> FloatArray:
@@ -65,7 +86,7 @@ class DelayModel:
 
     >>> m = DelayModel.default()
     >>> m.log_density.shape
-    (1, 30)
+    (3, 30)
     >>> DelayModel.from_json(m.to_json()) == m
     True
     """
@@ -100,10 +121,13 @@ class DelayModel:
 
     @staticmethod
     def default() -> DelayModel:
-        """A broad model for use without a mesh: ratios around 0.45, no ratio ruled out."""
+        """A broad model for use without a mesh: ratios around 0.45, no ratio ruled out; flat for
+        RTTs under 1 ms and half flat under 2 ms, where fixed delays swamp the distance."""
         rho = (np.arange(RATIO_BINS) + 0.5) / RATIO_BINS * RATIO_MAX
-        shape = rho**1.5 * np.clip(1 - rho, 0.0, 1.0) ** 1.8
-        return DelayModel((), np.log(_smooth(shape))[None, :], meta={"source": "default"})
+        shape = _smooth(rho**1.5 * np.clip(1 - rho, 0.0, 1.0) ** 1.8)
+        flat = np.full(RATIO_BINS, 1.0 / RATIO_MAX)
+        table = np.log(np.stack([flat, (flat + shape) / 2, shape]))
+        return DelayModel(DEFAULT_SHORT_MS, table, meta={"source": "default"})
 
     @staticmethod
     def fit(rtt_ms: Sequence[float] | FloatArray, ratio: Sequence[float] | FloatArray) -> DelayModel:
@@ -112,10 +136,13 @@ class DelayModel:
         >>> rng = np.random.default_rng(1)
         >>> rtt = rng.uniform(1.0, 100.0, 400)
         >>> m = DelayModel.fit(rtt, rng.beta(4.0, 4.0, 400))  # ratios around 0.5
-        >>> m.log_density.shape
-        (10, 30)
+        >>> m.log_density.shape  # 10 quantile bins, and 6 for RTTs from 0.1 ms to the shortest
+        (16, 30)
         >>> peak = (np.argmax(m.log_density, axis=1) + 0.5) * RATIO_MAX / RATIO_BINS
-        >>> bool(np.all(np.abs(peak - 0.5) < 0.15))
+        >>> bool(np.all(np.abs(peak[m.rtt_bin(np.array([2.0, 20.0, 90.0]))] - 0.5) < 0.15))
+        True
+        >>> spread = np.ptp(m.log_density, axis=1)  # how strongly a bin prefers some ratios
+        >>> bool(spread[m.rtt_bin(np.array([0.2]))[0]] < 0.5 < spread[m.rtt_bin(np.array([20.0]))[0]])
         True
         """
         rtt = np.asarray(rtt_ms, dtype=np.float64)
@@ -128,17 +155,29 @@ class DelayModel:
         edges = np.unique(np.quantile(rtt, np.linspace(0, 1, n_bins + 1))[1:-1])
         which = np.searchsorted(edges, rtt, side="right")
         log_rtt = np.log(rtt)
+        mid = [
+            float(np.median(log_rtt[which == b])) if np.any(which == b) else float(np.median(log_rtt))
+            for b in range(edges.size + 1)
+        ]
+        # Bins of their own for RTTs shorter than most of the mesh's (see the module docstring).
+        step = float(np.log(SHORT_STEP))
+        short = [mid[0] - step * k for k in range(1, 64) if mid[0] - step * k >= np.log(SHORT_RTT_MS)][::-1]
+        centres_log = np.array(short + mid)
+        short_edges = np.exp((centres_log[1 : len(short) + 1] + centres_log[: len(short)]) / 2)
+        edges = np.concatenate([short_edges, edges])
         centres = (np.arange(RATIO_BINS) + 0.5) * (RATIO_MAX / RATIO_BINS)
         # Ratio kernel at every bin centre for every pair, reflected at 0 (ratios are never negative).
         kern = np.exp(-0.5 * ((centres[:, None] - rho[None, :]) / RATIO_BANDWIDTH) ** 2)
         kern += np.exp(-0.5 * ((centres[:, None] + rho[None, :]) / RATIO_BANDWIDTH) ** 2)
+        kern /= kern.sum(axis=0, keepdims=True)  # each pair's kernel holds one pair's worth
+        flat = np.full(RATIO_BINS, 1.0 / RATIO_MAX)
         table = np.zeros((edges.size + 1, RATIO_BINS))
-        for b in range(edges.size + 1):
-            mine = which == b
-            centre = float(np.median(log_rtt[mine])) if mine.any() else float(np.median(log_rtt))
+        for b, centre in enumerate(centres_log.tolist()):
             weight = np.exp(-0.5 * ((log_rtt - centre) / RTT_BANDWIDTH) ** 2)
             dens = kern @ weight
-            dens *= RATIO_BINS / RATIO_MAX / max(float(dens.sum()), 1e-300)
+            pairs = float(dens.sum())
+            dens *= RATIO_BINS / RATIO_MAX / max(pairs, 1e-300)
+            dens = (pairs * dens + PRIOR_PAIRS * flat) / (pairs + PRIOR_PAIRS)
             table[b] = np.log((1 - FLOOR) * dens + FLOOR / RATIO_MAX)
         return DelayModel(tuple(float(e) for e in edges), table, n_pairs=int(rtt.size))
 

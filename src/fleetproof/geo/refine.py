@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -46,7 +46,7 @@ from fleetproof.geo.grid import Grid, corner_margin, in_sorted
 from fleetproof.geo.region import count_outside
 from fleetproof.geo.sphere import unit_vectors
 
-__all__ = ["DEFAULT_DEPTH", "Refined", "Shape", "refine"]
+__all__ = ["DEFAULT_DEPTH", "Boundary", "Refined", "Shape", "refine"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -83,6 +83,16 @@ def _expand(start: IntArray, count: IntArray) -> tuple[IntArray, IntArray]:
 
 def _clip_floor(x: FloatArray, step: float, n: int) -> IntArray:
     return np.asarray(np.clip(np.floor(x / step), 0, n - 1), dtype=np.int64)
+
+
+class Boundary(Protocol):
+    """What refinement asks of a claimed area: :class:`Shape` (polygons), or a country with its waters."""
+
+    def classify(
+        self, cell: IntArray, x0: FloatArray, y0: FloatArray, size: float
+    ) -> tuple[BoolArray, BoolArray]: ...
+
+    def inside(self, lon: FloatArray, lat: FloatArray) -> BoolArray: ...
 
 
 @dataclass(frozen=True)
@@ -183,6 +193,19 @@ class Shape:
         hit = boxes & ~above & ~below
         return np.asarray(np.bincount(rect[hit], minlength=cell.size) > 0)
 
+    def classify(
+        self, cell: IntArray, x0: FloatArray, y0: FloatArray, size: float
+    ) -> tuple[BoolArray, BoolArray]:
+        """(touched, full) per rectangle: may share a point with the area / provably wholly inside it.
+
+        A rectangle that no edge meets is wholly inside or wholly outside, as its centre is.
+        """
+        meets = self.meets(cell, x0, y0, size)
+        inside = np.zeros(cell.size, dtype=bool)
+        clear = np.flatnonzero(~meets)
+        inside[clear] = self.inside(x0[clear] + size / 2, y0[clear] + size / 2)
+        return meets | inside, inside
+
 
 @dataclass(frozen=True)
 class Refined:
@@ -201,7 +224,7 @@ class Refined:
 
 
 def _classify(
-    shapes: Callable[[], Sequence[Shape] | None],
+    shapes: Callable[[], Sequence[Boundary] | None],
     parent_full: BoolArray,
     parent_touched: BoolArray,
     cell: IntArray,
@@ -220,19 +243,15 @@ def _classify(
     if parts is None:
         return touched, full
     touched[todo] = False
-    half = size / 2
     for shape in parts:  # a union: touched by any part, wholly inside one part
-        meets = shape.meets(cell[todo], x0[todo], y0[todo], size)
-        inside = np.zeros(todo.size, dtype=bool)
-        clear = np.flatnonzero(~meets)
-        inside[clear] = shape.inside(x0[todo][clear] + half, y0[todo][clear] + half)
-        touched[todo] |= meets | inside
-        full[todo] |= inside
+        part_touched, part_full = shape.classify(cell[todo], x0[todo], y0[todo], size)
+        touched[todo] |= part_touched
+        full[todo] |= part_full
     return touched, full
 
 
 def _point_side(
-    shapes: Callable[[], Sequence[Shape] | None],
+    shapes: Callable[[], Sequence[Boundary] | None],
     parent_full: BoolArray,
     parent_touched: BoolArray,
     lon: FloatArray,
@@ -261,7 +280,7 @@ def refine(
     cells: IntArray,
     full: IntArray,
     touched: IntArray,
-    shapes: Callable[[], Sequence[Shape] | None],
+    shapes: Callable[[], Sequence[Boundary] | None],
     vecs: FloatArray,
     rad: FloatArray,
     tolerance: int,

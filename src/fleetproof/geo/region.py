@@ -57,8 +57,11 @@ def _excluded(grid: Grid, cells: IntArray, vecs: FloatArray, radius_rad: FloatAr
 def count_outside(
     centres: FloatArray, margin: FloatArray, vecs: FloatArray, radius_rad: FloatArray
 ) -> npt.NDArray[np.int64]:
-    """Disks that exclude every point within ``margin`` of each centre."""
-    reach = radius_rad[None, :] + margin[:, None]
+    """Disks that exclude every point within ``margin`` of each centre.
+
+    ``radius_rad`` holds the disks' radii (L,), or one row of radii per centre (N, L).
+    """
+    reach = (radius_rad if radius_rad.ndim == 2 else radius_rad[None, :]) + margin[:, None]
     dots = centres @ vecs.T
     out = (reach < np.pi) & (dots < np.cos(np.minimum(reach, np.pi)) - 1e-12)
     return np.asarray(out.sum(axis=1), dtype=np.int64)

@@ -19,6 +19,7 @@ __all__ = [
     "EARTH_RADIUS_KM",
     "angle_between",
     "distance_km",
+    "lat_lon",
     "unit_vectors",
 ]
 
@@ -40,6 +41,16 @@ def unit_vectors(lat_deg: npt.ArrayLike, lon_deg: npt.ArrayLike) -> FloatArray:
     lon = np.radians(np.asarray(lon_deg, dtype=np.float64))
     cos_lat = np.cos(lat)
     return np.stack([cos_lat * np.cos(lon), cos_lat * np.sin(lon), np.sin(lat)], axis=-1)
+
+
+def lat_lon(v: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Latitudes and longitudes in degrees of unit vectors (…, 3): the inverse of :func:`unit_vectors`.
+
+    >>> [float(x) for x in lat_lon(unit_vectors(45.0, -90.0))]
+    [45.0, -90.0]
+    """
+    lat = np.degrees(np.arcsin(np.clip(v[..., 2], -1.0, 1.0)))
+    return lat, np.degrees(np.arctan2(v[..., 1], v[..., 0]))
 
 
 def angle_between(a: FloatArray, b: FloatArray) -> FloatArray:

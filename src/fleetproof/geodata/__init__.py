@@ -32,7 +32,8 @@ def _read(name: str) -> bytes:
 
 @lru_cache(maxsize=1)
 def load_countries() -> CountryTable:
-    """Natural Earth admin-0 countries as grid cells, keyed by ISO alpha-2, with GeoNames towns (cached)."""
+    """Natural Earth admin-0 countries with their territorial waters as grid cells, keyed by ISO alpha-2,
+    with GeoNames towns (cached)."""
     doc = json.loads(gzip.decompress(_read(CELLS_FILE)))
     grid = Grid(float(doc["resolution_deg"]))
     areas = {}
@@ -43,7 +44,8 @@ def load_countries() -> CountryTable:
         fraction = np.asarray(c["fraction_permille"], dtype=np.float64) / 1000.0
         areas[code] = CellArea(touched, full, fraction)
         names[code] = str(c["name"])
-    return CountryTable(grid, areas, names, people=load_population(), edges=_LazyEdges())
+    waters = float(doc.get("territorial_sea_km", 0.0))
+    return CountryTable(grid, areas, names, people=load_population(), edges=_LazyEdges(), waters_km=waters)
 
 
 @lru_cache(maxsize=1)

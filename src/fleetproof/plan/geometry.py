@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from fleetproof.geo import CountryTable, Landmark
+from fleetproof.geo.area_verdicts import REFINE_PROVEN_MAX_RAD
 from fleetproof.geo.sphere import EARTH_RADIUS_KM, unit_vectors
-from fleetproof.geo.verdict import REFINE_PROVEN_MAX_RAD
 from fleetproof.plan.model import DelayPlan
 from fleetproof.plan.zones import Zone, ZoneGeometry
 

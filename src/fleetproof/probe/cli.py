@@ -11,14 +11,16 @@ import argparse
 import sys
 from typing import Any
 
+from fleetproof.netaddr import AddressError, parse_host_port
+
 __all__ = ["register"]
 
 
 def _address(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
+    try:
+        return parse_host_port(text, any_port=True)  # port 0: any free port
+    except AddressError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive(text: str) -> float:
@@ -226,7 +228,7 @@ def _landmark_statement(args: argparse.Namespace) -> int:
 
     from pydantic import ValidationError
 
-    from fleetproof.errors import ConfigError
+    from fleetproof.errors import ConfigError, first_error_parts
     from fleetproof.probe.keys import load_private_key
     from fleetproof.probe.statement import sign_statement, write_statement
 
@@ -240,9 +242,9 @@ def _landmark_statement(args: argparse.Namespace) -> int:
             time=time.time() if args.time is None else args.time,
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "statement"
-        raise ConfigError(f"--{'id' if field == 'landmark_id' else field}: {first['msg']}") from None
+        where, message = first_error_parts(exc)
+        field = where[0] if where else "statement"
+        raise ConfigError(f"--{'id' if field == 'landmark_id' else field}: {message}") from None
     if args.out:
         write_statement(args.out, statement)
         print(f"wrote the position statement of {args.id} to {args.out}", file=sys.stderr)

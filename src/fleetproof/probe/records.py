@@ -43,7 +43,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from fleetproof.errors import InputError, VerificationFailed
+from fleetproof.errors import InputError, VerificationFailed, first_error
+from fleetproof.netaddr import AddressError, parse_host_port
 from fleetproof.probe.keys import public_key_b64, public_key_from_b64, write_atomic
 
 __all__ = [
@@ -228,12 +229,6 @@ def verify_record(
         )
 
 
-def _record_problem(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "record"
-    return f"{where}: {first['msg']}"
-
-
 def read_records(path: str | Path) -> list[MeasurementRecord]:
     """Read a JSON-lines file; a malformed line is an InputError naming it."""
     target = Path(path)
@@ -249,7 +244,7 @@ def read_records(path: str | Path) -> list[MeasurementRecord]:
             records.append(MeasurementRecord.model_validate_json(line))
         except ValidationError as exc:
             raise InputError(
-                str(target), number, f"not a measurement record: {_record_problem(exc)}"
+                str(target), number, f"not a measurement record: {first_error(exc, 'record')}"
             ) from None
     return records
 
@@ -283,11 +278,10 @@ class LandmarkEntry:
 
 
 def _parse_address(text: str) -> str:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host:
-        raise ValueError(f"address {text!r} is not host:port")
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"address {text!r} has no valid port")
+    try:
+        parse_host_port(text, need_host=True)  # others connect to it: a host and a real port
+    except AddressError as exc:
+        raise ValueError(f"address {exc}") from None
     return text
 
 

@@ -39,7 +39,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fleetproof.errors import InputError, VerificationFailed
+from fleetproof.errors import InputError, VerificationFailed, first_error
 from fleetproof.probe.keys import public_key_b64, public_key_from_b64, write_atomic
 
 __all__ = [
@@ -159,9 +159,8 @@ def read_statement(path: str | Path) -> PositionStatement:
     try:
         return PositionStatement.model_validate_json(text)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "statement"
-        raise InputError(str(target), None, f"not a position statement: {where}: {first['msg']}") from None
+        problem = first_error(exc, "statement")
+        raise InputError(str(target), None, f"not a position statement: {problem}") from None
 
 
 def write_statement(path: str | Path, statement: PositionStatement) -> None:

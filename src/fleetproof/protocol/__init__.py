@@ -2,7 +2,10 @@
 
 Modules::
 
+    items     the ingest envelope: item kinds, the batch models, parsing a request body
+    wire      the versioned payload models (telemetry, inventory, health events)
+    health    health states and their order (worst-of, shared by checks and roll-up)
     reqsign   Ed25519 request signatures of enrolled agents (canonical string, headers, checks)
 
-The item payloads themselves are the versioned models of :mod:`fleetproof.wire`.
+Nothing here imports from ``fleetproof.agent`` or ``fleetproof.server``.
 """

@@ -3,12 +3,15 @@
 Modules, one concern each::
 
     config        ServerSettings: (name, default, help) table, FLEETPROOF_* environment
-    store/        SQLAlchemy models and Database (SQLite WAL single writer | PostgreSQL); migrations/
-    (request signatures live in fleetproof.protocol.reqsign, shared with the agent)
+    store/        SQLAlchemy models, Database (SQLite WAL single writer | PostgreSQL), upsert; migrations/
+    (the ingest envelope, payload models, health order and request signatures live in
+    fleetproof.protocol, shared with the agent)
     app           FastAPI factory: auth gate before bodies are read, error mapping, /metrics
+    admin_auth    the one admin check (bearer header; the dashboard cookie for reads only)
     api_agent     enroll, signed ingest, landmarks for the prober
     api_admin     devices, zones, tokens, landmarks, mesh, alerts, audit, reports
-    ingest        outbox items → validated, de-duplicated rows; health roll-up
+    ingest        outbox items → validated, de-duplicated rows, stored per kind
+    health_rollup current health per component → accelerator and host state, unhealthy alerts
     records_check landmark signature and device key of every probe record
     pipeline      verdict queue → engine (via the Verifier seam) → verdict, relocation, peers, alerts
     engine        the geo engine behind the Verifier and Vetter seams

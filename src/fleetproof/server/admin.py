@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 
-from fleetproof.errors import ConfigError
+from fleetproof.errors import ConfigError, first_error
 from fleetproof.geo.claims import check_polygons, geojson_polygons
 from fleetproof.protocol.reqsign import public_key_from_b64
 from fleetproof.server import audit
@@ -237,8 +237,7 @@ def _checked_statement(lm: LandmarkIn) -> Any:
         statement = PositionStatement.model_validate(lm.statement)
         verify_statement(statement, public_key=lm.public_key, landmark_id=lm.id, lat=lm.lat, lon=lm.lon)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"statement.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        raise ConfigError(first_error(exc, "statement", prefix=["statement"])) from None
     except StatementError as exc:
         raise ConfigError(f"statement: {exc}") from None
     return statement

@@ -1,7 +1,8 @@
 """Admin routes: devices, zones, enrollment tokens, landmarks, alerts, audit log, reports.
 
-Every route needs the admin bearer token (checked by the gate in :mod:`.app` and
-again here as a dependency, which also documents it in the OpenAPI document).
+Every route needs the admin bearer token, or the dashboard's cookie for a read (checked by
+the gate in :mod:`.app` and again here as a dependency, which also documents it in the
+OpenAPI document; both through :mod:`.admin_auth`).
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from fleetproof.server import admin, audit, reports
+from fleetproof.server.admin_auth import require_admin
 from fleetproof.server.alerts import list_alerts, resolve_alert
 from fleetproof.server.context import ServerContext
 from fleetproof.server.queries import device_detail, list_devices, verdict_dict
@@ -23,7 +24,6 @@ from fleetproof.server.store.models import Alert, Verdict
 
 __all__ = ["make_admin_router"]
 
-_bearer = HTTPBearer(auto_error=False)
 Offset = Annotated[int, Query(ge=0, le=10**9)]
 TimeParam = Annotated[float | None, Query(ge=0, le=1e11, description="Unix seconds")]
 
@@ -60,18 +60,8 @@ class MeshIn(BaseModel):
 def make_admin_router(ctx: ServerContext) -> APIRouter:
     """The admin routes, closed over ``ctx`` (one function holds them all, as FastAPI routers do)."""
 
-    def require_admin(
-        request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-    ) -> str:
-        from fleetproof.server.app import ADMIN_COOKIE, COOKIE_METHODS
-
-        header = f"Bearer {creds.credentials}" if creds else None
-        cookie = request.cookies.get(ADMIN_COOKIE) if request.method in COOKIE_METHODS else None
-        if not ctx.is_admin(header, cookie):
-            raise HTTPException(status_code=401, detail="admin credentials required")
-        return "admin"
-
-    router = APIRouter(prefix="/api/v1", tags=["admin"], dependencies=[Depends(require_admin)])
+    check_admin = require_admin(lambda: ctx.settings.admin_token)
+    router = APIRouter(prefix="/api/v1", tags=["admin"], dependencies=[Depends(check_admin)])
     actor = "admin:api"
 
     @router.get("/devices")

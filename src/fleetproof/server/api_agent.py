@@ -18,21 +18,16 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import StatementError
 from starlette.concurrency import run_in_threadpool
 
+from fleetproof.protocol.items import IngestBatch, parse_batch
 from fleetproof.protocol.reqsign import public_key_from_b64, public_key_to_b64
+from fleetproof.protocol.wire import InventoryReport
 from fleetproof.server import audit
 from fleetproof.server.admin import hash_token, landmark_dict, latest_statements
 from fleetproof.server.agent_auth import Authenticated, authenticate, consume_nonce
 from fleetproof.server.context import ServerContext
-from fleetproof.server.ingest import (
-    IngestBatch,
-    apply_inventory,
-    ingest_items,
-    out_of_column_range,
-    parse_batch,
-)
+from fleetproof.server.ingest import apply_inventory, ingest_items, out_of_column_range
 from fleetproof.server.store.db import NonFiniteNumber, first_start, rowcount
 from fleetproof.server.store.models import Device, EnrollmentToken, Landmark, RequestNonce
-from fleetproof.wire import InventoryReport
 
 __all__ = ["EnrollRequest", "make_agent_router"]
 

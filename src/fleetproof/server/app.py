@@ -4,7 +4,8 @@ Authentication happens before a body is parsed: an ASGI gate in front of the rou
 answers 401 to any ``/api/`` request without credentials (the admin bearer token, or
 for agent routes their own credential headers), so a malformed body from an
 anonymous client is never even read. Agent routes then check their signature over
-the raw body; admin routes check the token again as a dependency. Every body, chunked
+the raw body; admin routes check the token again as a dependency (both through
+:mod:`fleetproof.server.admin_auth`). Every body, chunked
 ones included, is held to ``max_body_bytes`` as it arrives. Validation errors
 are 422 with a message, user errors 400, store conflicts 409, and values a store
 cannot keep (a NUL byte in a string for PostgreSQL, say) 422 — never a 5xx for a
@@ -31,18 +32,14 @@ from starlette.requests import ClientDisconnect
 
 from fleetproof import __version__
 from fleetproof.errors import FleetproofError
+from fleetproof.server.admin_auth import cookie_value, is_admin, require_admin
 from fleetproof.server.context import ServerContext
 from fleetproof.server.outage import RETRY_AFTER_S, is_unreachable, store_problem
 
-__all__ = ["ADMIN_COOKIE", "AGENT_PATHS", "COOKIE_METHODS", "create_app"]
+__all__ = ["AGENT_PATHS", "create_app"]
 
 log = logging.getLogger("fleetproof.server")
 
-ADMIN_COOKIE = "fleetproof_admin"
-# The dashboard only reads, and a browser attaches cookies to cross-site form posts too: the
-# cookie is accepted for these methods only, so a page elsewhere cannot make an operator's
-# browser rebaseline a host or close an alert. Writes need the bearer header.
-COOKIE_METHODS = frozenset({"GET", "HEAD"})
 # Agent routes and the headers that carry their credential.
 AGENT_PATHS: dict[str, str] = {
     "/api/v1/enroll": "authorization",
@@ -78,12 +75,10 @@ class AuthGate:
         if needed is not None:
             ok = bool(headers.get(needed))
         else:
-            cookie = (
-                _cookie(headers.get("cookie", ""), ADMIN_COOKIE)
-                if scope["method"] in COOKIE_METHODS
-                else None
+            cookie = cookie_value(headers.get("cookie", ""))
+            ok = is_admin(
+                self.ctx.settings.admin_token, scope["method"], headers.get("authorization"), cookie
             )
-            ok = self.ctx.is_admin(headers.get("authorization"), cookie)
         if not ok:
             await _reply(send, 401, {"detail": "credentials required"}, {"www-authenticate": "Bearer"})
             return
@@ -148,14 +143,6 @@ def _limited(receive: Any, limit: int) -> Any:
         return message
 
     return counted
-
-
-def _cookie(header: str, name: str) -> str | None:
-    for part in header.split(";"):
-        key, _, value = part.strip().partition("=")
-        if key == name:
-            return value
-    return None
 
 
 async def _reply(send: Any, status: int, body: dict[str, Any], extra: dict[str, str] | None = None) -> None:
@@ -254,15 +241,10 @@ def _publish_raw_body_schemas(app: FastAPI) -> None:
 
 def _mount_dashboard(app: FastAPI, ctx: ServerContext) -> None:
     """Mount the dashboard: its page, assets and JSON, read through the store's dashboard source."""
-    from fastapi import HTTPException
-
     from fleetproof.server.dashboard.routes import make_router
     from fleetproof.server.dashboard_data import StoreDashboardSource
 
-    def check_admin(request: Request) -> None:
-        if not ctx.is_admin(request.headers.get("authorization"), request.cookies.get(ADMIN_COOKIE)):
-            raise HTTPException(status_code=401, detail="admin credentials required")
-
+    check_admin = require_admin(lambda: ctx.settings.admin_token)
     app.include_router(make_router(lambda: StoreDashboardSource(ctx.db), check_admin))
 
 

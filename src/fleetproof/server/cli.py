@@ -262,7 +262,7 @@ def _migrate(args: argparse.Namespace) -> int:
 def _zone_add(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from fleetproof.errors import ConfigError, InputError
+    from fleetproof.errors import ConfigError, InputError, first_error
 
     admin = _admin_mod()
     region = None
@@ -282,15 +282,10 @@ def _zone_add(args: argparse.Namespace) -> int:
             allowed_region=region,
         )
     except ValidationError as exc:
-        raise ConfigError(_first_error(exc)) from None
+        raise ConfigError(first_error(exc)) from None
     return _print(
         admin.create_zone(_db(args), zone, actor="admin:cli", now=time.time(), replace=args.replace)
     )
-
-
-def _first_error(exc: Any) -> str:
-    e = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
 
 
 def _token_create(args: argparse.Namespace) -> int:
@@ -309,7 +304,7 @@ def _token_create(args: argparse.Namespace) -> int:
 def _landmark_add(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from fleetproof.errors import ConfigError
+    from fleetproof.errors import ConfigError, first_error
 
     key = args.public_key
     if key.startswith("@"):
@@ -334,7 +329,7 @@ def _landmark_add(args: argparse.Namespace) -> int:
             statement=statement,
         )
     except ValidationError as exc:
-        raise ConfigError(_first_error(exc)) from None
+        raise ConfigError(first_error(exc)) from None
     return _print(admin.add_landmark(_db(args), lm, actor="admin:cli", now=time.time(), replace=args.replace))
 
 

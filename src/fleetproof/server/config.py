@@ -64,10 +64,12 @@ class ServerSettings:
         return f"sqlite:///{Path(self.data_dir).expanduser().resolve() / 'fleetproof.db'}"
 
     def listen_address(self) -> tuple[str, int]:
-        host, sep, port = self.listen.rpartition(":")
-        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"--listen must be HOST:PORT, got {self.listen!r}")
-        return host.strip("[]") or "127.0.0.1", int(port)
+        from fleetproof.netaddr import AddressError, parse_host_port
+
+        try:
+            return parse_host_port(self.listen)
+        except AddressError as exc:
+            raise ConfigError(f"--listen: {exc}") from None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServerSettings:

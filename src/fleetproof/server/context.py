@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,15 +31,3 @@ class ServerContext:
     cache: dict[Any, Any] = field(default_factory=dict)
     # Whether the store is known to be unreachable (logged once per outage).
     outage: StoreOutage = field(default_factory=StoreOutage)
-
-    def is_admin(self, authorization: str | None, cookie: str | None = None) -> bool:
-        """Constant-time check of the admin bearer token (header) or the dashboard cookie."""
-        expected = self.settings.admin_token.encode()
-        if not expected:
-            return False
-        presented: list[str] = []
-        if authorization and authorization[:7].lower() == "bearer ":
-            presented.append(authorization[7:].strip())
-        if cookie:
-            presented.append(cookie)
-        return any(secrets.compare_digest(p.encode(), expected) for p in presented)

@@ -1,6 +1,6 @@
 """Ingest of outbox items from an authenticated agent.
 
-A request carries a batch of :class:`~fleetproof.agent.transport.OutboxItem` s. The
+A request carries a batch of outbox items (:mod:`fleetproof.protocol.items`). The
 envelope is validated as a whole (a malformed envelope is a 422); each item's payload
 is then validated against its kind's wire model, and an item that fails is reported
 back as rejected while the good items are stored. Items whose ``(device, id)`` was
@@ -8,26 +8,29 @@ stored before are counted as duplicates and ignored, which makes re-delivery aft
 crash or a timeout harmless. Everything one request stores commits in one
 transaction, and the agent is answered only after the commit: what was acknowledged
 is durable.
+
+The health roll-up and its alerts are :mod:`fleetproof.server.health_rollup`; the
+envelope and the item kinds are :mod:`fleetproof.protocol.items`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, cast
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Table, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from fleetproof.server import audit
-from fleetproof.server.alerts import raise_alert, resolve_alert
-from fleetproof.server.store.db import Database
+from fleetproof.protocol.items import PAYLOAD_MODELS, IngestItem
+from fleetproof.protocol.wire import HealthEvent, InventoryReport, TelemetryReport
+from fleetproof.server import audit, health_rollup
+from fleetproof.server.alerts import resolve_alert
+from fleetproof.server.store.db import Database, strict_json
 from fleetproof.server.store.models import (
     Accelerator,
     Device,
-    HealthCurrent,
     HealthRecord,
     InventoryRecord,
     LatestMetrics,
@@ -35,21 +38,16 @@ from fleetproof.server.store.models import (
     TelemetryRecord,
     VerdictQueue,
 )
-from fleetproof.wire import HealthEvent, InventoryReport, TelemetryReport
+from fleetproof.server.store.upsert import core_table, upsert
 
 __all__ = [
-    "IngestBatch",
-    "IngestItem",
     "IngestResult",
     "RecordCheck",
     "TimeWindow",
     "ingest_items",
     "out_of_column_range",
-    "parse_batch",
-    "upsert",
 ]
 
-HEALTH_ORDER = {"healthy": 0, "initializing": 1, "degraded": 2, "unhealthy": 3}
 _AHEAD = "time is ahead of the server's clock by more than the replay window"
 
 
@@ -68,67 +66,6 @@ class TimeWindow:
         if not t >= self.oldest:
             return f"time is older than the server keeps or was started (before {self.oldest:.0f})"
         return None
-
-
-class IngestItem(BaseModel):
-    """The JSON form of one outbox item."""
-
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(min_length=1, max_length=128)
-    kind: Literal["telemetry", "inventory", "health", "probe_record"]
-    created_at: float
-    payload: dict[str, Any]
-
-
-class IngestBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    items: list[IngestItem] = Field(max_length=100_000)
-
-
-class _Typed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(min_length=1, max_length=128)
-    created_at: float
-
-
-class _TelemetryItem(_Typed):
-    kind: Literal["telemetry"]
-    payload: TelemetryReport
-
-
-class _InventoryItem(_Typed):
-    kind: Literal["inventory"]
-    payload: InventoryReport
-
-
-class _HealthItem(_Typed):
-    kind: Literal["health"]
-    payload: HealthEvent
-
-
-class _RecordItem(_Typed):
-    kind: Literal["probe_record"]
-    payload: dict[str, Any]
-
-
-class _TypedBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    items: list[
-        Annotated[_TelemetryItem | _InventoryItem | _HealthItem | _RecordItem, Field(discriminator="kind")]
-    ] = Field(max_length=100_000)
-
-
-def parse_batch(raw: bytes) -> list[Any]:
-    """The items of a request body; ``ValidationError`` when the envelope itself is malformed.
-
-    Fast path: every payload is validated into its wire model in the same pass over the
-    JSON (no intermediate dicts). When any item is bad, the body is parsed again with
-    plain payloads, so that the good items are kept and the bad ones rejected one by one.
-    """
-    try:
-        return list(_TypedBatch.model_validate_json(raw).items)
-    except ValidationError:
-        return list(IngestBatch.model_validate_json(raw).items)
 
 
 @dataclass
@@ -152,29 +89,6 @@ class CheckedRecord:
 RecordCheck = Callable[[Session, str, dict[str, Any]], CheckedRecord]
 
 
-def _table(model: Any) -> Table:
-    """The Core table of a model: bulk inserts through it skip the ORM's per-row bookkeeping."""
-    return cast(Table, model.__table__)
-
-
-def upsert(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
-    """Insert rows, replacing non-key columns of rows whose key exists (SQLite and PostgreSQL)."""
-    if not rows:
-        return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    cols = [c for c in rows[0] if c not in keys]
-    for start in range(0, len(rows), 500):  # one multi-row statement per chunk: one round trip
-        ins = dialect.insert(_table(model)).values(list(rows[start : start + 500]))
-        session.execute(
-            ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in cols})
-        )
-
-
-_KIND_MODEL: dict[str, type[BaseModel]] = {
-    "telemetry": TelemetryReport,
-    "inventory": InventoryReport,
-    "health": HealthEvent,
-}
 _KIND_TABLE: dict[str, Any] = {
     "telemetry": TelemetryRecord,
     "inventory": InventoryRecord,
@@ -213,7 +127,7 @@ def _parse(items: Sequence[Any], result: IngestResult, window: TimeWindow) -> _P
         try:
             model = item.payload
             if not isinstance(model, BaseModel):
-                model = _KIND_MODEL[item.kind].model_validate(item.payload)
+                model = PAYLOAD_MODELS[item.kind].model_validate(item.payload)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "payload"
@@ -343,7 +257,7 @@ def _store_telemetry(session: Session, device: Device, reports: list[tuple[str, 
     if session.get_bind().dialect.name == "postgresql":
         _insert_telemetry_pg(session, rows)
     else:
-        session.execute(_table(TelemetryRecord).insert(), rows)
+        session.execute(core_table(TelemetryRecord).insert(), rows)
     # Keep the newest values: only replace a stored row that is older.
     stored = {
         r.uuid: r.time
@@ -361,8 +275,6 @@ def _insert_telemetry_pg(session: Session, rows: list[dict[str, Any]]) -> None:
     psycopg's executemany sends a query per row, and its text-array adapter escapes every
     character of every document in Python; one JSON parameter costs neither.
     """
-    from fleetproof.server.store.db import strict_json
-
     batch = [{"d": r["device_id"], "i": r["item_id"], "t": r["time"], "data": r["data"]} for r in rows]
     session.execute(
         text(
@@ -380,7 +292,7 @@ def _store_inventory(
     if not reports:
         return
     session.execute(
-        _table(InventoryRecord).insert(),
+        core_table(InventoryRecord).insert(),
         [
             {"device_id": device.id, "item_id": i, "time": r.time, "data": r.model_dump(mode="json")}
             for i, r in reports
@@ -422,7 +334,7 @@ def _store_health(
     if not events:
         return
     session.execute(
-        _table(HealthRecord).insert(),
+        core_table(HealthRecord).insert(),
         [
             {
                 "device_id": device.id,
@@ -437,57 +349,7 @@ def _store_health(
             for i, e in events
         ],
     )
-    current = {
-        (h.component, h.subject): h
-        for h in session.scalars(select(HealthCurrent).where(HealthCurrent.device_id == device.id))
-    }
-    for _, e in sorted(events, key=lambda pair: pair[1].time):
-        key = (e.component, e.device_uuid or "")
-        row = current.get(key)
-        if row is not None and row.time > e.time:
-            continue
-        if row is None:
-            row = HealthCurrent(device_id=device.id, component=e.component, subject=key[1])
-            session.add(row)
-            current[key] = row
-        row.time, row.state, row.reason, row.suggested_action = e.time, e.state, e.reason, e.suggested_action
-    _refresh_health(session, device, list(current.values()), now, webhooks)
-
-
-def _refresh_health(
-    session: Session, device: Device, rows: list[HealthCurrent], now: float, webhooks: Sequence[str]
-) -> None:
-    """Roll component states up to accelerators and the host, and open or close alerts."""
-    worst_by_uuid: dict[str, HealthCurrent] = {}
-    for row in rows:
-        prev = worst_by_uuid.get(row.subject)
-        if prev is None or HEALTH_ORDER.get(row.state, 0) > HEALTH_ORDER.get(prev.state, 0):
-            worst_by_uuid[row.subject] = row
-    device.health = max((r.state for r in rows), key=lambda s: HEALTH_ORDER.get(s, 0), default="initializing")
-    for acc in session.scalars(select(Accelerator).where(Accelerator.device_id == device.id)):
-        worst = worst_by_uuid.get(acc.uuid)
-        acc.health = worst.state if worst else "healthy"
-    for subject, worst in worst_by_uuid.items():
-        if not subject:
-            continue
-        alert_subject = f"{device.id}/{subject}"
-        if worst.state == "unhealthy":
-            raise_alert(
-                session,
-                kind="accelerator_unhealthy",
-                subject=alert_subject,
-                device_id=device.id,
-                severity="critical",
-                message=f"{device.hostname}: accelerator {subject} unhealthy "
-                f"({worst.component}): {worst.reason}",
-                details={"component": worst.component, "suggested_action": worst.suggested_action},
-                now=now,
-                webhooks=webhooks,
-            )
-        else:
-            resolve_alert(
-                session, kind="accelerator_unhealthy", subject=alert_subject, now=now, webhooks=webhooks
-            )
+    health_rollup.apply_events(session, device, [e for _, e in events], now, webhooks)
 
 
 def _store_records(
@@ -537,6 +399,6 @@ def _store_records(
         )
     if not rows:
         return
-    session.execute(_table(Measurement).insert(), rows)
+    session.execute(core_table(Measurement).insert(), rows)
     result.by_kind["probe_record"] = len(rows)
     upsert(session, VerdictQueue, [{"device_id": device.id, "due_at": now}], ["device_id"])

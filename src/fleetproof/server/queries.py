@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from fleetproof.protocol.wire import AcceleratorInventory
 from fleetproof.server.admin import zone_dict
 from fleetproof.server.store.models import (
     Accelerator,
@@ -16,7 +17,6 @@ from fleetproof.server.store.models import (
     Verdict,
     Zone,
 )
-from fleetproof.wire import AcceleratorInventory
 
 __all__ = ["device_detail", "device_item", "device_query", "verdict_dict"]
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fleetproof.errors import first_error
 from fleetproof.probe.records import MeasurementRecord, RecordError, verify_record
 from fleetproof.server.ingest import CheckedRecord
 from fleetproof.server.store.models import Device, Landmark
@@ -26,9 +27,7 @@ def check_probe_record(session: Session, device_id: str, payload: dict[str, Any]
     try:
         record = MeasurementRecord.model_validate(payload)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "record"
-        raise ValueError(f"{where}: {first['msg']}") from None
+        raise ValueError(first_error(exc, "record")) from None
     if record.device_id != device_id:
         raise ValueError(f"record is for device {record.device_id!r}, not the sender")
     key = session.scalar(select(Landmark.public_key).where(Landmark.id == record.landmark_id))

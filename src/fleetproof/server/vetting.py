@@ -77,7 +77,7 @@ def mesh_rows_from_records(session: Any, records: list[dict[str, Any]]) -> list[
     """
     from pydantic import ValidationError
 
-    from fleetproof.errors import ConfigError
+    from fleetproof.errors import ConfigError, first_error
     from fleetproof.evidence.signed import check_mesh_record
     from fleetproof.probe.records import MeasurementRecord, RecordError
 
@@ -88,9 +88,7 @@ def mesh_rows_from_records(session: Any, records: list[dict[str, Any]]) -> list[
             record = MeasurementRecord.model_validate(payload)
             check_mesh_record(record, keys)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "record"
-            raise ConfigError(f"mesh record {n}: {where}: {first['msg']}") from None
+            raise ConfigError(f"mesh record {n}: {first_error(exc, 'record')}") from None
         except RecordError as exc:
             raise ConfigError(f"mesh record {n}: {exc}") from None
         rows.append(

@@ -1,4 +1,4 @@
-"""Health components: the interface, the result they return, the context they read, and the registry.
+"""Health components: the interface, the result they return and the context they read.
 
 A component looks at one aspect (Xid events, ECC, throttling, ...) of the latest
 round of readings and says, per device or for the host, whether things are
@@ -8,29 +8,34 @@ Components may keep state between rounds (the Xid component remembers recent
 events); they get the time from the context, never from the wall clock, so tests
 drive them with a fake clock.
 
+A component that reads a threshold declares it as a :class:`~fleetproof.agent.setting.Setting`
+in its ``settings`` attribute (the one place its name, default and help text are written);
+the agent's settings table picks it up from the registry (:mod:`fleetproof.agent.checks.registry`),
+which lists the built-ins.
+
 The agent only *suggests* actions. It never performs them: see ``docs/agent.md``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot
+from fleetproof.agent.setting import Setting
 
 __all__ = [
     "STATE_ORDER",
     "CheckContext",
     "Component",
     "HealthResult",
-    "create_all",
-    "register",
-    "registered",
+    "ok",
+    "result",
     "worst",
 ]
 
-STATE_ORDER = {"healthy": 0, "initializing": 1, "degraded": 2, "unhealthy": 3}
+from fleetproof.protocol.health import STATE_ORDER
+from fleetproof.protocol.health import worst as _worst
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,9 @@ class CheckContext:
             merged.update(snap.host_metrics)
         return merged
 
-    def threshold(self, name: str, default: float) -> float:
-        return float(self.thresholds.get(name, default))
+    def threshold(self, setting: Setting) -> float:
+        """The threshold's configured value, else the default its check declares."""
+        return float(self.thresholds.get(setting.name, setting.default))
 
 
 @runtime_checkable
@@ -88,25 +94,23 @@ class Component(Protocol):
 
 def worst(states: list[str]) -> str:
     """The worst of some states (``healthy`` for none)."""
-    return max(states, key=lambda s: STATE_ORDER[s], default="healthy")
+    return _worst(states)
 
 
-_REGISTRY: dict[str, Callable[[], Component]] = {}
+def ok(component: str, reason: str) -> list[HealthResult]:
+    """The one ``healthy`` result of a component with nothing to report (so it shows in /v1/health)."""
+    return [HealthResult(component, "healthy", reason)]
 
 
-def register(name: str, factory: Callable[[], Component]) -> None:
-    """Add a component factory; a duplicate name raises ``ValueError``."""
-    if name in _REGISTRY:
-        raise ValueError(f"health component {name!r} is already registered")
-    _REGISTRY[name] = factory
-
-
-def registered() -> dict[str, Callable[[], Component]]:
-    import fleetproof.agent.checks.builtin  # noqa: F401  (registers the built-ins)
-
-    return dict(_REGISTRY)
-
-
-def create_all(disabled: tuple[str, ...] | list[str] = ()) -> list[Component]:
-    """One instance of every registered component, except the disabled ones."""
-    return [factory() for name, factory in sorted(registered().items()) if name not in disabled]
+def result(
+    component: str, state: str, reason: str, action: str | None, dev: DeviceReading | None = None
+) -> HealthResult:
+    """A result about one device (or the host, without ``dev``)."""
+    return HealthResult(
+        component,
+        state,
+        reason,
+        action,
+        device_uuid=dev.info.uuid if dev else None,
+        device_index=dev.info.index if dev else None,
+    )

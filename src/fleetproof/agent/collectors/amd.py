@@ -13,12 +13,11 @@ normalised here. Failures are ``AmdSmiLibraryException`` with the status in
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
 
-from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot, register
+from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, LibraryCollector, Snapshot
 
 __all__ = ["AmdCollector"]
 
@@ -46,33 +45,18 @@ def _number(value: Any) -> float | None:
     return None if number in _UNSUPPORTED else number
 
 
-class AmdCollector:
+class AmdCollector(LibraryCollector):
     name = "amd"
+    start_call, stop_call = "amdsmi_init", "amdsmi_shut_down"
 
     def __init__(self, amdsmi: Any = None, clock: Callable[[], float] = time.time, **_: object) -> None:
-        self._smi = amdsmi
-        self._clock = clock
-        self._ready = False
+        super().__init__(amdsmi, clock)
 
-    def _lib(self) -> Any:
-        if self._smi is None:
-            self._smi = _import_amdsmi()
-        if not self._ready:
-            self._smi.amdsmi_init()
-            self._ready = True
-        return self._smi
+    def _import(self) -> Any:
+        return _import_amdsmi()
 
-    def available(self) -> bool:
-        try:
-            return len(self._lib().amdsmi_get_processor_handles()) > 0
-        except Exception:
-            return False
-
-    def close(self) -> None:
-        if self._ready:
-            with contextlib.suppress(Exception):
-                self._smi.amdsmi_shut_down()
-            self._ready = False
+    def _count(self, lib: Any) -> int:
+        return len(lib.amdsmi_get_processor_handles())
 
     def collect(self) -> Snapshot:
         smi = self._lib()
@@ -82,7 +66,7 @@ class AmdCollector:
 
     def _get(self, reading: DeviceReading, fn: str, *args: Any) -> Any:
         try:
-            return getattr(self._smi, fn)(*args)
+            return getattr(self._module, fn)(*args)
         except Exception as exc:  # AmdSmiLibraryException: not supported or failed
             code = getattr(exc, "err_code", None)
             unsupported = (
@@ -172,6 +156,3 @@ class AmdCollector:
         bad_pages = g(reading, "amdsmi_get_gpu_bad_page_info", h)
         if isinstance(bad_pages, list):
             m["retired_pages_dbe"] = float(len(bad_pages))
-
-
-register("amd", AmdCollector)

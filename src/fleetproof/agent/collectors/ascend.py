@@ -26,6 +26,7 @@ import re
 
 from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading
 from fleetproof.agent.collectors.tooling import tool_backend
+from fleetproof.agent.setting import Option, Setting
 
 __all__ = ["AscendCollector", "parse_npu_smi_info"]
 
@@ -96,4 +97,13 @@ def _reading(first: list[str], second: list[str], driver: str | None, index: int
     return reading
 
 
-AscendCollector = tool_backend("ascend", "npu-smi", parse_npu_smi_info, "info", option="npu_smi")
+NPU_SMI_PATH = Setting("npu_smi_path", "npu-smi", "The Ascend `npu-smi` program.")
+
+AscendCollector = tool_backend(
+    "ascend",
+    "npu-smi",
+    parse_npu_smi_info,
+    "info",
+    option="npu_smi",
+    options=(Option(NPU_SMI_PATH, "npu_smi"),),
+)

@@ -1,4 +1,4 @@
-"""The collector interface, the readings collectors return, and the registry.
+"""The collector interface, the readings collectors return, and the base of library collectors.
 
 A collector reads one kind of hardware (or the host) and returns a
 :class:`Snapshot`: what each device *is* (:class:`DeviceInfo`, the inventory
@@ -7,30 +7,33 @@ unit, plus throttle reasons, Xid events and errors). Keeping the reading flat
 and vendor-neutral is what lets one set of health checks and one exporter serve
 every vendor. Collectors never change device state: they only call read APIs.
 
-Built-in collectors register here exactly as a third-party one would, through
-:func:`register`; registering a name twice is an error, so a plugin cannot
-silently shadow a built-in.
+A collector declares the settings it reads as ``options`` (:class:`~fleetproof.agent.setting.Option`:
+the setting and the constructor argument it feeds); the registry
+(:mod:`fleetproof.agent.collectors.registry`) lists the built-ins and hands those settings to
+the agent's settings table. :class:`LibraryCollector` is the start/stop life cycle shared by
+the backends that read a vendor library (NVML, AMD SMI, HLML).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+from fleetproof.agent.setting import Option
 
 __all__ = [
     "Collector",
     "CollectorFactory",
     "DeviceInfo",
     "DeviceReading",
+    "LibraryCollector",
+    "Option",
     "Snapshot",
     "XidEvent",
-    "available_backends",
     "collect_safely",
-    "create",
-    "register",
-    "registered",
 ]
 
 # Throttle (NVML: "clocks event") reasons, vendor-neutral names.
@@ -113,49 +116,6 @@ class Collector(Protocol):
 
 CollectorFactory = Callable[..., Collector]
 
-_REGISTRY: dict[str, CollectorFactory] = {}
-
-
-def register(name: str, factory: CollectorFactory) -> None:
-    """Add a collector factory under ``name``; a duplicate name raises ``ValueError``."""
-    if name in _REGISTRY:
-        raise ValueError(f"collector {name!r} is already registered")
-    _REGISTRY[name] = factory
-
-
-def registered() -> dict[str, CollectorFactory]:
-    """The registered factories by name (a copy)."""
-    _load_builtins()
-    return dict(_REGISTRY)
-
-
-def create(name: str, **options: object) -> Collector:
-    """Build the collector registered as ``name``; options it does not take are ignored."""
-    from fleetproof.errors import ConfigError
-
-    factories = registered()
-    if name not in factories:
-        known = ", ".join(sorted(factories))
-        raise ConfigError(f"unknown backend {name!r}; known backends: {known}")
-    return factories[name](**options)
-
-
-def available_backends(exclude: tuple[str, ...] = ("simulated", "system")) -> list[str]:
-    """Names of hardware backends whose library and devices are present on this host."""
-    names = []
-    for name, factory in sorted(registered().items()):
-        if name in exclude:
-            continue
-        try:
-            collector = factory()
-            ok = collector.available()
-            collector.close()
-        except Exception:  # a broken vendor stack must not break the agent
-            ok = False
-        if ok:
-            names.append(name)
-    return names
-
 
 def collect_safely(collector: Collector, clock: Callable[[], float] = time.time) -> Snapshot:
     """Run ``collector.collect`` and turn any exception into a snapshot with ``error`` set.
@@ -172,35 +132,58 @@ def collect_safely(collector: Collector, clock: Callable[[], float] = time.time)
     return snap
 
 
-_BUILTINS_LOADED = False
+class LibraryCollector:
+    """The life cycle of a collector that reads through a vendor library module.
 
+    The module is imported and started (``nvmlInit``, ``amdsmi_init``, ``hlmlInit``) on first
+    use, not at construction, so that building a collector on a host without the driver
+    costs nothing and :meth:`available` can say False instead of raising. ``module=`` injects
+    a fake for tests. Subclasses say how to import, start, stop and count; stopping is
+    best-effort, since a library that failed half-way may refuse to shut down.
+    """
 
-def _load_builtins() -> None:
-    """Import the built-in collector modules, which register themselves like plugins do."""
-    global _BUILTINS_LOADED
-    if _BUILTINS_LOADED:
-        return
-    _BUILTINS_LOADED = True
-    import importlib
+    name = ""
+    options: tuple[Option, ...] = ()
+    start_call = ""  # the library's start function (``nvmlInit``)
+    stop_call = ""  # and its stop function (``nvmlShutdown``)
 
-    for mod in BUILTIN_MODULES:
-        importlib.import_module(f"fleetproof.agent.collectors.{mod}")
+    def __init__(self, module: Any = None, clock: Callable[[], float] = time.time) -> None:
+        self._module = module
+        self._clock = clock
+        self._ready = False
 
+    def _import(self) -> Any:
+        raise NotImplementedError
 
-# One line per built-in backend; each module registers itself as a plugin would.
-BUILTIN_MODULES = (
-    "simulated",
-    "system",
-    "nvidia",
-    "amd",
-    "gaudi",
-    "ascend",
-    "cambricon",
-    "hygon",
-    "moorethreads",
-    "kunlunxin",
-    "iluvatar",
-    "metax",
-    "enflame",
-    "intel",
-)
+    def _start(self, lib: Any) -> None:
+        getattr(lib, self.start_call)()
+
+    def _stop(self, lib: Any) -> None:
+        getattr(lib, self.stop_call)()
+
+    def _count(self, lib: Any) -> int:
+        raise NotImplementedError
+
+    def _started(self) -> None:
+        """Called once after the library started (the NVIDIA collector registers for events)."""
+
+    def _lib(self) -> Any:
+        if self._module is None:
+            self._module = self._import()
+        if not self._ready:
+            self._start(self._module)
+            self._ready = True
+            self._started()
+        return self._module
+
+    def available(self) -> bool:
+        try:
+            return self._count(self._lib()) > 0
+        except Exception:  # no library, no driver, or a broken install
+            return False
+
+    def close(self) -> None:
+        if self._ready:
+            with contextlib.suppress(Exception):
+                self._stop(self._module)
+            self._ready = False

@@ -11,12 +11,11 @@ plain percentage in older pyhlml releases and a structure with ``aip`` (and
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
 
-from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot, register
+from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, LibraryCollector, Snapshot
 
 __all__ = ["GaudiCollector"]
 
@@ -43,34 +42,19 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-class GaudiCollector:
+class GaudiCollector(LibraryCollector):
     name = "gaudi"
+    start_call, stop_call = "hlmlInit", "hlmlShutdown"
 
     def __init__(self, hlml: Any = None, clock: Callable[[], float] = time.time, **_: object) -> None:
-        self._hl = hlml
-        self._clock = clock
-        self._ready = False
+        super().__init__(hlml, clock)
         self._known: dict[int, DeviceInfo] = {}
 
-    def _lib(self) -> Any:
-        if self._hl is None:
-            self._hl = _import_pyhlml()
-        if not self._ready:
-            self._hl.hlmlInit()
-            self._ready = True
-        return self._hl
+    def _import(self) -> Any:
+        return _import_pyhlml()
 
-    def available(self) -> bool:
-        try:
-            return int(self._lib().hlmlDeviceGetCount()) > 0
-        except Exception:
-            return False
-
-    def close(self) -> None:
-        if self._ready:
-            with contextlib.suppress(Exception):
-                self._hl.hlmlShutdown()
-            self._ready = False
+    def _count(self, lib: Any) -> int:
+        return int(lib.hlmlDeviceGetCount())
 
     def collect(self) -> Snapshot:
         hl = self._lib()
@@ -81,7 +65,7 @@ class GaudiCollector:
     def _get(self, reading: DeviceReading, fn: str, *args: Any) -> Any:
         """Call one HLML getter; None when unsupported, raise _Lost when the device is gone."""
         try:
-            return getattr(self._hl, fn)(*args)
+            return getattr(self._module, fn)(*args)
         except AttributeError:
             return None  # a pyhlml release without this call
         except Exception as exc:  # HLMLError; its code is in .value
@@ -162,6 +146,3 @@ class GaudiCollector:
             m["pcie_replay_total"] = float(replay)
         mode = g(reading, "hlmlDeviceGetPersistenceMode", h)
         reading.persistence_mode = None if mode is None else bool(mode)
-
-
-register("gaudi", GaudiCollector)

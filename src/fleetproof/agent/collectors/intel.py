@@ -20,7 +20,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from fleetproof.agent.collectors.base import DeviceReading, register
+from fleetproof.agent.collectors.base import DeviceReading
 from fleetproof.agent.collectors.tooling import MIB, ToolCollector, ToolGarbage, box_rows, number, reading
 
 __all__ = ["IntelCollector", "parse_discovery_detail", "parse_discovery_list", "parse_stats"]
@@ -129,6 +129,3 @@ class IntelCollector(ToolCollector):
             build_reading(i, device, outputs[1 + 2 * i], outputs[2 + 2 * i])
             for i, device in enumerate(devices)
         ]
-
-
-register("intel", IntelCollector)

@@ -21,8 +21,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot, XidEvent, register
+from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, LibraryCollector, Snapshot, XidEvent
 from fleetproof.agent.collectors.kernel_log import KernelLogSource, open_kernel_log, parse_kernel_xid
+from fleetproof.agent.setting import Option, Setting
 
 __all__ = ["NvidiaCollector", "parse_kernel_xid"]
 
@@ -62,10 +63,21 @@ def _import_pynvml() -> Any:
     return pynvml
 
 
-class NvidiaCollector:
+KERNEL_LOG_PATH = Setting(
+    "kernel_log_path",
+    "auto",
+    "Where to read NVIDIA Xid lines from the kernel log: `kmsg` (/dev/kmsg), `journal` (the "
+    "systemd journal), a log file (e.g. /var/log/kern.log), `auto` (kmsg, else the journal), "
+    "or empty (NVML only).",
+)
+
+
+class NvidiaCollector(LibraryCollector):
     """Reads every NVIDIA GPU that NVML can see."""
 
     name = "nvidia"
+    start_call, stop_call = "nvmlInit", "nvmlShutdown"
+    options = (Option(KERNEL_LOG_PATH, "kernel_log_path", lambda value: value or None),)
 
     def __init__(
         self,
@@ -75,9 +87,7 @@ class NvidiaCollector:
         kernel_log: KernelLogSource | None = None,
         **_: object,
     ) -> None:
-        self._nv = nvml
-        self._clock = clock
-        self._ready = False
+        super().__init__(nvml, clock)
         self._events: Any = None
         self._handle_index: dict[Any, int] = {}
         self._known: dict[int, DeviceInfo] = {}
@@ -85,37 +95,28 @@ class NvidiaCollector:
         self._kernel_log: KernelLogSource | None = kernel_log
 
     # -- lifecycle ---------------------------------------------------------
-    def _lib(self) -> Any:
-        if self._nv is None:
-            self._nv = _import_pynvml()
-        if not self._ready:
-            self._nv.nvmlInit()
-            self._ready = True
-            self._register_events()
-        return self._nv
+    def _import(self) -> Any:
+        return _import_pynvml()
 
-    def available(self) -> bool:
-        try:
-            return int(self._lib().nvmlDeviceGetCount()) > 0
-        except Exception:  # no library, no driver, or a broken install
-            return False
+    def _stop(self, lib: Any) -> None:
+        events, self._events = self._events, None
+        if events is not None:
+            lib.nvmlEventSetFree(events)
+        super()._stop(lib)
+
+    def _count(self, lib: Any) -> int:
+        return int(lib.nvmlDeviceGetCount())
 
     def close(self) -> None:
         if self._kernel_log is not None:
             self._kernel_log.close()
             self._kernel_log = None
-        if self._ready and self._nv is not None:
-            try:
-                if self._events is not None:
-                    self._nv.nvmlEventSetFree(self._events)
-                self._nv.nvmlShutdown()
-            except Exception:
-                pass
-            self._ready = False
-            self._events = None
+        super().close()
+        self._events = None
 
-    def _register_events(self) -> None:
-        nv = self._nv
+    def _started(self) -> None:
+        """Register every GPU for critical Xid events, once NVML is up."""
+        nv = self._module
         try:
             self._events = nv.nvmlEventSetCreate()
             for i in range(int(nv.nvmlDeviceGetCount())):
@@ -152,7 +153,7 @@ class NvidiaCollector:
         the symbol (nvidia-ml-py raises NVML_ERROR_FUNCTION_NOT_FOUND when it looks the
         function up), and the installed nvidia-ml-py lacks the wrapper (AttributeError).
         """
-        nv = self._nv
+        nv = self._module
         try:
             return getattr(nv, fn)(*args)
         except nv.NVMLError as exc:
@@ -166,7 +167,7 @@ class NvidiaCollector:
             return None  # an older nvidia-ml-py without this call
 
     def _read_device(self, index: int, driver: str) -> DeviceReading:
-        nv = self._nv
+        nv = self._module
         placeholder = self._known.get(index) or DeviceInfo(
             index, "nvidia", "unknown", f"nvidia-index-{index}"
         )
@@ -203,7 +204,7 @@ class NvidiaCollector:
         )
 
     def _read_metrics(self, reading: DeviceReading, h: Any) -> None:
-        nv, m = self._nv, reading.metrics
+        nv, m = self._module, reading.metrics
         call = self._call
         # nvmlDeviceGetTemperatureV replaces the deprecated nvmlDeviceGetTemperature (both °C);
         # drivers older than the V call answer FUNCTION_NOT_FOUND and the old call is used.
@@ -267,7 +268,7 @@ class NvidiaCollector:
 
     def _read_nvlink(self, reading: DeviceReading, h: Any) -> None:
         """Sum error counters over the active links; a counter a board does not keep is left out."""
-        nv = self._nv
+        nv = self._module
         counters = {
             "nvlink_crc_errors_total": nv.NVML_NVLINK_ERROR_DL_CRC_FLIT,
             "nvlink_replay_errors_total": nv.NVML_NVLINK_ERROR_DL_REPLAY,
@@ -298,7 +299,7 @@ class NvidiaCollector:
 
     def _poll_events(self, now: float) -> dict[int, list[XidEvent]]:
         """Drain pending Xid events without waiting (timeout 0 ms)."""
-        nv, found = self._nv, {}  # type: ignore[var-annotated]
+        nv, found = self._module, {}  # type: ignore[var-annotated]
         if self._events is None:
             return found
         for _ in range(256):
@@ -342,6 +343,3 @@ def _handle_key(handle: Any) -> Any:
         return ctypes.cast(handle, ctypes.c_void_p).value
     except (TypeError, ctypes.ArgumentError):
         return handle
-
-
-register("nvidia", NvidiaCollector)

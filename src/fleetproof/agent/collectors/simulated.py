@@ -29,7 +29,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot, XidEvent, register
+from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot, XidEvent
+from fleetproof.agent.setting import Option, Setting
 from fleetproof.errors import ConfigError
 
 __all__ = ["Fault", "SimulatedCollector", "parse_faults"]
@@ -178,6 +179,29 @@ class SimulatedCollector:
     """N simulated accelerators; see the module docstring for the fault syntax."""
 
     name = "simulated"
+    options = (
+        Option(Setting("simulated_devices", 8, "Number of devices of the simulated backend."), "devices"),
+        Option(
+            Setting("simulated_seed", 0, "Seed of the simulated backend (same seed, same readings)."), "seed"
+        ),
+        Option(
+            Setting(
+                "simulated_vendor",
+                "simulated",
+                "Vendor label of the simulated devices (simulated, nvidia, amd, gaudi, ascend); "
+                "the readings stay simulated.",
+            ),
+            "vendor",
+        ),
+        Option(
+            Setting(
+                "simulated_faults",
+                "",
+                "Faults to inject into the simulated backend, e.g. `xid79@2+30,thermal@1`.",
+            ),
+            "faults",
+        ),
+    )
 
     def __init__(
         self,
@@ -353,6 +377,3 @@ class SimulatedCollector:
         if p.power == "alternate" and index % 2 == 0:
             keep -= {"power_w", "power_limit_w"}
         reading.metrics = {k: v for k, v in m.items() if k in keep}
-
-
-register("simulated", SimulatedCollector)

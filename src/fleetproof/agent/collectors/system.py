@@ -12,13 +12,21 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fleetproof.agent.collectors.base import Snapshot, register
+from fleetproof.agent.collectors.base import Snapshot
+from fleetproof.agent.setting import Option, Setting, comma_list
 
 __all__ = ["SystemCollector", "host_inventory"]
 
 
 class SystemCollector:
     name = "system"
+    options = (
+        Option(
+            Setting("disk_paths", "/", "Comma-separated paths whose disk use is watched."),
+            "disk_paths",
+            comma_list,
+        ),
+    )
 
     def __init__(
         self,
@@ -64,7 +72,7 @@ class SystemCollector:
 
 
 def host_inventory(hostname: str) -> dict[str, Any]:
-    """Fields of :class:`fleetproof.wire.HostInventory` for this host."""
+    """Fields of :class:`fleetproof.protocol.wire.HostInventory` for this host."""
     import platform
 
     import psutil
@@ -94,6 +102,3 @@ def host_inventory(hostname: str) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "memory_total_bytes": int(psutil.virtual_memory().total),
     }
-
-
-register("system", SystemCollector)

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Snapshot, register
+from fleetproof.agent.collectors.base import DeviceInfo, DeviceReading, Option, Snapshot
 
 __all__ = [
     "GIB",
@@ -301,6 +301,7 @@ class ToolCollector:
     """
 
     name = ""
+    options: tuple[Option, ...] = ()
     vendor = ""
     default_tool = ""
     option = ""  # the create() option that names the program; default "<name>_tool"
@@ -360,11 +361,18 @@ class ToolCollector:
 
 
 def tool_backend(
-    name: str, tool: str, parser: Callable[[str], list[DeviceReading]], *args: str, option: str = ""
+    name: str,
+    tool: str,
+    parser: Callable[[str], list[DeviceReading]],
+    *args: str,
+    option: str = "",
+    options: tuple[Option, ...] = (),
 ) -> type[ToolCollector]:
-    """Define and register the backend ``name``: one round runs ``[tool, *args]``, ``parser`` reads it.
+    """Define the backend ``name``: one round runs ``[tool, *args]``, ``parser`` reads it.
 
-    Most vendor tools need nothing more, so a vendor module is its parser plus this one line.
+    Most vendor tools need nothing more, so a vendor module is its parser plus this one line
+    (and the backend one line in :mod:`fleetproof.agent.collectors.registry`). ``options`` are
+    the settings it reads, as for any collector.
     """
 
     class OneCommand(ToolCollector):
@@ -373,8 +381,8 @@ def tool_backend(
 
     OneCommand.name = OneCommand.vendor = name
     OneCommand.default_tool, OneCommand.args, OneCommand.option = tool, args, option
+    OneCommand.options = options
     OneCommand.__name__ = OneCommand.__qualname__ = f"{name.capitalize()}Collector"
-    register(name, OneCommand)
     return OneCommand
 
 

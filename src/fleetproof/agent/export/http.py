@@ -29,17 +29,17 @@ from prometheus_client.registry import CollectorRegistry
 from fleetproof.agent.export.prometheus import CONTENT_TYPE, render
 from fleetproof.agent.runner import AgentState
 from fleetproof.errors import ConfigError
+from fleetproof.netaddr import AddressError, parse_host_port
 
 __all__ = ["ExporterServer", "parse_listen"]
 
 
 def parse_listen(value: str) -> tuple[str, int]:
     """``"127.0.0.1:9410"`` -> ``("127.0.0.1", 9410)``; ``"[::1]:9410"`` works too."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"listen must be HOST:PORT, not {value!r}")
-    host = host.strip("[]") or "127.0.0.1"
-    return host, int(port)
+    try:
+        return parse_host_port(value, any_port=True)  # port 0: any free port
+    except AddressError as exc:
+        raise ConfigError(f"setting listen: {exc}") from None
 
 
 def _finite(data: Any) -> Any:

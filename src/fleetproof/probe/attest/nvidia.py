@@ -25,7 +25,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fleetproof.probe.attest import AttestationError, Evidence, binding_nonce
+from fleetproof.probe.attest.base import AttestationError, Evidence, binding_nonce
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 

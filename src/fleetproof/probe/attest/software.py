@@ -7,7 +7,7 @@ a software key proves only that whoever answered held a copy of the key.
 
 from __future__ import annotations
 
-from fleetproof.probe.attest import Evidence, binding_nonce
+from fleetproof.probe.attest.base import Evidence, binding_nonce
 
 
 class SoftwareAttestor:

@@ -141,7 +141,7 @@ class ZoneInfo(TypedDict):
 
 
 class HostInventory(TypedDict, total=False):
-    """``fleetproof.wire.HostInventory`` as stored (every key may be missing in older reports)."""
+    """``fleetproof.protocol.wire.HostInventory`` as stored (every key may be missing in older reports)."""
 
     hostname: str
     os: str | None
@@ -152,7 +152,7 @@ class HostInventory(TypedDict, total=False):
 
 
 class InventoryInfo(TypedDict):
-    """The latest ``fleetproof.wire.InventoryReport`` of the host, as the agent sent it."""
+    """The latest ``fleetproof.protocol.wire.InventoryReport`` of the host, as the agent sent it."""
 
     time: float
     host: HostInventory
@@ -160,7 +160,7 @@ class InventoryInfo(TypedDict):
 
 
 class AcceleratorInfo(TypedDict):
-    """One accelerator (``fleetproof.wire.AcceleratorInventory``) with its health and latest metrics."""
+    """One accelerator (``protocol.wire.AcceleratorInventory``) with its health and latest metrics."""
 
     uuid: str
     index: int
@@ -177,7 +177,7 @@ class AcceleratorInfo(TypedDict):
 
 
 class HealthComponent(TypedDict):
-    """Latest ``fleetproof.wire.HealthEvent`` per (component, device): what, why and what to do."""
+    """Latest ``fleetproof.protocol.wire.HealthEvent`` per (component, device): what, why and what to do."""
 
     component: str
     accelerator_uuid: str | None  # None for host-wide components

@@ -12,7 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fleetproof.protocol.health import HealthState
+
 __all__ = [
+    "WIRE_VERSION",
     "AcceleratorInventory",
     "AcceleratorSample",
     "HealthEvent",
@@ -23,8 +26,6 @@ __all__ = [
 ]
 
 WIRE_VERSION: Literal[1] = 1
-
-HealthState = Literal["healthy", "degraded", "unhealthy", "initializing"]
 
 
 class _Wire(BaseModel):
