@@ -68,7 +68,11 @@ START_S = 1_800_000_000.0
 #: Why a site the plan calls provable was not proven, as far as the plan can tell.
 REASON_UNMEASURED = "a landmark carrying the plan's proof was not measured"
 REASON_OVER_BUDGET = "a proof landmark's RTT is above the plan's proof budget"
-REASON_WITHIN_BUDGET = "proof landmarks measured and within budget"
+REASON_JOINT = (
+    "every proof landmark within its budget, but several above their modelled RTT at once "
+    "(a budget holds the others at theirs)"
+)
+REASON_WITHIN_BUDGET = "proof landmarks measured, within budget and at their modelled RTTs"
 
 
 @dataclass
@@ -282,19 +286,23 @@ def mismatch(server: Server, host: Host, plan_site: dict[str, Any], verdict: str
     """Why a site the plan calls provable was not proven: its evidence and its proof budgets."""
     history = server.call("GET", f"/api/v1/devices/{host.device_id}/verdicts?limit=1", headers=ADMIN)
     evidence = history[0]["evidence"] if history else {}
-    unmeasured, over = [], []
+    unmeasured, over, raised = [], [], 0
     for lm in plan_site["landmarks"]:
         sid = server_id(lm["landmark"])
         got, budget = host.rtts_ms.get(sid), lm["budget_rtt_ms"]
         if got is None:
             unmeasured.append(sid)
-        elif budget is not None and got > budget:
+            continue
+        raised += got > lm["modelled_rtt_ms"] + 1e-3  # the plan rounds RTTs to 0.1 µs
+        if budget is not None and got > budget:
             over.append({"landmark": sid, "rtt_ms": got, "budget_rtt_ms": budget})
     if unmeasured:
         reason = REASON_UNMEASURED
     elif over:
         reason = REASON_OVER_BUDGET
-    else:  # the plan's budgets hold every other landmark at its modelled RTT: were they all measured?
+    elif raised >= 2:
+        reason = REASON_JOINT
+    else:
         reason = REASON_WITHIN_BUDGET
     return {
         "site": host.site,

@@ -63,13 +63,15 @@ def test_moved_hosts_are_never_proven(small_jitter: dict[str, Any]) -> None:
 
 def test_rtts_beyond_the_budget_are_caught_and_explained(bench: ModuleType) -> None:
     """Jitter of up to 3 ms per sample exceeds most proof budgets: the server must stop proving those
-    sites, and each miss must be put down to the budget — the comparison can fail, and says why."""
+    sites, and each miss must be put down to the budgets — one exceeded, or several proof landmarks
+    raised at once (a budget holds the others at their modelled RTT) — the comparison can fail, and
+    says why."""
     r = bench.run(bench.Options(SITES, seed=3, jitter_ms=3.0, workers=1))
     assert r["provable_per_plan"] >= 8
     assert r["proven_per_server"] < r["provable_per_plan"]
     assert r["false_proven"] == 0
     for m in r["mismatches"]:
-        assert m["reason"] == bench.REASON_OVER_BUDGET, m
+        assert m["reason"] in (bench.REASON_OVER_BUDGET, bench.REASON_JOINT), m
         assert m["verdict"] != "proven"
 
 
