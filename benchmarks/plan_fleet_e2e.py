@@ -115,12 +115,8 @@ def run_planner(fleet: Fleet, folder: Path, workers: int) -> tuple[dict[str, Any
 
 
 def server_id(plan_id: str) -> str:
-    """A planned landmark's id as the server accepts it (letters, digits, ``._:-``).
-
-    The planner names the j-th landmark at a place ``<place>#j`` (``'`` appended on a clash); the
-    server's id pattern has neither character.
-    """
-    return plan_id.replace("#", ".").replace("'", "_")
+    """A planned landmark's id as registered with the server: the planner's own name (``<place>.j``)."""
+    return plan_id
 
 
 def make_hosts(

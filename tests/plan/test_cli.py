@@ -71,7 +71,7 @@ def test_plan_writes_json_summary_and_map(
     by_id = {s["site"]: s for s in doc["sites"]}
     assert by_id["s-fra"]["provable"] is True
     assert [lm["landmark"] for lm in by_id["s-fra"]["landmarks"]] == ["fra-1", "fra-2"]
-    assert by_id["s-muc"]["added"] == ["munich-de#1", "munich-de#2"]
+    assert by_id["s-muc"]["added"] == ["munich-de.1", "munich-de.2"]
     assert "border" in by_id["s-x"]["why_not"]
     svg = ET.parse(tmp_path / "maps" / "plan.svg").getroot()
     assert svg.tag.endswith("svg")

@@ -46,7 +46,7 @@ def test_the_fleet_has_every_kind_of_site(planned: Planned) -> None:
     plans = {p.site.id: p for p in planned.plan.sites}
     assert plans["s-fra"].provable_now and plans["s-fra-region"].provable_now
     assert not plans["s-ber"].provable_now and plans["s-ber"].provable_with_added
-    assert plans["s-muc"].added == ("munich#1", "munich#2")
+    assert plans["s-muc"].added == ("munich.1", "munich.2")
     assert "6 km from its zone's border" in (plans["s-karlsruhe"].why_not or "")
     assert "outside its zone" in (plans["s-paris-in-de"].why_not or "")
     assert "not in the zones file" in (plans["s-unknown"].why_not or "")

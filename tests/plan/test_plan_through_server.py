@@ -78,8 +78,11 @@ def test_rtts_beyond_the_budget_are_caught_and_explained(bench: ModuleType) -> N
 def test_planned_ids_are_mapped_to_the_servers_pattern(bench: ModuleType) -> None:
     import re
 
+    from fleetproof.geo import Landmark
+    from fleetproof.plan.core import _instance_ids
     from fleetproof.server.admin import ID_PATTERN
 
-    for planned in ("tokyo-jp#1", "tokyo-jp#2'", "x#1''"):
+    names = _instance_ids([Landmark("tokyo-jp", 35.7, 139.7)], 2, {"tokyo-jp.1"})
+    assert names == [["tokyo-jp.1_", "tokyo-jp.2"]]
+    for planned in names[0]:
         assert re.fullmatch(ID_PATTERN, bench.server_id(planned)), planned
-    assert bench.server_id("tokyo-jp#1") != bench.server_id("tokyo-jp#2")

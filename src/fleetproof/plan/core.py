@@ -104,9 +104,10 @@ def _instance_ids(candidates: Sequence[Landmark], per_place: int, taken: set[str
     for c in candidates:
         ids = []
         for j in range(per_place):
-            name = f"{c.id}#{j + 1}"
+            # Letters, digits and ``._:-`` only, so that the server registers the planned name as it is.
+            name = f"{c.id}.{j + 1}"
             while name in taken:
-                name += "'"
+                name += "_"
             taken.add(name)
             ids.append(name)
         out.append(ids)
