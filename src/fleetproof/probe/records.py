@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from fleetproof.errors import InputError, VerificationFailed, first_error
+from fleetproof.files import read_input_text
 from fleetproof.netaddr import AddressError, parse_host_port
 from fleetproof.probe.keys import (
     public_key_b64,
@@ -227,10 +228,7 @@ def verify_record(
 def read_records(path: str | Path) -> list[MeasurementRecord]:
     """Read a JSON-lines file; a malformed line is an InputError naming it."""
     target = Path(path)
-    try:
-        text = target.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(target), None, f"cannot read: {exc}") from None
+    text = read_input_text(target)
     records: list[MeasurementRecord] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -300,10 +298,7 @@ def _parse_directory_row(row: Mapping[str, str | None]) -> LandmarkEntry:
 def load_landmark_directory(path: str | Path) -> dict[str, LandmarkEntry]:
     """Read ``DIR.csv`` (``id,lat,lon,address,public_key``); errors name the file and line."""
     target = Path(path)
-    try:
-        text = target.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(target), None, f"cannot read: {exc}") from None
+    text = read_input_text(target, encoding="utf-8-sig")
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None:
         raise InputError(str(target), None, "file is empty")

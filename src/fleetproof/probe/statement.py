@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleetproof.errors import InputError, VerificationFailed, first_error
+from fleetproof.files import read_input_text
 from fleetproof.probe.keys import (
     public_key_b64,
     public_key_from_b64,
@@ -147,10 +148,7 @@ def verify_statement(
 def read_statement(path: str | Path) -> PositionStatement:
     """Read one statement (JSON); a malformed file is an :class:`InputError` naming it."""
     target = Path(path)
-    try:
-        text = target.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(target), None, f"cannot read: {exc}") from None
+    text = read_input_text(target)
     try:
         return PositionStatement.model_validate_json(text)
     except ValidationError as exc:
