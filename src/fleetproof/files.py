@@ -3,6 +3,8 @@
 A reader (or a crash) sees either the old file or the complete new one. Every
 part writes its outputs through :func:`atomic_open`, so a folder that cannot be
 written to is reported the same way everywhere: as a user error naming the path.
+Reading an input file goes through :func:`read_input_text` for the same reason:
+a missing or undecodable file is a user error naming it, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from fleetproof.errors import ConfigError
+from fleetproof.errors import ConfigError, InputError
 
-__all__ = ["atomic_open"]
+__all__ = ["atomic_open", "read_input_text"]
 
 
 @contextmanager
@@ -45,3 +47,11 @@ def atomic_open(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_input_text(path: Path, encoding: str = "utf-8") -> str:
+    """The whole text of the user's input file ``path``; an :class:`InputError` naming it when unreadable."""
+    try:
+        return path.read_text(encoding=encoding)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), None, f"cannot read: {exc}") from None

@@ -39,6 +39,8 @@ def test_operator_workflow(run, tmp_path: Path) -> None:
     assert code == 0 and json.loads(out)["allowed_countries"] == ["DE", "FR"]
     code, _, err = run("server", "zone", "add", "eu-west")
     assert code == 2 and "exists" in err
+    code, _, err = run("server", "zone", "add", "eu-south", "--site-lat", "95", "--site-lon", "0")
+    assert code == 2 and "site_lat" in err and "Traceback" not in err
     token = json.loads(run("server", "token", "create", "--zone", "eu-west")[1])["token"]
     assert token.startswith("fpe_")
     code, _, err = run("server", "token", "create", "--zone", "nowhere")

@@ -19,7 +19,15 @@ import numpy as np
 from fleetproof.errors import InputError
 from fleetproof.geo import Claim, Landmark, MeshLink
 
-__all__ = ["RttTable", "not_utf8", "read_claims", "read_landmarks", "read_mesh", "read_rtts"]
+__all__ = [
+    "RttTable",
+    "check_unique",
+    "not_utf8",
+    "read_claims",
+    "read_landmarks",
+    "read_mesh",
+    "read_rtts",
+]
 
 
 def _rows(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
@@ -110,6 +118,16 @@ def _latlon(path: Path, line: int, lat_text: str, lon_text: str) -> tuple[float,
     return lat, lon
 
 
+def check_unique(path: Path, line: int, first: dict[str, int], what: str, ident: str) -> None:
+    """Note that ``ident`` (a ``what`` id) is on ``line``; an :class:`InputError` when an earlier line had it.
+
+    ``first`` maps each id seen so far to its line, so the error names both places.
+    """
+    if ident in first:
+        raise InputError(str(path), line, f"duplicate {what} id {ident!r} (first on line {first[ident]})")
+    first[ident] = line
+
+
 def read_landmarks(path: Path) -> list[Landmark]:
     """``id,lat,lon[,country]``; ids unique, positions in range, country a 2-letter code when given."""
     out: list[Landmark] = []
@@ -118,9 +136,7 @@ def read_landmarks(path: Path) -> list[Landmark]:
         lid = row["id"]
         if not lid:
             raise InputError(str(path), line, "id is empty")
-        if lid in first:
-            raise InputError(str(path), line, f"duplicate landmark id {lid!r} (first on line {first[lid]})")
-        first[lid] = line
+        check_unique(path, line, first, "landmark", lid)
         lat, lon = _latlon(path, line, row["lat"], row["lon"])
         country = row.get("country", "").upper() or None
         if country is not None and (len(country) != 2 or not (country.isascii() and country.isalpha())):
@@ -217,9 +233,7 @@ def read_claims(
             raise InputError(str(path), line, "claim is empty")
         if not target:
             raise InputError(str(path), line, "target is empty")
-        if cid in first:
-            raise InputError(str(path), line, f"duplicate claim id {cid!r} (first on line {first[cid]})")
-        first[cid] = line
+        check_unique(path, line, first, "claim", cid)
         if row["lat"] or row["lon"]:
             lat, lon = _latlon(path, line, row["lat"], row["lon"])
             out.append(Claim.point(cid, target, lat, lon))

@@ -32,6 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fleetproof.errors import InputError, first_error
+from fleetproof.files import read_input_text
 from fleetproof.probe.records import MeasurementRecord
 from fleetproof.probe.statement import PositionStatement
 
@@ -178,10 +179,7 @@ def _in_range(indices: list[int], size: int, where: str, what: str) -> None:
 def read_bundle(path: str | Path) -> Bundle:
     """Parse a bundle file; anything malformed is an :class:`InputError` naming file, line or field."""
     target = Path(path)
-    try:
-        text = target.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(target), None, f"cannot read: {exc}") from None
+    text = read_input_text(target)
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

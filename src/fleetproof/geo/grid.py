@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from fleetproof.geo.sphere import unit_vectors
 
-__all__ = ["Grid", "corner_margin", "in_sorted"]
+__all__ = ["Grid", "corner_margin", "csr_group", "expand_ranges", "in_sorted"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -29,6 +29,32 @@ def in_sorted(index: IntArray, keys: IntArray) -> npt.NDArray[np.bool_]:
         return np.zeros(keys.shape, dtype=bool)
     pos = np.minimum(np.searchsorted(index, keys), index.size - 1)
     return np.asarray(index[pos] == keys)
+
+
+def csr_group(keys: IntArray, values: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """Group ``values`` by ``keys``: (sorted unique keys, offsets, values in key order).
+
+    The compressed table the edge indexes of claimed areas and coasts are filed in:
+    the values of ``uniq[i]`` are ``grouped[ptr[i]:ptr[i + 1]]``.
+    """
+    order = np.argsort(keys, kind="stable")
+    uniq, counts = np.unique(keys[order], return_counts=True)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return uniq.astype(np.int64), ptr, values[order].astype(np.int64)
+
+
+def expand_ranges(start: IntArray, count: IntArray) -> tuple[IntArray, IntArray]:
+    """For ranges ``[start, start + count)``: (range index, position) of every element.
+
+    Walks many variable-length ranges at once without a Python loop.
+    """
+    owner = np.repeat(np.arange(count.size, dtype=np.int64), count)
+    pos = (
+        np.arange(int(count.sum()), dtype=np.int64)
+        - np.repeat(np.cumsum(count) - count, count)
+        + start[owner]
+    )
+    return owner, pos
 
 
 def corner_margin(lat_lo: FloatArray, res: float) -> FloatArray:

@@ -42,7 +42,7 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from fleetproof.geo.grid import Grid, corner_margin, in_sorted
+from fleetproof.geo.grid import Grid, corner_margin, csr_group, expand_ranges, in_sorted
 from fleetproof.geo.region import count_outside
 from fleetproof.geo.sphere import unit_vectors
 
@@ -60,25 +60,6 @@ SPLIT = 4
 BUDGET = 2048
 #: Slack (degrees) for the polygon tests: an edge this close to a sub-cell counts as meeting it.
 _EPS_DEG = 1e-9
-
-
-def _csr(keys: IntArray, values: IntArray) -> tuple[IntArray, IntArray, IntArray]:
-    """Group ``values`` by ``keys``: (sorted unique keys, offsets, values in key order)."""
-    order = np.argsort(keys, kind="stable")
-    uniq, counts = np.unique(keys[order], return_counts=True)
-    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return uniq.astype(np.int64), ptr, values[order].astype(np.int64)
-
-
-def _expand(start: IntArray, count: IntArray) -> tuple[IntArray, IntArray]:
-    """For ranges ``[start, start + count)``: (range index, position) of every element."""
-    owner = np.repeat(np.arange(count.size, dtype=np.int64), count)
-    pos = (
-        np.arange(int(count.sum()), dtype=np.int64)
-        - np.repeat(np.cumsum(count) - count, count)
-        + start[owner]
-    )
-    return owner, pos
 
 
 def _clip_floor(x: FloatArray, step: float, n: int) -> IntArray:
@@ -120,8 +101,8 @@ class Shape:
         slanted = np.flatnonzero(y1 != y2)
         pr0 = _clip_floor(np.minimum(y1, y2)[slanted] + 90.0, res, n_rows)
         pr1 = _clip_floor(np.maximum(y1, y2)[slanted] + 90.0, res, n_rows)
-        which, row = _expand(pr0, pr1 - pr0 + 1)
-        rows, ptr, row_edges = _csr(row, slanted[which])
+        which, row = expand_ranges(pr0, pr1 - pr0 + 1)
+        rows, ptr, row_edges = csr_group(row, slanted[which])
         row_ptr = np.zeros(n_rows + 1, dtype=np.int64)
         row_ptr[rows + 1] = np.diff(ptr)
         return Shape(grid, edges, np.cumsum(row_ptr), row_edges)
@@ -136,9 +117,9 @@ class Shape:
         r0 = _clip_floor(np.minimum(y1, y2) - _EPS_DEG + 90.0, res, grid.n_rows)
         r1 = _clip_floor(np.maximum(y1, y2) + _EPS_DEG + 90.0, res, grid.n_rows)
         nc, nr = c1 - c0 + 1, r1 - r0 + 1
-        edge, k = _expand(np.zeros(self.edges.shape[0], dtype=np.int64), nc * nr)
+        edge, k = expand_ranges(np.zeros(self.edges.shape[0], dtype=np.int64), nc * nr)
         dr, dc = np.divmod(k, nc[edge])
-        return _csr((r0[edge] + dr) * grid.n_cols + c0[edge] + dc, edge)
+        return csr_group((r0[edge] + dr) * grid.n_cols + c0[edge] + dc, edge)
 
     def inside(self, lon: FloatArray, lat: FloatArray) -> BoolArray:
         """Whether each point is inside (even–odd, a ray due east; a vertex counts once).
@@ -154,7 +135,7 @@ class Shape:
         row = np.clip(np.floor((ys + 90.0) / self.grid.resolution_deg), 0, self.grid.n_rows - 1).astype(
             np.int64
         )
-        owner, pos = _expand(self.row_ptr[row], self.row_ptr[row + 1] - self.row_ptr[row])
+        owner, pos = expand_ranges(self.row_ptr[row], self.row_ptr[row + 1] - self.row_ptr[row])
         x1, y1, x2, y2 = self.edges[self.row_edges[pos]].T
         y = ys[owner]
         cross = (y1 > y) != (y2 > y)
@@ -163,7 +144,7 @@ class Shape:
         # Crossings of each distinct latitude; a point counts those east of it.
         start = np.searchsorted(owner, np.arange(ys.size), side="left")
         count = np.searchsorted(owner, np.arange(ys.size), side="right") - start
-        who, k = _expand(start[yid], count[yid])
+        who, k = expand_ranges(start[yid], count[yid])
         east = np.bincount(who[xc[k] > lon[who]], minlength=lon.size)
         return np.asarray(east % 2 == 1)
 
@@ -175,7 +156,7 @@ class Shape:
         pos = np.minimum(np.searchsorted(cell_keys, cell), cell_keys.size - 1)
         filed = cell_keys[pos] == cell
         start = np.where(filed, cell_ptr[pos], 0)
-        rect, k = _expand(start, np.where(filed, cell_ptr[pos + 1] - start, 0))
+        rect, k = expand_ranges(start, np.where(filed, cell_ptr[pos + 1] - start, 0))
         ex1, ey1, ex2, ey2 = self.edges[cell_edges[k]].T
         rx0, ry0 = x0[rect] - _EPS_DEG, y0[rect] - _EPS_DEG
         rx1, ry1 = x0[rect] + size + _EPS_DEG, y0[rect] + size + _EPS_DEG

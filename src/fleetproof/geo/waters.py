@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from fleetproof.geo.grid import Grid, corner_margin
+from fleetproof.geo.grid import Grid, corner_margin, csr_group, expand_ranges
 from fleetproof.geo.raster import CellArea
 from fleetproof.geo.refine import Shape
 from fleetproof.geo.sphere import EARTH_RADIUS_KM
@@ -54,24 +54,6 @@ POLAR_DEG = 84.0
 _SLACK_KM = 1e-3
 #: Query points per batch of the distance search (bounds the (point, edge) pairs held at once).
 _CHUNK = 1024
-
-
-def _csr(keys: IntArray, values: IntArray) -> tuple[IntArray, IntArray, IntArray]:
-    order = np.argsort(keys, kind="stable")
-    uniq, counts = np.unique(keys[order], return_counts=True)
-    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return uniq.astype(np.int64), ptr, values[order].astype(np.int64)
-
-
-def _expand(start: IntArray, count: IntArray) -> tuple[IntArray, IntArray]:
-    """For ranges ``[start, start + count)``: (range index, position) of every element."""
-    owner = np.repeat(np.arange(count.size, dtype=np.int64), count)
-    pos = (
-        np.arange(int(count.sum()), dtype=np.int64)
-        - np.repeat(np.cumsum(count) - count, count)
-        + start[owner]
-    )
-    return owner, pos
 
 
 def _lookup(keys: IntArray, ptr: IntArray, query: IntArray) -> tuple[IntArray, IntArray]:
@@ -127,9 +109,9 @@ class Coasts:
         c0, c1 = clip(np.minimum(x1, x2), 180.0, grid.n_cols), clip(np.maximum(x1, x2), 180.0, grid.n_cols)
         r0, r1 = clip(np.minimum(y1, y2), 90.0, grid.n_rows), clip(np.maximum(y1, y2), 90.0, grid.n_rows)
         nc, nr = c1 - c0 + 1, r1 - r0 + 1
-        edge, k = _expand(np.zeros(all_edges.shape[0], dtype=np.int64), nc * nr)
+        edge, k = expand_ranges(np.zeros(all_edges.shape[0], dtype=np.int64), nc * nr)
         dr, dc = np.divmod(k, nc[edge])
-        keys, ptr, cell_edges = _csr((r0[edge] + dr) * grid.n_cols + c0[edge] + dc, edge)
+        keys, ptr, cell_edges = csr_group((r0[edge] + dr) * grid.n_cols + c0[edge] + dc, edge)
         n = len(codes)
         tk = [np.asarray(touched[c], dtype=np.int64) * n + i for i, c in enumerate(codes) if c in touched]
         touched_keys = np.unique(np.concatenate(tk)) if tk else np.zeros(0, dtype=np.int64)
@@ -182,11 +164,11 @@ class Coasts:
         c0 = np.floor((lon - dlon + 180.0) / res).astype(np.int64)
         c1 = np.floor((lon + dlon + 180.0) / res).astype(np.int64)
         nr, nc = r1 - r0 + 1, np.minimum(c1 - c0 + 1, grid.n_cols)
-        point, k = _expand(np.zeros(n, dtype=np.int64), np.where(resolved, nr * nc, 0))
+        point, k = expand_ranges(np.zeros(n, dtype=np.int64), np.where(resolved, nr * nc, 0))
         dr, dc = np.divmod(k, nc[point])
         cells = (r0[point] + dr) * grid.n_cols + (c0[point] + dc) % grid.n_cols
         start, count = _lookup(self.cell_keys, self.cell_ptr, cells)
-        pair, pos = _expand(start, count)
+        pair, pos = expand_ranges(start, count)
         p, e = point[pair], self.cell_edges[pos]
         cos_p = np.cos(np.radians(lat))
         x1, y1, x2, y2 = self.edges[e].T
@@ -222,7 +204,7 @@ class Coasts:
         m = len(self.codes)
         lo = np.searchsorted(self.touched_keys, cells * m)
         hi = np.searchsorted(self.touched_keys, cells * m + m)
-        which, pos = _expand(lo, hi - lo)
+        which, pos = expand_ranges(lo, hi - lo)
         country = self.touched_keys[pos] % m
         keep = ~claim[country]
         return which[keep], country[keep]
@@ -329,7 +311,7 @@ def _near_coast(grid: Grid, land: CellArea, width_km: float) -> IntArray:
     for dr in range(-rr, rr + 1):
         r = rows + dr
         ok = (r >= 0) & (r < grid.n_rows)
-        seed, off = _expand(np.zeros(int(ok.sum()), dtype=np.int64), 2 * k[ok] + 1)
+        seed, off = expand_ranges(np.zeros(int(ok.sum()), dtype=np.int64), 2 * k[ok] + 1)
         c = (cols[ok][seed] + off - k[ok][seed]) % grid.n_cols
         out.append(r[ok][seed] * grid.n_cols + c)
     return np.setdiff1d(np.unique(np.concatenate(out)), land.full, assume_unique=True)

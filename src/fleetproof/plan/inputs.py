@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fleetproof.batch.csvio import _latlon, _rows, not_utf8, read_landmarks
+from fleetproof.batch.csvio import _latlon, _rows, check_unique, not_utf8, read_landmarks
 from fleetproof.errors import InputError
 from fleetproof.geo import Landmark
 from fleetproof.geo.claims import check_polygons, geojson_polygons
@@ -35,9 +35,7 @@ def read_sites(path: Path) -> list[Site]:
         sid = row["id"]
         if not sid:
             raise InputError(str(path), line, "id is empty")
-        if sid in first:
-            raise InputError(str(path), line, f"duplicate site id {sid!r} (first on line {first[sid]})")
-        first[sid] = line
+        check_unique(path, line, first, "site", sid)
         lat, lon = _latlon(path, line, row["lat"], row["lon"])
         if not row["zone"]:
             raise InputError(str(path), line, "zone is empty")
@@ -118,11 +116,7 @@ def read_zones(path: Path) -> dict[str, Zone]:
     first: dict[str, int] = {}
     for line, item in items:
         zone = _zone(path, line, item)
-        if zone.id in first:
-            raise InputError(
-                str(path), line, f"duplicate zone id {zone.id!r} (first on line {first[zone.id]})"
-            )
-        first[zone.id] = line
+        check_unique(path, line, first, "zone", zone.id)
         out[zone.id] = zone
     return out
 

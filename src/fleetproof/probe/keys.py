@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -39,6 +42,11 @@ __all__ = [
 ]
 
 PUBLIC_KEY_BYTES = 32
+SIGNATURE_BYTES = 64
+
+# signed_message, sign_b64 and signature_from_b64 (below) serve the signed documents of
+# this package (measurement records, position statements); they are not in the pinned
+# interface above.
 
 
 def generate_key() -> Ed25519PrivateKey:
@@ -116,3 +124,36 @@ def load_public_key(path: str | Path) -> Ed25519PublicKey:
         return public_key_from_b64(text)
     except ValueError as exc:
         raise InputError(str(target), 1, str(exc)) from None
+
+
+def signed_message(domain: bytes, body: Mapping[str, Any]) -> bytes:
+    """The exact bytes a signature over ``body`` covers: ``domain`` then canonical JSON.
+
+    Keys sorted, no spaces, ASCII only, so every party re-derives the same bytes;
+    the domain line keeps a signature over one kind of document from passing for
+    another. A NaN or infinity has no canonical form: ``ValueError``.
+    """
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return domain + text.encode("ascii")
+
+
+def sign_b64(key: Ed25519PrivateKey, message: bytes) -> str:
+    """``key``'s Ed25519 signature over ``message``, base64."""
+    return base64.b64encode(key.sign(message)).decode("ascii")
+
+
+def signature_from_b64(text: str) -> bytes:
+    """The raw 64-byte signature in ``text``; ``ValueError`` saying what is wrong.
+
+    Only the canonical spelling is accepted: the same bytes spelt another way
+    (padding bits set) would make a second, distinct signed document.
+    """
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("signature is not valid base64") from None
+    if len(raw) != SIGNATURE_BYTES:
+        raise ValueError("signature is missing or not 64 bytes")
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise ValueError("signature is not canonical base64")
+    return raw

@@ -28,8 +28,6 @@ The server must also check that ``device_public_key`` is the key it enrolled for
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import io
 import json
@@ -44,8 +42,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from fleetproof.errors import InputError, VerificationFailed, first_error
+from fleetproof.files import read_input_text
 from fleetproof.netaddr import AddressError, parse_host_port
-from fleetproof.probe.keys import public_key_b64, public_key_from_b64, write_atomic
+from fleetproof.probe.keys import (
+    public_key_b64,
+    public_key_from_b64,
+    sign_b64,
+    signature_from_b64,
+    signed_message,
+    write_atomic,
+)
 
 __all__ = [
     "DIRECTORY_COLUMNS",
@@ -110,10 +116,7 @@ class MeasurementRecord(BaseModel):
 
 def canonical_bytes(record: MeasurementRecord) -> bytes:
     """The exact bytes the landmark's signature covers."""
-    text = json.dumps(
-        record.body(), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    )
-    return SIGNING_DOMAIN + text.encode("ascii")
+    return signed_message(SIGNING_DOMAIN, record.body())
 
 
 def sign_record(
@@ -138,8 +141,7 @@ def sign_record(
         lost=lost,
         time=time,
     )
-    signature = base64.b64encode(key.sign(canonical_bytes(unsigned))).decode("ascii")
-    return unsigned.model_copy(update={"signature": signature})
+    return unsigned.model_copy(update={"signature": sign_b64(key, canonical_bytes(unsigned))})
 
 
 def signed_record_json(
@@ -172,8 +174,7 @@ def signed_record_json(
         "lost": int(lost),
         "time": float(time),
     }
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    body["signature"] = base64.b64encode(key.sign(SIGNING_DOMAIN + text.encode("ascii"))).decode("ascii")
+    body["signature"] = sign_b64(key, signed_message(SIGNING_DOMAIN, body))
     return json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
@@ -204,14 +205,9 @@ def verify_record(
     except ValueError as exc:
         raise RecordError(f"device_public_key: {exc}") from None
     try:
-        signature = base64.b64decode(record.signature, validate=True)
-    except (binascii.Error, ValueError):
-        raise RecordError("signature is not valid base64") from None
-    if len(signature) != 64:
-        raise RecordError("signature is missing or not 64 bytes")
-    if base64.b64encode(signature).decode("ascii") != record.signature:
-        # the same bytes spelt another way (padding bits set) would make a second, distinct record
-        raise RecordError("signature is not canonical base64")
+        signature = signature_from_b64(record.signature)
+    except ValueError as exc:
+        raise RecordError(str(exc)) from None
     try:
         message = canonical_bytes(record)
     except ValueError as exc:  # a NaN or infinity that bypassed validation has no canonical form
@@ -232,10 +228,7 @@ def verify_record(
 def read_records(path: str | Path) -> list[MeasurementRecord]:
     """Read a JSON-lines file; a malformed line is an InputError naming it."""
     target = Path(path)
-    try:
-        text = target.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(target), None, f"cannot read: {exc}") from None
+    text = read_input_text(target)
     records: list[MeasurementRecord] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -305,10 +298,7 @@ def _parse_directory_row(row: Mapping[str, str | None]) -> LandmarkEntry:
 def load_landmark_directory(path: str | Path) -> dict[str, LandmarkEntry]:
     """Read ``DIR.csv`` (``id,lat,lon,address,public_key``); errors name the file and line."""
     target = Path(path)
-    try:
-        text = target.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(target), None, f"cannot read: {exc}") from None
+    text = read_input_text(target, encoding="utf-8-sig")
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None:
         raise InputError(str(target), None, "file is empty")

@@ -28,9 +28,6 @@ Stable interface::
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -40,7 +37,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleetproof.errors import InputError, VerificationFailed, first_error
-from fleetproof.probe.keys import public_key_b64, public_key_from_b64, write_atomic
+from fleetproof.files import read_input_text
+from fleetproof.probe.keys import (
+    public_key_b64,
+    public_key_from_b64,
+    sign_b64,
+    signature_from_b64,
+    signed_message,
+    write_atomic,
+)
 
 __all__ = [
     "STATEMENT_VERSION",
@@ -80,10 +85,7 @@ class PositionStatement(BaseModel):
 
 def statement_bytes(statement: PositionStatement) -> bytes:
     """The exact bytes the statement's signature covers."""
-    text = json.dumps(
-        statement.body(), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    )
-    return SIGNING_DOMAIN + text.encode("ascii")
+    return signed_message(SIGNING_DOMAIN, statement.body())
 
 
 def sign_statement(
@@ -93,20 +95,14 @@ def sign_statement(
     unsigned = PositionStatement(
         landmark_id=landmark_id, lat=float(lat), lon=float(lon), public_key=public_key_b64(key), time=time
     )
-    signature = base64.b64encode(key.sign(statement_bytes(unsigned))).decode("ascii")
-    return unsigned.model_copy(update={"signature": signature})
+    return unsigned.model_copy(update={"signature": sign_b64(key, statement_bytes(unsigned))})
 
 
 def _signature(statement: PositionStatement) -> bytes:
     try:
-        raw = base64.b64decode(statement.signature, validate=True)
-    except (binascii.Error, ValueError):
-        raise StatementError("signature is not valid base64") from None
-    if len(raw) != 64:
-        raise StatementError("signature is missing or not 64 bytes")
-    if base64.b64encode(raw).decode("ascii") != statement.signature:
-        raise StatementError("signature is not canonical base64")
-    return raw
+        return signature_from_b64(statement.signature)
+    except ValueError as exc:
+        raise StatementError(str(exc)) from None
 
 
 def verify_statement(
@@ -152,10 +148,7 @@ def verify_statement(
 def read_statement(path: str | Path) -> PositionStatement:
     """Read one statement (JSON); a malformed file is an :class:`InputError` naming it."""
     target = Path(path)
-    try:
-        text = target.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(target), None, f"cannot read: {exc}") from None
+    text = read_input_text(target)
     try:
         return PositionStatement.model_validate_json(text)
     except ValidationError as exc:

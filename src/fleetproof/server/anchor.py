@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from fleetproof.server.audit import GENESIS, canonical, check_entries, iter_entries
+from fleetproof.server.audit import GENESIS, canonical, check_entries, entry_dict, iter_entries
 from fleetproof.server.store.db import Database
 from fleetproof.server.store.models import AuditEntry
 
@@ -302,16 +302,7 @@ def verify_against_anchor(db: Database, checkpoints: list[Checkpoint]) -> Anchor
         for e in iter_entries(db):
             if e.seq in wanted:
                 hashes[e.seq] = e.hash
-            yield {
-                "seq": e.seq,
-                "time": e.time,
-                "actor": e.actor,
-                "action": e.action,
-                "subject": e.subject,
-                "details": e.details,
-                "prev_hash": e.prev_hash,
-                "hash": e.hash,
-            }
+            yield entry_dict(e)
 
     chain = check_entries(iter(rows()))
     if not chain.ok:

@@ -24,7 +24,16 @@ from fleetproof.files import atomic_open
 from fleetproof.server.store.db import LOCK_AUDIT, Database
 from fleetproof.server.store.models import AuditEntry
 
-__all__ = ["GENESIS", "ChainReport", "append", "entry_hash", "export", "iter_entries", "verify_chain"]
+__all__ = [
+    "GENESIS",
+    "ChainReport",
+    "append",
+    "entry_dict",
+    "entry_hash",
+    "export",
+    "iter_entries",
+    "verify_chain",
+]
 
 GENESIS = "0" * 64
 _TAIL = "fleetproof.audit.tail"
@@ -134,7 +143,8 @@ def check_entries(entries: Iterator[dict[str, Any]]) -> ChainReport:
     return ChainReport(True, count)
 
 
-def _as_dict(e: AuditEntry) -> dict[str, Any]:
+def entry_dict(e: AuditEntry) -> dict[str, Any]:
+    """An entry as the plain fields its hash covers: what the export writes and the chain checks read."""
     return {
         "seq": e.seq,
         "time": e.time,
@@ -148,7 +158,7 @@ def _as_dict(e: AuditEntry) -> dict[str, Any]:
 
 
 def verify_chain(db: Database) -> ChainReport:
-    return check_entries(_as_dict(e) for e in iter_entries(db))
+    return check_entries(entry_dict(e) for e in iter_entries(db))
 
 
 def export(db: Database, out: Path) -> int:
@@ -156,7 +166,7 @@ def export(db: Database, out: Path) -> int:
     count = 0
     with atomic_open(out) as fh:
         for e in iter_entries(db):
-            fh.write(json.dumps(_as_dict(e), sort_keys=True) + "\n")
+            fh.write(json.dumps(entry_dict(e), sort_keys=True) + "\n")
             count += 1
     return count
 
@@ -165,4 +175,4 @@ def entries_page(db: Database, offset: int, limit: int) -> tuple[int, list[dict[
     with db.read() as session:
         total = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
         rows = session.scalars(select(AuditEntry).order_by(AuditEntry.seq).offset(offset).limit(limit))
-        return total, [_as_dict(e) for e in rows]
+        return total, [entry_dict(e) for e in rows]

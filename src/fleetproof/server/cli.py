@@ -220,6 +220,21 @@ def _admin_mod() -> Any:
     return admin
 
 
+def _admin_input(model: str, **fields: Any) -> Any:
+    """The admin module's input ``model`` (``ZoneIn``, ``LandmarkIn``) built from command-line values.
+
+    Its validation errors are the user's: a :class:`ConfigError` worded by the shared formatter.
+    """
+    from pydantic import ValidationError
+
+    from fleetproof.errors import ConfigError, first_error
+
+    try:
+        return getattr(_admin_mod(), model)(**fields)
+    except ValidationError as exc:
+        raise ConfigError(first_error(exc)) from None
+
+
 def _settings(args: argparse.Namespace) -> Any:
     from fleetproof.server.config import ServerSettings
 
@@ -260,31 +275,26 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _zone_add(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
+    from fleetproof.errors import InputError
 
-    from fleetproof.errors import ConfigError, InputError, first_error
-
-    admin = _admin_mod()
     region = None
     if args.region_file:
         try:
             region = json.loads(Path(args.region_file).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise InputError(args.region_file, None, f"not a readable GeoJSON file: {exc}") from None
-    try:
-        zone = admin.ZoneIn(
-            id=args.id,
-            description=args.description,
-            site_name=args.site_name,
-            site_lat=args.site_lat,
-            site_lon=args.site_lon,
-            allowed_countries=args.country,
-            allowed_region=region,
-        )
-    except ValidationError as exc:
-        raise ConfigError(first_error(exc)) from None
+    zone = _admin_input(
+        "ZoneIn",
+        id=args.id,
+        description=args.description,
+        site_name=args.site_name,
+        site_lat=args.site_lat,
+        site_lon=args.site_lon,
+        allowed_countries=args.country,
+        allowed_region=region,
+    )
     return _print(
-        admin.create_zone(_db(args), zone, actor="admin:cli", now=time.time(), replace=args.replace)
+        _admin_mod().create_zone(_db(args), zone, actor="admin:cli", now=time.time(), replace=args.replace)
     )
 
 
@@ -302,9 +312,7 @@ def _token_create(args: argparse.Namespace) -> int:
 
 
 def _landmark_add(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from fleetproof.errors import ConfigError, first_error
+    from fleetproof.errors import ConfigError
 
     key = args.public_key
     if key.startswith("@"):
@@ -317,20 +325,19 @@ def _landmark_add(args: argparse.Namespace) -> int:
         from fleetproof.probe.statement import read_statement
 
         statement = read_statement(args.statement).model_dump(mode="json")
-    admin = _admin_mod()
-    try:
-        lm = admin.LandmarkIn(
-            id=args.id,
-            lat=args.lat,
-            lon=args.lon,
-            address=args.address,
-            public_key=key,
-            country=args.country,
-            statement=statement,
-        )
-    except ValidationError as exc:
-        raise ConfigError(first_error(exc)) from None
-    return _print(admin.add_landmark(_db(args), lm, actor="admin:cli", now=time.time(), replace=args.replace))
+    lm = _admin_input(
+        "LandmarkIn",
+        id=args.id,
+        lat=args.lat,
+        lon=args.lon,
+        address=args.address,
+        public_key=key,
+        country=args.country,
+        statement=statement,
+    )
+    return _print(
+        _admin_mod().add_landmark(_db(args), lm, actor="admin:cli", now=time.time(), replace=args.replace)
+    )
 
 
 def _devices(args: argparse.Namespace) -> int:
