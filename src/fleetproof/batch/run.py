@@ -212,6 +212,7 @@ def run_verify(
     workers = opts.workers if opts.workers is not None else default_workers()
     if workers > 1 and countries.edges is not None and any(c.kind == "countries" for c in claims):
         load_country_edges()  # borders for refined verdicts: read once here, not in every worker
+        countries.coasts()  # and the coast index of territorial waters, shared copy-on-write
     if opts.map_dir is None:
         texts, briefs = verify_encoded(verifier, targets, rtt, pairs, workers, progress.advance)
         results: list[Any] = []
