@@ -39,6 +39,7 @@ Run the fleet server (no ACTION), or act on its store.
   fleetproof server landmark add --id ID --lat --lon --address --public-key KEY|@FILE | landmark list
   fleetproof server devices | alerts [--open]
   fleetproof server report inventory|compliance [--zone ID] [--format csv|json] [--out FILE]
+  fleetproof server evidence export --device ID [--since T] [--until T] --out FILE
 
 Actions work on the store directly (--db, default the SQLite file in the data directory), so
 they need no running server; each is written to the audit log. See docs/operations.md.
