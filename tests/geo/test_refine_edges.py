@@ -473,3 +473,44 @@ def test_cut_at_antimeridian_reads_jump_edges_the_short_way() -> None:
     # An odd number of jumps (a ring around a pole) is left as it is.
     polar = polygon_edges([[[-180.0, 80.0], [0.0, 80.0], [180.0, 80.0], [-180.0, 80.0]]])
     assert np.array_equal(cut_at_antimeridian(polar), polar)
+
+
+# ----- high latitudes: a cell wholly outside the claim that only the cell-margin test keeps
+def test_cell_outside_the_claim_kept_by_its_margin_is_refined_away() -> None:
+    """At 66.7° N a 0.5° cell is 22 km wide and 55 km tall, so the cell-margin test (its half
+    diagonal, about 30 km) keeps cells beyond a claim's side that the disk never reaches. Such a
+    cell, wholly outside the claim, must be refined like a border cell before it may block
+    ``proven``; a disk that does reach past the side still must not be proven.
+    """
+    claim = Enclave(Box(20.03, 5.42, 65.03, 68.0))  # east side at 25.45° E, near its cell's east edge
+    lat, lon = 66.7, 24.9
+    clearance = claim.clearance(lat, lon)
+    assert 20.0 < clearance * EARTH_RADIUS_KM < 30.0
+    assert verdict(claim, lat, lon, radius_near(clearance, -5.0), depth=0) == "consistent"
+    assert verdict(claim, lat, lon, radius_near(clearance, -5.0)) == "proven"
+    assert verdict(claim, lat, lon, radius_near(clearance, 2.0)) == "consistent"
+
+
+def test_site_in_sweden_near_finland_is_proven_both_paths() -> None:
+    """A site 68 km inside Sweden at 66.7° N with two landmarks 9–10 km away (modelled RTTs: 1.4 ×
+    the great circle at 2/3 c plus 0.1 ms per end): both disks end 7.5 km short of Finland, but
+    cells of Finland pass the cell-margin test. Refined, the claim is proven, batched or not."""
+    from fleetproof.geodata import load_countries
+
+    site = (66.72937, 22.28251)
+    lms = [
+        Landmark("a", 66.66442, 22.40733),
+        Landmark("b", 66.78890, 22.45101),
+        Landmark("stockholm", 59.33, 18.07),
+    ]
+    d_km = [
+        float(np.arccos(np.clip(unit_vectors(*site) @ unit_vectors(lm.lat, lm.lon), -1, 1)) * EARTH_RADIUS_KM)
+        for lm in lms
+    ]
+    rtts = {lm.id: 2 * d * 1.4 / SPEED.v_max_km_per_ms + 0.4 for lm, d in zip(lms, d_km, strict=True)}
+    v = Verifier(lms, load_countries())
+    claims = [Claim.country("se", "t", "SE"), Claim.country("fi", "t", "FI")]
+    for batched in (True, False):
+        v.batched = batched
+        got = {r.claim: r.verdict for r in v.verify(rtts, claims)}
+        assert got == {"se": "proven", "fi": "violation"}, (batched, got)

@@ -195,8 +195,14 @@ class AreaVerdicts:
             cand = blocked.candidates(vecs, rad, self.engine.tolerance)
             cells, counts = surviving(self.engine.grid, cand, vecs, rad, self.engine.tolerance)
             ev["feasible_claim_cells"] = int(cells.size)
-            # Only an overlap confined to border cells of the claim is worth a finer look.
-            if cells.size and self.engine.refine_depth > 0 and not in_sorted(area.full, cells).any():
+            # An overlap confined to border cells of the claim is worth a finer look; so is any
+            # overlap of a region tight enough to refine, as the cell-margin test may keep full
+            # cells of the claim that no place of the region reaches (narrow cells, high latitudes).
+            if (
+                cells.size
+                and self.engine.refine_depth > 0
+                and (self._refines_proven(rad) or not in_sorted(area.full, cells).any())
+            ):
                 how = self._refine(claim, cells, vecs, rad, "violation")
                 if how.decided:  # every feasible claim cell is excluded on a finer look
                     ev["refined"] = how.evidence()
@@ -312,11 +318,11 @@ class AreaVerdicts:
         """Whether the whole tolerant region lies inside the claim, and the refinement that showed it.
 
         On cells alone: every region cell is a full cell of the area. A sparse probe of the
-        region's bounding caps usually finds a feasible cell outside the area at once (outside
-        its touched cells when refining, as border cells may still be settled on sub-cells);
-        only when it does not is the whole region computed, and its cells that are not full
-        refined (:mod:`fleetproof.geo.refine`). ``probed``: the same probes were already run
-        (by :meth:`_inside_many`) and found nothing.
+        region's bounding caps usually finds a feasible cell outside the area at once (when
+        refining, one whose centre is exactly a place of the region outside the claim, as any
+        other cell may still be excluded on sub-cells); only when it does not is the whole
+        region computed, and its cells that are not full refined (:mod:`fleetproof.geo.refine`).
+        ``probed``: the same probes were already run (by :meth:`_inside_many`) and found nothing.
         """
         area = self.areas.area(claim)[0]
         refining = self._refines_proven(rad)
@@ -326,7 +332,10 @@ class AreaVerdicts:
         if seeds == 0 or rad[seeds - 1] >= np.pi:
             return False, None
         # One sparse probe per seed cap; any feasible cell outside the area settles it. When
-        # refining, feasible border cells settle it only if one's centre is a witness.
+        # refining, feasible cells outside the full ones settle it only if one's centre is a
+        # witness: a cell the cell-margin test keeps may hold no place of the region at all
+        # (at high latitudes a 0.5° cell is narrow and its margin generous), and refinement
+        # may still exclude it, whether it is a border cell or wholly outside the claim.
         border = []
         for k in range(0 if probed else seeds):
             lat, lon = (float(x) for x in lat_lon(vecs[k]))
@@ -335,10 +344,16 @@ class AreaVerdicts:
             alive = surviving(
                 self.engine.grid, probe[~in_sorted(area.full, probe)], vecs, rad, self.engine.tolerance
             )[0]
-            on_border = in_sorted(area.touched, alive) if refining else np.zeros(alive.size, dtype=bool)
-            if not on_border.all():
+            if not refining and alive.size:
                 return False, None
-            border.append(alive)
+            # A cell the claim does not touch lies wholly outside it: its centre is a witness
+            # when it is exactly in the region. Border cells need the claim's boundary.
+            on_border = in_sorted(area.touched, alive)
+            out = alive[~on_border]
+            limits = np.broadcast_to(_cos_limits(rad), (out.size, rad.size))
+            if out.size and self._feasible(self.engine.grid.centers[out], limits, vecs).any():
+                return False, None
+            border.append(alive[on_border])
         if border:
             cells = np.concatenate(border)
             if self._leaves_claim([claim], np.zeros(cells.size, dtype=np.int64), cells, rad[None, :], vecs)[
@@ -395,7 +410,9 @@ class AreaVerdicts:
             key = ids[owner] * self.engine.grid.n_cells + cells
             outside = ~in_sorted(full, key)
             cells, owner, key = cells[outside], owner[outside], key[outside]
-            clear = ~(in_sorted(touched, key) & refining[owner])
+            clear = ~refining[owner]
+            untouched = ~in_sorted(touched, key)
+            limits = _cos_limits(rad)
             # Most probe cells are feasible: a few per claim usually settle it, the rest only if not.
             count = np.bincount(owner, minlength=rad.shape[0])
             rank = np.arange(owner.size) - (np.cumsum(count) - count)[owner]
@@ -413,8 +430,16 @@ class AreaVerdicts:
                 )
                 alive = np.flatnonzero(part)[keep]
                 settled[owner[alive[clear[alive]]]] = True  # a feasible cell outside the area: not proven
-                border_owner.append(owner[alive[~clear[alive]]])
-                border_cells.append(cells[alive[~clear[alive]]])
+                # Refining, a cell wholly outside the claim settles it when its centre is exactly in
+                # the region (as in _inside); a border cell's centre also needs the claim's boundary.
+                rest = alive[~clear[alive]]
+                out, on = rest[untouched[rest]], rest[~untouched[rest]]
+                exact = self._feasible(
+                    self.engine.grid.centers[cells[out]], limits[owner[out]], self.engine.landmarks.vectors
+                )
+                settled[owner[out[exact]]] = True
+                border_owner.append(owner[on])
+                border_cells.append(cells[on])
         if border_owner:
             b_owner, b_cells = np.concatenate(border_owner), np.concatenate(border_cells)
             live = ~settled[b_owner]
