@@ -135,6 +135,33 @@ def test_consistent_says_what_blocks_proven() -> None:
         assert blocked[-2]["kind"] == "other_countries" and blocked[-2]["count"] > 0
 
 
+def test_a_sliver_across_the_border_is_named_by_refinement() -> None:
+    """A site 60 km inside Bolivia whose nearer landmark lies 10 km toward Peru: that landmark's
+    54 km disk crosses the border by about 4 km, too thin a sliver for the sampled ``blocked_by``.
+    Refinement's witness names it: a place of the region, in Peru, that a person can check."""
+    lat, lon = -16.72687, -68.44686
+    near = [Landmark("a", -16.65816, -68.50725), Landmark("b", -16.74283, -68.43628)]
+    far = [Landmark("lima", -12.05, -77.04), Landmark("santiago", -33.45, -70.67)]
+    lms = near + far
+
+    def rtt(lm: Landmark) -> float:  # 1.4 × the great circle at 2/3 c, and 0.1 ms per end
+        return 2 * float(distance_km(lat, lon, lm.lat, lm.lon)) * 1.4 / (2 * KM_PER_MS) + 0.4
+
+    rtts = {lm.id: rtt(lm) for lm in lms}
+    [r] = Verifier(lms, load_countries()).verify(rtts, [Claim.country("c", "t", "BO")])
+    assert r.verdict == "consistent"
+    place = r.evidence["blocked_by"][0]
+    assert place["kind"] == "place" and place["country"] == "PE", r.evidence["blocked_by"]
+    # It is a place of the tolerant region: at most one disk (tolerance 1) leaves it out.
+    outside = [
+        lm.id
+        for lm in lms
+        if distance_km(place["lat"], place["lon"], lm.lat, lm.lon) > rtt(lm) * KM_PER_MS * 1.01
+    ]
+    assert len(outside) <= 1, outside
+    assert r.evidence["blocked_by"][-1]["kind"] == "landmarks"
+
+
 SITE_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 cities = st.sampled_from(
     [(lat, lon) for _, lat, lon, _ in PROVABLE] + [(48.86, 2.35), (-33.87, 151.21), (1.35, 103.82)]

@@ -537,7 +537,7 @@ class AreaVerdicts:
             )[0]
         vecs, rad = self.engine.landmarks.vectors[by_size], rad_all[by_size]
         shape = self.areas.shape(claim)
-        return blocked_by(
+        entries = blocked_by(
             self.engine.grid,
             area,
             shape,
@@ -549,6 +549,26 @@ class AreaVerdicts:
             tightest_km,
             codes,
         )
+        if all(e["kind"] == "landmarks" for e in entries):
+            # The sample found no place outside the claim: too small a part of the region to
+            # sample, such as a sliver across a border. Refinement's witness names one.
+            place = self._outside_witness(claim, vecs, rad)
+            if place is not None:
+                entries.insert(0, place)
+        return entries
+
+    def _outside_witness(self, claim: Claim, vecs: FloatArray, rad: FloatArray) -> dict[str, Any] | None:
+        """A place of the tolerant region outside the claim, found by refinement, and whose it is."""
+        cells, _ = feasible_cells(self.engine.grid, vecs, rad, self.engine.tolerance)
+        blocking = cells[~in_sorted(self.areas.area(claim)[0].full, cells)]
+        if blocking.size == 0:
+            return None
+        at = self._refine(claim, blocking, vecs, rad, "proven").at
+        if at is None:
+            return None
+        lat, lon = np.array([at[0]]), np.array([at[1]])
+        who = self.territory(lat, lon, self.engine.grid.cell_of(lat, lon), True)[0]
+        return {"kind": "place", "lat": round(at[0], 4), "lon": round(at[1], 4), "country": who}
 
     def _contradictions(self, row: FloatArray, area: CellArea) -> list[dict[str, Any]]:
         """Landmarks whose disk alone excludes every cell of the claim, nearest-miss first."""

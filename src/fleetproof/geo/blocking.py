@@ -140,7 +140,10 @@ def blocked_by(
     ``{"kind": "outside", "share": s}`` (a region claim checked without a country table),
     ``{"kind": "other_countries", "count": n, "share": s}`` (beyond the 8 largest parts), and
     ``{"kind": "landmarks", "tightest_bound_km": b}`` when the region is too large for refinement
-    to look inside cells (``fine`` false) or no place outside the claim turned up.
+    to look inside cells (``fine`` false) or no place outside the claim turned up. (When the sample
+    finds none in a tight region, :class:`~fleetproof.geo.area_verdicts.AreaVerdicts` adds
+    ``{"kind": "place", "lat": φ, "lon": λ, "country": code or None (sea)}``, a place of the region
+    outside the claim that refinement found, where one exists.)
     """
     out: list[dict[str, Any]] = []
     seeds = min(tolerance + 1, rad.size)

@@ -192,13 +192,15 @@ class Shape:
 class Refined:
     """What refinement found: ``decided`` (the verdict holds), the grid cells it looked into, levels used.
 
-    ``witness``: it found a place that rules the verdict out (not just ran out of depth or budget).
+    ``witness``: it found a place that rules the verdict out (not just ran out of depth or budget);
+    ``at``: that place, (lat, lon) in degrees — for ``proven``, a place of the region outside the claim.
     """
 
     decided: bool
     cells: int
     depth: int
     witness: bool = False
+    at: tuple[float, float] | None = None
 
     def evidence(self) -> dict[str, int]:
         return {"cells": self.cells, "depth": self.depth}
@@ -238,22 +240,24 @@ def _point_side(
     lon: FloatArray,
     lat: FloatArray,
     goal: Literal["violation", "proven"],
-) -> bool:
-    """Whether any witness point is inside the claim (``violation``) or outside it (``proven``).
+) -> int:
+    """The index of a witness point inside the claim (``violation``) or outside it (``proven``), or −1.
 
     A point in a full grid cell is inside, one in an untouched cell outside; the polygons
     are consulted (and built) only for points in border cells.
     """
-    if (parent_full if goal == "violation" else ~parent_touched).any():
-        return True
+    settled = np.flatnonzero(parent_full if goal == "violation" else ~parent_touched)
+    if settled.size:
+        return int(settled[0])
     edge = np.flatnonzero(parent_touched & ~parent_full)
     parts = shapes() if edge.size else None
     if parts is None:
-        return False
+        return -1
     inside = np.zeros(edge.size, dtype=bool)
     for shape in parts:
         inside |= shape.inside(lon[edge], lat[edge])
-    return bool((inside if goal == "violation" else ~inside).any())
+    hit = np.flatnonzero(inside if goal == "violation" else ~inside)
+    return int(edge[hit[0]]) if hit.size else -1
 
 
 def refine(
@@ -318,8 +322,11 @@ def refine(
         point = unit_vectors(lat_c, lon_c).reshape(-1, 3)
         exact = ((point @ vecs.T) < limit[None, :]).sum(axis=1) <= tolerance
         w = np.flatnonzero(exact)
-        if w.size and _point_side(shapes, p_full[w], p_touched[w], lon_c[w], lat_c[w], goal):
-            return Refined(False, n_cells, level, witness=True)
+        if w.size:
+            k = _point_side(shapes, p_full[w], p_touched[w], lon_c[w], lat_c[w], goal)
+            if k >= 0:
+                at = (float(lat_c[w[k]]), float(lon_c[w[k]]))
+                return Refined(False, n_cells, level, witness=True, at=at)
         if x0.size > budget:
             return Refined(False, n_cells, level)
     return Refined(False, n_cells, depth)
