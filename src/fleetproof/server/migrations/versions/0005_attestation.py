@@ -20,10 +20,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("devices", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("attestation", sa.JSON(), nullable=True))
+    op.add_column("devices", sa.Column("attestation", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("devices", schema=None) as batch_op:
-        batch_op.drop_column("attestation")
+    # Not in batch mode: on SQLite that copies the table and drops the old one, which the
+    # store's foreign keys (accelerators, verdicts … → devices) refuse. SQLite 3.35 and later
+    # drop a plain column in place, as PostgreSQL does.
+    op.drop_column("devices", "attestation")
