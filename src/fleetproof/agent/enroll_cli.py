@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["add_enroll_command", "host_inventory"]
+__all__ = ["add_enroll_command", "attest_with", "host_inventory"]
 
 
 def add_enroll_command(agent_subparsers: Any) -> argparse.ArgumentParser:
@@ -82,7 +82,7 @@ def _enroll(args: argparse.Namespace) -> int:
     if not server:
         raise ConfigError("the server's URL is required (--server, or setting server_url)")
     state_dir = str(settings.resolved_state_dir())
-    attest = _attestation(getattr(args, "attestor", "software"), token.strip())
+    attest = attest_with(getattr(args, "attestor", "software"), token.strip())
     identity = enroll(
         server,
         token.strip(),
@@ -94,7 +94,7 @@ def _enroll(args: argparse.Namespace) -> int:
     return 0
 
 
-def _attestation(name: str, token: str) -> Callable[[bytes], Mapping[str, Any]] | None:
+def attest_with(name: str, token: str) -> Callable[[bytes], Mapping[str, Any]] | None:
     """The evidence maker for ``--attestor NAME``, over the enrollment's challenge; None for ``none``.
 
     Checked before anything is sent, so that an unknown or unavailable attestor costs no token.
