@@ -45,9 +45,12 @@ def agent_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_enroll_sends_software_evidence_by_default(fleet_server: Any, agent_env: Path) -> None:
+def test_enroll_sends_software_evidence_by_default(
+    fleet_server: Any, agent_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     token, state = _token(fleet_server), agent_env / "state"
     assert _enroll(fleet_server, token, state) == 0
+    assert "(key attested by software)" in capsys.readouterr().out
     stored = _stored(fleet_server)["attestation"]
     key = load_private_key(state / KEY_FILE)
     challenge = enrollment_challenge(token)

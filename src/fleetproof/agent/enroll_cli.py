@@ -90,7 +90,8 @@ def _enroll(args: argparse.Namespace) -> int:
         host_inventory(args.hostname or settings.hostname or None),
         attest=attest,
     )
-    print(f"enrolled as {identity.device_id} in zone {identity.zone}; state in {state_dir}")
+    attested = "no attestation" if attest is None else f"key attested by {args.attestor}"
+    print(f"enrolled as {identity.device_id} in zone {identity.zone} ({attested}); state in {state_dir}")
     return 0
 
 
