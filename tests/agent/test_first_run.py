@@ -56,7 +56,7 @@ def test_enroll_reads_the_settings_file_of_agent_run(home: Path, monkeypatch: py
     )
     seen: dict[str, Any] = {}
 
-    def fake_enroll(server: str, token: str, state_dir: str, inventory: Any) -> Any:
+    def fake_enroll(server: str, token: str, state_dir: str, inventory: Any, attest: Any = None) -> Any:
         seen.update(server=server, token=token, state_dir=state_dir, hostname=inventory.host.hostname)
         return SimpleNamespace(device_id="dev-1", zone="eu")
 

@@ -19,6 +19,7 @@ PINNED = {
         "BUNDLE_FORMAT",
         "Basis",
         "Bundle",
+        "BundleAttestation",
         "BundleCalibration",
         "BundleDevice",
         "BundleLandmark",
@@ -45,6 +46,7 @@ PINNED = {
         "zone_json",
     },
     "fleetproof.evidence.verify": {"Part", "Report", "VerdictCheck", "verify_bundle"},
+    "fleetproof.evidence.attestation": {"check_device_attestation"},
 }
 
 
@@ -87,6 +89,15 @@ def test_server_and_verifier_share_one_path_to_a_verdict() -> None:
     assert engine.judge is judging.judge
     assert engine.build_engine is judging.build_engine
     assert engine.calibrated_model is judging.calibrated_model
+
+
+def test_enrollment_and_verifier_check_attestation_alike() -> None:
+    """What the server refuses at enrollment is what the verifier fails a bundle on: one function each."""
+    import fleetproof.evidence.attestation as attestation
+    import fleetproof.server.api_agent as api_agent
+
+    assert api_agent.binding_problem is attestation.binding_problem
+    assert api_agent.consistency_problems is attestation.consistency_problems
 
 
 @pytest.mark.parametrize("module", sorted(PINNED))

@@ -125,6 +125,25 @@ def contradicting_mesh(doc: Doc) -> None:
     entry["record"], entry["rtt_ms"] = None, 1.0
 
 
+def attestation_nonce(doc: Doc) -> None:
+    att = doc["device"]["attestation"]
+    att["nonce_hex"] = att["nonce_hex"][:-1] + ("0" if att["nonce_hex"][-1] != "0" else "1")
+
+
+def attestation_challenge(doc: Doc) -> None:
+    """Evidence presented as answering another enrollment's challenge."""
+    doc["device"]["attestation"]["challenge_hex"] = "ab" * 32
+
+
+def attestation_hardware_bound(doc: Doc) -> None:
+    doc["device"]["attestation"]["hardware_bound"] = True
+
+
+def attestation_relabelled_nvidia(doc: Doc) -> None:
+    """Software evidence passed off as a GPU's: no nvattest report backs it."""
+    doc["device"]["attestation"].update(attestor="nvidia", hardware_bound=True)
+
+
 TAMPERS: list[tuple[str, Callable[[Doc], None], str]] = [
     ("an RTT and its sample", lower_rtt, "signature does not verify under landmark 'par'"),
     ("an RTT that is not the minimum", rtt_not_min, "rtt_ms"),
@@ -133,6 +152,15 @@ TAMPERS: list[tuple[str, Callable[[Doc], None], str]] = [
     ("a landmark's position in a verdict", move_landmark_in_verdict, "landmark rom at"),
     ("a landmark's key", replace_landmark_key, "landmark vie: position statement"),
     ("the device key", replace_device_key, "measured for another device key"),
+    (
+        "the device key, against its attestation",
+        replace_device_key,
+        "(software): not bound to the enrolled key",
+    ),
+    ("the attestation nonce", attestation_nonce, "(software): not bound to the enrolled key"),
+    ("the attestation challenge", attestation_challenge, "another key or another enrollment"),
+    ("the attestor's hardware_bound", attestation_hardware_bound, "claims hardware_bound"),
+    ("software evidence relabelled nvidia", attestation_relabelled_nvidia, "without the nvattest report"),
     ("a verdict", flip_verdict, "verdict: stored 'proven', recomputed 'consistent'"),
     ("a suspicion flag", flip_suspicious, "suspicious: stored"),
     ("an estimate", move_estimate, "estimate.lat: stored"),
@@ -156,6 +184,10 @@ def test_the_exported_bundle_verifies(bundle_path: Path, capsys: pytest.CaptureF
     assert "checked          measurement records: 30 of 30" in out
     assert "operator's word  zone definition" in out
     assert "assumed          speed bound" in out
+    assert (
+        "checked          device key attestation: the software evidence is bound to the enrolled key" in out
+    )
+    assert "operator's word  device key: a software key (software attestor, not hardware-bound)" in out
 
 
 @pytest.mark.parametrize(("what", "tamper", "named"), TAMPERS, ids=[t[0] for t in TAMPERS])

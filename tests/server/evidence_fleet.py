@@ -2,8 +2,8 @@
 
 Ten European landmarks register with signed position statements and send a signed mesh
 (every ordered pair, RTTs from realistic paths); a device in a Frankfurt data centre,
-enrolled in a zone allowing Germany and France, sends ``rounds`` rounds of signed records
-ten minutes apart, and the pipeline judges each.
+enrolled with software attestation in a zone allowing Germany and France, sends ``rounds``
+rounds of signed records ten minutes apart, and the pipeline judges each.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def build_fleet(client: Any, ctx: Any, clock: Any, rounds: int = 3) -> Fleet:
     )
     assert r.status_code == 200 and r.json()["quarantined"] == [], r.text
     ensure_zone(client, "de-fr", ("DE", "FR"))
-    fleet = Fleet(keys, enroll(client, "de-fr", "fra-host"))
+    fleet = Fleet(keys, enroll(client, "de-fr", "fra-host", attestor="software"))
     assert fleet.device is not None
     for _ in range(rounds):
         r = signed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fleetproof.probe.keys import public_key_b64
+from fleetproof.probe.keys import public_key_b64, public_key_bytes
 from fleetproof.probe.records import sign_record
 from fleetproof.protocol.reqsign import sign_request
 
@@ -54,17 +55,27 @@ def ensure_zone(client: Any, zone: str = "eu-west", countries: tuple[str, ...] =
     assert r.status_code in (201, 400), r.text
 
 
-def enroll(client: Any, zone: str = "eu-west", hostname: str = "gpu-host-1") -> Enrolled:
+def attestation(attestor: str, key: Ed25519PrivateKey, token: str) -> dict[str, Any]:
+    """The evidence an agent sends with ``--attestor NAME``: over the key and the token's SHA-256."""
+    from fleetproof.probe.attest import get_attestor
+    from fleetproof.protocol.enroll import enrollment_challenge
+
+    evidence = get_attestor(attestor)().attest(public_key_bytes(key), enrollment_challenge(token))
+    return dataclasses.asdict(evidence)
+
+
+def enroll(
+    client: Any, zone: str = "eu-west", hostname: str = "gpu-host-1", attestor: str | None = None
+) -> Enrolled:
     ensure_zone(client, zone)
     token = client.post("/api/v1/enrollment-tokens", json={"zone": zone}, headers=ADMIN_HEADERS).json()[
         "token"
     ]
     key = Ed25519PrivateKey.generate()
-    r = client.post(
-        "/api/v1/enroll",
-        json={"public_key": public_key_b64(key), "inventory": inventory(hostname)},
-        headers={"Authorization": f"Bearer {token}"},
-    )
+    body: dict[str, Any] = {"public_key": public_key_b64(key), "inventory": inventory(hostname)}
+    if attestor is not None:
+        body["attestation"] = attestation(attestor, key, token)
+    r = client.post("/api/v1/enroll", json=body, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200, r.text
     return Enrolled(r.json()["device_id"], key, zone)
 

@@ -152,6 +152,8 @@ def test_a_revoked_device_is_exported_with_the_key_it_enrolled(client: Any, ctx:
     assert client.delete(f"/api/v1/devices/{dev.device_id}", headers=ADMIN_HEADERS).status_code == 200
     doc = client.get(f"/api/v1/devices/{dev.device_id}/evidence", headers=ADMIN_HEADERS).json()
     assert doc["device"]["revoked"] is True and doc["device"]["public_key"] == public_key_b64(dev.key)
+    # The enrollment's evidence stays bound to that key, and the verifier recomputes the binding.
+    assert doc["device"]["attestation"]["attestor"] == "software"
     assert check(doc).ok
 
 

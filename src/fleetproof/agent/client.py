@@ -306,12 +306,18 @@ def enroll(
     inventory: InventoryReport,
     *,
     client: HttpClient | None = None,
+    attest: Callable[[bytes], Mapping[str, Any]] | None = None,
 ) -> Identity:
-    """Register this device's key with a one-time token; keep the identity in ``state_dir``."""
+    """Register this device's key with a one-time token; keep the identity in ``state_dir``.
+
+    ``attest`` is given the raw public key and returns the evidence binding it (see
+    :mod:`fleetproof.protocol.enroll`), sent as the request's ``attestation``.
+    """
     from fleetproof.probe.keys import (
         generate_key,
         load_private_key,
         public_key_b64,
+        public_key_bytes,
         save_private_key,
         write_atomic,
     )
@@ -328,7 +334,9 @@ def enroll(
     else:
         key = generate_key()
         save_private_key(key, key_path)
-    body = {"public_key": public_key_b64(key), "inventory": inventory.model_dump(mode="json")}
+    body: dict[str, Any] = {"public_key": public_key_b64(key), "inventory": inventory.model_dump(mode="json")}
+    if attest is not None:
+        body["attestation"] = dict(attest(public_key_bytes(key)))
     http = client or StdlibClient(30.0)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     try:

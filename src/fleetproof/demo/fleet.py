@@ -221,13 +221,21 @@ class DemoFleet:
 
     def _start_agents(self, tokens: dict[str, str]) -> None:
         from fleetproof.agent.client import enroll
-        from fleetproof.agent.enroll_cli import host_inventory
+        from fleetproof.agent.enroll_cli import attest_with, host_inventory
         from fleetproof.probe.records import write_landmark_directory
 
         for number, host in enumerate(self.scenario.hosts):
             state_dir = self.workdir / "agents" / host.id
             state_dir.mkdir(parents=True)
-            enroll(self.server_url, tokens[host.id], state_dir, host_inventory(host.id))
+            token = tokens[host.id]
+            # As `agent enroll` does by default: software evidence, which says it is not hardware.
+            enroll(
+                self.server_url,
+                token,
+                state_dir,
+                host_inventory(host.id),
+                attest=attest_with("software", token),
+            )
             relayed = self._relays.relayed(self.landmarks.values(), self._delay(host))
             write_landmark_directory(state_dir / "landmarks.csv", relayed)
             self.agents[host.id] = self.group.start(

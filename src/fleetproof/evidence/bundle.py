@@ -10,7 +10,9 @@ parts and names the rest.
 Shape (version 1; lists are referred to by position)::
 
     format, version, created_at, fleetproof_version
-    device        id, zone, public_key, enrolled_at, revoked, attestation
+    device        id, zone, public_key, enrolled_at, revoked,
+                  attestation (or null): attestor, hardware_bound, nonce_hex, claims, raw,
+                                         challenge_hex
     window        since, until                      (of the verdicts included)
     landmarks[]   id, public_key, country, trusted_now, statements[]
     zones[]       id, allowed_countries, allowed_region, site_lat, site_lon
@@ -40,6 +42,7 @@ __all__ = [
     "BUNDLE_FORMAT",
     "Basis",
     "Bundle",
+    "BundleAttestation",
     "BundleCalibration",
     "BundleDevice",
     "BundleLandmark",
@@ -63,14 +66,33 @@ class Window(_Model):
     until: float | None = Field(allow_inf_nan=False)
 
 
+class BundleAttestation(_Model):
+    """The evidence the agent sent at enrollment, binding the device key, and the challenge it answered.
+
+    ``nonce_hex`` must be ``binding_nonce(public_key, challenge)``: anyone can recompute it.
+    ``hardware_bound`` and ``claims`` are the attestor's; ``raw`` is its untouched output,
+    for its vendor's verifier (NVIDIA's, for ``nvidia``).
+    """
+
+    attestor: str = Field(min_length=1, max_length=64)
+    hardware_bound: bool
+    nonce_hex: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    claims: dict[str, Any] = Field(default_factory=dict)
+    raw: str = ""
+    challenge_hex: str = Field(
+        pattern=r"^(?:[0-9a-fA-F]{2}){1,128}$",
+        description="the enrollment challenge: SHA-256 of the one-time enrollment token, hex",
+    )
+
+
 class BundleDevice(_Model):
     id: str = Field(min_length=1, max_length=128)
     zone: str
     public_key: str = Field(description="the enrolled Ed25519 key, base64")
     enrolled_at: float
     revoked: bool = False
-    attestation: dict[str, Any] | None = Field(
-        default=None, description="hardware evidence binding the key, when the server holds any"
+    attestation: BundleAttestation | None = Field(
+        default=None, description="evidence binding the key, sent at enrollment; null when none was"
     )
 
 

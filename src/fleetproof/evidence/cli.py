@@ -19,6 +19,7 @@ _LABELS = {
     "checked": "checked",
     "recomputed": "recomputed",
     "operator": "operator's word",
+    "attestor": "attestor's word",
     "assumed": "assumed",
 }
 

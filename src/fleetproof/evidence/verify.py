@@ -1,7 +1,7 @@
 """Checking a bundle offline: every signature and binding, then every verdict recomputed.
 
 No server and no database: the bundle, the bundled country table and the engine are
-all it takes. Each part of the bundle ends in one of four states, and the report says
+all it takes. Each part of the bundle ends in one of five states, and the report says
 which, because a third party needs to know what they are trusting:
 
 - ``checked`` — a signature (landmark position statements, measurement records, mesh
@@ -10,6 +10,8 @@ which, because a third party needs to know what they are trusting:
 - ``operator`` — taken on the fleet operator's word (the zone's definition, the
   landmark keys unless pinned with a directory, unsigned mesh pairs, the device key's
   custody without hardware attestation);
+- ``attestor`` — taken on a hardware attestor's word (``hardware_bound`` and its claims;
+  the binding of its evidence to the device key is ``checked``);
 - ``assumed`` — a premise of the method (the speed bound).
 
 A verdict counts as reproduced when recomputing it from its basis gives the stored
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fleetproof import __version__
+from fleetproof.evidence.attestation import check_device_attestation
 from fleetproof.evidence.bundle import Basis, Bundle, BundleCalibration, BundleVerdict
 from fleetproof.evidence.judging import (
     EngineSettings,
@@ -46,7 +49,7 @@ __all__ = ["Part", "Report", "VerdictCheck", "verify_bundle"]
 
 #: A round's minimum RTTs as a hashable, ordered tuple of (landmark id, rtt_ms).
 Rtts = tuple[tuple[str, float], ...]
-How = Literal["checked", "recomputed", "operator", "assumed"]
+How = Literal["checked", "recomputed", "operator", "attestor", "assumed"]
 #: Stored evidence keys that come from history (other verdicts, other hosts), not from this bundle.
 HISTORY_KEYS = ("relocation", "peers")
 _REL_TOL = 1e-9
@@ -182,18 +185,7 @@ class _Checker:
             public_key_from_b64(dev.public_key)
         except ValueError as exc:
             self.fail(f"device {printable(dev.id)}: enrolled public key: {exc}")
-        if dev.attestation is None:
-            self.part(
-                "operator",
-                "device key: enrolled by the operator, no hardware attestation — a software key; a copy of "
-                "it held elsewhere could have answered the landmarks",
-            )
-        else:
-            self.part(
-                "operator",
-                f"device key attestation: {dev.attestation.get('attestor', '?')} evidence, "
-                "not checked offline",
-            )
+        check_device_attestation(dev, self.part, self.fail)
         if dev.revoked:
             self.part("operator", "device key: revoked since; the key shown is the one enrolled")
 

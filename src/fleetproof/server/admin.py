@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import secrets
@@ -13,6 +12,7 @@ from sqlalchemy import select
 
 from fleetproof.errors import ConfigError, first_error
 from fleetproof.geo.claims import check_polygons, geojson_polygons
+from fleetproof.protocol.enroll import hash_token  # shared with the agent: its digest is the challenge
 from fleetproof.protocol.reqsign import public_key_from_b64
 from fleetproof.server import audit
 from fleetproof.server.config import persistence_problem
@@ -127,10 +127,6 @@ def _finite(value: Any, depth: int) -> bool:
         children = value.values() if isinstance(value, dict) else value
         return depth > 0 and all(_finite(v, depth - 1) for v in children)
     return True
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def zone_dict(z: Zone) -> dict[str, Any]:

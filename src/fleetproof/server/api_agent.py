@@ -18,11 +18,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import StatementError
 from starlette.concurrency import run_in_threadpool
 
+from fleetproof.probe.attest.base import Evidence
+from fleetproof.probe.attest.check import binding_problem, consistency_problems
+from fleetproof.protocol.enroll import AttestationBody, hash_token
 from fleetproof.protocol.items import IngestBatch, parse_batch
 from fleetproof.protocol.reqsign import public_key_from_b64, public_key_to_b64
 from fleetproof.protocol.wire import InventoryReport
 from fleetproof.server import audit
-from fleetproof.server.admin import hash_token, landmark_dict, latest_statements
+from fleetproof.server.admin import landmark_dict, latest_statements
 from fleetproof.server.agent_auth import Authenticated, authenticate, consume_nonce
 from fleetproof.server.context import ServerContext
 from fleetproof.server.ingest import apply_inventory, ingest_items, out_of_column_range
@@ -36,6 +39,11 @@ class EnrollRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     public_key: str = Field(max_length=128, description="raw Ed25519 public key, base64")
     inventory: InventoryReport
+    attestation: AttestationBody | None = Field(
+        default=None,
+        description="evidence binding public_key, over binding_nonce(public key, SHA-256 of the "
+        "enrollment token); absent from agents that attest nothing",
+    )
 
 
 class EnrollResponse(BaseModel):
@@ -97,6 +105,35 @@ def _parse(model: type[BaseModel], raw: bytes) -> Any:
         ]
         raise HTTPException(status_code=422, detail=errors) from None
     return parsed
+
+
+def _attestation(req: EnrollRequest, token_hash: str) -> dict[str, Any] | None:
+    """The evidence to keep with the device, with its challenge; 422 unless bound to this key and token.
+
+    The challenge is the token's SHA-256, which the server already holds: the binding nonce is
+    recomputed from the public key in the body, so evidence made for another key or another
+    enrollment is refused, as is evidence a built-in attestor would never produce.
+    """
+    if req.attestation is None:
+        return None
+    body = req.attestation.model_dump(mode="json")
+    if not _finite(body):
+        raise HTTPException(
+            status_code=422, detail="attestation holds a non-finite number or a NUL character"
+        )
+    evidence = Evidence(**body)
+    public_key = public_key_from_b64(req.public_key).public_bytes_raw()
+    problem = binding_problem(evidence, public_key, bytes.fromhex(token_hash))
+    if problem is not None:
+        raise HTTPException(
+            status_code=422,
+            detail=f"attestation: nonce_hex must be binding_nonce(public key, SHA-256 of the enrollment "
+            f"token), but {problem}",
+        )
+    inconsistent = consistency_problems(evidence)
+    if inconsistent:
+        raise HTTPException(status_code=422, detail=f"attestation: {inconsistent[0]}")
+    return {**body, "challenge_hex": token_hash}
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -176,6 +213,7 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
             raise HTTPException(status_code=422, detail=f"inventory: {too_big}")
         if req.inventory.time > now + ctx.settings.replay_window_s:  # it would hide every later inventory
             raise HTTPException(status_code=422, detail="inventory time is ahead of the server's clock")
+        attestation = _attestation(req, token_hash)
         device_id = token.device_id or "dev-" + secrets.token_hex(8)
         with ctx.db.write() as session:
             claimed = rowcount(
@@ -203,6 +241,7 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
                 suspicious=False,
                 relocated=False,
                 peer_inconsistent=False,
+                attestation=attestation,
             )
             session.add(device)
             apply_inventory(session, device, req.inventory, now)
@@ -216,6 +255,9 @@ def make_agent_router(ctx: ServerContext) -> APIRouter:
                     "zone": token.zone_id,
                     "public_key": public_key,
                     "hostname": req.inventory.host.hostname,
+                    # Only what an auditor reads at a glance; the evidence itself is with the device.
+                    "attestor": req.attestation.attestor if req.attestation else None,
+                    "hardware_bound": req.attestation.hardware_bound if req.attestation else False,
                 },
                 now=now,
             )

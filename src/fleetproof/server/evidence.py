@@ -6,7 +6,8 @@ it used, the zone policy, the mesh its delay model was fitted on and the engine
 settings. :func:`export_bundle` follows those references and copies the signed parts
 verbatim — landmark position statements, measurement records, mesh records — so that
 ``fleetproof evidence verify`` can check and recompute every verdict without this
-server. Telemetry, inventory, tokens and anything secret stay out.
+server. Telemetry, inventory, tokens and anything secret stay out (the attestation's
+challenge is the digest of a spent enrollment token, not the token).
 """
 
 from __future__ import annotations
@@ -115,7 +116,9 @@ def _device(session: Session, device: Device) -> dict[str, Any]:
         "public_key": key,
         "enrolled_at": device.enrolled_at,
         "revoked": revoked,
-        "attestation": None,  # the server keeps no hardware evidence for device keys (yet)
+        # As sent at enrollment, with its challenge (the token's SHA-256, no secret once spent), so
+        # the verifier can recompute the binding nonce from the key above; null without attestation.
+        "attestation": device.attestation,
     }
 
 

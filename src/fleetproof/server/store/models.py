@@ -78,6 +78,9 @@ class Device(Base):
     baseline: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     relocated: Mapped[bool] = mapped_column(Boolean, default=False)
     peer_inconsistent: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Evidence binding the key, sent at enrollment (attestor, hardware_bound, nonce_hex, claims,
+    #: raw) with its ``challenge_hex``; null for devices enrolled without attestation.
+    attestation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class Accelerator(Base):
