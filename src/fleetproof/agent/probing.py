@@ -70,7 +70,7 @@ def make_probe_round(settings: Settings) -> Callable[[], list[dict[str, Any]]] |
     Probing is on when ``probe_interval_s`` is positive and the agent is enrolled (it needs the device
     identity the server knows) or a ``landmarks_file`` is given.
     """
-    from fleetproof.agent.client import KEY_FILE, load_identity
+    from fleetproof.agent.identity import KEY_FILE, load_identity
 
     if settings.probe_interval_s <= 0:
         return None
