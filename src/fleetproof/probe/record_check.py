@@ -2,8 +2,8 @@
 
 :class:`~fleetproof.probe.records.MeasurementRecord` (pydantic) is the record's declared form,
 used by the server, the CLI and evidence bundles. The agent's prober checks every record a
-landmark sends it, but loading pydantic for that alone costs the agent about 18 MB of resident
-memory, so the prober parses records with :func:`parse_record_json` into a :class:`SignedRecord`
+landmark sends it, but loading pydantic for that alone would add about 10 MB to the agent's
+resident memory, so the prober parses records with :func:`parse_record_json` into a :class:`SignedRecord`
 instead: the same fields, the same limits (checked explicitly, each failure saying which field
 and why), the same canonical bytes and the same signature check (:func:`verify_record` takes
 either form). ``tests/probe/test_record_check.py`` pins that both forms declare the same fields
