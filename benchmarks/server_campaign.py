@@ -374,7 +374,7 @@ def main() -> int:
                 tok = httpx.post(f"{base}/api/v1/enrollment-tokens", json={"zone": "z"}, headers=ADMIN).json()
                 body = {
                     "public_key": public_key_b64(generate_key()),
-                    "inventory": host_inventory(f"h{n}").model_dump(),
+                    "inventory": host_inventory(f"h{n}").to_dict(),
                 }
                 r = httpx.post(
                     f"{base}/api/v1/enroll", json=body, headers={"Authorization": f"Bearer {tok['token']}"}

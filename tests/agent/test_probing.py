@@ -25,7 +25,7 @@ from fleetproof.probe.records import (
     verify_record,
     write_landmark_directory,
 )
-from fleetproof.protocol.wire import InventoryReport
+from fleetproof.protocol.wire_plain import HostInventory, InventoryReport
 
 
 def _settings(state_dir: Path, **values: object) -> Settings:
@@ -106,9 +106,7 @@ def _enroll_with(server: Any, state_dir: Path) -> str:
     """Enroll for real: zone and one-time token from the admin API, then `agent enroll`'s code path."""
     server.admin("POST", "/api/v1/zones", {"id": "eu", "allowed_countries": ["DE", "FR"]})
     token = server.admin("POST", "/api/v1/enrollment-tokens", {"zone": "eu", "device_id": "gpu-07"})["token"]
-    inventory = InventoryReport.model_validate(
-        {"time": time.time(), "host": {"hostname": "gpu-07"}, "accelerators": []}
-    )
+    inventory = InventoryReport(time=time.time(), host=HostInventory(hostname="gpu-07"), accelerators=[])
     return enroll(server.url, token, state_dir, inventory).device_id
 
 

@@ -1,6 +1,6 @@
 """``fleetproof agent``: ``scan`` (one look, exit status = health) and ``run`` (the daemon).
 
-Cheap to import: collectors, SQLite, pydantic models and the HTTP server are
+Cheap to import: collectors, SQLite, the wire dataclasses and the HTTP server are
 imported inside the handlers. Other parts add ``agent`` subcommands (``enroll``)
 through :func:`agent_subparsers`, which returns the one ``agent`` sub-parser set
 whichever module registers first, or by passing registrars to :func:`register`.
@@ -120,8 +120,8 @@ def _scan(args: argparse.Namespace) -> int:
             "state": state,
             "hostname": hostname,
             "health": [r.as_dict() for r in results],
-            "inventory": agent.state.inventory.model_dump() if agent.state.inventory else None,
-            "telemetry": agent.state.telemetry.model_dump() if agent.state.telemetry else None,
+            "inventory": agent.state.inventory.to_dict() if agent.state.inventory else None,
+            "telemetry": agent.state.telemetry.to_dict() if agent.state.telemetry else None,
         }
         print(json.dumps(doc, indent=2))
     else:

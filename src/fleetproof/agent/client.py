@@ -35,11 +35,11 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fleetproof.agent.config import ENROLLMENT_FILE
+from fleetproof.agent.identity import IDENTITY_FILE, KEY_FILE, Identity, load_identity
 from fleetproof.agent.transport import OutboxItem, Transport, TransportError
 from fleetproof.errors import ConfigError, UnavailableError
 from fleetproof.protocol.reqsign import sign_request
-from fleetproof.protocol.wire import InventoryReport
+from fleetproof.protocol.wire_plain import InventoryReport
 
 __all__ = [
     "ClientSettings",
@@ -54,8 +54,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("fleetproof.agent.client")
-IDENTITY_FILE = ENROLLMENT_FILE
-KEY_FILE = "device.key"
 
 
 class Response(Protocol):
@@ -150,30 +148,6 @@ class ClientSettings:
     server_url: str | None = None  # overrides the URL remembered at enrollment
     timeout_s: float = 15.0
     max_items_per_request: int = 500
-
-
-@dataclass(frozen=True)
-class Identity:
-    device_id: str
-    server_url: str
-    zone: str
-    hostname: str | None = None  # the name enrolled under; the agent keeps reporting it
-
-
-def load_identity(state_dir: str | Path) -> Identity | None:
-    path = Path(state_dir) / IDENTITY_FILE
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return Identity(
-            device_id=data["device_id"],
-            server_url=data["server_url"],
-            zone=data["zone"],
-            hostname=data.get("hostname"),
-        )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path} is not a valid enrollment record ({exc}); enroll again") from None
 
 
 class HttpTransport:
@@ -334,7 +308,7 @@ def enroll(
     else:
         key = generate_key()
         save_private_key(key, key_path)
-    body: dict[str, Any] = {"public_key": public_key_b64(key), "inventory": inventory.model_dump(mode="json")}
+    body: dict[str, Any] = {"public_key": public_key_b64(key), "inventory": inventory.to_dict()}
     if attest is not None:
         body["attestation"] = dict(attest(public_key_bytes(key)))
     http = client or StdlibClient(30.0)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,6 +253,8 @@ def load_settings(
 
 
 def _read_file(path: Path) -> dict[str, Any]:
+    import tomllib  # only when there is a file: half a megabyte of the agent's memory otherwise
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -61,9 +61,9 @@ def host_inventory(hostname: str | None = None) -> Any:
     import socket
 
     from fleetproof.agent.collectors.system import host_inventory as host_fields
-    from fleetproof.protocol.wire import HostInventory, InventoryReport
+    from fleetproof.protocol.wire_plain import HostInventory, InventoryReport, fit
 
-    host = HostInventory(**host_fields(hostname or socket.gethostname() or "unknown"))
+    host = HostInventory(**fit(HostInventory, host_fields(hostname or socket.gethostname() or "unknown")))
     return InventoryReport(time=time.time(), host=host, accelerators=[])
 
 

@@ -29,8 +29,8 @@ LandmarkSource = Callable[[], list[Any]]
 def _server_landmarks(identity: Any, key: Any, server_url: str) -> LandmarkSource:
     """Ask the server for its trusted landmarks at every round, so quarantines take effect."""
     from fleetproof.agent.client import HttpTransport
+    from fleetproof.probe.directory import LandmarkEntry
     from fleetproof.probe.keys import public_key_from_b64
-    from fleetproof.probe.records import LandmarkEntry
 
     url = server_url or identity.server_url
     client = HttpTransport(url, identity.device_id, key)
@@ -70,7 +70,7 @@ def make_probe_round(settings: Settings) -> Callable[[], list[dict[str, Any]]] |
     Probing is on when ``probe_interval_s`` is positive and the agent is enrolled (it needs the device
     identity the server knows) or a ``landmarks_file`` is given.
     """
-    from fleetproof.agent.client import KEY_FILE, load_identity
+    from fleetproof.agent.identity import KEY_FILE, load_identity
 
     if settings.probe_interval_s <= 0:
         return None
@@ -81,9 +81,9 @@ def make_probe_round(settings: Settings) -> Callable[[], list[dict[str, Any]]] |
             raise ConfigError("`landmarks_file` is set but the agent is not enrolled; run `agent enroll`")
         return None
 
+    from fleetproof.probe.directory import load_landmark_directory
     from fleetproof.probe.keys import load_private_key
     from fleetproof.probe.prober import Prober, UdpTransport
-    from fleetproof.probe.records import load_landmark_directory
 
     key = load_private_key(state_dir / KEY_FILE)
     if settings.landmarks_file:
@@ -106,7 +106,7 @@ def make_probe_round(settings: Settings) -> Callable[[], list[dict[str, Any]]] |
         result = prober.probe(landmarks())
         for miss in result.unreachable:
             log.warning("landmark %s unreachable: %s", miss.landmark_id, miss.reason)
-        log.info("probe round: %d records, %d unreachable", len(result.records), len(result.unreachable))
-        return [record.model_dump(mode="json") for record in result.records]
+        log.info("probe round: %d records, %d unreachable", len(result.signed), len(result.unreachable))
+        return [record.to_dict() for record in result.signed]
 
     return probe_round

@@ -27,8 +27,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
-
 from fleetproof.agent.checks.base import CheckContext, Component, HealthResult, worst
 from fleetproof.agent.checks.xid_catalog import describe as describe_xid
 from fleetproof.agent.collectors.base import Collector, DeviceInfo, Snapshot, collect_safely
@@ -36,13 +34,14 @@ from fleetproof.agent.inventory import InventoryChange, diff_inventory, save_inv
 from fleetproof.agent.outbox import Outbox
 from fleetproof.agent.transport import ItemKind, Transport
 from fleetproof.errors import UnavailableError
-from fleetproof.protocol.wire import (
+from fleetproof.protocol.wire_plain import (
     AcceleratorInventory,
     AcceleratorSample,
     HealthEvent,
     HostInventory,
     InventoryReport,
     TelemetryReport,
+    fit,
 )
 
 __all__ = ["Agent", "AgentState"]
@@ -179,14 +178,14 @@ class Agent:
         return changes
 
     def _inventory_report(self, now: float, devices: list[DeviceInfo]) -> InventoryReport:
-        accs = [AcceleratorInventory(**_fit(AcceleratorInventory, asdict(d))) for d in devices[:256]]
-        host = HostInventory(**_fit(HostInventory, self.host_info))
+        accs = [AcceleratorInventory(**fit(AcceleratorInventory, asdict(d))) for d in devices[:256]]
+        host = HostInventory(**fit(HostInventory, self.host_info))
         return InventoryReport(time=now, host=host, accelerators=accs)
 
     def _telemetry_report(self, now: float, snapshots: list[Snapshot]) -> TelemetryReport:
         samples = [
             AcceleratorSample(
-                **_fit(
+                **fit(
                     AcceleratorSample,
                     {
                         "uuid": d.info.uuid,
@@ -215,10 +214,10 @@ class Agent:
         inventory: InventoryReport,
     ) -> list[tuple[ItemKind, dict[str, Any], str | None]]:
         entries: list[tuple[ItemKind, dict[str, Any], str | None]] = [
-            ("telemetry", telemetry.model_dump(), None)
+            ("telemetry", telemetry.to_dict(), None)
         ]
         if changes or self.state.rounds == 0:
-            entries.append(("inventory", inventory.model_dump(), None))
+            entries.append(("inventory", inventory.to_dict(), None))
         for change in changes:
             state = {"removed": "unhealthy", "changed": "healthy"}.get(change.kind, "degraded")
             action = None if state == "healthy" else "Confirm that the hardware change was planned."
@@ -230,18 +229,18 @@ class Agent:
                 suggested_action=action,
                 device_uuid=change.uuid,
             )
-            entries.append(("health", event.model_dump(), None))
+            entries.append(("health", event.to_dict(), None))
         current: dict[tuple[str, str | None, str | None], HealthResult] = {
             (r.component, r.device_uuid, r.subject): r for r in results
         }
         for key, result in current.items():
             if self._last_states.get(key) != result.state:
-                entries.append(("health", _event(now, result).model_dump(), None))
+                entries.append(("health", _event(now, result).to_dict(), None))
         for key, old_state in self._last_states.items():
             if key not in current and old_state != "healthy":
                 what = f"{key[2]}: condition cleared" if key[2] else "condition cleared"
                 recovered = HealthResult(key[0], "healthy", what, None, key[1], subject=key[2])
-                entries.append(("health", _event(now, recovered).model_dump(), None))
+                entries.append(("health", _event(now, recovered).to_dict(), None))
         self._last_states = {k: r.state for k, r in current.items()}
         return entries
 
@@ -335,24 +334,6 @@ def _drop_non_numbers(snap: Snapshot) -> None:
     for dev in snap.devices:
         dev.metrics = {k: v for k, v in dev.metrics.items() if keep(v)}
     snap.host_metrics = {k: v for k, v in snap.host_metrics.items() if keep(v)}
-
-
-def _fit(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
-    """Clip strings to the wire model's ``max_length`` (and make them encodable) so one odd vendor
-    string cannot fail a whole round."""
-    out = {}
-    for name, value in data.items():
-        if name not in model.model_fields:
-            continue
-        if isinstance(value, str):
-            # Undecodable bytes (lone surrogates) would fail validation and so the whole round.
-            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
-            for meta in model.model_fields[name].metadata:
-                limit = getattr(meta, "max_length", None)
-                if limit is not None:
-                    value = value[:limit]
-        out[name] = value
-    return out
 
 
 def _event(now: float, r: HealthResult) -> HealthEvent:

@@ -13,14 +13,15 @@ from typing import Any, Protocol
 
 __all__ = ["ItemKind", "OutboxItem", "Transport", "TransportError"]
 
-from fleetproof.protocol.items import ItemKind
+from fleetproof.protocol.kinds import ItemKind
 
 
 @dataclass(frozen=True)
 class OutboxItem:
     """One unit of delivery.
 
-    ``payload`` is the JSON form of a :mod:`fleetproof.protocol.wire` model
+    ``payload`` is the JSON form of a :mod:`fleetproof.protocol.wire` model, as the agent
+    builds it with :mod:`fleetproof.protocol.wire_plain`
     (``TelemetryReport``, ``InventoryReport``, ``HealthEvent``) or of a signed
     measurement record (``probe_record``).
     """

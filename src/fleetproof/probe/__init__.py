@@ -7,6 +7,9 @@ Modules (each documents its stable interface in its docstring):
 - :mod:`.landmark` — ``LandmarkCore`` (sans-I/O state machine) and ``LandmarkServer`` (UDP, one thread).
 - :mod:`.prober` — ``Prober`` with an injected ``ProbeTransport`` (``UdpTransport``, ``InMemoryNetwork``).
 - :mod:`.records` — ``MeasurementRecord``, ``verify_record``, JSON-lines files, the landmark directory.
+- :mod:`.record_check` — the record's limits, canonical bytes and signature check, and a strict parser,
+  without pydantic (the agent's prober uses it; ``records`` re-exports it).
+- :mod:`.directory` — the landmark directory ``DIR.csv`` (``LandmarkEntry``; re-exported by ``records``).
 - :mod:`.mesh` — landmarks probing each other; the engine's ``a,b,rtt_ms`` mesh file.
 - :mod:`.statement` — a landmark's signed position statement (id, position, key, time).
 - :mod:`.netem` — delaying UDP relays that place an emulated host anywhere on Earth.

@@ -49,7 +49,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fleetproof.errors import ConfigError
 from fleetproof.probe import wire
 from fleetproof.probe.keys import public_key_b64
-from fleetproof.probe.records import signed_record_json
+from fleetproof.probe.record_check import signed_record_json
 
 __all__ = ["Address", "Counters", "LandmarkConfig", "LandmarkCore", "LandmarkServer"]
 

@@ -35,7 +35,7 @@ from typing import Any, cast
 
 from fleetproof.errors import ConfigError
 from fleetproof.geo.sphere import distance_km
-from fleetproof.probe.records import LandmarkEntry
+from fleetproof.probe.directory import LandmarkEntry
 
 __all__ = ["DelayModel", "RelayNetwork", "great_circle_km"]
 

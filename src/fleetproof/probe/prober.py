@@ -25,18 +25,21 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from pydantic import ValidationError
 
 from fleetproof.probe import wire
+from fleetproof.probe.directory import LandmarkEntry
 from fleetproof.probe.keys import public_key_b64, public_key_bytes
 from fleetproof.probe.landmark import Address, LandmarkCore
-from fleetproof.probe.records import LandmarkEntry, MeasurementRecord, RecordError, verify_record
+from fleetproof.probe.record_check import RecordError, SignedRecord, parse_record_json, verify_record
+
+if TYPE_CHECKING:
+    from fleetproof.probe.records import MeasurementRecord
 
 __all__ = [
     "FakeClock",
@@ -82,8 +85,20 @@ class Unreachable:
 
 @dataclass
 class ProbeResult:
-    records: list[MeasurementRecord] = field(default_factory=list)
+    """The records a round got, checked, in landmark order, and the landmarks it could not measure.
+
+    ``signed`` holds them as the prober parsed them (no pydantic: the agent sends their
+    ``to_dict()``); ``records`` gives them as :class:`~fleetproof.probe.records.MeasurementRecord`.
+    """
+
+    signed: list[SignedRecord] = field(default_factory=list)
     unreachable: list[Unreachable] = field(default_factory=list)
+
+    @property
+    def records(self) -> list[MeasurementRecord]:
+        from fleetproof.probe.records import MeasurementRecord
+
+        return [MeasurementRecord.model_validate(r.to_dict()) for r in self.signed]
 
 
 # -- UDP ------------------------------------------------------------------------
@@ -270,12 +285,12 @@ class Prober:
         self.rng.shuffle(todo)
         delays = [self.rng.uniform(0, self.jitter_s) if self.jitter_s > 0 else 0.0 for _ in todo]
 
-        def one(item: tuple[LandmarkEntry, float]) -> MeasurementRecord | Unreachable:
+        def one(item: tuple[LandmarkEntry, float]) -> SignedRecord | Unreachable:
             landmark, delay = item
             if delay:
                 self.sleep(delay)
             try:
-                return self.probe_one(landmark)
+                return self.probe_signed(landmark)
             except ProbeFailed as exc:
                 return Unreachable(landmark.id, str(exc))
 
@@ -286,16 +301,22 @@ class Prober:
                 outcomes = list(pool.map(one, zip(todo, delays, strict=True)))
         result = ProbeResult()
         for outcome in outcomes:
-            if isinstance(outcome, MeasurementRecord):
-                result.records.append(outcome)
+            if isinstance(outcome, SignedRecord):
+                result.signed.append(outcome)
             else:
                 result.unreachable.append(outcome)
-        result.records.sort(key=lambda r: r.landmark_id)
+        result.signed.sort(key=lambda r: r.landmark_id)
         result.unreachable.sort(key=lambda u: u.landmark_id)
         return result
 
     def probe_one(self, landmark: LandmarkEntry) -> MeasurementRecord:
         """One session with one landmark; raise :class:`ProbeFailed` saying why it failed."""
+        from fleetproof.probe.records import MeasurementRecord
+
+        return MeasurementRecord.model_validate(self.probe_signed(landmark).to_dict())
+
+    def probe_signed(self, landmark: LandmarkEntry) -> SignedRecord:
+        """:meth:`probe_one`, the record as the prober checked it (no pydantic)."""
         channel = self.transport.open(landmark)
         try:
             hello_pkt, accept_pkt, key = self._handshake(channel, landmark)
@@ -344,7 +365,7 @@ class Prober:
 
     def _timed_phase(
         self, channel: ProbeChannel, landmark: LandmarkEntry, sid: bytes, key: bytes, confirm: bytes
-    ) -> MeasurementRecord:
+    ) -> SignedRecord:
         nonce_prefix = wire.H_NONCE + sid
         seen_nonce = False
         idle = 0
@@ -377,11 +398,11 @@ class Prober:
                 raise ProbeFailed(f"landmark ended the session: {_error_text(packet)}")
         raise ProbeFailed(f"{landmark.address} stopped answering during the timed phase")
 
-    def _check_record(self, body: bytes, landmark: LandmarkEntry, sid: bytes) -> MeasurementRecord:
+    def _check_record(self, body: bytes, landmark: LandmarkEntry, sid: bytes) -> SignedRecord:
         try:
-            record = MeasurementRecord.model_validate_json(body)
+            record = parse_record_json(body)
             verify_record(record, landmark.public_key)
-        except (ValidationError, RecordError) as exc:
+        except RecordError as exc:
             raise ProbeFailed(f"landmark sent an invalid record: {exc}") from None
         expected = (self.device_id, self._public_b64, landmark.id, sid.hex())
         if (record.device_id, record.device_public_key, record.landmark_id, record.session_id) != expected:

@@ -7,17 +7,18 @@ JSON form of the kind's model in :data:`PAYLOAD_MODELS` (:mod:`fleetproof.protoc
 except ``probe_record``, a landmark-signed measurement record checked by the server
 against its registered landmarks.
 
-To add a kind: name it in :data:`ItemKind`, give it a typed item class in
+To add a kind: name it in :data:`~fleetproof.protocol.kinds.ItemKind`, give it a typed item class in
 :class:`TypedBatch` (and a payload model in :data:`PAYLOAD_MODELS`), then store it in
 ``fleetproof.server.ingest``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from fleetproof.protocol.kinds import ITEM_KINDS, ItemKind
 from fleetproof.protocol.wire import HealthEvent, InventoryReport, TelemetryReport
 
 __all__ = [
@@ -31,8 +32,6 @@ __all__ = [
     "parse_batch",
 ]
 
-ItemKind = Literal["telemetry", "inventory", "health", "probe_record"]
-ITEM_KINDS: tuple[ItemKind, ...] = get_args(ItemKind)
 # Items per request: a bound on the work one body can ask for (the agent sends far fewer).
 MAX_ITEMS = 100_000
 

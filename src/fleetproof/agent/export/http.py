@@ -126,12 +126,12 @@ class _Views:
     def inventory(self) -> dict[str, Any] | None:
         with self.state.lock:
             inv = self.state.inventory
-        return inv.model_dump() if inv is not None else None
+        return inv.to_dict() if inv is not None else None
 
     def telemetry(self) -> dict[str, Any] | None:
         with self.state.lock:
             tel = self.state.telemetry
-        return tel.model_dump() if tel is not None else None
+        return tel.to_dict() if tel is not None else None
 
 
 def _accepts_gzip(header: str) -> bool:
