@@ -388,6 +388,10 @@ class InMemoryDashboardSource:
             "verdicts": self._verdicts(item, zone),
             "region": _circle(estimate["lat"], estimate["lon"], estimate["radius_km"]) if estimate else None,
             "zone_detail": zone,
+            # Every third host enrolled without attestation, the rest with a software key.
+            "key_attestation": None
+            if sum(map(ord, host_id)) % 3 == 0
+            else {"attestor": "software", "hardware_bound": False},
         }
 
     def _verdicts(self, item: HostItem, zone: ZoneInfo) -> list[VerdictRecord]:

@@ -166,6 +166,10 @@ def test_host_page_shows_health_telemetry_and_history(
     page.wait_for_selector("body[data-page='host'][data-ready='1']")
     assert page.locator("#accelerators tbody tr").count() == 8
     assert page.locator("#mini-map canvas.worldmap[data-drawn='0']").count() == 1  # region, no fleet
+    key = page.inner_text("#key-attestation")
+    expected = source.host(faulty["id"])["key_attestation"]
+    assert ("software key, not hardware-bound" if expected else "no attestation") in key
+    assert f"evidence export --device {faulty['id']}" in page.inner_text("section.host")
     health = page.inner_text("#health")
     detail = source.host(faulty["id"])
     finding = next(c for c in detail["health_components"] if c["component"] == component)

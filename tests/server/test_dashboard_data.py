@@ -13,7 +13,7 @@ from fleetproof.server.store.models import Accelerator, Device
 
 
 def test_summary_hosts_and_detail(client, ctx, clock) -> None:
-    a = enroll(client, hostname="alpha")
+    a = enroll(client, hostname="alpha", attestor="software")
     b = enroll(client, "us-east", hostname="bravo")
     signed(
         client,
@@ -40,6 +40,8 @@ def test_summary_hosts_and_detail(client, ctx, clock) -> None:
     assert [i["id"] for i in items] == [a.device_id] and "last_seen" in items[0]
     detail = src.host(a.device_id)
     assert detail["zone_detail"]["allowed_countries"] == ["DE", "FR"]
+    assert detail["key_attestation"] == {"attestor": "software", "hardware_bound": False}
+    assert src.host(b.device_id)["key_attestation"] is None  # enrolled without attestation
     assert detail["accelerators"][0]["metrics"]["temperature_c"] == 0.0
     assert src.host("nope") is None
     series = src.telemetry(a.device_id, "power_w", clock.now - 1)

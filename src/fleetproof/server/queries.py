@@ -94,6 +94,17 @@ def verdict_dict(v: Verdict, *, with_region: bool = False) -> dict[str, Any]:
     return out
 
 
+def key_attestation(evidence: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a person needs of the device key's stored attestation: whose evidence, and whether
+    hardware vouches for it (the full evidence travels in the device's evidence bundle)."""
+    if not evidence:
+        return None
+    return {
+        "attestor": str(evidence.get("attestor", "")),
+        "hardware_bound": bool(evidence.get("hardware_bound")),
+    }
+
+
 def device_detail(session: Session, device_id: str, *, history: int = 50) -> dict[str, Any] | None:
     """Everything about one host: inventory, accelerators, health, verdict history, region, zone."""
     d = session.get(Device, device_id)
@@ -121,6 +132,7 @@ def device_detail(session: Session, device_id: str, *, history: int = 50) -> dic
         {
             "enrolled_at": d.enrolled_at,
             "public_key": d.public_key,
+            "key_attestation": key_attestation(d.attestation),
             "inventory": d.inventory,
             "accelerators": [
                 {

@@ -36,6 +36,7 @@ __all__ = [
     "HostInventory",
     "HostItem",
     "InventoryInfo",
+    "KeyAttestation",
     "Landmark",
     "MapPoint",
     "MeshStats",
@@ -208,6 +209,13 @@ class VerdictRecord(TypedDict):
     peer_inconsistent: bool
 
 
+class KeyAttestation(TypedDict):
+    """The device key's attestation at enrollment: whose evidence, and whether hardware vouches."""
+
+    attestor: str
+    hardware_bound: bool
+
+
 class HostDetail(HostItem):
     """Everything the host page shows, in one answer (the list item plus the rest)."""
 
@@ -218,6 +226,7 @@ class HostDetail(HostItem):
     verdicts: list[VerdictRecord]  # newest first; the router shows the first 50
     region: dict[str, Any] | None  # latest feasible region: GeoJSON Polygon or MultiPolygon, [lon, lat]
     zone_detail: ZoneInfo | None
+    key_attestation: KeyAttestation | None  # None: enrolled without attestation
 
 
 class TelemetrySeries(TypedDict):

@@ -48,7 +48,9 @@ export async function hostPage(root, params, nav, hostId) {
             zone && zone.allowed_region ? [h("dt", {}, "allowed region"), h("dd", {}, "drawn on the map")] : null,
             h("dt", {}, "site"), h("dd", {}, zone && zone.site_lat != null ? `${zone.site_name || ""} ${zone.site_lat.toFixed(2)}, ${zone.site_lon.toFixed(2)}` : "—"),
             h("dt", {}, "estimate"), h("dd", {}, fmtEstimate(d.estimate)),
-            h("dt", {}, "verdict"), h("dd", {}, d.verdict || "not judged yet", d.verdict_time ? ` (${fmtAgo(d.verdict_time)})` : ""))),
+            h("dt", {}, "verdict"), h("dd", {}, d.verdict || "not judged yet", d.verdict_time ? ` (${fmtAgo(d.verdict_time)})` : ""),
+            h("dt", {}, "device key"), h("dd", { id: "key-attestation" }, fmtKey(d.key_attestation)),
+            h("dt", {}, "evidence"), h("dd", { class: "mono" }, `fleetproof server evidence export --device ${d.id}`))),
         h("div", { class: "panel" }, h("h3", {}, "Inventory"), inventory(d.inventory)),
         h("div", { class: "panel map-panel" }, miniMap)),
       h("h3", {}, `Accelerators (${accelerators.length})`),
@@ -92,6 +94,14 @@ export async function hostPage(root, params, nav, hostId) {
     : null;
   fill(charts, ...(await Promise.all(primary.map(chart))));
   if (more) charts.after(more);
+}
+
+// Whose word the device key rests on: the operator's (no attestation, or a software key) or an
+// attestor's (hardware evidence, carried whole in the evidence bundle for its vendor's verifier).
+function fmtKey(att) {
+  if (!att) return "no attestation: a software key, on the operator's word";
+  if (!att.hardware_bound) return `${att.attestor} attestation: a software key, not hardware-bound`;
+  return `${att.attestor} attestation: hardware-bound, on the attestor's word`;
 }
 
 function inventory(report) {
