@@ -322,14 +322,21 @@ class _Run:
     def prove_added(self, step_ms: float) -> None:
         """Step 4 for the sites proven with the added landmarks; landmarks that gave no site a proof
         with the headroom are then not bought either (once: the rest are judged and budgeted again)."""
+        kept: dict[int, Proof] = {}
         for last in (False, True):
             chosen = np.flatnonzero(self.proven(self.after) & ~self.ok_now)
             if self.dep_full == self.dep_now:
                 chosen = np.zeros(0, dtype=np.int64)
-            self.proof_after = proofs(self.judge, self.geo, chosen, self.dep_full, step_ms, self.per_place)
+            todo = np.array([s for s in chosen.tolist() if s not in kept], dtype=np.int64)
+            found = proofs(self.judge, self.geo, todo, self.dep_full, step_ms, self.per_place)
+            self.proof_after = {s: kept[s] for s in chosen.tolist() if s in kept} | found
             self.ok_after = self._ok(self.proof_after)
+            before = set(self.judge.deployments[self.dep_full].tolist())
             if last or not self.keep_used(self.ok_after):
                 break
+            # A proof none of whose landmarks that can matter was dropped is the same proof.
+            dropped = before - set(self.judge.deployments[self.dep_full].tolist())
+            kept = {s: p for s, p in self.proof_after.items() if not (p.matter & dropped)}
 
     def added(self) -> list[AddedLandmark]:
         proven = self.ok_after

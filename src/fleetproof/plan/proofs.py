@@ -14,9 +14,10 @@ the budget grid (:mod:`fleetproof.plan.budget`):
   uses it;
 - the landmarks the host must **measure**: those that can matter to the verdict by the judge's
   own pruning rule (:func:`fleetproof.plan.judge.needed_mask`), evaluated with the proving
-  landmarks raised by the most the proof is meant to absorb (one grid step beyond the larger of
-  their budget and their joint budget), so that leaving the rest out changes no verdict the plan
-  reports.
+  landmarks at their modelled RTTs and again raised by one grid step beyond the joint budget, so
+  that leaving the rest out changes neither the verdict nor the joint budget. (Per-landmark budgets
+  assume every landmark measured; the wider set they can feel is kept as ``Proof.matter``, to tell
+  which proofs survive a change of deployment unchanged.)
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class Proof:
     joint_ms: float | None
     joint_not_proven_ms: float | None
     measure: tuple[str, ...]
+    #: Pool indices of every landmark that can matter to any verdict behind this proof, its
+    #: per-landmark budgets included (a superset of ``measure``).
+    matter: frozenset[int] = frozenset()
 
     def has_headroom(self, minimum_ms: float) -> bool:
         return self.joint_ms is None or self.joint_ms >= minimum_ms - 1e-9
@@ -126,13 +130,15 @@ def proofs(
         step_ms,
     )
     # The most each proving landmark is meant to absorb, one grid step beyond.
-    joint_extra = np.where(joint.unbounded, np.inf, joint.rtt_ms)
-    top = np.maximum(
-        np.where(found.unbounded, np.inf, found.rtt_ms),
-        rtt0 + np.repeat(joint_extra, k),
+    whole_earth = float(judge.delay.rtt_for_reach_ms(np.pi * EARTH_RADIUS_KM))
+    joint_top = rtt0 + np.repeat(np.where(joint.unbounded, np.inf, joint.rtt_ms), k)
+    budget_top = np.maximum(np.where(found.unbounded, np.inf, found.rtt_ms), joint_top)
+    measure, _ = _must_measure(
+        judge, sites, deployed, take, np.minimum(joint_top, whole_earth).reshape(-1, k) + step_ms
     )
-    top = np.minimum(top, float(judge.delay.rtt_for_reach_ms(np.pi * EARTH_RADIUS_KM))) + step_ms
-    measure = _must_measure(judge, sites, deployed, take, top.reshape(-1, k))
+    _, matter = _must_measure(
+        judge, sites, deployed, take, np.minimum(budget_top, whole_earth).reshape(-1, k) + step_ms
+    )
     out: dict[int, Proof] = {}
     for r, s in enumerate(sites.tolist()):
         lms = []
@@ -153,6 +159,7 @@ def proofs(
             None if joint.unbounded[r] else round(float(joint.rtt_ms[r]), 4),
             None if not np.isfinite(joint.above_ms[r]) else round(float(joint.above_ms[r]), 4),
             measure[r],
+            matter[r],
         )
     return out
 
@@ -203,11 +210,14 @@ def _joint_budgets(
 ) -> Budget:
     """Per site: the largest extra delay on the grid that all of ``lms[r]`` may show at once.
 
-    The search starts at the smallest per-landmark headroom (the joint budget is at most that), or,
-    where every proving landmark is unbounded alone, at the smallest geometric guess; sites with the
-    same proving landmarks in the same zone start at the first one's answer.
+    The search starts at the smallest per-landmark headroom (the joint budget is at most that, and
+    mostly within a grid step of it), or, where every proving landmark is unbounded alone, at a disk
+    holding the whole Earth; sites with the same proving landmarks in the same zone start at the
+    first one's answer.
     """
     n = sites.size
+    # Mostly within a step of the smallest per-landmark headroom (and never above it); where every
+    # proving landmark is unbounded alone, the whole-Earth disk is tried first.
     finite = np.where(np.isfinite(headroom), headroom, np.inf).min(axis=1)
     start = np.where(np.isfinite(finite), finite, np.maximum(geometric.min(axis=1), 0.0))
     deps = np.full(n, deployment, dtype=np.int64)
@@ -217,7 +227,7 @@ def _joint_budgets(
         np.full(n, -1, dtype=np.int64),
         np.zeros(n),
         np.maximum(start, 0.0) + step_ms / 2,
-        np.zeros(n, dtype=bool),
+        ~np.isfinite(finite),
         np.sort(lms, axis=1),
     )
     key = np.column_stack([deps, np.sort(lms, axis=1), geo.zone_number[sites]])
@@ -227,9 +237,11 @@ def _joint_budgets(
 
 def _must_measure(
     judge: Judge, sites: IntArray, deployed: IntArray, take: IntArray, top: FloatArray
-) -> list[tuple[str, ...]]:
-    """Per site, the landmark ids it must measure, nearest first (see the module docstring)."""
+) -> tuple[list[tuple[str, ...]], list[frozenset[int]]]:
+    """Per site, the landmark ids it must measure, nearest first, with its proving landmarks at ``top``
+    ms (see the module docstring); and the same as a set of pool indices."""
     out: list[tuple[str, ...]] = []
+    pools: list[frozenset[int]] = []
     for lo in range(0, sites.size, 512):
         idx = np.arange(lo, min(lo + 512, sites.size))
         ang = np.arccos(np.clip(judge.site_vec[sites[idx]] @ judge.pool_vec[deployed].T, -1.0, 1.0))
@@ -245,7 +257,8 @@ def _must_measure(
             cols = np.flatnonzero(keep[r])
             cols = cols[np.argsort(ang[r, cols], kind="stable")]
             out.append(tuple(judge.pool[int(deployed[c])].id for c in cols.tolist()))
-    return out
+            pools.append(frozenset(deployed[cols].tolist()))
+    return out, pools
 
 
 def _distance_km(judge: Judge, site: IntArray, landmarks: IntArray, pairwise: bool = False) -> FloatArray:
