@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fleetproof.geo import Landmark, Verifier, distance_km
+from fleetproof.geo import CountryTable, Landmark, Verifier, distance_km
 from fleetproof.geodata import load_countries, load_country_edges
 from fleetproof.plan.core import Plan, Site, SitePlan, make_plan
 from fleetproof.plan.zones import Zone, ZoneGeometry
@@ -45,10 +45,12 @@ def _rtts(plan: Plan, p: SitePlan, landmarks: list[Landmark]) -> dict[str, float
     return {lm.id: float(r) for lm, r in zip(landmarks, plan.delay.rtt_ms(d), strict=True)}
 
 
-def _server(countries: object, zone: Zone, p: SitePlan, lms: list[Landmark], rtts: dict[str, float]) -> str:
+def _server(
+    countries: CountryTable, zone: Zone, p: SitePlan, lms: list[Landmark], rtts: dict[str, float]
+) -> str:
     policy = ZonePolicy(zone.id, zone.countries, None, None, None)
     inputs = [LandmarkInput(lm.id, lm.lat, lm.lon) for lm in lms]
-    return GeoVerifier(countries=countries).verify(Round(p.site.id, rtts, inputs, policy)).verdict  # type: ignore[arg-type]
+    return GeoVerifier(countries=countries).verify(Round(p.site.id, rtts, inputs, policy)).verdict
 
 
 def _deployment(plan: Plan, existing: list[Landmark], p: SitePlan) -> list[Landmark]:

@@ -5,13 +5,16 @@ bundled geography. In order:
 
 1. each site's claim is its zone's, as the server makes it (:mod:`fleetproof.plan.zones`);
 2. the engine judges every site with the existing landmarks at their modelled RTTs
-   (:mod:`fleetproof.plan.model`) — ``provable`` now is that verdict being ``proven``;
-3. for the others, geometry proposes candidate places (:mod:`fleetproof.plan.greedy`), and
-   the engine judges every such site again with the existing landmarks *and all* the added
-   ones (a host measures every landmark); sites the proposal does not prove get one more
-   landmark at their nearest fitting place and are judged once more;
-4. for every provable site, the budget of the ``tolerance + 1`` landmarks that carry its
-   proof (:mod:`fleetproof.plan.budget`), every other landmark held at its modelled RTT;
+   (:mod:`fleetproof.plan.model`), and every proven site gets its proof's budgets
+   (:mod:`fleetproof.plan.proofs`): ``provable`` now is that verdict being ``proven`` with a
+   joint budget of at least the minimum headroom;
+3. for the others (those proven without the headroom included), geometry proposes candidate
+   places (:mod:`fleetproof.plan.greedy`), and the engine judges every such site again with
+   the existing landmarks *and all* the added ones (a host measures every landmark); sites the
+   proposal does not prove get one more landmark at their nearest fitting place and are judged
+   once more;
+4. the budgets of every site proven with the added landmarks, and the headroom rule again;
+   added landmarks no site needs for a proof with the headroom are dropped;
 5. for every site still not provable, why.
 """
 

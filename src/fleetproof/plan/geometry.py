@@ -126,10 +126,10 @@ class Geometry:
                     problem[i] = f"zone {name!r}: no outline is known for its countries"
                 continue
             inside[members] = shape.inside(lat[members], lon[members])
-            border[members] = shape.border_km(lat[members], lon[members])
+            border[members] = shape.border_km(lat[members], lon[members], inside=inside[members])
             r = np.full(plat.size, -np.inf)
             within = np.flatnonzero(shape.inside(plat, plon))
-            r[within] = shape.border_km(plat[within], plon[within])
+            r[within] = shape.border_km(plat[within], plon[within], inside=np.ones(within.size, dtype=bool))
             room[number] = r
         ok = np.array([p is None for p in problem], dtype=bool)
         floor = delay.floor_km()

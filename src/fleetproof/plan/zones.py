@@ -101,24 +101,53 @@ class ZoneGeometry:
 
     def inside(self, lat: FloatArray, lon: FloatArray) -> npt.NDArray[np.bool_]:
         """Whether each place is in the zone's claim (with the waters, the engine's own estimate)."""
-        lon, lat = np.asarray(lon, np.float64), np.asarray(lat, np.float64)
-        if self.waters is not None:
-            return np.asarray(self.waters.inside(lon, lat))
-        return np.asarray(self.shape.inside(lon, lat))
+        lon, lat = np.asarray(lon, np.float64).ravel(), np.asarray(lat, np.float64).ravel()
+        if self.waters is None:
+            return np.asarray(self.shape.inside(lon, lat))
+        out = np.zeros(lon.size, dtype=bool)
+        near = np.flatnonzero(self._near_box(lat, lon))
+        out[near] = self.waters.inside(lon[near], lat[near])
+        return out
 
-    def border_km(self, lat: FloatArray, lon: FloatArray, cap_km: float = 3000.0) -> FloatArray:
+    def _near_box(self, lat: FloatArray, lon: FloatArray) -> npt.NDArray[np.bool_]:
+        """Places within the outline's bounding box widened by more than the waters' width: no other
+        place can be in the claim (a cheap test before the engine's, which looks at every country)."""
+        assert self.waters is not None
+        e = self.border
+        if e.shape[0] == 0:
+            return np.zeros(lat.size, dtype=bool)
+        pad = self.waters.coasts.width_km / KM_PER_DEG + 0.1
+        la0, la1 = float(np.min(e[:, [1, 3]])) - pad, float(np.max(e[:, [1, 3]])) + pad
+        near = (lat >= la0) & (lat <= la1)
+        top = max(abs(la0), abs(la1))
+        if top < 80.0:
+            lo_pad = pad / np.cos(np.radians(top))
+            lo0, lo1 = float(np.min(e[:, [0, 2]])) - lo_pad, float(np.max(e[:, [0, 2]])) + lo_pad
+            if lo0 > -180.0 and lo1 < 180.0:
+                near &= (lon >= lo0) & (lon <= lo1)
+        return np.asarray(near, dtype=bool)
+
+    def border_km(
+        self,
+        lat: FloatArray,
+        lon: FloatArray,
+        cap_km: float = 3000.0,
+        inside: npt.NDArray[np.bool_] | None = None,
+    ) -> FloatArray:
         """Distance (km) from each place to what lies outside the claim, at most ``cap_km``.
 
         Without waters: to the outline. With them, for a place inside (see :func:`waters_room_km`):
         a lower bound on the distance to other countries' land and to the sea that is not the claim's.
-        For a place outside: its distance to the land outline.
+        For a place outside: its distance to the land outline. ``inside``: :meth:`inside` of the
+        places, where the caller has it.
         """
         land = boundary_distance_km(lat, lon, self.border, cap_km)
         if self.waters is None:
             return land
         la, lo = np.asarray(lat, np.float64).ravel(), np.asarray(lon, np.float64).ravel()
         on_land = np.asarray(self.shape.inside(lo, la))
-        inside = self.inside(la, lo)
+        if inside is None:
+            inside = self.inside(la, lo)
         out = land.copy()
         idx = np.flatnonzero(inside)
         out[idx] = np.minimum(waters_room_km(self.waters, la[idx], lo[idx], land[idx], on_land[idx]), cap_km)
