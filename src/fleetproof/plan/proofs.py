@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fleetproof.geo.sphere import EARTH_RADIUS_KM
-from fleetproof.plan.budget import Budget, BudgetAsk, search_grouped
+from fleetproof.plan.budget import Budget, BudgetAsk, search_budgets, search_grouped
 from fleetproof.plan.geometry import Geometry, margin_km
 from fleetproof.plan.judge import Judge, needed_mask
 
@@ -125,6 +125,7 @@ def proofs(
         sites,
         deployment,
         lm.reshape(-1, k),
+        rtt0.reshape(-1, k),
         headroom.reshape(-1, k),
         (guess - rtt0).reshape(-1, k),
         step_ms,
@@ -204,20 +205,24 @@ def _joint_budgets(
     sites: IntArray,
     deployment: int,
     lms: IntArray,
+    rtt0: FloatArray,
     headroom: FloatArray,
     geometric: FloatArray,
     step_ms: float,
 ) -> Budget:
-    """Per site: the largest extra delay on the grid that all of ``lms[r]`` may show at once.
+    """Per site: the largest extra delay on the grid that all of ``lms[r]`` (modelled at ``rtt0[r]``)
+    may show at once.
 
     The search starts at the smallest per-landmark headroom (the joint budget is at most that, and
     mostly within a grid step of it), or, where every proving landmark is unbounded alone, at a disk
-    holding the whole Earth; sites with the same proving landmarks in the same zone start at the
-    first one's answer.
+    holding the whole Earth. Sites with the same proving landmarks in the same zone then start where
+    the first one's proof ended, in absolute RTT (a proof ends where a disk reaches the outline, at
+    the same RTT of that landmark for every site): its joint budget, plus how much lower each
+    landmark's modelled RTT is for them, the least over the landmarks.
     """
     n = sites.size
-    # Mostly within a step of the smallest per-landmark headroom (and never above it); where every
-    # proving landmark is unbounded alone, the whole-Earth disk is tried first.
+    cols = np.argsort(lms, axis=1, kind="stable")  # the same column order within a group
+    lms, rtt0 = np.take_along_axis(lms, cols, axis=1), np.take_along_axis(rtt0, cols, axis=1)
     finite = np.where(np.isfinite(headroom), headroom, np.inf).min(axis=1)
     start = np.where(np.isfinite(finite), finite, np.maximum(geometric.min(axis=1), 0.0))
     deps = np.full(n, deployment, dtype=np.int64)
@@ -228,11 +233,26 @@ def _joint_budgets(
         np.zeros(n),
         np.maximum(start, 0.0) + step_ms / 2,
         ~np.isfinite(finite),
-        np.sort(lms, axis=1),
+        lms,
     )
-    key = np.column_stack([deps, np.sort(lms, axis=1), geo.zone_number[sites]])
-    group = np.unique(key, axis=0, return_inverse=True)[1].ravel()
-    return search_grouped(judge, ask, group, step_ms)
+    key = np.column_stack([deps, lms, geo.zone_number[sites]])
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    reps = np.sort(first)
+    done = search_budgets(judge, ask.take(reps), step_ms)
+    rtt, unbounded, above = np.full(n, np.nan), np.zeros(n, dtype=bool), np.full(n, np.nan)
+    rtt[reps], unbounded[reps], above[reps] = done.rtt_ms, done.unbounded, done.above_ms
+    members = np.setdiff1d(np.arange(n), reps)
+    if members.size:
+        rep_of = first[inverse.ravel()[members]]
+        pos = np.searchsorted(reps, rep_of)
+        moved = np.min(rtt0[rep_of] + done.rtt_ms[pos][:, None] - rtt0[members], axis=1)
+        rep_unbounded = done.unbounded[pos]
+        hint = np.where(rep_unbounded, ask.guess[members], np.maximum(moved, 0.0) + step_ms / 2)
+        sub = ask.take(members)
+        sub = BudgetAsk(sub.site, sub.deployment, sub.landmark, sub.rtt0, hint, rep_unbounded, sub.raised)
+        rest = search_budgets(judge, sub, step_ms, shift=0.0)
+        rtt[members], unbounded[members], above[members] = rest.rtt_ms, rest.unbounded, rest.above_ms
+    return Budget(rtt, unbounded, above)
 
 
 def _must_measure(
