@@ -14,9 +14,9 @@
    one enrolled device per provable site, and one per such site *moved*: enrolled in the same
    zone but placed at least ``--moved-km`` outside the zone's outline (land or sea).
 4. **Measurements.** Each host sends, signed with its device key, one measurement record per landmark
-   it measures (every landmark that can matter to its site's verdict by the planner's own rule, and
-   at least the ``--measure`` nearest; only those with ``--nearest-only``; see
-   ``plan_fleet_sites.measured``), signed by that landmark's key. Each record has three samples,
+   it measures (the landmarks plan.json's ``measure`` list names for its site; only the ``--measure``
+   nearest with ``--nearest-only``, see ``plan_fleet_sites.measured``), signed by that landmark's key.
+   Each record has three samples,
    ``RTT + U(0, jitter)`` each, with RTT the plan's delay model from where the host *really* is:
    ``2·d·1.4/v + 4·0.1 ms``. A moved host measures the same landmarks as its site, from its real
    position. Measuring fewer landmarks can only widen the engine's feasible region (a disk that is
@@ -69,10 +69,10 @@ START_S = 1_800_000_000.0
 REASON_UNMEASURED = "a landmark carrying the plan's proof was not measured"
 REASON_OVER_BUDGET = "a proof landmark's RTT is above the plan's proof budget"
 REASON_JOINT = (
-    "every proof landmark within its budget, but several above their modelled RTT at once "
-    "(a budget holds the others at theirs)"
+    "every proof landmark within its budget, but several above their modelled RTT at once, "
+    "beyond the plan's joint budget"
 )
-REASON_WITHIN_BUDGET = "proof landmarks measured, within budget and at their modelled RTTs"
+REASON_WITHIN_BUDGET = "proof landmarks measured, within their budgets and the joint budget"
 
 
 @dataclass
@@ -142,9 +142,11 @@ def make_hosts(
     for s in plan["sites"]:
         if not (s["provable"] or s["provable_with_added"]):
             continue
-        d = np.asarray(distance_km(s["lat"], s["lon"], lm_lat, lm_lon))
-        nearest = measured(d, delay, measure, nearest_only)
-        nearest = [ids[k] for k in nearest.tolist()]
+        if nearest_only:
+            d = np.asarray(distance_km(s["lat"], s["lon"], lm_lat, lm_lon))
+            nearest = [ids[k] for k in measured(d, delay, measure, nearest_only=True).tolist()]
+        else:
+            nearest = [server_id(i) for i in s["measure"]]  # the plan's list for this site
         hosts.append(Host(s["site"], s["site"], s["zone"], s["lat"], s["lon"], False, nearest))
         where = moved_position(s["lat"], s["lon"], geometry[s["zone"]], moved_km, rng)
         if where is None:
@@ -282,7 +284,7 @@ def mismatch(server: Server, host: Host, plan_site: dict[str, Any], verdict: str
     """Why a site the plan calls provable was not proven: its evidence and its proof budgets."""
     history = server.call("GET", f"/api/v1/devices/{host.device_id}/verdicts?limit=1", headers=ADMIN)
     evidence = history[0]["evidence"] if history else {}
-    unmeasured, over, raised = [], [], 0
+    unmeasured, over, raised, extra = [], [], 0, 0.0
     for lm in plan_site["landmarks"]:
         sid = server_id(lm["landmark"])
         got, budget = host.rtts_ms.get(sid), lm["budget_rtt_ms"]
@@ -290,13 +292,15 @@ def mismatch(server: Server, host: Host, plan_site: dict[str, Any], verdict: str
             unmeasured.append(sid)
             continue
         raised += got > lm["modelled_rtt_ms"] + 1e-3  # the plan rounds RTTs to 0.1 µs
+        extra = max(extra, got - lm["modelled_rtt_ms"])
         if budget is not None and got > budget:
             over.append({"landmark": sid, "rtt_ms": got, "budget_rtt_ms": budget})
+    joint = plan_site.get("joint_budget_ms")
     if unmeasured:
         reason = REASON_UNMEASURED
     elif over:
         reason = REASON_OVER_BUDGET
-    elif raised >= 2:
+    elif raised >= 2 and joint is not None and extra > joint + 1e-3:
         reason = REASON_JOINT
     else:
         reason = REASON_WITHIN_BUDGET
@@ -310,6 +314,8 @@ def mismatch(server: Server, host: Host, plan_site: dict[str, Any], verdict: str
         "reason": reason,
         "proof_landmarks_not_measured": unmeasured,
         "budget_exceeded": over,
+        "joint_budget_ms": joint,
+        "largest_extra_ms": round(extra, 4),
         "proof_landmarks": plan_site["landmarks"],
         "evidence": _evidence_summary(evidence),
     }
@@ -487,10 +493,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jitter", type=float, default=0.02, help="max jitter per sample, ms (0.02)")
     parser.add_argument(
-        "--measure", type=int, default=8, help="each host measures at least this many nearest landmarks (8)"
+        "--measure", type=int, default=8, help="with --nearest-only: how many nearest landmarks (8)"
     )
     parser.add_argument(
-        "--nearest-only", action="store_true", help="measure only the --measure nearest landmarks"
+        "--nearest-only",
+        action="store_true",
+        help="measure the --measure nearest landmarks instead of the plan's list for the site",
     )
     parser.add_argument("--moved-km", type=float, default=50.0)
     parser.add_argument("--workers", type=int, default=2, help="planner processes (2)")

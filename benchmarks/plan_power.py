@@ -109,11 +109,20 @@ def main() -> None:
     plan = make_plan(sites, zones, landmarks, [], countries, edges, delay)
     wall = time.perf_counter() - t0
     provable = sum(p.provable_now for p in plan.sites)
+    engine_proven = sum(p.verdict_now == "proven" for p in plan.sites)
     print(
         f"{n} sites in {len(COUNTRIES)} countries, each ≥ {a.inside_km:g} km inside; "
         f"inflation {delay.inflation}, access {delay.access_ms} ms per end; planned in {wall:.1f} s"
     )
-    print(f"provable: {provable} of {n} ({100 * provable / n:.1f} %)")
+    print(
+        f"provable: {provable} of {n} ({100 * provable / n:.1f} %); the engine proves {engine_proven}, "
+        f"{engine_proven - provable} of them with a joint budget below {plan.min_headroom_ms:g} ms"
+    )
+    joint = sorted(p.joint_budget_ms for p in plan.sites if p.provable_now and p.joint_budget_ms is not None)
+    if joint:
+        print(
+            f"joint budgets of the provable: median {joint[len(joint) // 2]:.2f} ms, least {joint[0]:.2f} ms"
+        )
     land = _land_edges(edges)
     failures = []
     index = {lm.id: lm for lm in landmarks}
@@ -137,6 +146,7 @@ def main() -> None:
                 "largest_disk_km": round(float(delay.reach_km(d.max())), 1),
                 "disk_to_outline_km": spare,
                 "verdict": p.verdict_now,
+                "joint_budget_ms": p.joint_budget_ms,
                 "nearest_outline": "land border"
                 if _nearest_is_land(p.site.lat, p.site.lon, edges[code], land)
                 else "coast",
@@ -148,6 +158,7 @@ def main() -> None:
             f"{f['nearest_outline']}; landmarks at {f['landmarks_km']} km, "
             f"disk up to {f['largest_disk_km']} km, {f['disk_to_outline_km']} km from the outline; "
             f"{f['verdict']}"
+            + (f", joint budget {f['joint_budget_ms']} ms" if f["verdict"] == "proven" else "")
         )
 
     def band(km: float) -> str:

@@ -73,9 +73,32 @@ def test_plan_writes_json_summary_and_map(
     assert [lm["landmark"] for lm in by_id["s-fra"]["landmarks"]] == ["fra-1", "fra-2"]
     assert by_id["s-muc"]["added"] == ["munich-de.1", "munich-de.2"]
     assert "border" in by_id["s-x"]["why_not"]
+    # The proof's budgets, its joint budget and what a host must measure.
+    fra = by_id["s-fra"]
+    assert doc["settings"]["min_headroom_ms"] == 0.1
+    assert fra["joint_budget_ms"] >= 0.1 and fra["joint_not_proven_ms"] > fra["joint_budget_ms"]
+    assert all(lm["headroom_ms"] > 0 for lm in fra["landmarks"])
+    assert fra["measure"][:2] == ["fra-1", "fra-2"] and len(fra["measure"]) >= 3
+    assert set(by_id["s-muc"]["measure"]) >= {"munich-de.1", "munich-de.2"}
+    assert by_id["s-x"]["measure"] == [] and by_id["s-x"]["joint_budget_ms"] is None
+    assert "each host must measure" in text and "joint budgets" in text
     svg = ET.parse(tmp_path / "maps" / "plan.svg").getroot()
     assert svg.tag.endswith("svg")
     assert 'data-country="DE"' in (tmp_path / "maps" / "plan.svg").read_text(encoding="utf-8")
+
+
+def test_min_headroom_beyond_any_proof(
+    cli: Run, inputs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Asking for more headroom than any deployment gives: nothing is provable, and each site the
+    engine proves says why not."""
+    out = tmp_path / "plan.json"
+    assert cli(*_args(inputs, out, "--min-headroom-ms", "50")) == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["summary"]["provable_now"] == 0 and doc["summary"]["provable_with_added"] == 0
+    fra = {s["site"]: s for s in doc["sites"]}["s-fra"]
+    assert fra["verdict_now"] == "proven" and fra["why_not"].startswith("no headroom: budget")
+    assert "no headroom" in capsys.readouterr().out
 
 
 def test_own_candidates_and_model(cli: Run, inputs: dict[str, Path], tmp_path: Path) -> None:
@@ -148,6 +171,8 @@ def test_bad_input_names_file_and_line(
         ("--budget-step-ms", "0", "--budget-step-ms must be a number > 0"),
         ("--tolerance", "-1", "--tolerance must be between 0 and 10"),
         ("--workers", "0", "--workers must be at least 1"),
+        ("--min-headroom-ms", "-0.1", "--min-headroom-ms must be a number ≥ 0"),
+        ("--min-headroom-ms", "inf", "--min-headroom-ms must be a number"),
     ],
 )
 def test_bad_options(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 PLAN = Path(__file__).resolve().parents[2] / "src" / "fleetproof" / "plan"
-CORE = ("model", "zones", "geometry", "greedy", "judge", "budget", "core")
+CORE = ("model", "zones", "geometry", "greedy", "judge", "budget", "proofs", "core")
 IO_MODULES = ("cli", "inputs", "report", "metros", "parallel")
 
 

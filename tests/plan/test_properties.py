@@ -66,11 +66,18 @@ def test_plan_verdict_is_the_full_engine_verdict(
     rtts = dict(zip([lm.id for lm in landmarks], delay.rtt_ms(d).tolist(), strict=True))
     verdict = Verifier(landmarks, countries).verify(rtts, [claim])[0].verdict
     assert verdict == p.verdict_now
-    assert p.provable_now == (verdict == "proven")
+    assert bool(p.proof) == (verdict == "proven")
+    headroom = p.joint_budget_ms is None or p.joint_budget_ms >= plan.min_headroom_ms
+    assert p.provable_now == (verdict == "proven" and headroom)
+    if verdict == "proven" and not headroom:
+        assert (p.why_not or "").startswith("no headroom: budget")
     for lm in p.proof:
         if lm.budget_rtt_ms is not None:
             at = Verifier(landmarks, countries).verify({**rtts, lm.landmark: lm.budget_rtt_ms}, [claim])[0]
             assert at.verdict == "proven"
+    if p.joint_budget_ms is not None:
+        raised = {lm.landmark: rtts[lm.landmark] + p.joint_budget_ms for lm in p.proof}
+        assert Verifier(landmarks, countries).verify({**rtts, **raised}, [claim])[0].verdict == "proven"
 
 
 @given(

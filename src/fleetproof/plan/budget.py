@@ -33,7 +33,11 @@ class BudgetAsk:
     """Pairs to search: ``site`` in ``deployment``, pool landmark ``landmark`` modelled at ``rtt0``
     ms (where the site is proven), with a first ``guess`` (ms) of where proof stops; ``spare``
     where geometry expects the proof to survive without this landmark (tried first at a disk
-    holding the whole Earth)."""
+    holding the whole Earth).
+
+    With ``raised`` (per pair, a row of pool landmarks, −1 padded) the value searched is not one
+    landmark's RTT but a *joint* extra delay added to all of those landmarks at once: ``rtt0`` is
+    then 0 and ``landmark`` unused."""
 
     site: IntArray
     deployment: IntArray
@@ -41,6 +45,7 @@ class BudgetAsk:
     rtt0: FloatArray
     guess: FloatArray
     spare: npt.NDArray[np.bool_]
+    raised: IntArray | None = None
 
     def take(self, idx: IntArray) -> BudgetAsk:
         return BudgetAsk(
@@ -50,6 +55,21 @@ class BudgetAsk:
             self.rtt0[idx],
             self.guess[idx],
             self.spare[idx],
+            None if self.raised is None else self.raised[idx],
+        )
+
+    def rows(self, who: IntArray, value: FloatArray) -> Rows:
+        """The engine's questions for pairs ``who`` at ``value`` (an RTT, or a joint extra delay)."""
+        if self.raised is None:
+            return Rows(self.site[who], self.deployment[who], self.landmark[who], value)
+        n = who.size
+        return Rows(
+            self.site[who],
+            self.deployment[who],
+            np.full(n, -1, dtype=np.int64),
+            np.full(n, np.nan),
+            raised=self.raised[who],
+            raise_ms=value,
         )
 
 
@@ -92,7 +112,7 @@ def search_budgets(judge: Judge, ask: BudgetAsk, step_ms: float, shift: float = 
         at = np.concatenate([k_max[tops], guess[guessing], guess[second] + 1, running[1]])
         if who.size == 0:
             break
-        rows = Rows(ask.site[who], ask.deployment[who], ask.landmark[who], value(who, at))
+        rows = ask.rows(who, value(who, at))
         s.record(who, at, np.array([v == "proven" for v in judge.verdicts(rows)], dtype=bool))
         # A spare landmark that matters after all starts from its guess; after the guess, a pair goes
         # down if the guess failed, up if the guess and the point above it held (trying the
@@ -176,7 +196,9 @@ def search_grouped(judge: Judge, ask: BudgetAsk, group: IntArray, step_ms: float
         order = np.searchsorted(reps, rep_of)
         hint = np.where(done.unbounded[order], ask.guess[members], done.rtt_ms[order] + step_ms / 2)
         sub = ask.take(members)
-        sub = BudgetAsk(sub.site, sub.deployment, sub.landmark, sub.rtt0, hint, done.unbounded[order])
+        sub = BudgetAsk(
+            sub.site, sub.deployment, sub.landmark, sub.rtt0, hint, done.unbounded[order], sub.raised
+        )
         rest = search_budgets(judge, sub, step_ms, shift=0.0)
         rtt[members], unbounded[members], above[members] = rest.rtt_ms, rest.unbounded, rest.above_ms
     return Budget(rtt, unbounded, above)

@@ -52,6 +52,13 @@ def register(subparsers: Any) -> None:
     mdl.add_argument(
         "--budget-step-ms", type=float, metavar="MS", help="resolution of proof budgets, ms (0.05)"
     )
+    mdl.add_argument(
+        "--min-headroom-ms",
+        type=float,
+        metavar="MS",
+        help="least extra delay all proving landmarks must be able to show at once for a site to count as "
+        "provable (0.1: the quietest same-metro jitter on the WonderProxy mesh)",
+    )
     p.add_argument("--workers", type=int, metavar="N", help="processes for the engine (default: CPU cores)")
     dst = p.add_argument_group("outputs")
     dst.add_argument("--out", type=Path, required=True, metavar="plan.json", help="the plan, per site")
@@ -78,13 +85,19 @@ def run_plan(args: argparse.Namespace, out: TextIO) -> int:
     from fleetproof.geodata import load_countries, load_country_edges, load_country_shapes
     from fleetproof.plan.core import make_plan
     from fleetproof.plan.inputs import read_candidates, read_sites, read_zones
-    from fleetproof.plan.model import DEFAULT_BUDGET_STEP_MS, DelayPlan, EngineSettings
+    from fleetproof.plan.model import (
+        DEFAULT_BUDGET_STEP_MS,
+        DEFAULT_MIN_HEADROOM_MS,
+        DelayPlan,
+        EngineSettings,
+    )
     from fleetproof.plan.parallel import fork_runner
     from fleetproof.plan.report import plan_json, plan_svg, summary
 
     _positive("--access-ms", args.access_ms, 0.0)
     _positive("--inflation", args.inflation, 1.0)
     _positive("--budget-step-ms", args.budget_step_ms, 0.0, strict=True)
+    _positive("--min-headroom-ms", args.min_headroom_ms, 0.0)
     if args.tolerance is not None and not 0 <= args.tolerance <= 10:
         raise ConfigError(f"--tolerance must be between 0 and 10, got {args.tolerance}")
     if args.workers is not None and args.workers < 1:
@@ -114,6 +127,7 @@ def run_plan(args: argparse.Namespace, out: TextIO) -> int:
         engine,
         budget_step_ms=args.budget_step_ms or DEFAULT_BUDGET_STEP_MS,
         runner=fork_runner(args.workers or default_workers()),
+        min_headroom_ms=DEFAULT_MIN_HEADROOM_MS if args.min_headroom_ms is None else args.min_headroom_ms,
     )
     doc = plan_json(plan, source)
     if args.map_dir is not None:

@@ -5,13 +5,16 @@ bundled geography. In order:
 
 1. each site's claim is its zone's, as the server makes it (:mod:`fleetproof.plan.zones`);
 2. the engine judges every site with the existing landmarks at their modelled RTTs
-   (:mod:`fleetproof.plan.model`) — ``provable`` now is that verdict being ``proven``;
-3. for the others, geometry proposes candidate places (:mod:`fleetproof.plan.greedy`), and
-   the engine judges every such site again with the existing landmarks *and all* the added
-   ones (a host measures every landmark); sites the proposal does not prove get one more
-   landmark at their nearest fitting place and are judged once more;
-4. for every provable site, the budget of the ``tolerance + 1`` landmarks that carry its
-   proof (:mod:`fleetproof.plan.budget`), every other landmark held at its modelled RTT;
+   (:mod:`fleetproof.plan.model`), and every proven site gets its proof's budgets
+   (:mod:`fleetproof.plan.proofs`): ``provable`` now is that verdict being ``proven`` with a
+   joint budget of at least the minimum headroom;
+3. for the others (those proven without the headroom included), geometry proposes candidate
+   places (:mod:`fleetproof.plan.greedy`), and the engine judges every such site again with
+   the existing landmarks *and all* the added ones (a host measures every landmark); sites the
+   proposal does not prove get one more landmark at their nearest fitting place and are judged
+   once more;
+4. the budgets of every site proven with the added landmarks, and the headroom rule again;
+   added landmarks no site needs for a proof with the headroom are dropped;
 5. for every site still not provable, why.
 """
 
@@ -24,15 +27,15 @@ import numpy as np
 import numpy.typing as npt
 
 from fleetproof.geo import CountryTable, Landmark
-from fleetproof.geo.sphere import EARTH_RADIUS_KM
-from fleetproof.plan.budget import Budget, BudgetAsk, search_grouped
-from fleetproof.plan.geometry import Geometry, margin_km, why_not
+from fleetproof.plan.geometry import Geometry, why_not
 from fleetproof.plan.greedy import greedy_cover
 from fleetproof.plan.judge import Judge, Rows, Runner
-from fleetproof.plan.model import DEFAULT_BUDGET_STEP_MS, DelayPlan, EngineSettings
+from fleetproof.plan.model import DEFAULT_BUDGET_STEP_MS, DEFAULT_MIN_HEADROOM_MS, DelayPlan, EngineSettings
+from fleetproof.plan.proofs import Proof, ProofLandmark, proofs
 from fleetproof.plan.zones import Zone
 
 __all__ = ["AddedLandmark", "Plan", "ProofLandmark", "Site", "SitePlan", "make_plan"]
+
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -47,17 +50,6 @@ class Site:
 
 
 @dataclass(frozen=True)
-class ProofLandmark:
-    """A landmark that carries a proof, its modelled RTT and its budget (None: any RTT will do)."""
-
-    landmark: str
-    distance_km: float
-    modelled_rtt_ms: float
-    budget_rtt_ms: float | None
-    not_proven_at_ms: float | None
-
-
-@dataclass(frozen=True)
 class SitePlan:
     site: Site
     zone_kind: str
@@ -69,6 +61,11 @@ class SitePlan:
     added: tuple[str, ...] = ()
     proof: tuple[ProofLandmark, ...] = ()
     why_not: str | None = None
+    #: Largest extra delay (ms) all proving landmarks may show at once (None: any; absent: no proof).
+    joint_budget_ms: float | None = None
+    joint_not_proven_ms: float | None = None
+    #: The landmark ids a host at the site must measure for the proof (existing and added).
+    measure: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,6 +86,7 @@ class Plan:
     budget_step_ms: float
     engine_rows: int
     existing: tuple[Landmark, ...] = field(default=())
+    min_headroom_ms: float = DEFAULT_MIN_HEADROOM_MS
 
     @property
     def provable_now(self) -> int:
@@ -125,33 +123,33 @@ def make_plan(
     engine: EngineSettings | None = None,
     budget_step_ms: float = DEFAULT_BUDGET_STEP_MS,
     runner: Runner | None = None,
+    min_headroom_ms: float = DEFAULT_MIN_HEADROOM_MS,
 ) -> Plan:
-    """The plan for ``sites`` with ``landmarks`` in place and ``candidates`` where more could go."""
+    """The plan for ``sites`` with ``landmarks`` in place and ``candidates`` where more could go.
+
+    A site is provable when the engine proves it *and* its joint budget is at least
+    ``min_headroom_ms``: every proving landmark may show that much more than modelled, all at once.
+    """
     engine = engine or EngineSettings()
     delay = delay or DelayPlan(speed=engine.speed)
-    run = _Run(sites, zones, landmarks, candidates, countries, country_edges, delay, engine, runner)
+    run = _Run(
+        sites, zones, landmarks, candidates, countries, country_edges, delay, engine, runner, min_headroom_ms
+    )
     run.judge_now()
+    run.prove_now(budget_step_ms)
     run.propose()
     run.judge_added()
     run.keep_used()
-    proof = _budgets(
-        run.judge,
-        run.geo,
-        run.proven(run.now),
-        run.proven(run.after),
-        run.dep_now,
-        run.dep_full,
-        budget_step_ms,
-        run.per_place,
-    )
+    run.prove_added(budget_step_ms)
     return Plan(
-        run.site_plans(proof),
+        run.site_plans(),
         run.added(),
         delay,
         engine,
         budget_step_ms,
         run.judge.rows_judged,
         tuple(landmarks),
+        min_headroom_ms,
     )
 
 
@@ -169,13 +167,23 @@ class _Run:
         delay: DelayPlan,
         engine: EngineSettings,
         runner: Runner | None,
+        min_headroom_ms: float,
     ) -> None:
         self.sites, self.candidates = sites, candidates
         self.per_place = engine.tolerance + 1
+        self.min_headroom_ms = min_headroom_ms
         self.n_exist = len(landmarks)
         n = len(sites)
         self.geo = Geometry.build(
-            sites, zones, landmarks, candidates, countries, country_edges, delay, self.per_place
+            sites,
+            zones,
+            landmarks,
+            candidates,
+            countries,
+            country_edges,
+            delay,
+            self.per_place,
+            min_headroom_ms,
         )
         claims = [
             z.claim(sites[i].id) if (z := self.geo.claim_target(i)) is not None else None for i in range(n)
@@ -201,6 +209,10 @@ class _Run:
         self.served: dict[int, list[int]] = {}
         self.instances: dict[int, list[int]] = {}
         self.kept: list[int] = []
+        self.proof_now: dict[int, Proof] = {}
+        self.proof_after: dict[int, Proof] = {}
+        self.ok_now = np.zeros(n, dtype=bool)
+        self.ok_after = np.zeros(n, dtype=bool)
 
     @staticmethod
     def proven(verdicts: list[str | None]) -> npt.NDArray[np.bool_]:
@@ -215,12 +227,25 @@ class _Run:
         if self.n_exist:
             self._judge(self.testable, self.dep_now, self.now)
 
+    def _ok(self, found: Mapping[int, Proof]) -> npt.NDArray[np.bool_]:
+        ok = np.zeros(len(self.sites), dtype=bool)
+        for s, p in found.items():
+            ok[s] = p.has_headroom(self.min_headroom_ms)
+        return ok
+
+    def prove_now(self, step_ms: float) -> None:
+        """Step 4 for the sites proven now: their budgets, and whether they have the headroom."""
+        chosen = np.flatnonzero(self.proven(self.now))
+        self.proof_now = proofs(self.judge, self.geo, chosen, self.dep_now, step_ms, self.per_place)
+        self.ok_now = self._ok(self.proof_now)
+
     def propose(self) -> None:
         """Step 3a: geometry's fitting places and the greedy cover of each site's demand."""
         # A site outside its zone, or nearer its border than the smallest disk, lies in every disk with
-        # all of its surroundings, so no deployment proves it: it is left out from here on.
+        # all of its surroundings, so no deployment proves it: it is left out from here on. A site proven
+        # now without the headroom asks for landmarks that give it some.
         t = self.testable
-        self.later = t[~self.proven(self.now)[t] & self.geo.possible[t]]
+        self.later = t[~self.ok_now[t] & self.geo.possible[t]]
         need = self.later
         self.fits = self.geo.fitting(need)
         demand = np.maximum(self.per_place - self.fits.existing_count[need], 1)
@@ -273,9 +298,9 @@ class _Run:
             again = np.array([s for s in self.later.tolist() if self.after[s] != "proven"], dtype=np.int64)
             self._judge(again, self.dep_full, self.after)
 
-    def keep_used(self) -> None:
+    def keep_used(self, proven: npt.NDArray[np.bool_] | None = None) -> bool:
         """Landmarks that proved no site are not bought: the sites proven with them are judged again
-        without them."""
+        without them. Returns whether any was dropped."""
         k, base = self.per_place, self.n_exist
         for s, places in self.served.items():
             seen: dict[int, int] = {}
@@ -285,17 +310,39 @@ class _Run:
                 seen[c] = j + 1
                 mine.append(base + c * k + j)
             self.instances[s] = mine
-        proven = self.proven(self.after)
+        if proven is None:
+            proven = self.proven(self.after)
         self.kept = sorted({j for s, mine in self.instances.items() if proven[s] for j in mine})
         if (
             self.dep_full != self.dep_now
             and len(self.kept) < len(self.judge.deployments[self.dep_full]) - base
         ):
             self._deploy(np.array(self.kept, dtype=np.int64))
-            self._judge(np.flatnonzero(proven), self.dep_full, self.after)
+            self._judge(np.flatnonzero(self.proven(self.after)), self.dep_full, self.after)
+            return True
+        return False
+
+    def prove_added(self, step_ms: float) -> None:
+        """Step 4 for the sites proven with the added landmarks; landmarks that gave no site a proof
+        with the headroom are then not bought either (once: the rest are judged and budgeted again)."""
+        kept: dict[int, Proof] = {}
+        for last in (False, True):
+            chosen = np.flatnonzero(self.proven(self.after) & ~self.ok_now)
+            if self.dep_full == self.dep_now:
+                chosen = np.zeros(0, dtype=np.int64)
+            todo = np.array([s for s in chosen.tolist() if s not in kept], dtype=np.int64)
+            found = proofs(self.judge, self.geo, todo, self.dep_full, step_ms, self.per_place)
+            self.proof_after = {s: kept[s] for s in chosen.tolist() if s in kept} | found
+            self.ok_after = self._ok(self.proof_after)
+            before = set(self.judge.deployments[self.dep_full].tolist())
+            if last or not self.keep_used(self.ok_after):
+                break
+            # A proof none of whose landmarks that can matter was dropped is the same proof.
+            dropped = before - set(self.judge.deployments[self.dep_full].tolist())
+            kept = {s: p for s, p in self.proof_after.items() if not (p.matter & dropped)}
 
     def added(self) -> list[AddedLandmark]:
-        proven = self.proven(self.after)
+        proven = self.ok_after
         relying: dict[int, int] = {}
         for s, mine in self.instances.items():
             if proven[s]:
@@ -312,119 +359,34 @@ class _Run:
             for j in self.kept
         ]
 
-    def site_plans(self, proof: Mapping[int, tuple[ProofLandmark, ...]]) -> list[SitePlan]:
+    def site_plans(self) -> list[SitePlan]:
         """Step 5, and everything per site."""
-        proven_now, proven_after = self.proven(self.now), self.proven(self.after)
         geo, plans = self.geo, []
         for i, site in enumerate(self.sites):
+            ok_now, ok_after = bool(self.ok_now[i]), bool(self.ok_after[i]) and not self.ok_now[i]
+            proof = self.proof_now.get(i) if ok_now or i not in self.proof_after else self.proof_after[i]
             reason = None
-            if not proven_now[i] and not proven_after[i]:
-                reason = why_not(geo, i, self.now[i], self.after[i], i in self.served)
-            mine = self.instances.get(i, []) if proven_after[i] else []
+            if not ok_now and not ok_after:
+                if proof is not None:
+                    reason = proof.no_headroom(self.min_headroom_ms, with_added=i in self.proof_after)
+                else:
+                    reason = why_not(geo, i, self.now[i], self.after[i], i in self.served)
+            mine = self.instances.get(i, []) if i in self.proof_after else []
             plans.append(
                 SitePlan(
                     site=site,
                     zone_kind=geo.kind(i),
                     border_km=geo.site_border_km(i),
                     verdict_now=self.now[i],
-                    provable_now=bool(proven_now[i]),
+                    provable_now=ok_now,
                     verdict_with_added=self.after[i],
-                    provable_with_added=bool(proven_after[i]),
+                    provable_with_added=ok_after,
                     added=tuple(self.pool[j].id for j in mine),
-                    proof=proof.get(i, ()),
+                    proof=proof.landmarks if proof is not None else (),
                     why_not=reason,
+                    joint_budget_ms=proof.joint_ms if proof is not None else None,
+                    joint_not_proven_ms=proof.joint_not_proven_ms if proof is not None else None,
+                    measure=proof.measure if proof is not None else (),
                 )
             )
         return plans
-
-
-def _budgets(
-    judge: Judge,
-    geo: Geometry,
-    proven_now: npt.NDArray[np.bool_],
-    proven_after: npt.NDArray[np.bool_],
-    dep_now: int,
-    dep_full: int,
-    step_ms: float,
-    per_place: int,
-) -> dict[int, tuple[ProofLandmark, ...]]:
-    """Budgets of the ``tolerance + 1`` landmarks that carry each proof (see :mod:`.budget`)."""
-    sites: list[int] = []
-    deps: list[int] = []
-    lms: list[int] = []
-    spares: list[bool] = []
-    for proven, dep in ((proven_now, dep_now), (proven_after & ~proven_now, dep_full)):
-        chosen = np.flatnonzero(proven)
-        if chosen.size == 0:
-            continue
-        deployed = judge.deployments[dep]
-        rtt = judge.modelled_rtt(chosen, deployed)
-        room = geo.room_km(chosen, deployed)  # how far each disk may grow inside the zone (−inf: not at all)
-        reach = judge.delay.reach_km(_distance_km(judge, chosen, deployed))
-        fitting = reach + margin_km(reach) <= room
-        # Landmarks whose disk fits come first, tightest first; then the tightest of the rest.
-        key = np.where(fitting, rtt, rtt + 1e6)
-        take = np.argsort(key, axis=1, kind="stable")[:, :per_place]
-        n_fit = fitting.sum(axis=1)
-        for r, s in enumerate(chosen.tolist()):
-            for j in take[r].tolist():
-                sites.append(s)
-                deps.append(dep)
-                lms.append(int(deployed[j]))
-                spares.append(bool(n_fit[r] - fitting[r, j] >= per_place))
-    if not sites:
-        return {}
-    site = np.array(sites, dtype=np.int64)
-    lm = np.array(lms, dtype=np.int64)
-    dots = np.sum(judge.site_vec[site] * judge.pool_vec[lm], axis=1)
-    dist = np.arccos(np.clip(dots, -1.0, 1.0)) * EARTH_RADIUS_KM
-    rtt0 = judge.delay.rtt_ms(dist)
-    room = _pair_room(geo, site, lm) - margin_km(judge.delay.reach_km(dist)) / 2
-    guess = np.where(np.isfinite(room), judge.delay.rtt_for_reach_ms(np.maximum(room, 0.0)), rtt0)
-    deployment = np.array(deps, dtype=np.int64)
-    # Two landmarks of a proof at one place (two boxes in one metro) have the same disk: raising either
-    # asks the engine the same question, so the second takes the first's budget.
-    twin = np.arange(site.size)
-    for k in range(1, site.size):
-        for m in range(k - 1, -1, -1):
-            if site[m] != site[k]:
-                break
-            if np.array_equal(judge.pool_vec[lm[m]], judge.pool_vec[lm[k]]):
-                twin[k] = twin[m]
-                break
-    own = np.flatnonzero(twin == np.arange(site.size))
-    ask = BudgetAsk(site, deployment, lm, rtt0, guess, np.array(spares, dtype=bool)).take(own)
-    key = np.stack([deployment[own], lm[own], geo.zone_number[site[own]]], axis=1)
-    group = np.unique(key, axis=0, return_inverse=True)[1].ravel()
-    searched = search_grouped(judge, ask, group, step_ms)
-    at = np.searchsorted(own, twin)
-    found = Budget(searched.rtt_ms[at], searched.unbounded[at], searched.above_ms[at])
-    out: dict[int, list[ProofLandmark]] = {}
-    for k in range(site.size):
-        out.setdefault(int(site[k]), []).append(
-            ProofLandmark(
-                landmark=judge.pool[int(lm[k])].id,
-                distance_km=round(float(dist[k]), 2),
-                modelled_rtt_ms=round(float(rtt0[k]), 4),
-                budget_rtt_ms=None if found.unbounded[k] else round(float(found.rtt_ms[k]), 4),
-                not_proven_at_ms=None
-                if not np.isfinite(found.above_ms[k])
-                else round(float(found.above_ms[k]), 4),
-            )
-        )
-    return {s: tuple(v) for s, v in out.items()}
-
-
-def _distance_km(judge: Judge, site: IntArray, landmarks: IntArray) -> FloatArray:
-    dots = judge.site_vec[site] @ judge.pool_vec[landmarks].T
-    return np.asarray(np.arccos(np.clip(dots, -1.0, 1.0)) * EARTH_RADIUS_KM)
-
-
-def _pair_room(geo: Geometry, site: IntArray, pool: IntArray) -> FloatArray:
-    """Per (site, landmark) pair: the landmark's distance to the site's zone border (−inf outside)."""
-    out = np.full(site.size, -np.inf)
-    pts = geo.point_of(pool)
-    for number, r in geo.room.items():
-        mine = geo.zone_number[site] == number
-        out[mine] = r[pts[mine]]
-    return out

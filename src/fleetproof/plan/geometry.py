@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from fleetproof.geo import CountryTable, Landmark
 from fleetproof.geo.area_verdicts import REFINE_PROVEN_MAX_RAD
-from fleetproof.geo.sphere import EARTH_RADIUS_KM, unit_vectors
+from fleetproof.geo.sphere import DISTANCE_REL_ERROR, EARTH_RADIUS_KM, unit_vectors
 from fleetproof.plan.model import DelayPlan
 from fleetproof.plan.zones import Zone, ZoneGeometry
 
@@ -81,6 +81,8 @@ class Geometry:
     per_place: int
     candidates: Sequence[Landmark]
     delay: DelayPlan
+    #: Extra disk radius (km) a fitting landmark must leave room for: the minimum headroom's worth.
+    headroom_km: float = 0.0
 
     @staticmethod
     def build(
@@ -92,6 +94,7 @@ class Geometry:
         country_edges: Mapping[str, FloatArray],
         delay: DelayPlan,
         per_place: int,
+        min_headroom_ms: float = 0.0,
     ) -> Geometry:
         n = len(sites)
         numbers: dict[str, int] = {}
@@ -117,16 +120,16 @@ class Geometry:
             z = zones.get(name)
             if members.size == 0 or z is None:
                 continue
-            shape = ZoneGeometry.of(z, countries.grid, country_edges)
+            shape = ZoneGeometry.of(z, countries.grid, country_edges, countries.coasts())
             if shape is None:
                 for i in members.tolist():
                     problem[i] = f"zone {name!r}: no outline is known for its countries"
                 continue
             inside[members] = shape.inside(lat[members], lon[members])
-            border[members] = shape.border_km(lat[members], lon[members])
+            border[members] = shape.border_km(lat[members], lon[members], inside=inside[members])
             r = np.full(plat.size, -np.inf)
             within = np.flatnonzero(shape.inside(plat, plon))
-            r[within] = shape.border_km(plat[within], plon[within])
+            r[within] = shape.border_km(plat[within], plon[within], inside=np.ones(within.size, dtype=bool))
             room[number] = r
         ok = np.array([p is None for p in problem], dtype=bool)
         floor = delay.floor_km()
@@ -147,6 +150,8 @@ class Geometry:
             per_place,
             candidates,
             delay,
+            float(delay.speed.max_distance_km(min_headroom_ms + delay.speed.allowance_ms))
+            * (1.0 + DISTANCE_REL_ERROR),
         )
 
     def claim_target(self, i: int) -> Zone | None:
@@ -193,7 +198,7 @@ class Geometry:
             for lo in range(0, members.size, _SITES_PER_PASS):
                 m = members[lo : lo + _SITES_PER_PASS]
                 d = np.arccos(np.clip(vec[m] @ self.points[usable].T, -1.0, 1.0)) * EARTH_RADIUS_KM
-                reach = self.delay.reach_km(d)
+                reach = self.delay.reach_km(d) + self.headroom_km
                 fit = reach + margin_km(reach) <= r[usable][None, :]
                 is_existing = usable < self.n_existing
                 existing_count[m] += fit[:, is_existing].sum(axis=1)

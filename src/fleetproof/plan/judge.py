@@ -30,7 +30,7 @@ from fleetproof.geo import Claim, CountryTable, Landmark, Verifier
 from fleetproof.geo.sphere import EARTH_RADIUS_KM, unit_vectors
 from fleetproof.plan.model import DelayPlan, EngineSettings
 
-__all__ = ["BLOCK", "SPARE_RAD", "Judge", "Rows"]
+__all__ = ["BLOCK", "SPARE_RAD", "Judge", "Rows", "needed_mask"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -51,12 +51,15 @@ def _serial(fn: Callable[[int], list[str | None]], n: int) -> list[list[str | No
 class Rows:
     """Questions for the engine: ``site`` measured by ``deployment`` (an index into the judge's
     deployments), every RTT modelled except pool landmark ``override`` (−1: none), which shows
-    ``override_rtt`` ms."""
+    ``override_rtt`` ms; and, where ``raised`` is given (one row of pool landmarks per question,
+    −1 padded), those landmarks each show ``raise_ms`` more than modelled — a joint delay."""
 
     site: IntArray
     deployment: IntArray
     override: IntArray
     override_rtt: FloatArray
+    raised: IntArray | None = None
+    raise_ms: FloatArray | None = None
 
     @staticmethod
     def plain(sites: IntArray, deployment: int) -> Rows:
@@ -153,6 +156,13 @@ class Judge:
             if not np.all(deployed[np.minimum(pos, deployed.size - 1)] == over[at]):
                 raise ValueError("an overridden landmark is not in the row's deployment")
             rtt[at, pos] = rows.override_rtt[idx[at]]
+        if rows.raised is not None and rows.raise_ms is not None:
+            raised = rows.raised[idx]
+            r, c = np.nonzero(raised >= 0)
+            pos = np.searchsorted(deployed, raised[r, c])
+            if not np.all(deployed[np.minimum(pos, deployed.size - 1)] == raised[r, c]):
+                raise ValueError("a raised landmark is not in the row's deployment")
+            rtt[r, pos] += rows.raise_ms[idx][r]
         cols = self._needed(ang, rtt)
         verifier = Verifier(
             [self.pool[j] for j in deployed[cols].tolist()],
@@ -172,16 +182,24 @@ class Judge:
 
     def _needed(self, ang: FloatArray, rtt: FloatArray) -> IntArray:
         """Columns some row of the block can feel (see the module docstring)."""
-        n_rows, n_cols = rtt.shape
-        keep_n = min(max(self.engine.min_landmarks, self.engine.tolerance + 1), n_cols)
-        if n_cols <= keep_n:
-            return np.arange(n_cols)
-        rad = self.engine.speed.max_angle_rad(rtt)
-        seeds = np.argpartition(rad, keep_n - 1, axis=1)[:, :keep_n]
-        t1 = min(self.engine.tolerance + 1, n_cols)
-        seed_rad = np.take_along_axis(rad, seeds, axis=1)
-        tight = np.take_along_axis(seeds, np.argsort(seed_rad, axis=1, kind="stable")[:, :t1], axis=1)
-        span = np.max(np.take_along_axis(ang + rad, tight, axis=1), axis=1)
-        keep = rad < ang + span[:, None] + SPARE_RAD
-        keep[np.repeat(np.arange(n_rows), keep_n), seeds.ravel()] = True
-        return np.flatnonzero(keep.any(axis=0))
+        return np.flatnonzero(needed_mask(ang, rtt, self.engine).any(axis=0))
+
+
+def needed_mask(ang: FloatArray, rtt: FloatArray, engine: EngineSettings) -> npt.NDArray[np.bool_]:
+    """Per row (a site) and column (a landmark ``ang`` radians away showing ``rtt`` ms): whether the
+    landmark can matter to the row's verdict — it is among the engine's ``min_landmarks`` tightest, or
+    its disk does not hold the neighbourhood the row's tightest ``tolerance + 1`` disks span, widened
+    by :data:`SPARE_RAD` (see the module docstring)."""
+    n_rows, n_cols = rtt.shape
+    keep_n = min(max(engine.min_landmarks, engine.tolerance + 1), n_cols)
+    if n_cols <= keep_n:
+        return np.ones((n_rows, n_cols), dtype=bool)
+    rad = engine.speed.max_angle_rad(rtt)
+    seeds = np.argpartition(rad, keep_n - 1, axis=1)[:, :keep_n]
+    t1 = min(engine.tolerance + 1, n_cols)
+    seed_rad = np.take_along_axis(rad, seeds, axis=1)
+    tight = np.take_along_axis(seeds, np.argsort(seed_rad, axis=1, kind="stable")[:, :t1], axis=1)
+    span = np.max(np.take_along_axis(ang + rad, tight, axis=1), axis=1)
+    keep = rad < ang + span[:, None] + SPARE_RAD
+    keep[np.repeat(np.arange(n_rows), keep_n), seeds.ravel()] = True
+    return np.asarray(keep, dtype=bool)

@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_ACCESS_MS",
     "DEFAULT_BUDGET_STEP_MS",
     "DEFAULT_INFLATION",
+    "DEFAULT_MIN_HEADROOM_MS",
     "DelayPlan",
     "EngineSettings",
 ]
@@ -48,6 +49,12 @@ DEFAULT_INFLATION = 1.4
 DEFAULT_ACCESS_MS = 0.1
 #: Resolution of a proof budget (ms of RTT, about 5 km of disk radius: finer than RTTs repeat).
 DEFAULT_BUDGET_STEP_MS = 0.05
+#: Least joint margin (ms of RTT) a proof must have to count as provable: every proving landmark may
+#: show this much more than modelled, all at once. 0.1 ms is the 10th percentile, rounded, of the
+#: spread between a path's mean and its minimum RTT over the WonderProxy pairs 50 km or less apart
+#: (16 pairs: p10 0.096 ms, median 0.19 ms): the jitter a same-metro path shows at its quietest, and
+#: the same low percentile the default inflation is taken at. Two budget grid steps.
+DEFAULT_MIN_HEADROOM_MS = 0.1
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -42,9 +42,13 @@ def _site_json(p: SitePlan) -> dict[str, Any]:
                 "modelled_rtt_ms": lm.modelled_rtt_ms,
                 "budget_rtt_ms": lm.budget_rtt_ms,
                 "not_proven_at_ms": lm.not_proven_at_ms,
+                "headroom_ms": lm.headroom_ms,
             }
             for lm in p.proof
         ],
+        "joint_budget_ms": p.joint_budget_ms,
+        "joint_not_proven_ms": p.joint_not_proven_ms,
+        "measure": list(p.measure),
     }
     if not p.provable_now:
         out["verdict_with_added"] = p.verdict_with_added
@@ -63,6 +67,8 @@ def plan_json(plan: Plan, candidates_source: str) -> dict[str, Any]:
             "engine": plan.engine.to_json(),
             "budget_step_ms": plan.budget_step_ms,
             "budget_holds_fixed": "every other landmark at its modelled RTT",
+            "joint_budget": "extra delay every proving landmark may show at once, the others as modelled",
+            "min_headroom_ms": plan.min_headroom_ms,
             "candidates": candidates_source,
         },
         "summary": {
@@ -93,6 +99,7 @@ def _cause(p: SitePlan) -> str:
         ("no area to prove", "zone without area"),
         ("outside its zone", "outside its zone"),
         ("smallest disk", "too near the border"),
+        ("no headroom", "no headroom"),
         ("engine's margin", "engine margin"),
         ("near enough", "no candidate near enough"),
         ("no candidate place", "no candidate in the zone"),
@@ -116,14 +123,25 @@ def summary(plan: Plan) -> str:
             f"{sum(causes.values())} not provable: "
             + ", ".join(f"{k} {v}" for k, v in sorted(causes.items(), key=lambda kv: (-kv[1], kv[0])))
         )
-    budgets = [
-        lm.budget_rtt_ms - lm.modelled_rtt_ms for p in plan.sites for lm in p.proof if lm.budget_rtt_ms
-    ]
+    provable = [p for p in plan.sites if p.provable_now or p.provable_with_added]
+    budgets = sorted(lm.headroom_ms for p in provable for lm in p.proof if lm.headroom_ms is not None)
     if budgets:
-        budgets.sort()
         lines.append(
             f"proof budgets: a proving landmark may show {budgets[len(budgets) // 2]:.2f} ms more than "
             f"modelled (median), {budgets[0]:.2f} ms at the tightest"
+        )
+    joint = sorted(p.joint_budget_ms for p in provable if p.joint_budget_ms is not None)
+    if joint:
+        lines.append(
+            f"joint budgets: all proving landmarks of a site may show {joint[len(joint) // 2]:.2f} ms more "
+            f"at once (median), {joint[0]:.2f} ms at the tightest "
+            f"(minimum headroom {plan.min_headroom_ms:g} ms)"
+        )
+    if provable:
+        sizes = sorted(len(p.measure) for p in provable)
+        lines.append(
+            f"each host must measure the landmarks its site's `measure` list names in plan.json "
+            f"({sizes[len(sizes) // 2]} at the median, {sizes[-1]} at most)"
         )
     return "\n".join(lines) + "\n"
 
