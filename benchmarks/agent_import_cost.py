@@ -28,7 +28,7 @@ STEPS = [
     "fleetproof.agent.daemon",
     "fleetproof.agent.probing",
     "fleetproof.agent.export.http",
-    "cryptography.hazmat.primitives.asymmetric.ed25519",
+    "fleetproof.protocol.curve25519",
     "fleetproof.agent.client",
     "fleetproof.probe.prober",
 ]

@@ -34,12 +34,11 @@ import time
 import uuid
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from fleetproof.geo import distance_km
 from fleetproof.probe.keys import public_key_b64
 from fleetproof.probe.records import LandmarkEntry, MeasurementRecord, sign_record, write_landmark_directory
 from fleetproof.probe.statement import sign_statement
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 from fleetproof.server import admin
 from fleetproof.server.config import ServerSettings
 from fleetproof.server.context import ServerContext

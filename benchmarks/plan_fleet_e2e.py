@@ -46,10 +46,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fleetproof.geo import distance_km
 from fleetproof.plan.model import DelayPlan
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plan_fleet_sites import (

@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10)
     args = parser.parse_args()
 
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from fleetproof.protocol.curve25519 import Ed25519PublicKey
 
     parent, child = mp.Pipe()
     proc = mp.Process(target=landmark_side, args=(child,), daemon=True)

@@ -27,12 +27,10 @@ import socket
 import time
 from multiprocessing.connection import Connection
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from fleetproof.probe import wire
 from fleetproof.probe.keys import generate_key, public_key_bytes
 from fleetproof.probe.landmark import LandmarkConfig, LandmarkServer
+from fleetproof.protocol.curve25519 import X25519PrivateKey
 
 SOURCES = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
 
@@ -89,7 +87,7 @@ class Slot:
         self.hello = b""
         # one X25519 half per load socket (the landmark still sees a fresh HELLO and derives a fresh key)
         self.eph = X25519PrivateKey.generate()
-        self.eph_pub = self.eph.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.eph_pub = self.eph.public_key().public_bytes_raw()
 
     def start(self) -> None:
         self.hello = wire.Hello(

@@ -1,9 +1,10 @@
 """What the running agent loads: never pydantic or numpy, and no signing library without a server.
 
 Resident memory is the agent's budget (docs/benchmarks.md) and flakes as a test, so this pins its
-causes instead: pydantic with the wire models was close to half of it, cryptography another
-8 MB. The daemon runs in a fresh interpreter (simulated backend, exporter on, probing set up as
-for `agent run`), serves a few scrapes, stops, and reports what it imported.
+causes instead: pydantic with the wire models was close to half of it, ``cryptography`` another
+8 MB (the agent signs with libsodium through PyNaCl instead, about 1 MB). The daemon runs in a
+fresh interpreter (simulated backend, exporter on, probing set up as for `agent run`), serves a
+few scrapes, stops, and reports what it imported.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def test_the_running_agent_loads_neither_pydantic_nor_numpy(agent_run: dict[str,
 def test_an_agent_without_a_server_loads_no_signing_library(agent_run: dict[str, object]) -> None:
     modules = agent_run["modules"]
     assert isinstance(modules, list)
-    assert "cryptography" not in _top_level(modules)
+    assert not {"cryptography", "nacl"} & _top_level(modules)
     assert "fleetproof.agent.client" not in modules
 
 
@@ -158,7 +159,8 @@ def test_an_enrolled_agent_that_probes_loads_no_pydantic_and_its_records_verify(
     modules = result["modules"]
     assert isinstance(modules, list)
     assert "fleetproof.probe.prober" in modules and "fleetproof.agent.client" in modules
-    assert not {"pydantic", "pydantic_core", "numpy"} & _top_level(modules)
+    assert not {"pydantic", "pydantic_core", "numpy", "cryptography"} & _top_level(modules)
+    assert "nacl" in _top_level(modules)
     records = result["probe_records"]
     assert isinstance(records, list) and len(records) == 1
     record = MeasurementRecord.model_validate(records[0])

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import fleetproof.cli
 from fleetproof.probe.keys import public_key_b64
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 
 Doc = dict[str, Any]
 

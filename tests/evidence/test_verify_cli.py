@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from test_tamper import run_verify
 
 from fleetproof.probe.keys import public_key_b64
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 
 Doc = dict[str, Any]
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fleetproof.probe.keys import generate_key
 from fleetproof.probe.landmark import Address, LandmarkConfig, LandmarkCore, LandmarkServer
 from fleetproof.probe.prober import InMemoryNetwork
 from fleetproof.probe.records import LandmarkEntry
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 
 
 class MemoryWorld:

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from fleetproof.cli import main
 from fleetproof.probe import wire
@@ -32,6 +30,7 @@ from fleetproof.probe.records import (
     write_landmark_directory,
     write_records,
 )
+from fleetproof.protocol.curve25519 import X25519PrivateKey
 
 DEVICE = ("127.0.0.1", 5000)
 VICTIM = ("192.0.2.7", 53)
@@ -61,7 +60,7 @@ def make_core(**config: Any) -> tuple[LandmarkCore, list[tuple[bytes, Address]],
 def hello_packet(samples: int = 1) -> tuple[bytes, X25519PrivateKey, Any]:
     device = generate_key()
     eph = X25519PrivateKey.generate()
-    eph_pub = eph.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    eph_pub = eph.public_key().public_bytes_raw()
     return wire.Hello(os.urandom(16), eph_pub, public_key_bytes(device), samples, "d").encode(), eph, device
 
 
@@ -378,14 +377,14 @@ class CountingKey:
         self.signatures += 1
         return self.inner.sign(data)
 
-    def public_bytes(self, *args: Any) -> bytes:
-        return self.inner.public_key().public_bytes(*args)
+    def public_bytes_raw(self) -> bytes:
+        return self.inner.public_key().public_bytes_raw()
 
 
 @pytest.mark.parametrize("point", low_order_encodings(), ids=lambda p: p.hex()[:8] + "…" + p.hex()[-4:])
 def test_hello_with_a_low_order_key_costs_no_signature(point: bytes) -> None:
     """Such a HELLO never becomes a session, so the global session cap would not bound its cost."""
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+    from fleetproof.protocol.curve25519 import X25519PublicKey
 
     with pytest.raises(ValueError):  # the list above is what X25519 itself refuses
         X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(point))

@@ -97,10 +97,9 @@ def make_core(**config: Any) -> tuple[LandmarkCore, list[tuple[bytes, Any]]]:
 
 
 def hello(device_id: str = "d") -> bytes:
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from fleetproof.protocol.curve25519 import X25519PrivateKey
 
-    eph = X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    eph = X25519PrivateKey.generate().public_key().public_bytes_raw()
     from fleetproof.probe.keys import public_key_bytes
 
     return wire.Hello(bytes(16), eph, public_key_bytes(generate_key()), 3, device_id).encode()

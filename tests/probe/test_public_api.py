@@ -91,7 +91,7 @@ def test_cli_module_is_cheap_to_import() -> None:
 
     code = (
         "import sys, fleetproof.probe.cli; print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('cryptography', 'pydantic', 'numpy')))"
+        "('cryptography', 'nacl', 'pydantic', 'numpy')))"
     )
     from pathlib import Path
 

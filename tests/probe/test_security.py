@@ -12,9 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from fleetproof.cli import main
 from fleetproof.probe import wire
@@ -31,6 +28,7 @@ from fleetproof.probe.records import (
     write_landmark_directory,
     write_records,
 )
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey, X25519PrivateKey
 
 PEER = ("127.0.0.1", 4242)
 
@@ -59,7 +57,7 @@ class Attacker:
             clock_ns=self.clock,
         )
         eph = X25519PrivateKey.generate()
-        eph_pub = eph.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        eph_pub = eph.public_key().public_bytes_raw()
         self.hello = wire.Hello(
             os.urandom(16), eph_pub, public_key_bytes(claimed), samples, "victim"
         ).encode()

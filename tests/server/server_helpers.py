@@ -8,10 +8,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from fleetproof.probe.keys import public_key_b64, public_key_bytes
 from fleetproof.probe.records import sign_record
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 from fleetproof.protocol.reqsign import sign_request
 
 ADMIN_HEADERS = {"Authorization": "Bearer test-admin-token"}

@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from server_helpers import head_revision
 
 import fleetproof.cli
 from fleetproof.probe.keys import public_key_b64, save_private_key
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 
 
 @pytest.fixture

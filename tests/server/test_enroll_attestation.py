@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from server_helpers import ADMIN_HEADERS, attestation, ensure_zone, inventory
 
 from fleetproof.probe.attest.base import binding_nonce
 from fleetproof.probe.attest.nvidia import NvattestAttestor
 from fleetproof.probe.keys import public_key_b64, public_key_bytes
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 from fleetproof.protocol.enroll import enrollment_challenge, hash_token
 from fleetproof.server.evidence import export_bundle
 from fleetproof.server.store.models import AuditEntry, Device

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from evidence_fleet import LANDMARKS, build_fleet, mesh_records
 from server_helpers import ADMIN_HEADERS, enroll, signed, telemetry_item
 
@@ -17,6 +16,7 @@ from fleetproof.evidence.verify import verify_bundle
 from fleetproof.geodata import load_countries
 from fleetproof.probe.keys import public_key_b64
 from fleetproof.probe.statement import sign_statement
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 
 
 def landmark_body(

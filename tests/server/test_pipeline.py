@@ -6,12 +6,12 @@ import csv
 import io
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from server_helpers import ADMIN_HEADERS, Enrolled, add_landmark, enroll, ensure_zone, record_item, signed
 from sqlalchemy import select
 
 from fleetproof.errors import ConfigError
 from fleetproof.geo import distance_km
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 from fleetproof.server.config import ServerSettings
 from fleetproof.server.engine import GeoVerifier, GeoVetter
 from fleetproof.server.pipeline import Outcome, Round, process_queue

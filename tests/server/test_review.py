@@ -9,7 +9,6 @@ import json
 import uuid
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from server_helpers import (
     ADMIN_HEADERS,
     enroll,
@@ -21,6 +20,7 @@ from server_helpers import (
 )
 
 from fleetproof.probe.keys import public_key_b64
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 
 INGEST = "/api/v1/ingest"
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from server_helpers import SERVER_TOKEN, Enrolled, free_port, record_item, start_server, telemetry_item
 from sqlalchemy import func, select, update
 
@@ -27,6 +26,7 @@ from fleetproof.agent.client import HttpTransport, enroll
 from fleetproof.agent.enroll_cli import host_inventory
 from fleetproof.agent.outbox import Outbox
 from fleetproof.probe.keys import load_private_key, public_key_b64
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 from fleetproof.server import audit
 from fleetproof.server.store.db import Database
 from fleetproof.server.store.models import Measurement, TelemetryRecord, Verdict, VerdictQueue

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from server_helpers import (
     ADMIN_HEADERS,
     add_landmark,
@@ -19,6 +18,7 @@ from server_helpers import (
 )
 from sqlalchemy import func, select
 
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 from fleetproof.server.store.models import LatestMetrics, Measurement, TelemetryRecord
 
 

@@ -33,11 +33,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from fleetproof.agent.identity import IDENTITY_FILE, KEY_FILE, Identity, load_identity
 from fleetproof.agent.transport import OutboxItem, Transport, TransportError
 from fleetproof.errors import ConfigError, UnavailableError
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 from fleetproof.protocol.reqsign import sign_request
 from fleetproof.protocol.wire_plain import InventoryReport
 

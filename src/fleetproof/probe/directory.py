@@ -14,12 +14,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from fleetproof.errors import InputError
 from fleetproof.files import read_input_text
 from fleetproof.netaddr import AddressError, parse_host_port
 from fleetproof.probe.keys import public_key_b64, public_key_from_b64, write_atomic
+from fleetproof.protocol.curve25519 import Ed25519PublicKey
 
 __all__ = [
     "DIRECTORY_COLUMNS",

@@ -1,6 +1,7 @@
 """Ed25519 identities for devices and landmarks.
 
-Every device and every landmark holds one Ed25519 key. The private key is a PEM
+Every device and every landmark holds one Ed25519 key (the key objects and the PEM
+form are :mod:`fleetproof.protocol.curve25519`'s). The private key is a PEM
 (PKCS#8) file readable only by its owner (mode 0600); the public key travels as
 the base64 of its raw 32 bytes, one line, in ``FILE.pub`` and in the landmark
 directory (``DIR.csv``). Nothing here ever prints or logs key material.
@@ -24,11 +25,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
 from fleetproof.errors import ConfigError, InputError
 from fleetproof.files import atomic_open
+from fleetproof.protocol.curve25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+    private_key_from_pem,
+    private_key_to_pem,
+)
 
 __all__ = [
     "generate_key",
@@ -55,7 +59,7 @@ def generate_key() -> Ed25519PrivateKey:
 
 def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
     pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-    return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return pub.public_bytes_raw()
 
 
 def public_key_b64(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
@@ -84,10 +88,7 @@ def save_private_key(key: Ed25519PrivateKey, path: str | Path) -> Path:
     target = Path(path)
     if not target.parent.is_dir():
         raise ConfigError(f"folder for the key does not exist: {target.parent}")
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    write_atomic(target, pem, 0o600)
+    write_atomic(target, private_key_to_pem(key), 0o600)
     pub_path = target.with_name(target.name + ".pub")
     write_atomic(pub_path, (public_key_b64(key) + "\n").encode("ascii"), 0o644)
     return pub_path
@@ -106,12 +107,9 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
             f"key file {target} is readable by others (mode {st.st_mode & 0o777:o}); chmod 600 it"
         )
     try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError):
-        raise InputError(str(target), None, "not an unencrypted PEM private key") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise InputError(str(target), None, "not an Ed25519 private key")
-    return key
+        return private_key_from_pem(data)
+    except ValueError as exc:
+        raise InputError(str(target), None, str(exc)) from None
 
 
 def load_public_key(path: str | Path) -> Ed25519PublicKey:

@@ -41,15 +41,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from fleetproof.errors import ConfigError
 from fleetproof.probe import wire
 from fleetproof.probe.keys import public_key_b64
 from fleetproof.probe.record_check import signed_record_json
+from fleetproof.protocol.curve25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+    InvalidSignature,
+    X25519PrivateKey,
+)
 
 __all__ = ["Address", "Counters", "LandmarkConfig", "LandmarkCore", "LandmarkServer"]
 
@@ -341,7 +342,7 @@ class LandmarkCore:
         """
         if self._eph is None or now_ns - self._eph_born_ns >= self._eph_lifetime_ns:
             eph = X25519PrivateKey.generate()
-            self._eph = (eph, eph.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+            self._eph = (eph, eph.public_key().public_bytes_raw())
             self._eph_born_ns = now_ns
         return self._eph
 

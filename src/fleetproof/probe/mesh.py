@@ -19,12 +19,11 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from fleetproof.probe.keys import public_key_b64, write_atomic
 from fleetproof.probe.prober import Prober, ProbeResult, ProbeTransport
 from fleetproof.probe.records import LandmarkEntry, MeasurementRecord, RecordError, verify_record
 from fleetproof.probe.wire import printable
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 
 __all__ = ["build_mesh", "mesh_rounds", "run_mesh", "write_mesh_csv"]
 

@@ -27,16 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from fleetproof.probe import wire
 from fleetproof.probe.directory import LandmarkEntry
 from fleetproof.probe.keys import public_key_b64, public_key_bytes
 from fleetproof.probe.landmark import Address, LandmarkCore
 from fleetproof.probe.record_check import RecordError, SignedRecord, parse_record_json, verify_record
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey, InvalidSignature, X25519PrivateKey
 
 if TYPE_CHECKING:
     from fleetproof.probe.records import MeasurementRecord
@@ -330,7 +326,7 @@ class Prober:
 
     def _handshake(self, channel: ProbeChannel, landmark: LandmarkEntry) -> tuple[bytes, bytes, bytes]:
         eph = X25519PrivateKey.generate()
-        eph_pub = eph.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        eph_pub = eph.public_key().public_bytes_raw()
         hello_pkt = wire.Hello(os.urandom(16), eph_pub, self._public, self.samples, self.device_id).encode()
         for _ in range(self.retries + 1):
             channel.send(hello_pkt)

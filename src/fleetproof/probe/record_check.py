@@ -25,11 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal, Protocol
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
 from fleetproof.errors import VerificationFailed
 from fleetproof.probe.keys import public_key_from_b64, sign_b64, signature_from_b64, signed_message
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey, Ed25519PublicKey, InvalidSignature
 
 __all__ = [
     "MAX_SAMPLES",

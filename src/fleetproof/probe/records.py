@@ -37,7 +37,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from fleetproof.errors import InputError, first_error
@@ -62,6 +61,7 @@ from fleetproof.probe.record_check import (
     signed_record_json,
     verify_record,
 )
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 
 __all__ = [
     "DIRECTORY_COLUMNS",

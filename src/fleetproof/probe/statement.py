@@ -32,8 +32,6 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleetproof.errors import InputError, VerificationFailed, first_error
@@ -46,6 +44,7 @@ from fleetproof.probe.keys import (
     signed_message,
     write_atomic,
 )
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey, InvalidSignature
 
 __all__ = [
     "STATEMENT_VERSION",

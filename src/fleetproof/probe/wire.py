@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from fleetproof.protocol.curve25519 import X25519PrivateKey, X25519PublicKey
 
 __all__ = [
     "Accept",

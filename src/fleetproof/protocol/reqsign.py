@@ -32,8 +32,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey, Ed25519PublicKey, InvalidSignature
 
 __all__ = [
     "CURRENT_VERSION",
@@ -89,9 +88,7 @@ def _message(version: int, method: str, path: str, query: str, ts: str, nonce: s
 
 
 def public_key_to_b64(key: Ed25519PublicKey) -> str:
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    return base64.b64encode(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+    return base64.b64encode(key.public_bytes_raw()).decode()
 
 
 def public_key_from_b64(text: str) -> Ed25519PublicKey:

@@ -31,11 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey, Ed25519PublicKey, InvalidSignature
 from fleetproof.server.audit import GENESIS, canonical, check_entries, entry_dict, iter_entries
 from fleetproof.server.store.db import Database
 from fleetproof.server.store.models import AuditEntry

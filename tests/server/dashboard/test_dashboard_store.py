@@ -14,7 +14,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from server_helpers import (  # type: ignore[import-not-found]
     ADMIN_HEADERS,
     add_landmark,
@@ -27,6 +26,7 @@ from server_helpers import (  # type: ignore[import-not-found]
 )
 
 from fleetproof.geo import distance_km
+from fleetproof.protocol.curve25519 import Ed25519PrivateKey
 from fleetproof.server.dashboard.contract import source_problems
 from fleetproof.server.dashboard_data import StoreDashboardSource
 from fleetproof.server.engine import GeoVerifier, GeoVetter
