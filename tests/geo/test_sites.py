@@ -319,3 +319,21 @@ def test_a_region_of_full_cells_is_proven(
     assume(bool(np.all(np.isin(close, area.full))))
     [r] = v.verify(rtts, [Claim.country("c", "h", code)])
     assert r.verdict == "proven", r.evidence
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_verdicts_only_are_the_same_verdicts_without_blocked_by(batched: bool) -> None:
+    """``explain = False`` (as the planner asks) changes no verdict and only drops ``blocked_by``."""
+    cases = [(37.77, -122.42, "US"), (49.23, 7.0, "DE"), (50.11, 8.68, "DE"), (49.23, 7.0, "FR")]
+    for lat, lon, code in cases:
+        v, rtts = site(lat, lon)
+        v.batched = batched
+        claims = [Claim.country("c", "t", code)]
+        full = v.verify(rtts, claims)
+        v.explain = False
+        bare = v.verify(rtts, claims)
+        assert [(r.verdict, r.suspicious) for r in bare] == [(r.verdict, r.suspicious) for r in full]
+        for a, b in zip(full, bare, strict=True):
+            assert "blocked_by" not in b.evidence
+            assert {k: x for k, x in a.evidence.items() if k != "blocked_by"} == b.evidence
+        assert any("blocked_by" in r.evidence for r in full) == (full[0].verdict == "consistent")

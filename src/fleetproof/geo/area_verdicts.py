@@ -80,8 +80,9 @@ class AreaVerdicts:
         finds no feasible cell outside the area, take :meth:`one` itself. The results
         are the same (``tests/geo/test_batched_areas.py`` compares the two on random fleets).
         """
+        explain = self.engine.explain
         if not items or not batched:
-            return [self.one(block[i], est, i, c) for i, c in items]
+            return [self.one(block[i], est, i, c, explain=explain) for i, c in items]
         rows = np.array([i for i, _ in items], dtype=np.int64)
         ids, touched, full = self.areas.ids([c for _, c in items])
         n = self.engine.grid.n_cells
@@ -135,6 +136,8 @@ class AreaVerdicts:
         for k, (i, c) in enumerate(items):  # the rest, one at a time (blocked_by below, together)
             if out[k] is None:
                 out[k] = self.one(block[i], est, i, c, explain=False)
+        if not explain:
+            return [o for o in out if o is not None]
         # Regions too large to refine say what blocks them all at once, by cells; the others one by one.
         large = np.min(rad, axis=1, initial=np.inf) > REFINE_PROVEN_MAX_RAD
         if self.engine.refine_depth <= 0:

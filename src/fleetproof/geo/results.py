@@ -59,6 +59,7 @@ class Engine(Protocol):
     model: DelayModel
     tolerance: int
     refine_depth: int
+    explain: bool
 
 
 def rounded(x: float, nd: int = 1) -> float | None:

@@ -84,6 +84,10 @@ class Verifier:
         self._areas = AreaVerdicts(self)
         #: Decide country and region claims of a chunk together (False: one at a time, the reference path).
         self.batched = True
+        #: Say in a ``consistent`` area verdict's evidence what blocks ``proven`` (``blocked_by``). A caller
+        #: that reads verdicts only (a planner asking thousands of what-ifs) sets it False: the verdicts
+        #: are the same, and that evidence is most of a tight region's cost.
+        self.explain = True
 
     # ----- inputs
     def rtt_row(self, rtts: Mapping[str, float]) -> FloatArray:

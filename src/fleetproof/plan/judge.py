@@ -172,6 +172,7 @@ class Judge:
             min_landmarks=self.engine.min_landmarks,
             refine_depth=self.engine.refine_depth,
         )
+        verifier.explain = False  # verdicts only: what blocks a proof is not asked here
         claims = []
         for i, s in enumerate(sites.tolist()):
             base = self.claims[s]
