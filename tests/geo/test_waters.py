@@ -318,3 +318,35 @@ def test_distance_bounds_hold_the_true_distance(
     assert a_lo[0] <= truth
     if truth <= reach:
         assert truth - 0.0125 <= a_hi[0]
+
+
+def test_remembered_classifications_are_the_computed_ones() -> None:
+    """Refinement's sub-cells near a coast and a land border, classified twice (the second time
+    from :meth:`Coasts.memo`), and shifted off the grid (never remembered): the same answers as
+    computing each afresh."""
+    from fleetproof.geo.waters import WaterShape
+
+    countries = load_countries()
+    coasts = countries.coasts()
+    assert coasts is not None
+    shape = WaterShape.build(coasts, ["DK"])
+    size = countries.grid.resolution_deg / 16
+    rng = np.random.default_rng(5)
+    col = np.floor((rng.uniform(8.0, 13.0, 600) + 180.0) / size)
+    row = np.floor((rng.uniform(54.4, 57.8, 600) + 90.0) / size)
+    x0, y0 = col * size - 180.0, row * size - 90.0
+    cell = countries.grid.cell_of(y0 + size / 2, x0 + size / 2)
+    fresh = shape._classify(cell, x0, y0, size)
+    kinds = set(zip(*(a.tolist() for a in fresh), strict=True))
+    assert {(True, True), (True, False), (False, False)} <= kinds  # land or waters, border, neither
+    for _ in range(2):
+        got = shape.classify(cell, x0, y0, size)
+        assert all(np.array_equal(a, b) for a, b in zip(got, fresh, strict=True))
+    assert len(coasts.memo(shape.claim, size)) >= len(set(zip(col.tolist(), row.tolist(), strict=True)))
+    off = x0 + size / 3  # not on the grid: computed, not looked up
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(
+            shape.classify(cell, off, y0, size), shape._classify(cell, off, y0, size), strict=True
+        )
+    )

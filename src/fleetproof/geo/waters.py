@@ -54,6 +54,9 @@ POLAR_DEG = 84.0
 _SLACK_KM = 1e-3
 #: Query points per batch of the distance search (bounds the (point, edge) pairs held at once).
 _CHUNK = 1024
+#: Rectangles whose classification :class:`Coasts` remembers, over all claims, before it forgets them
+#: all (about 100 bytes each).
+MEMO_MAX = 400_000
 
 
 def _lookup(keys: IntArray, ptr: IntArray, query: IntArray) -> tuple[IntArray, IntArray]:
@@ -84,6 +87,8 @@ class Coasts:
     touched_keys: IntArray
     width_km: float = TERRITORIAL_SEA_KM
     _shapes: dict[int, Shape] = field(default_factory=dict, repr=False, compare=False)
+    #: (claim mask, sub-cell size) → sub-cell key → touched + 2·full: see :meth:`WaterShape.classify`.
+    _memo: dict[tuple[bytes, float], dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
 
     @staticmethod
     def build(
@@ -122,6 +127,12 @@ class Coasts:
         if k not in self._shapes:
             self._shapes[k] = Shape.build(self.grid, self.edges[self.owner == k])
         return self._shapes[k]
+
+    def memo(self, claim: BoolArray, size: float) -> dict[int, int]:
+        """The remembered classifications of ``size``-degree rectangles for the claim ``claim``."""
+        if sum(len(m) for m in self._memo.values()) > MEMO_MAX:
+            self._memo.clear()
+        return self._memo.setdefault((claim.tobytes(), size), {})
 
     def mask(self, codes: Sequence[str]) -> BoolArray:
         """Which countries of the index are among ``codes``."""
@@ -249,7 +260,31 @@ class WaterShape:
     def classify(
         self, cell: IntArray, x0: FloatArray, y0: FloatArray, size: float
     ) -> tuple[BoolArray, BoolArray]:
-        """(touched, full) per rectangle ``[x0, x0 + size] × [y0, y0 + size]`` in grid ``cell``."""
+        """(touched, full) per rectangle ``[x0, x0 + size] × [y0, y0 + size]`` in grid ``cell``.
+
+        Remembered per claim for rectangles on the ``size`` grid (refinement's sub-cells): the
+        same sub-cells come back whenever a target near the same border is judged again (each
+        round on a server, each budget step of a plan), and the distance bounds are the cost.
+        """
+        col, row = np.rint((x0 + 180.0) / size), np.rint((y0 + 90.0) / size)
+        aligned = (np.abs(x0 + 180.0 - col * size) <= 1e-9) & (np.abs(y0 + 90.0 - row * size) <= 1e-9)
+        keys = (row.astype(np.int64) * (1 << 32) + col.astype(np.int64)).tolist()
+        memo = self.coasts.memo(self.claim, size)
+        code = np.array(
+            [memo.get(k, -1) if a else -1 for k, a in zip(keys, aligned.tolist(), strict=True)],
+            dtype=np.int64,
+        )
+        miss = np.flatnonzero(code < 0)
+        if miss.size:
+            t, f = self._classify(cell[miss], x0[miss], y0[miss], size)
+            code[miss] = t.astype(np.int64) + 2 * f.astype(np.int64)
+            for i in miss[aligned[miss]].tolist():
+                memo[keys[i]] = int(code[i])
+        return (code & 1).astype(bool), (code & 2).astype(bool)
+
+    def _classify(
+        self, cell: IntArray, x0: FloatArray, y0: FloatArray, size: float
+    ) -> tuple[BoolArray, BoolArray]:
         touched = np.zeros(cell.size, dtype=bool)
         full = np.zeros(cell.size, dtype=bool)
         for shape in self.land:
