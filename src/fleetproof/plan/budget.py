@@ -12,6 +12,7 @@ disk may cover the whole Earth without breaking the proof has no budget (``None`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -177,24 +178,33 @@ class _State:
         return who, probe[who]
 
 
-def search_grouped(judge: Judge, ask: BudgetAsk, group: IntArray, step_ms: float) -> Budget:
+def search_grouped(
+    judge: Judge,
+    ask: BudgetAsk,
+    group: IntArray,
+    step_ms: float,
+    carry: Callable[[IntArray, IntArray, FloatArray], FloatArray] | None = None,
+) -> Budget:
     """:func:`search_budgets`, one pair of each ``group`` first; the others start at its answer.
 
     A landmark's budget is set by its own disk reaching the zone's outline, so for the sites that
     share a landmark and a zone it is usually the same grid point: each of them then costs two
     engine rows (that point, proven, and the next, not), and any that differs searches on.
+    ``group`` holds one key per pair, or a row of keys. ``carry(members, their firsts, the firsts'
+    budgets)`` says where each other pair starts (default: at its first's budget).
     """
     n = ask.site.size
-    _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+    _, first, inverse = np.unique(group, axis=0, return_index=True, return_inverse=True)
     reps = np.sort(first)
     done = search_budgets(judge, ask.take(reps), step_ms)
     rtt, unbounded, above = np.full(n, np.nan), np.zeros(n, dtype=bool), np.full(n, np.nan)
     rtt[reps], unbounded[reps], above[reps] = done.rtt_ms, done.unbounded, done.above_ms
     members = np.setdiff1d(np.arange(n), reps)
     if members.size:
-        rep_of = first[inverse[members]]
+        rep_of = first[inverse.ravel()[members]]
         order = np.searchsorted(reps, rep_of)
-        hint = np.where(done.unbounded[order], ask.guess[members], done.rtt_ms[order] + step_ms / 2)
+        start = done.rtt_ms[order] if carry is None else carry(members, rep_of, done.rtt_ms[order])
+        hint = np.where(done.unbounded[order], ask.guess[members], start + step_ms / 2)
         sub = ask.take(members)
         sub = BudgetAsk(
             sub.site, sub.deployment, sub.landmark, sub.rtt0, hint, done.unbounded[order], sub.raised

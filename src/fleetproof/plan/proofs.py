@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fleetproof.geo.sphere import EARTH_RADIUS_KM
-from fleetproof.plan.budget import Budget, BudgetAsk, search_budgets, search_grouped
+from fleetproof.plan.budget import Budget, BudgetAsk, search_grouped
 from fleetproof.plan.geometry import Geometry, margin_km
 from fleetproof.plan.judge import Judge, needed_mask
 
@@ -235,24 +235,13 @@ def _joint_budgets(
         ~np.isfinite(finite),
         lms,
     )
+
+    def carry(members: IntArray, reps: IntArray, budgets: FloatArray) -> FloatArray:
+        moved = np.min(rtt0[reps] + budgets[:, None] - rtt0[members], axis=1)
+        return np.asarray(np.maximum(moved, 0.0))
+
     key = np.column_stack([deps, lms, geo.zone_number[sites]])
-    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    reps = np.sort(first)
-    done = search_budgets(judge, ask.take(reps), step_ms)
-    rtt, unbounded, above = np.full(n, np.nan), np.zeros(n, dtype=bool), np.full(n, np.nan)
-    rtt[reps], unbounded[reps], above[reps] = done.rtt_ms, done.unbounded, done.above_ms
-    members = np.setdiff1d(np.arange(n), reps)
-    if members.size:
-        rep_of = first[inverse.ravel()[members]]
-        pos = np.searchsorted(reps, rep_of)
-        moved = np.min(rtt0[rep_of] + done.rtt_ms[pos][:, None] - rtt0[members], axis=1)
-        rep_unbounded = done.unbounded[pos]
-        hint = np.where(rep_unbounded, ask.guess[members], np.maximum(moved, 0.0) + step_ms / 2)
-        sub = ask.take(members)
-        sub = BudgetAsk(sub.site, sub.deployment, sub.landmark, sub.rtt0, hint, rep_unbounded, sub.raised)
-        rest = search_budgets(judge, sub, step_ms, shift=0.0)
-        rtt[members], unbounded[members], above[members] = rest.rtt_ms, rest.unbounded, rest.above_ms
-    return Budget(rtt, unbounded, above)
+    return search_grouped(judge, ask, key, step_ms, carry)
 
 
 def _must_measure(
